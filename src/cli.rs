@@ -1,0 +1,136 @@
+//! Command-line definitions. Every `///` here is user documentation: clap turns it into `--help`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "modkit",
+    version,
+    about = "Scaffold, bootstrap and check modular multi-tenant TypeScript platforms",
+    long_about = "modkit renders a standalone sandbox for one business module, bootstraps its \
+                  schema-per-tenant PostgreSQL database, and keeps the module working in the foundation.",
+    after_help = "Examples:\n  modkit init items\n  cd items && npm install && modkit bootstrap && npm run dev\n  \
+                  modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n\n\
+                  Exit codes: 0 ok, 1 problems found, 2 usage or environment error."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    #[command(flatten)]
+    pub verbosity: Verbosity,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a standalone sandbox for a business module
+    #[command(after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
+                            modkit init items --dry-run\n\nNext steps after init:\n  \
+                            cd items && npm install && modkit bootstrap && npm run dev")]
+    Init(InitArgs),
+
+    /// Bring a PostgreSQL database to the state the modules need, idempotently
+    #[command(after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: modkit.toml gives the database\n  \
+                            modkit bootstrap --db \"$DATABASE_URL\" --tenant acme --tenant globex\n  \
+                            modkit bootstrap --tenants-file tenants.txt --jobs 4\n  \
+                            modkit bootstrap --check                 # CI gate: exit 1 when anything is pending\n  \
+                            modkit bootstrap --dry-run               # print the SQL, change nothing")]
+    Bootstrap(BootstrapArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Module id: lowercase letters, digits and hyphens, starting with a letter (e.g. `items`)
+    pub module: String,
+
+    /// Folder to write the sandbox into [default: ./<module>]
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Display name of the module [default: the id in title case]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Write into a non-empty folder, overwriting the files modkit generates (never deletes anything)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the files that would be written, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Extra dev tenant to list in modkit.toml (repeatable; `dev` is always there)
+    #[arg(long = "tenant", value_name = "CODE")]
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BootstrapArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Tenant to create or bring up to date (repeatable)
+    #[arg(long = "tenant", value_name = "CODE")]
+    pub tenants: Vec<String>,
+
+    /// File with one tenant a line: `code[,name[,domain]]`; blank lines and `#` comments are skipped
+    #[arg(long, value_name = "FILE")]
+    pub tenants_file: Option<PathBuf>,
+
+    /// Sandbox or foundation folder whose modules to bootstrap
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
+
+    /// Parallel database connections for tenant work [default: number of CPUs]
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+
+    /// Print the SQL that would run, change nothing
+    #[arg(long, conflicts_with = "check")]
+    pub dry_run: bool,
+
+    /// Change nothing; exit 1 when anything is pending or a migration's checksum differs
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml.
+#[derive(Debug, Args)]
+pub struct DbArgs {
+    /// PostgreSQL URL, e.g. postgres://user@localhost:5432/app [env: DATABASE_URL]
+    #[arg(long = "db", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// Seconds to wait for the server before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub connect_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct Verbosity {
+    /// Print only errors
+    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Print more detail (each statement, each file)
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+}

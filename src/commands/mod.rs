@@ -1,0 +1,4 @@
+//! One file per subcommand, each with one entry function; the engines live beside them.
+
+pub mod bootstrap;
+pub mod init;

@@ -1,0 +1,44 @@
+//! modkit: scaffold, bootstrap and check modular multi-tenant TypeScript platforms.
+
+mod cli;
+mod commands;
+mod db;
+mod exit;
+mod names;
+mod output;
+mod plan;
+mod project;
+mod templates;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+
+fn main() -> ExitCode {
+    output::init_colors();
+    let cli = Cli::parse();
+    let printer = Printer::new(&cli.verbosity);
+    let result = match cli.command {
+        Command::Init(args) => commands::init::run(&args, printer),
+        Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            output::print_error(&err);
+            ExitStatus::Error.into()
+        }
+    }
+}
+
+/// `modkit ... | head` closing the pipe early is not an error.
+fn is_broken_pipe(err: &anyhow::Error) -> bool {
+    err.chain()
+        .filter_map(|e| e.downcast_ref::<std::io::Error>())
+        .any(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+}

@@ -1,0 +1,83 @@
+-- modkit bootstrap statements, shared by `modkit bootstrap` (Rust) and a sandbox's
+-- `npm run bootstrap` (sandbox/bootstrap.ts): one source, so both give the same database.
+--
+-- Each statement starts with a `-- name: <name>` line and runs with bind parameters ($1, $2, ...).
+-- Identifiers are never bound: a client quotes a schema name itself (double the `"`s, wrap in `"`),
+-- after checking it against the tenant-code rule (docs/bootstrap.md).
+--
+-- Locks are transaction-scoped advisory locks: they are released by COMMIT/ROLLBACK, so they are
+-- never orphaned on a pooled connection (a transaction-pooling PgBouncer included).
+-- Key space 1836016499 ('modk') = the database-wide part; 1836016500 = one tenant, keyed by its code.
+
+-- name: server_version
+SELECT current_setting('server_version_num')::int AS version;
+
+-- name: lock_database
+SELECT pg_advisory_xact_lock(1836016499, 0);
+
+-- name: has_pgcrypto
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto') AS present;
+
+-- name: create_pgcrypto
+CREATE EXTENSION IF NOT EXISTS pgcrypto;
+
+-- name: lock_tenant
+-- $1 tenant code
+SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
+
+-- name: insert_tenant
+-- $1 code, $2 name, $3 domain, $4 schema name; an existing tenant is left as it is.
+INSERT INTO public.sys_tenant (code, name, domain, schema_name)
+VALUES ($1, $2, $3, $4)
+ON CONFLICT (code) DO NOTHING;
+
+-- name: find_tenant
+-- $1 code
+SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
+
+-- name: list_tenants
+SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;
+
+-- name: list_applied
+SELECT t.code, m.module, m.migration, m.checksum
+FROM public.sys_module_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id;
+
+-- name: applied_for_tenant
+-- $1 tenant id
+SELECT module, migration, checksum FROM public.sys_module_migration WHERE tenant_id = $1::uuid;
+
+-- name: scope_to_schema
+-- $1 the quoted schema name; transaction-local, like withTenantTx.
+SELECT set_config('search_path', $1 || ', public', true);
+
+-- name: record_migration
+-- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)
+INSERT INTO public.sys_module_migration (tenant_id, module, migration, checksum)
+VALUES ($1::uuid, $2, $3, $4);
+
+-- name: register_permission
+-- $1 permission code, $2 module
+INSERT INTO public.sys_permission (code, module) VALUES ($1, $2)
+ON CONFLICT (code) DO NOTHING;
+
+-- name: ensure_role
+-- $1 tenant id, $2 role code, $3 role name; returns the role's id, new or existing (no write when it exists).
+WITH created AS (
+  INSERT INTO public.sys_role (tenant_id, code, name) VALUES ($1::uuid, $2, $3)
+  ON CONFLICT (tenant_id, code) DO NOTHING
+  RETURNING id
+)
+SELECT id::text AS id FROM created
+UNION ALL
+SELECT id::text FROM public.sys_role WHERE tenant_id = $1::uuid AND code = $2
+LIMIT 1;
+
+-- name: grant_permission
+-- $1 role id, $2 permission code
+INSERT INTO public.sys_role_permission (role_id, permission) VALUES ($1::uuid, $2)
+ON CONFLICT DO NOTHING;
+
+-- name: assign_role
+-- $1 user id, $2 tenant id, $3 role id
+INSERT INTO public.sys_user_role (user_id, tenant_id, role_id) VALUES ($1, $2::uuid, $3::uuid)
+ON CONFLICT DO NOTHING;
