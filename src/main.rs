@@ -4,11 +4,13 @@ mod cli;
 mod commands;
 mod db;
 mod exit;
+mod modules;
 mod names;
 mod output;
 mod plan;
 mod project;
 mod templates;
+mod ts;
 
 use std::process::ExitCode;
 

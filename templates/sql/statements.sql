@@ -26,14 +26,23 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto;
 SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
 
 -- name: insert_tenant
--- $1 code, $2 name, $3 domain, $4 schema name; an existing tenant is left as it is.
+-- $1 code, $2 name, $3 domain, $4 schema name; an existing tenant is left as it is (no row back).
 INSERT INTO public.sys_tenant (code, name, domain, schema_name)
 VALUES ($1, $2, $3, $4)
-ON CONFLICT (code) DO NOTHING;
+ON CONFLICT (code) DO NOTHING
+RETURNING id::text AS id, schema_name;
 
 -- name: find_tenant
 -- $1 code
 SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
+
+-- name: schema_exists
+-- $1 schema name (unquoted)
+SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present;
+
+-- name: create_schema
+-- Not bound: the client substitutes the quoted schema name for the placeholder.
+CREATE SCHEMA IF NOT EXISTS :schema;
 
 -- name: list_tenants
 SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;

@@ -1,0 +1,545 @@
+//! The bootstrap engine: read the catalog once, plan what is missing, then do it.
+//!
+//! Steps, each idempotent: pgcrypto; the system tables; the modules' permissions (one transaction
+//! under the database-wide advisory lock); each tenant's row, schema and module migrations (one
+//! transaction per tenant under that tenant's advisory lock, so no tenant is ever half made and
+//! parallel workers or concurrent runs never race); the dev role in a sandbox's dev tenants.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
+use tokio::sync::Mutex;
+
+use crate::db::catalog::{Catalog, SYSTEM_TABLES};
+use crate::db::statements::{sql, system_sql};
+use crate::modules::Module;
+use crate::names;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantSpec {
+    pub code: String,
+    pub name: String,
+    pub domain: Option<String>,
+}
+
+/// A sandbox's dev access: one role holding every permission of the module, granted to `user`.
+#[derive(Debug, Clone)]
+pub struct DevSeed {
+    pub user: String,
+    pub role_code: String,
+    pub role_name: String,
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Apply,
+    Check,
+    DryRun,
+}
+
+pub struct Request {
+    pub modules: Vec<Module>,
+    pub tenants: Vec<TenantSpec>,
+    pub dev: Option<DevSeed>,
+    pub jobs: usize,
+    pub mode: Mode,
+}
+
+/// Created vs already there, per step.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Count {
+    pub created: usize,
+    pub existing: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantFailure {
+    pub tenant: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub server_version: String,
+    pub pgcrypto: Count,
+    pub system_tables: Count,
+    pub permissions: Count,
+    pub tenants: Count,
+    pub schemas: Count,
+    pub migrations: Count,
+    pub dev_grants: Count,
+    /// What a `--check` found pending, one line each.
+    pub pending: Vec<String>,
+    pub failures: Vec<TenantFailure>,
+    pub warnings: Vec<String>,
+    /// The SQL a `--dry-run` would run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sql: Vec<String>,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        [self.pgcrypto, self.system_tables, self.permissions, self.tenants, self.schemas, self.migrations, self.dev_grants]
+            .iter()
+            .any(|c| c.created > 0)
+    }
+}
+
+/// What one tenant needs, decided from the catalog (and decided again under its lock).
+#[derive(Debug, Clone)]
+struct TenantWork {
+    spec: TenantSpec,
+    /// The schema of an existing row (a foundation may name schemas its own way).
+    schema: String,
+}
+
+pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
+    let dev_key = req.dev.as_ref().map(|d| (d.user.as_str(), d.role_code.as_str()));
+    let catalog = Catalog::read(pool, dev_key).await.context("cannot read the database catalog")?;
+    let mut report = Report { server_version: catalog.server_version.clone(), ..Report::default() };
+
+    let permissions: Vec<(&str, &str)> = req
+        .modules
+        .iter()
+        .flat_map(|m| m.permissions.iter().map(move |p| (p.as_str(), m.id.as_str())))
+        .collect();
+    let missing_permissions: Vec<(&str, &str)> =
+        permissions.iter().copied().filter(|(p, _)| !catalog.permissions.contains(*p)).collect();
+    let database_wide_pending = !catalog.has_pgcrypto || !catalog.has_system_tables() || !missing_permissions.is_empty();
+
+    let work = plan_tenants(req, &catalog, &mut report);
+    let dev_pending = plan_dev(req, &catalog);
+
+    match req.mode {
+        Mode::Check => {
+            describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
+            return Ok(report);
+        }
+        Mode::DryRun => {
+            describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
+            report.sql = dry_run_sql(req, &catalog, &missing_permissions, &work, &dev_pending);
+            return Ok(report);
+        }
+        Mode::Apply => {}
+    }
+
+    if database_wide_pending {
+        database_wide(pool, &catalog, &missing_permissions, &mut report).await?;
+    } else {
+        report.pgcrypto.existing = 1;
+    }
+    report.system_tables.existing = SYSTEM_TABLES.len() - report.system_tables.created;
+    report.permissions.existing = permissions.len() - report.permissions.created;
+
+    run_tenants(pool, req, work, progress, &mut report).await?;
+    if let Some(dev) = &req.dev {
+        for code in dev_pending {
+            if report.failures.iter().any(|f| f.tenant == code) {
+                continue;
+            }
+            match seed_dev(pool, dev, &code, &permissions).await {
+                Ok(count) => {
+                    report.dev_grants.created += count.created;
+                    report.dev_grants.existing += count.existing;
+                }
+                Err(e) => report.failures.push(TenantFailure { tenant: code.clone(), message: format!("dev access: {e:#}") }),
+            }
+        }
+        let expected = dev.tenants.len() * permissions.len();
+        report.dev_grants.existing = expected.saturating_sub(report.dev_grants.created);
+    }
+    Ok(report)
+}
+
+/// The tenants to look at: those asked for, and every tenant the database already has (module
+/// tables belong in every tenant schema). Only those with something missing become work.
+fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<TenantWork> {
+    let mut seen = HashSet::new();
+    let mut all: Vec<TenantWork> = Vec::new();
+    for spec in &req.tenants {
+        if seen.insert(spec.code.clone()) {
+            let schema = catalog.tenants.get(&spec.code).map(|t| t.schema_name.clone());
+            all.push(TenantWork { spec: spec.clone(), schema: schema.unwrap_or_else(|| names::tenant_schema(&spec.code)) });
+        }
+    }
+    let mut existing: Vec<_> = catalog.tenants.values().filter(|t| !seen.contains(&t.code)).collect();
+    existing.sort_by(|a, b| a.code.cmp(&b.code));
+    for row in existing {
+        let spec = TenantSpec { code: row.code.clone(), name: row.code.clone(), domain: None };
+        all.push(TenantWork { spec, schema: row.schema_name.clone() });
+    }
+
+    let mut work = Vec::new();
+    for tenant in all {
+        let code = &tenant.spec.code;
+        let has_row = catalog.tenants.contains_key(code);
+        let has_schema = catalog.schemas.contains(&tenant.schema);
+        let applied = catalog.applied.get(code);
+        let mut pending = 0;
+        let mut mismatch = None;
+        for module in &req.modules {
+            for migration in &module.migrations {
+                match applied.and_then(|a| a.get(&(module.id.clone(), migration.name.clone()))) {
+                    None => pending += 1,
+                    Some(sum) if *sum != migration.checksum => {
+                        mismatch.get_or_insert_with(|| checksum_message(module, &migration.name, code, sum, &migration.checksum));
+                    }
+                    Some(_) => report.migrations.existing += 1,
+                }
+            }
+        }
+        if has_row { report.tenants.existing += 1 }
+        if has_schema { report.schemas.existing += 1 }
+        if let Some(message) = mismatch {
+            report.failures.push(TenantFailure { tenant: code.clone(), message });
+        } else if !has_row || !has_schema || pending > 0 {
+            work.push(tenant);
+        }
+    }
+    work
+}
+
+fn checksum_message(module: &Module, migration: &str, tenant: &str, applied: &str, now: &str) -> String {
+    format!(
+        "migration {}/{migration} was edited after it was applied to tenant `{tenant}`: applied sha256 {applied}, file now {now}; \
+         nothing was applied over it (add a new migration file instead of editing an applied one)",
+        module.id
+    )
+}
+
+/// Dev tenants whose dev user lacks one of the module's permissions.
+fn plan_dev(req: &Request, catalog: &Catalog) -> Vec<String> {
+    let Some(dev) = &req.dev else { return Vec::new() };
+    let permissions: Vec<&String> = req.modules.iter().flat_map(|m| &m.permissions).collect();
+    dev.tenants
+        .iter()
+        .filter(|code| permissions.iter().any(|p| !catalog.dev_grants.contains(&((*code).clone(), (*p).clone()))))
+        .cloned()
+        .collect()
+}
+
+fn describe_pending(
+    catalog: &Catalog,
+    missing_permissions: &[(&str, &str)],
+    work: &[TenantWork],
+    dev_pending: &[String],
+    report: &mut Report,
+) {
+    if !catalog.has_pgcrypto {
+        report.pending.push("extension pgcrypto is not installed".into());
+    }
+    for table in SYSTEM_TABLES.iter().filter(|t| !catalog.system_tables.contains(**t)) {
+        report.pending.push(format!("system table public.{table} is missing"));
+    }
+    for (permission, _) in missing_permissions {
+        report.pending.push(format!("permission `{permission}` is not registered"));
+    }
+    for tenant in work {
+        let code = &tenant.spec.code;
+        let mut what = Vec::new();
+        if !catalog.tenants.contains_key(code) {
+            what.push("its sys_tenant row".to_string());
+        }
+        if !catalog.schemas.contains(&tenant.schema) {
+            what.push(format!("schema {}", tenant.schema));
+        }
+        what.push("module migrations".to_string());
+        report.pending.push(format!("tenant `{code}` needs {}", what.join(", ")));
+    }
+    for code in dev_pending {
+        report.pending.push(format!("dev access in tenant `{code}` is incomplete"));
+    }
+}
+
+/// pgcrypto, system tables and permissions, in one transaction under the database-wide lock.
+async fn database_wide(pool: &PgPool, catalog: &Catalog, permissions: &[(&str, &str)], report: &mut Report) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(sql("lock_database")).execute(&mut *tx).await?;
+    let has_pgcrypto: bool = sqlx::query_scalar(sql("has_pgcrypto")).fetch_one(&mut *tx).await?;
+    if has_pgcrypto {
+        report.pgcrypto.existing = 1;
+    } else {
+        // A savepoint, so a refused CREATE EXTENSION does not abort the whole transaction.
+        let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+        match sqlx::query(sql("create_pgcrypto")).execute(&mut *sp).await {
+            Ok(_) => {
+                sp.commit().await?;
+                report.pgcrypto.created = 1;
+            }
+            Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
+                sp.rollback().await?;
+                if catalog.server_version_num < 130_000 {
+                    return Err(crate::exit::UserError::new(format!(
+                        "this role may not create the pgcrypto extension, and PostgreSQL {} has no built-in gen_random_uuid()",
+                        catalog.server_version
+                    ))
+                    .hint("ask a superuser to run `CREATE EXTENSION pgcrypto;` in this database, then run again")
+                    .into());
+                }
+                report.warnings.push(
+                    "this role may not create the pgcrypto extension; going on with PostgreSQL's built-in gen_random_uuid() \
+                     (a superuser can run `CREATE EXTENSION pgcrypto;` to silence this)"
+                        .into(),
+                );
+            }
+            Err(e) => return Err(e).context("cannot create the pgcrypto extension"),
+        }
+    }
+    let before: i64 = count_system_tables(&mut tx).await?;
+    sqlx::raw_sql(system_sql()).execute(&mut *tx).await.map_err(|e| privilege_hint(e, "create the system tables in schema public", "GRANT CREATE ON SCHEMA public TO <role>;"))?;
+    let after: i64 = count_system_tables(&mut tx).await?;
+    report.system_tables.created = usize::try_from(after - before).unwrap_or(0);
+    for (permission, module) in permissions {
+        let done = sqlx::query(sql("register_permission")).bind(permission).bind(module).execute(&mut *tx).await?;
+        report.permissions.created += usize::try_from(done.rows_affected()).unwrap_or(0);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn count_system_tables(conn: &mut PgConnection) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = 'public' AND c.relname = ANY($1)",
+    )
+    .bind(SYSTEM_TABLES.as_slice())
+    .fetch_one(conn)
+    .await?)
+}
+
+/// Tenant work over `jobs` connections. One tenant failing never stops the others.
+async fn run_tenants(
+    pool: &PgPool,
+    req: &Request,
+    work: Vec<TenantWork>,
+    progress: &indicatif::ProgressBar,
+    report: &mut Report,
+) -> Result<()> {
+    if work.is_empty() {
+        return Ok(());
+    }
+    progress.set_length(work.len() as u64);
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let modules = Arc::new(req.modules.clone());
+    let mut workers = Vec::new();
+    for _ in 0..req.jobs.clamp(1, work.len()) {
+        let (pool, work, next, results, modules, progress) =
+            (pool.clone(), work.clone(), next.clone(), results.clone(), modules.clone(), progress.clone());
+        workers.push(tokio::spawn(async move {
+            let mut conn = match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => return Err(anyhow::Error::from(e)),
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(tenant) = work.get(i) else { break };
+                let outcome = bootstrap_tenant(&mut conn, &modules, tenant).await;
+                results.lock().await.push((tenant.spec.code.clone(), outcome));
+                progress.inc(1);
+            }
+            Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await.context("a bootstrap worker stopped")??;
+    }
+    for (code, outcome) in Arc::try_unwrap(results).map(Mutex::into_inner).unwrap_or_default() {
+        match outcome {
+            Ok(done) => {
+                report.tenants.created += done.tenant_created as usize;
+                report.schemas.created += done.schema_created as usize;
+                report.migrations.created += done.migrations_applied;
+                report.migrations.existing += done.migrations_present;
+            }
+            Err(e) => report.failures.push(TenantFailure { tenant: code, message: format!("{e:#}") }),
+        }
+    }
+    report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct TenantDone {
+    tenant_created: bool,
+    schema_created: bool,
+    migrations_applied: usize,
+    migrations_present: usize,
+}
+
+/// One tenant, one transaction: row, schema, migrations. Everything is decided again under the
+/// tenant's lock, because a concurrent run may have done part of it since the catalog was read.
+async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
+    let mut done = TenantDone::default();
+    let spec = &tenant.spec;
+    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+    sqlx::query(sql("lock_tenant")).bind(&spec.code).execute(&mut *tx).await?;
+    let inserted = sqlx::query(sql("insert_tenant"))
+        .bind(&spec.code)
+        .bind(&spec.name)
+        .bind(&spec.domain)
+        .bind(&tenant.schema)
+        .fetch_optional(&mut *tx)
+        .await
+        .context("cannot insert the tenant row")?;
+    let row = match inserted {
+        Some(row) => {
+            done.tenant_created = true;
+            row
+        }
+        None => sqlx::query(sql("find_tenant")).bind(&spec.code).fetch_one(&mut *tx).await?,
+    };
+    let tenant_id: String = row.try_get("id")?;
+    let schema: String = row.try_get("schema_name")?;
+    let quoted = names::quote_ident(&schema);
+    let schema_present: bool = sqlx::query_scalar(sql("schema_exists")).bind(&schema).fetch_one(&mut *tx).await?;
+    if !schema_present {
+        let create = sql("create_schema").replace(":schema", &quoted);
+        sqlx::raw_sql(AssertSqlSafe(create))
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| privilege_hint(e, "create schemas in this database", "GRANT CREATE ON DATABASE <db> TO <role>;"))?;
+        done.schema_created = true;
+    }
+    let applied: HashMap<(String, String), String> = sqlx::query(sql("applied_for_tenant"))
+        .bind(&tenant_id)
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)))
+        .collect::<Result<_, sqlx::Error>>()?;
+    sqlx::query(sql("scope_to_schema")).bind(&quoted).execute(&mut *tx).await?;
+    for module in modules {
+        for migration in &module.migrations {
+            match applied.get(&(module.id.clone(), migration.name.clone())) {
+                Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
+                Some(sum) => anyhow::bail!(checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum)),
+                None => {
+                    sqlx::raw_sql(AssertSqlSafe(migration.sql.clone()))
+                        .execute(&mut *tx)
+                        .await
+                        .with_context(|| format!("migration {}/{} failed in schema {schema}", module.id, migration.name))?;
+                    sqlx::query(sql("record_migration"))
+                        .bind(&tenant_id)
+                        .bind(&module.id)
+                        .bind(&migration.name)
+                        .bind(&migration.checksum)
+                        .execute(&mut *tx)
+                        .await?;
+                    done.migrations_applied += 1;
+                }
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(done)
+}
+
+/// The dev role with every permission, granted to the dev user, in one dev tenant.
+async fn seed_dev(pool: &PgPool, dev: &DevSeed, code: &str, permissions: &[(&str, &str)]) -> Result<Count> {
+    let mut count = Count::default();
+    let mut tx = pool.begin().await?;
+    sqlx::query(sql("lock_tenant")).bind(code).execute(&mut *tx).await?;
+    let row = sqlx::query(sql("find_tenant"))
+        .bind(code)
+        .fetch_optional(&mut *tx)
+        .await?
+        .with_context(|| format!("tenant `{code}` does not exist"))?;
+    let tenant_id: String = row.try_get("id")?;
+    let role_id: String = sqlx::query_scalar(sql("ensure_role"))
+        .bind(&tenant_id)
+        .bind(&dev.role_code)
+        .bind(&dev.role_name)
+        .fetch_one(&mut *tx)
+        .await?;
+    for (permission, _) in permissions {
+        let done = sqlx::query(sql("grant_permission")).bind(&role_id).bind(permission).execute(&mut *tx).await?;
+        count.created += usize::try_from(done.rows_affected()).unwrap_or(0);
+    }
+    sqlx::query(sql("assign_role")).bind(&dev.user).bind(&tenant_id).bind(&role_id).execute(&mut *tx).await?;
+    tx.commit().await?;
+    Ok(count)
+}
+
+fn sqlstate(err: &sqlx::Error) -> Option<String> {
+    err.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+}
+
+/// A refused privilege becomes an error that names it and the GRANT that fixes it.
+fn privilege_hint(err: sqlx::Error, what: &str, grant: &str) -> anyhow::Error {
+    if sqlstate(&err).as_deref() == Some("42501") {
+        crate::exit::UserError::new(format!("this database role may not {what}: {err}"))
+            .hint(format!("as an owner or superuser run `{grant}`, or bootstrap with a role that owns the database"))
+            .into()
+    } else {
+        err.into()
+    }
+}
+
+/// The statements an apply would run, parameters shown inline.
+fn dry_run_sql(
+    req: &Request,
+    catalog: &Catalog,
+    permissions: &[(&str, &str)],
+    work: &[TenantWork],
+    dev_pending: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !catalog.has_pgcrypto || !catalog.has_system_tables() || !permissions.is_empty() {
+        out.push("BEGIN;".into());
+        out.push(format!("{}", sql("lock_database")));
+        if !catalog.has_pgcrypto {
+            out.push(sql("create_pgcrypto").into());
+        }
+        if !catalog.has_system_tables() {
+            out.push(system_sql().trim().into());
+        }
+        for (permission, module) in permissions {
+            out.push(inline(sql("register_permission"), &[permission, module]));
+        }
+        out.push("COMMIT;".into());
+    }
+    for tenant in work {
+        let spec = &tenant.spec;
+        let quoted = names::quote_ident(&tenant.schema);
+        out.push(format!("-- tenant {}\nBEGIN;", spec.code));
+        out.push(inline(sql("lock_tenant"), &[&spec.code]));
+        out.push(inline(sql("insert_tenant"), &[&spec.code, &spec.name, spec.domain.as_deref().unwrap_or("NULL"), &tenant.schema]));
+        out.push(sql("create_schema").replace(":schema", &quoted));
+        out.push(inline(sql("scope_to_schema"), &[&quoted]));
+        let applied = catalog.applied.get(&spec.code);
+        for module in &req.modules {
+            for migration in &module.migrations {
+                if applied.is_none_or(|a| !a.contains_key(&(module.id.clone(), migration.name.clone()))) {
+                    out.push(format!("-- {}/{}\n{}", module.id, migration.name, migration.sql.trim()));
+                    out.push(inline(sql("record_migration"), &["<tenant id>", &module.id, &migration.name, &migration.checksum]));
+                }
+            }
+        }
+        out.push("COMMIT;".into());
+    }
+    for code in dev_pending {
+        if let Some(dev) = &req.dev {
+            out.push(format!("-- dev access in tenant {code}: role {} with every permission, granted to user {}", dev.role_code, dev.user));
+        }
+    }
+    out
+}
+
+/// `$1`.. replaced by quoted literals, for display only (never executed).
+fn inline(statement: &str, params: &[&str]) -> String {
+    let body: String = statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    let mut text = body;
+    for (i, value) in params.iter().enumerate().rev() {
+        let literal = if *value == "NULL" { "NULL".to_string() } else { format!("'{}'", value.replace('\'', "''")) };
+        text = text.replace(&format!("${}", i + 1), &literal);
+    }
+    text
+}

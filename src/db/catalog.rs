@@ -1,0 +1,111 @@
+//! What the database already holds, read once at the start of a bootstrap: a re-run over
+//! thousands of tenants decides there is nothing to do from these few queries, without touching
+//! any tenant.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::Result;
+use sqlx::{PgPool, Row};
+
+pub const SYSTEM_TABLES: [&str; 6] =
+    ["sys_tenant", "sys_permission", "sys_role", "sys_role_permission", "sys_user_role", "sys_module_migration"];
+
+#[derive(Debug, Clone)]
+pub struct TenantRow {
+    pub id: String,
+    pub code: String,
+    pub schema_name: String,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub server_version_num: i32,
+    pub server_version: String,
+    pub has_pgcrypto: bool,
+    pub system_tables: HashSet<String>,
+    /// code -> row
+    pub tenants: HashMap<String, TenantRow>,
+    pub schemas: HashSet<String>,
+    /// tenant code -> (module, migration) -> checksum
+    pub applied: HashMap<String, HashMap<(String, String), String>>,
+    pub permissions: HashSet<String>,
+    /// (tenant code, permission) the dev user holds through the dev role
+    pub dev_grants: HashSet<(String, String)>,
+}
+
+impl Catalog {
+    pub fn has_system_tables(&self) -> bool {
+        SYSTEM_TABLES.iter().all(|t| self.system_tables.contains(*t))
+    }
+
+    pub async fn read(pool: &PgPool, dev: Option<(&str, &str)>) -> Result<Self> {
+        let mut cat = Catalog::default();
+        let row = sqlx::query(
+            "SELECT current_setting('server_version_num')::int, current_setting('server_version'), \
+             EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto')",
+        )
+        .fetch_one(pool)
+        .await?;
+        cat.server_version_num = row.try_get(0)?;
+        cat.server_version = row.try_get::<String, _>(1)?.split_whitespace().next().unwrap_or_default().to_string();
+        cat.has_pgcrypto = row.try_get(2)?;
+
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)",
+        )
+        .bind(SYSTEM_TABLES.as_slice())
+        .fetch_all(pool)
+        .await?;
+        cat.system_tables = tables.into_iter().collect();
+
+        cat.schemas = sqlx::query_scalar::<_, String>("SELECT nspname::text FROM pg_namespace")
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .collect();
+
+        if cat.system_tables.contains("sys_tenant") {
+            for row in sqlx::query("SELECT id::text, code, schema_name FROM public.sys_tenant").fetch_all(pool).await? {
+                let tenant = TenantRow { id: row.try_get(0)?, code: row.try_get(1)?, schema_name: row.try_get(2)? };
+                cat.tenants.insert(tenant.code.clone(), tenant);
+            }
+        }
+        if cat.system_tables.contains("sys_module_migration") && cat.system_tables.contains("sys_tenant") {
+            let rows = sqlx::query(
+                "SELECT t.code, m.module, m.migration, m.checksum FROM public.sys_module_migration m \
+                 JOIN public.sys_tenant t ON t.id = m.tenant_id",
+            )
+            .fetch_all(pool)
+            .await?;
+            for row in rows {
+                let code: String = row.try_get(0)?;
+                cat.applied.entry(code).or_default().insert((row.try_get(1)?, row.try_get(2)?), row.try_get(3)?);
+            }
+        }
+        if cat.system_tables.contains("sys_permission") {
+            cat.permissions = sqlx::query_scalar::<_, String>("SELECT code FROM public.sys_permission")
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .collect();
+        }
+        if let Some((user, role)) = dev.filter(|_| cat.has_system_tables()) {
+            let rows = sqlx::query(
+                "SELECT t.code, rp.permission FROM public.sys_user_role ur \
+                 JOIN public.sys_tenant t ON t.id = ur.tenant_id \
+                 JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id \
+                 JOIN public.sys_role_permission rp ON rp.role_id = r.id \
+                 WHERE ur.user_id = $1 AND r.code = $2",
+            )
+            .bind(user)
+            .bind(role)
+            .fetch_all(pool)
+            .await?;
+            for row in rows {
+                cat.dev_grants.insert((row.try_get(0)?, row.try_get(1)?));
+            }
+        }
+        Ok(cat)
+    }
+}

@@ -1,0 +1,64 @@
+//! The named statements of `templates/sql/statements.sql`, the SQL shared with a sandbox's
+//! `npm run bootstrap`, and the database-wide DDL of `templates/sql/system.sql`.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::templates;
+
+/// The statement called `name`. The names are fixed in this crate and a unit test checks each one
+/// exists, so a missing name is a bug in modkit, not something a user can cause.
+pub fn sql(name: &str) -> &'static str {
+    statements().get(name).copied().unwrap_or_else(|| panic!("statements.sql has no `-- name: {name}`"))
+}
+
+/// The database-wide DDL (system tables), run as one script.
+pub fn system_sql() -> &'static str {
+    templates::raw("sql/system.sql").expect("sql/system.sql is embedded")
+}
+
+fn statements() -> &'static HashMap<&'static str, &'static str> {
+    static PARSED: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
+    PARSED.get_or_init(|| parse(templates::raw("sql/statements.sql").expect("sql/statements.sql is embedded")))
+}
+
+/// Split a file into `-- name: x` sections; the text before the first name is the file's header.
+fn parse(text: &'static str) -> HashMap<&'static str, &'static str> {
+    let mut out = HashMap::new();
+    let mut current: Option<(&'static str, usize)> = None;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some(name) = line.trim().strip_prefix("-- name:") {
+            if let Some((prev, start)) = current.take() {
+                out.insert(prev, text[start..offset].trim());
+            }
+            current = Some((name.trim(), offset + line.len()));
+        }
+        offset += line.len();
+    }
+    if let Some((prev, start)) = current {
+        out.insert(prev, text[start..].trim());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every name the engine uses is in the file.
+    pub const USED: &[&str] = &[
+        "server_version", "lock_database", "has_pgcrypto", "create_pgcrypto", "lock_tenant", "insert_tenant",
+        "find_tenant", "schema_exists", "create_schema", "applied_for_tenant", "scope_to_schema",
+        "record_migration", "register_permission", "ensure_role", "grant_permission", "assign_role",
+    ];
+
+    #[test]
+    fn every_statement_is_there() {
+        for name in USED {
+            assert!(!sql(name).is_empty(), "{name}");
+        }
+        assert!(sql("lock_database").starts_with("SELECT pg_advisory_xact_lock"));
+        assert!(system_sql().contains("sys_module_migration"));
+    }
+}

@@ -1,0 +1,131 @@
+//! The modules a project holds: their ids, permissions and tenant migrations, read from disk.
+//!
+//! A sandbox is one module (modkit.toml `[module]`, `plugin/index.ts`, `plugin/migrations/`).
+//! A foundation holds many under its modules folder (`src/modules/<id>/`, with `plugin/index.ts`
+//! and `migrations/`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::exit::UserError;
+use crate::names;
+use crate::project::Project;
+use crate::ts;
+
+/// One `NNNN_name.sql` file, applied once per tenant schema, in file-name order.
+#[derive(Debug, Clone)]
+pub struct Migration {
+    pub name: String,
+    pub sql: String,
+    /// SHA-256 of the file's bytes, hex: what `sys_module_migration.checksum` records.
+    pub checksum: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Module {
+    pub id: String,
+    pub permissions: Vec<String>,
+    pub migrations: Vec<Migration>,
+}
+
+/// The modules of a sandbox or a foundation. A folder with neither yields no module: bootstrap
+/// then makes the system tables and tenants only.
+pub fn discover(project: &Project) -> Result<Vec<Module>> {
+    if let Some(module) = &project.file.module {
+        names::check_module_id(&module.id).map_err(|e| {
+            UserError::new(format!("modkit.toml: {}", e.message)).hint(e.hint.unwrap_or_default())
+        })?;
+        let root = &project.root;
+        return Ok(vec![load_module(&module.id, &root.join("plugin/index.ts"), &root.join("plugin/migrations"))?]);
+    }
+    let modules_dir = project
+        .file
+        .foundation
+        .as_ref()
+        .map(|f| f.modules_dir.clone())
+        .unwrap_or_else(|| "src/modules".to_string());
+    let dir = project.root.join(&modules_dir);
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut modules = Vec::new();
+    for entry in sorted_entries(&dir)? {
+        if !entry.is_dir() {
+            continue;
+        }
+        let Some(id) = entry.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        if names::check_module_id(&id).is_err() {
+            continue;
+        }
+        let migrations = entry.join("migrations");
+        let index = entry.join("plugin/index.ts");
+        if migrations.is_dir() || index.is_file() {
+            modules.push(load_module(&id, &index, &migrations)?);
+        }
+    }
+    Ok(modules)
+}
+
+fn load_module(id: &str, index: &Path, migrations_dir: &Path) -> Result<Module> {
+    let permissions = match std::fs::read_to_string(index) {
+        Ok(source) => ts::exported_string_array(&source, &index.display().to_string(), "permissions")?
+            .unwrap_or_default(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", index.display())),
+    };
+    for permission in &permissions {
+        if !permission.starts_with(&format!("{id}.")) {
+            return Err(UserError::new(format!(
+                "permission `{permission}` in {} does not belong to module `{id}`",
+                index.display()
+            ))
+            .hint(format!("a module's permissions are named `{id}.<action>`, e.g. `{id}.read`"))
+            .into());
+        }
+    }
+    Ok(Module { id: id.to_string(), permissions, migrations: load_migrations(migrations_dir)? })
+}
+
+/// Every `*.sql` file of the folder, sorted by name.
+pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
+    if !dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    for path in sorted_entries(dir)? {
+        if path.extension().and_then(|e| e.to_str()) != Some("sql") || !path.is_file() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let sql = String::from_utf8(bytes.clone())
+            .map_err(|_| UserError::new(format!("{} is not UTF-8 text", path.display())))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        out.push(Migration { name, sql, checksum: sha256_hex(&bytes) });
+    }
+    Ok(out)
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read folder {}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    Ok(entries)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checksum_is_sha256_hex() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}
