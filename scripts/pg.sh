@@ -27,10 +27,11 @@ start)
     as_owner "$bindir/initdb" -D "$dir" -U postgres -A trust --no-sync -E UTF8 --locale=C.UTF-8 >"$dir.initdb.log" 2>&1 \
       || { cat "$dir.initdb.log" >&2; exit 2; }
   fi
-  # A throwaway cluster: durability off, enough connections for the concurrency tests.
-  as_owner "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off -c full_page_writes=off -c max_locks_per_transaction=256" \
-    start >/dev/null
+  # A throwaway cluster with enough connections for the concurrency tests. Durability is off for
+  # tests; MODKIT_PG_DURABLE=1 keeps PostgreSQL's defaults (benchmarks measure what users get).
+  opts="-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c max_locks_per_transaction=256"
+  [ "${MODKIT_PG_DURABLE:-0}" = 1 ] || opts="$opts -c fsync=off -c full_page_writes=off"
+  as_owner "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 -o "$opts" start >/dev/null
   echo "postgres://postgres@127.0.0.1:$port/postgres"
   ;;
 stop)

@@ -351,6 +351,10 @@ async fn run_tenants(
     for worker in workers {
         worker.await.context("a bootstrap worker stopped")??;
     }
+    // The tenants committed asynchronously: wait until they are all durable before reporting.
+    let mut tx = pool.begin().await?;
+    sqlx::query(sql("flush_commits")).execute(&mut *tx).await?;
+    tx.commit().await?;
     for (code, outcome) in Arc::try_unwrap(results).map(Mutex::into_inner).unwrap_or_default() {
         match outcome {
             Ok(done) => {
@@ -376,70 +380,137 @@ struct TenantDone {
 
 /// One tenant, one transaction: row, schema, migrations. Everything is decided again under the
 /// tenant's lock, because a concurrent run may have done part of it since the catalog was read.
+///
+/// The transaction goes to the server as two scripts (simple-query protocol, parameters inlined
+/// as literals): at thousands of tenants the round trips, not the DDL, would otherwise dominate.
 async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
     let mut done = TenantDone::default();
     let spec = &tenant.spec;
-    let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-    sqlx::query(sql("lock_tenant")).bind(&spec.code).execute(&mut *tx).await?;
-    let inserted = sqlx::query(sql("insert_tenant"))
-        .bind(&spec.code)
-        .bind(&spec.name)
-        .bind(&spec.domain)
-        .bind(&tenant.schema)
-        .fetch_optional(&mut *tx)
-        .await
-        .context("cannot insert the tenant row")?;
-    let row = match inserted {
-        Some(row) => {
-            done.tenant_created = true;
-            row
-        }
-        None => sqlx::query(sql("find_tenant")).bind(&spec.code).fetch_one(&mut *tx).await?,
+    let code = Some(spec.code.as_str());
+    let open = [
+        "BEGIN".to_string(),
+        inline(sql("async_commit"), &[]),
+        inline(sql("lock_tenant"), &[code]),
+        inline(sql("insert_tenant"), &[code, Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]),
+        inline(sql("tenant_state"), &[code]),
+    ]
+    .join(";\n");
+    let rows = match sqlx::raw_sql(AssertSqlSafe(open + ";")).fetch_all(&mut *conn).await {
+        Ok(rows) => rows,
+        Err(e) => return Err(rollback(conn, e.into()).await),
     };
-    let tenant_id: String = row.try_get("id")?;
-    let schema: String = row.try_get("schema_name")?;
+    // insert_tenant returns 2 columns when it created the row; tenant_state returns 6.
+    done.tenant_created = rows.iter().any(|r| r.len() == 2);
+    let state: Vec<&sqlx::postgres::PgRow> = rows.iter().filter(|r| r.len() == 6).collect();
+    let Some(first) = state.first() else {
+        return Err(rollback(conn, anyhow::anyhow!("tenant `{}` vanished during its own transaction", spec.code)).await);
+    };
+    let tenant_id: String = first.try_get("id")?;
+    let schema: String = first.try_get("schema_name")?;
+    let schema_present: bool = first.try_get("schema_present")?;
+    let mut applied = HashMap::new();
+    for row in &state {
+        if let (Some(module), Some(migration), Some(sum)) = (
+            row.try_get::<Option<String>, _>("module")?,
+            row.try_get::<Option<String>, _>("migration")?,
+            row.try_get::<Option<String>, _>("checksum")?,
+        ) {
+            applied.insert((module, migration), sum);
+        }
+    }
+
     let quoted = names::quote_ident(&schema);
-    let schema_present: bool = sqlx::query_scalar(sql("schema_exists")).bind(&schema).fetch_one(&mut *tx).await?;
+    let mut script = TenantScript::default();
     if !schema_present {
-        let create = sql("create_schema").replace(":schema", &quoted);
-        sqlx::raw_sql(AssertSqlSafe(create))
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| privilege_hint(e, "create schemas in this database", "GRANT CREATE ON DATABASE <db> TO <role>;"))?;
+        script.push(None, sql("create_schema").replace(":schema", &quoted));
         done.schema_created = true;
     }
-    let applied: HashMap<(String, String), String> = sqlx::query(sql("applied_for_tenant"))
-        .bind(&tenant_id)
-        .fetch_all(&mut *tx)
-        .await?
-        .into_iter()
-        .map(|r| Ok(((r.try_get(0)?, r.try_get(1)?), r.try_get(2)?)))
-        .collect::<Result<_, sqlx::Error>>()?;
-    sqlx::query(sql("scope_to_schema")).bind(&quoted).execute(&mut *tx).await?;
+    script.push(None, inline(sql("scope_to_schema"), &[Some(&quoted)]));
     for module in modules {
         for migration in &module.migrations {
             match applied.get(&(module.id.clone(), migration.name.clone())) {
                 Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
-                Some(sum) => anyhow::bail!(checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum)),
+                Some(sum) => {
+                    let message = checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum);
+                    return Err(rollback(conn, anyhow::anyhow!(message)).await);
+                }
                 None => {
-                    sqlx::raw_sql(AssertSqlSafe(migration.sql.clone()))
-                        .execute(&mut *tx)
-                        .await
-                        .with_context(|| format!("migration {}/{} failed in schema {schema}", module.id, migration.name))?;
-                    sqlx::query(sql("record_migration"))
-                        .bind(&tenant_id)
-                        .bind(&module.id)
-                        .bind(&migration.name)
-                        .bind(&migration.checksum)
-                        .execute(&mut *tx)
-                        .await?;
+                    // The file's own text, ended so that a last line comment cannot swallow what follows.
+                    let label = format!("{}/{}", module.id, migration.name);
+                    script.push(Some(label), format!("{}\n", migration.sql.trim_end().trim_end_matches(';')));
+                    script.push(
+                        None,
+                        inline(
+                            sql("record_migration"),
+                            &[Some(&tenant_id), Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
+                        ),
+                    );
                     done.migrations_applied += 1;
                 }
             }
         }
     }
-    tx.commit().await?;
+    script.push(None, "COMMIT".to_string());
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text.clone())).execute(&mut *conn).await {
+        let e = script.locate(e, &schema);
+        return Err(rollback(conn, e).await);
+    }
     Ok(done)
+}
+
+/// A tenant's second script, remembering where each migration starts, so that a failure is
+/// reported against the migration file and line that caused it rather than the whole script.
+#[derive(Default)]
+struct TenantScript {
+    text: String,
+    /// (character offset where the part starts, migration label, its number of lines)
+    migrations: Vec<(usize, String, usize)>,
+}
+
+impl TenantScript {
+    fn push(&mut self, migration: Option<String>, part: String) {
+        if let Some(label) = migration {
+            self.migrations.push((self.text.chars().count(), label, part.trim_end().lines().count().max(1)));
+        }
+        self.text.push_str(&part);
+        self.text.push_str(";\n");
+    }
+
+    fn locate(&self, err: sqlx::Error, schema: &str) -> anyhow::Error {
+        let Some(db) = err.as_database_error() else {
+            return anyhow::Error::from(err).context(format!("bootstrapping schema {schema} failed"));
+        };
+        if sqlstate(&err).as_deref() == Some("42501") {
+            return privilege_hint(err, "create schemas in this database", "GRANT CREATE ON DATABASE <db> TO <role>;");
+        }
+        let position = db
+            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+            .and_then(|pg| pg.position())
+            .and_then(|p| match p {
+                sqlx::postgres::PgErrorPosition::Original(at) => Some(at.saturating_sub(1)),
+                _ => None,
+            });
+        let found = match position {
+            Some(at) => self.migrations.iter().rev().find(|(start, ..)| *start <= at).map(|(start, label, lines)| {
+                // An error at the very end (a missing `)`) points past the file's last line.
+                let line = (self.text.chars().skip(*start).take(at - start).filter(|c| *c == '\n').count() + 1).min(*lines);
+                format!("migration {label} failed at line {line} in schema {schema}")
+            }),
+            None if self.migrations.len() == 1 => Some(format!("migration {} failed in schema {schema}", self.migrations[0].1)),
+            None => None,
+        };
+        let what = found.unwrap_or_else(|| {
+            let labels: Vec<&str> = self.migrations.iter().map(|(_, l, _)| l.as_str()).collect();
+            format!("one of the migrations {} failed in schema {schema}", labels.join(", "))
+        });
+        anyhow::anyhow!("{what}: {}", db.message())
+    }
+}
+
+/// End a failed tenant transaction; a connection that cannot even roll back is closed by the pool.
+async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    err
 }
 
 /// The dev role with every permission, granted to the dev user, in one dev tenant.
@@ -494,7 +565,7 @@ fn dry_run_sql(
     let mut out = Vec::new();
     if !catalog.has_pgcrypto || !catalog.has_system_tables() || !permissions.is_empty() {
         out.push("BEGIN;".into());
-        out.push(format!("{}", sql("lock_database")));
+        out.push(inline(sql("lock_database"), &[]));
         if !catalog.has_pgcrypto {
             out.push(sql("create_pgcrypto").into());
         }
@@ -502,7 +573,7 @@ fn dry_run_sql(
             out.push(system_sql().trim().into());
         }
         for (permission, module) in permissions {
-            out.push(inline(sql("register_permission"), &[permission, module]));
+            out.push(inline(sql("register_permission"), &[Some(permission), Some(module)]));
         }
         out.push("COMMIT;".into());
     }
@@ -510,16 +581,17 @@ fn dry_run_sql(
         let spec = &tenant.spec;
         let quoted = names::quote_ident(&tenant.schema);
         out.push(format!("-- tenant {}\nBEGIN;", spec.code));
-        out.push(inline(sql("lock_tenant"), &[&spec.code]));
-        out.push(inline(sql("insert_tenant"), &[&spec.code, &spec.name, spec.domain.as_deref().unwrap_or("NULL"), &tenant.schema]));
-        out.push(sql("create_schema").replace(":schema", &quoted));
-        out.push(inline(sql("scope_to_schema"), &[&quoted]));
+        out.push(inline(sql("async_commit"), &[]));
+        out.push(inline(sql("lock_tenant"), &[Some(&spec.code)]));
+        out.push(inline(sql("insert_tenant"), &[Some(&spec.code), Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]));
+        out.push(inline(sql("create_schema"), &[]).replace(":schema", &quoted));
+        out.push(inline(sql("scope_to_schema"), &[Some(&quoted)]));
         let applied = catalog.applied.get(&spec.code);
         for module in &req.modules {
             for migration in &module.migrations {
                 if applied.is_none_or(|a| !a.contains_key(&(module.id.clone(), migration.name.clone()))) {
                     out.push(format!("-- {}/{}\n{}", module.id, migration.name, migration.sql.trim()));
-                    out.push(inline(sql("record_migration"), &["<tenant id>", &module.id, &migration.name, &migration.checksum]));
+                    out.push(inline(sql("record_migration"), &[Some("<tenant id>"), Some(&module.id), Some(&migration.name), Some(&migration.checksum)]));
                 }
             }
         }
@@ -533,13 +605,26 @@ fn dry_run_sql(
     out
 }
 
-/// `$1`.. replaced by quoted literals, for display only (never executed).
-fn inline(statement: &str, params: &[&str]) -> String {
-    let body: String = statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    let mut text = body;
+/// A statement with `$1`.. replaced by SQL literals (`'` doubled; NULL for `None`) and its comment
+/// lines dropped. Safe only with standard_conforming_strings on, which `Catalog::read` requires.
+fn inline(statement: &str, params: &[Option<&str>]) -> String {
+    let mut text: String =
+        statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    text = text.trim_end().trim_end_matches(';').to_string();
     for (i, value) in params.iter().enumerate().rev() {
-        let literal = if *value == "NULL" { "NULL".to_string() } else { format!("'{}'", value.replace('\'', "''")) };
+        let literal = value.map_or_else(|| "NULL".to_string(), |v| format!("'{}'", v.replace('\'', "''")));
         text = text.replace(&format!("${}", i + 1), &literal);
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_quotes_literals() {
+        let got = inline("-- c\nSELECT $1, $2, $3;", &[Some("it's"), None, Some("a;b")]);
+        assert_eq!(got, "SELECT 'it''s', NULL, 'a;b'");
+    }
 }

@@ -42,13 +42,20 @@ impl Catalog {
         let mut cat = Catalog::default();
         let row = sqlx::query(
             "SELECT current_setting('server_version_num')::int, current_setting('server_version'), \
-             EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto')",
+             EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'), \
+             current_setting('standard_conforming_strings')",
         )
         .fetch_one(pool)
         .await?;
         cat.server_version_num = row.try_get(0)?;
         cat.server_version = row.try_get::<String, _>(1)?.split_whitespace().next().unwrap_or_default().to_string();
         cat.has_pgcrypto = row.try_get(2)?;
+        // Tenant scripts carry names as '...' literals, which are only plain text with this on.
+        if row.try_get::<String, _>(3)? != "on" {
+            return Err(crate::exit::UserError::new("the server runs with standard_conforming_strings off")
+                .hint("modkit needs it on (the default since PostgreSQL 9.1): ALTER DATABASE <db> SET standard_conforming_strings = on")
+                .into());
+        }
 
         let tables: Vec<String> = sqlx::query_scalar(
             "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \

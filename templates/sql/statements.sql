@@ -1,9 +1,11 @@
 -- modkit bootstrap statements, shared by `modkit bootstrap` (Rust) and a sandbox's
 -- `npm run bootstrap` (sandbox/bootstrap.ts): one source, so both give the same database.
 --
--- Each statement starts with a `-- name: <name>` line and runs with bind parameters ($1, $2, ...).
--- Identifiers are never bound: a client quotes a schema name itself (double the `"`s, wrap in `"`),
--- after checking it against the tenant-code rule (docs/bootstrap.md).
+-- Each statement starts with a `-- name: <name>` line and takes parameters $1, $2, ... A client
+-- binds them, or (modkit, to send a tenant's whole transaction in two round trips) puts them in as
+-- quoted literals: `'` doubled, with standard_conforming_strings on, which modkit checks.
+-- Identifiers are never parameters: a client quotes a schema name itself (double the `"`s, wrap in
+-- `"`), after checking it against the tenant-code rule (docs/bootstrap.md).
 --
 -- Locks are transaction-scoped advisory locks: they are released by COMMIT/ROLLBACK, so they are
 -- never orphaned on a pooled connection (a transaction-pooling PgBouncer included).
@@ -25,6 +27,17 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto;
 -- $1 tenant code
 SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
 
+-- name: async_commit
+-- Tenant transactions commit without waiting for the disk: atomicity is kept (no tenant is ever
+-- half made), and a tenant lost to a server crash in the last moments is redone by the next run.
+-- A run ends with flush_commits, which waits until all of them are on disk.
+SET LOCAL synchronous_commit = off;
+
+-- name: flush_commits
+-- A transaction that takes a transaction id writes a commit record; committing it synchronously
+-- flushes the WAL up to it, and so every asynchronous commit before it.
+SELECT pg_current_xact_id()::text;
+
 -- name: insert_tenant
 -- $1 code, $2 name, $3 domain, $4 schema name; an existing tenant is left as it is (no row back).
 INSERT INTO public.sys_tenant (code, name, domain, schema_name)
@@ -35,6 +48,16 @@ RETURNING id::text AS id, schema_name;
 -- name: find_tenant
 -- $1 code
 SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
+
+-- name: tenant_state
+-- $1 code: the tenant's id and schema, whether that schema exists, and one row per migration
+-- already applied to it (module, migration and checksum are NULL when there is none).
+SELECT t.id::text AS id, t.schema_name,
+       EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.schema_name) AS schema_present,
+       m.module, m.migration, m.checksum
+FROM public.sys_tenant t
+LEFT JOIN public.sys_module_migration m ON m.tenant_id = t.id
+WHERE t.code = $1;
 
 -- name: schema_exists
 -- $1 schema name (unquoted)

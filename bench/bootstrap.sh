@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Benchmark `modkit bootstrap` against the floor a hand-written script reaches, in the same run,
+# on the same throwaway PostgreSQL (default durability settings).
+#
+#   bench/bootstrap.sh [N_TENANTS=1000] [RSS_TENANTS=10000]
+#
+# Prints a Markdown table for docs/performance.md. The floor is one psql session running the
+# equivalent SQL (tenant row, schema, module table, migration record) in one transaction, and the
+# same split over two psql sessions in parallel.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-1000}
+rss_n=${2:-10000}
+work=$(mktemp -d /tmp/modkit-bench.XXXXXX)
+chmod 755 "$work" # the cluster runs as `postgres` when we are root
+port=${BENCH_PG_PORT:-55499}
+trap 'scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+
+cargo build --release --quiet
+modkit=$PWD/target/release/modkit
+MODKIT_PG_DURABLE=1 scripts/pg.sh start "$work/pg" "$port" >/dev/null
+base="postgres://postgres@127.0.0.1:$port"
+psql_q() { psql -qAtX -v ON_ERROR_STOP=1 "$@"; }
+
+# The sandbox modkit writes, so the module table is the real one.
+"$modkit" init bench --dir "$work/sandbox" -q
+migration="$work/sandbox/plugin/migrations/0001_create_module_table.sql"
+sum=$(sha256sum "$migration" | cut -d' ' -f1)
+seq -f "t%06g" 1 "$n" > "$work/tenants.txt"
+
+fresh_db() { psql_q "$base/postgres" -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"; }
+
+# The floor: the same work, hand-written, one transaction per session.
+floor_sql() { # $1 = tenant list file
+  echo "BEGIN;"
+  while read -r code; do
+    echo "INSERT INTO public.sys_tenant (code, name, schema_name) VALUES ('$code', '$code', 'tenant_$code');"
+    echo "CREATE SCHEMA tenant_$code; SET LOCAL search_path = tenant_$code, public;"
+    cat "$migration"
+    echo "INSERT INTO public.sys_module_migration (tenant_id, module, migration, checksum) SELECT id, 'bench', '0001_create_module_table.sql', '$sum' FROM public.sys_tenant WHERE code = '$code';"
+  done < "$1"
+  echo "COMMIT;"
+}
+prepare_floor_db() {
+  fresh_db "$1"
+  psql_q "$base/$1" -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" -f templates/sql/system.sql
+}
+now() { date +%s.%N; }
+secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
+
+floor_sql "$work/tenants.txt" > "$work/floor.sql"
+split -n l/2 "$work/tenants.txt" "$work/half."
+floor_sql "$work/half.aa" > "$work/floor_a.sql"
+floor_sql "$work/half.ab" > "$work/floor_b.sql"
+
+prepare_floor_db floor1
+t0=$(now); psql_q "$base/floor1" -f "$work/floor.sql" >/dev/null; t1=$(now)
+floor1=$(secs "$t0" "$t1")
+
+prepare_floor_db floor2
+t0=$(now)
+psql_q "$base/floor2" -f "$work/floor_a.sql" >/dev/null & a=$!
+psql_q "$base/floor2" -f "$work/floor_b.sql" >/dev/null & b=$!
+wait $a; wait $b
+t1=$(now)
+floor2=$(secs "$t0" "$t1")
+
+fresh_db mk
+cd "$work/sandbox"
+t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
+first=$(secs "$t0" "$t1")
+t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
+rerun=$(secs "$t0" "$t1")
+tenants=$(psql_q "$base/mk" -c "SELECT count(*) FROM sys_tenant")
+tables=$(psql_q "$base/mk" -c "SELECT count(*) FROM pg_tables WHERE tablename = 'bench'")
+
+# Memory: peak RSS at rss_n tenants, first run and re-run.
+seq -f "r%06g" 1 "$rss_n" > "$work/rss.txt"
+fresh_db mkrss
+/usr/bin/time -f "%M" -o "$work/rss1" "$modkit" bootstrap -q --db "$base/mkrss" --tenants-file "$work/rss.txt"
+/usr/bin/time -f "%M" -o "$work/rss2" "$modkit" bootstrap -q --db "$base/mkrss" --tenants-file "$work/rss.txt"
+cd - >/dev/null
+
+ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
+cat <<MD
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores, PostgreSQL $(psql_q "$base/postgres" -c "SHOW server_version" | cut -d' ' -f1), default durability, jobs = default ($(nproc)).
+
+| what | seconds | × single-session floor | target |
+| --- | ---: | ---: | --- |
+| floor: one psql session, one transaction, $n tenants | $floor1 | 1.000 | |
+| floor: two psql sessions in parallel | $floor2 | $(ratio "$floor2" "$floor1") | |
+| \`modkit bootstrap\`, first run, $n tenants | $first | $(ratio "$first" "$floor1") | ≤ 0.6 |
+| \`modkit bootstrap\`, re-run, nothing to do | $rerun | $(ratio "$rerun" "$floor1") | ≤ 0.05 |
+
+Check: $tenants tenants, $tables module tables after the first run.
+Peak RSS at $rss_n tenants: first run $(( $(cat "$work/rss1") / 1024 )) MB, re-run $(( $(cat "$work/rss2") / 1024 )) MB (target < 50 MB).
+MD

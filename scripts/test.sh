@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# Run every test of modkit, on a fresh machine or a used one. This is the test command README gives
+# and .ci/run calls.
+#
+#   scripts/test.sh                      # everything: unit tests and tests/it (init, bootstrap, e2e)
+#   scripts/test.sh --test it init       # any `cargo test` arguments narrow the run
+#
+# 1. Installs what the tests need and the machine lacks (PostgreSQL, Chromium, PgBouncer) with
+#    apt-get. `apt-get update` runs only when something is missing; apt is not touched otherwise.
+# 2. Starts a throwaway PostgreSQL cluster with scripts/pg.sh, unless MODKIT_TEST_DATABASE_URL is
+#    already set, and exports MODKIT_TEST_DATABASE_URL; the cluster is stopped on exit (and its data
+#    folder kept for debugging when tests failed).
+# 3. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
+#
+# The npm cache stays shared between runs (npm's default ~/.npm, or npm_config_cache if set).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+started=$(date +%s)
+say() { printf 'test.sh: %s\n' "$*" >&2; }
+
+# --- 1. What the machine lacks --------------------------------------------------------------------
+
+missing=()
+if [ -z "${MODKIT_TEST_DATABASE_URL:-}" ]; then
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+fi
+command -v psql >/dev/null || missing+=(postgresql-client)
+command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
+command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=()
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null || { say "missing ${missing[*]}, and not root: install them with apt-get"; exit 2; }
+    sudo=(sudo)
+  fi
+  say "installing ${missing[*]} with apt-get"
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# Node is not installed here: Debian's is too old for Vite and TypeScript 7 (they need Node 20+).
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  say "the end-to-end tests need Node.js 20 or later with npm (found: $(node -v 2>/dev/null || echo none))"
+  say "hint: install Node.js 20+ (https://nodejs.org/en/download or NodeSource's Debian packages)"
+  exit 2
+fi
+
+export npm_config_cache=${npm_config_cache:-${HOME:-$PWD/target}/.npm}
+export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+
+# --- 2. A throwaway PostgreSQL ---------------------------------------------------------------------
+
+pg_dir=""
+pg_port=""
+status=1
+
+finish() {
+  if [ -n "$pg_dir" ]; then
+    scripts/pg.sh stop "$pg_dir" || true
+    if [ "$status" = 0 ]; then
+      rm -rf "$pg_dir" "$pg_dir.initdb.log"
+    else
+      say "kept the test cluster for debugging: scripts/pg.sh start $pg_dir $pg_port"
+    fi
+  fi
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# A port nothing listens on (bash's /dev/tcp connects when something does).
+free_port() {
+  local port
+  for _ in $(seq 100); do
+    port=$((20000 + RANDOM % 30000))
+    if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      echo "$port"
+      return 0
+    fi
+  done
+  return 1
+}
+
+if [ -z "${MODKIT_TEST_DATABASE_URL:-}" ]; then
+  mkdir -p target
+  pg_dir=$PWD/target/modkit-test-pg
+  # As root the cluster belongs to `postgres`, who must be able to reach it; and a Unix socket
+  # path ("<dir>/.s.PGSQL.<port>") is at most 107 bytes. Otherwise use the system temp folder.
+  if { [ "$(id -u)" = 0 ] && ! runuser -u postgres -- test -x "$PWD/target" 2>/dev/null; } || [ ${#pg_dir} -gt 80 ]; then
+    pg_dir=${TMPDIR:-/tmp}/modkit-test-pg-$(id -u)
+  fi
+  scripts/pg.sh stop "$pg_dir" 2>/dev/null || true
+  rm -rf "$pg_dir" "$pg_dir.initdb.log"
+  for attempt in 1 2 3; do
+    pg_port=$(free_port)
+    if MODKIT_TEST_DATABASE_URL=$(scripts/pg.sh start "$pg_dir" "$pg_port"); then
+      break
+    fi
+    [ "$attempt" = 3 ] && { say "could not start PostgreSQL; see $pg_dir/server.log"; exit 2; }
+  done
+  export MODKIT_TEST_DATABASE_URL
+  say "PostgreSQL for the tests at $MODKIT_TEST_DATABASE_URL (data in $pg_dir)"
+else
+  say "PostgreSQL for the tests: MODKIT_TEST_DATABASE_URL (set by the caller)"
+fi
+
+# --- 3. The tests ----------------------------------------------------------------------------------
+
+log=target/test-output.log
+mkdir -p target
+set +e
+cargo test --locked --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+
+elapsed=$(($(date +%s) - started))
+# Sum cargo's "test result: ok. 25 passed; 0 failed; 1 ignored; ..." lines over every test binary.
+read -r passed failed ignored binaries < <(
+  sed -n 's/^test result: [A-Za-z]*\. \([0-9]*\) passed; \([0-9]*\) failed; \([0-9]*\) ignored.*/\1 \2 \3/p' "$log" |
+    awk '{p += $1; f += $2; i += $3; n++} END {print p + 0, f + 0, i + 0, n + 0}'
+)
+echo
+say "cargo test exited with $status after ${elapsed}s (build and tests, $binaries test binaries)"
+if [ "$binaries" = 0 ]; then
+  say "no test ran: see the build errors above"
+  [ "$status" != 0 ] || status=1
+fi
+echo "modkit: $passed passed, $failed failed, $ignored skipped"
+exit "$status"

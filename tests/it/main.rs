@@ -1,0 +1,11 @@
+//! The one integration-test binary (`cargo test --test it`): every test runs the built `modkit`.
+//!
+//! One binary links once and shares one PostgreSQL server for the whole run (see `support::pg`).
+//! `mod bootstrap;` and `mod e2e;` are written by others; add new areas here as `mod <area>;`.
+
+mod support;
+
+mod bootstrap;
+mod e2e;
+mod harness;
+mod init;

@@ -1,0 +1,13 @@
+//! The test harness every integration test stands on: a temp-dir fixture that runs the built binary
+//! ([`CliTest`]), a PostgreSQL server with one fresh database per test ([`pg`]), a small HTTP client
+//! ([`http`]) and process helpers ([`process`]).
+//!
+//! Not every test module uses every helper; that is fine.
+#![allow(dead_code)]
+
+mod cli_test;
+pub mod http;
+pub mod pg;
+pub mod process;
+
+pub use cli_test::{CliTest, bin, transcript};
