@@ -2,19 +2,21 @@
 # Benchmark `modkit bootstrap` against the floor a hand-written script reaches, in the same run,
 # on the same throwaway PostgreSQL (default durability settings).
 #
-#   bench/bootstrap.sh [N_TENANTS=1000] [RSS_TENANTS=10000]
+#   bench/bootstrap.sh [N_TENANTS=1000] [RSS_TENANTS=10000]      (BENCH_REPEAT=3 runs of each)
 #
 # Prints a Markdown table for docs/performance.md. The floor is one psql session running the
 # equivalent SQL (tenant row, schema, module table, migration record) in one transaction, and the
 # same split over two psql sessions in parallel.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+repo=$PWD
 n=${1:-1000}
 rss_n=${2:-10000}
+repeat=${BENCH_REPEAT:-3}
 work=$(mktemp -d /tmp/modkit-bench.XXXXXX)
 chmod 755 "$work" # the cluster runs as `postgres` when we are root
 port=${BENCH_PG_PORT:-55499}
-trap 'scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap '"$repo"/scripts/pg.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 
 cargo build --release --quiet
 modkit=$PWD/target/release/modkit
@@ -43,7 +45,7 @@ floor_sql() { # $1 = tenant list file
 }
 prepare_floor_db() {
   fresh_db "$1"
-  psql_q "$base/$1" -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" -f templates/sql/system.sql
+  psql_q "$base/$1" -c "CREATE EXTENSION IF NOT EXISTS pgcrypto" -f "$repo/templates/sql/system.sql"
 }
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
@@ -53,24 +55,31 @@ split -n l/2 "$work/tenants.txt" "$work/half."
 floor_sql "$work/half.aa" > "$work/floor_a.sql"
 floor_sql "$work/half.ab" > "$work/floor_b.sql"
 
-prepare_floor_db floor1
-t0=$(now); psql_q "$base/floor1" -f "$work/floor.sql" >/dev/null; t1=$(now)
-floor1=$(secs "$t0" "$t1")
-
-prepare_floor_db floor2
-t0=$(now)
-psql_q "$base/floor2" -f "$work/floor_a.sql" >/dev/null & a=$!
-psql_q "$base/floor2" -f "$work/floor_b.sql" >/dev/null & b=$!
-wait $a; wait $b
-t1=$(now)
-floor2=$(secs "$t0" "$t1")
-
-fresh_db mk
+# Each measurement is repeated and interleaved with the others, so that the noise of a shared
+# machine hits all of them alike; the table gives the medians.
+median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
+f1=(); f2=(); m1=(); m2=()
 cd "$work/sandbox"
-t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
-first=$(secs "$t0" "$t1")
-t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
-rerun=$(secs "$t0" "$t1")
+for r in $(seq "$repeat"); do
+  prepare_floor_db floor1
+  t0=$(now); psql_q "$base/floor1" -f "$work/floor.sql" >/dev/null; t1=$(now)
+  f1+=("$(secs "$t0" "$t1")")
+
+  prepare_floor_db floor2
+  t0=$(now)
+  psql_q "$base/floor2" -f "$work/floor_a.sql" >/dev/null & a=$!
+  psql_q "$base/floor2" -f "$work/floor_b.sql" >/dev/null & b=$!
+  wait $a; wait $b
+  t1=$(now)
+  f2+=("$(secs "$t0" "$t1")")
+
+  fresh_db mk
+  t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
+  m1+=("$(secs "$t0" "$t1")")
+  t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
+  m2+=("$(secs "$t0" "$t1")")
+done
+floor1=$(median "${f1[@]}"); floor2=$(median "${f2[@]}"); first=$(median "${m1[@]}"); rerun=$(median "${m2[@]}")
 tenants=$(psql_q "$base/mk" -c "SELECT count(*) FROM sys_tenant")
 tables=$(psql_q "$base/mk" -c "SELECT count(*) FROM pg_tables WHERE tablename = 'bench'")
 
@@ -83,7 +92,7 @@ cd - >/dev/null
 
 ratio() { python3 -c "print(f'{$1 / $2:.3f}')"; }
 cat <<MD
-Measured $(date -u +%Y-%m-%d) on $(nproc) cores, PostgreSQL $(psql_q "$base/postgres" -c "SHOW server_version" | cut -d' ' -f1), default durability, jobs = default ($(nproc)).
+Measured $(date -u +%Y-%m-%d) on $(nproc) cores, median of $repeat interleaved runs, PostgreSQL $(psql_q "$base/postgres" -c "SHOW server_version" | cut -d' ' -f1), default durability, jobs = default ($(nproc)).
 
 | what | seconds | × single-session floor | target |
 | --- | ---: | ---: | --- |

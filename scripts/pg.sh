@@ -10,6 +10,8 @@ set -euo pipefail
 cmd=${1:?usage: scripts/pg.sh start|stop DIR [PORT]}
 dir=${2:?usage: scripts/pg.sh start|stop DIR [PORT]}
 port=${3:-55432}
+# pg_ctl resolves the socket and log paths against the data folder: make it absolute.
+case "$dir" in /*) ;; *) dir="$PWD/$dir" ;; esac
 
 bindir=$(pg_config --bindir 2>/dev/null || true)
 [ -x "$bindir/initdb" ] || bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

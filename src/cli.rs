@@ -83,7 +83,7 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub project: PathBuf,
 
-    /// Parallel database connections for tenant work [default: number of CPUs]
+    /// Parallel database connections for tenant work [default: 2 per CPU, at most 16]
     #[arg(long, short = 'j', value_name = "N")]
     pub jobs: Option<usize>,
 

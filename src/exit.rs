@@ -49,8 +49,3 @@ impl fmt::Display for UserError {
 }
 
 impl std::error::Error for UserError {}
-
-/// Shorthand for `Err(UserError::new(..).hint(..).into())`.
-pub fn user_error<T>(message: impl Into<String>, hint: impl Into<String>) -> anyhow::Result<T> {
-    Err(UserError::new(message).hint(hint).into())
-}

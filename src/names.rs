@@ -19,9 +19,9 @@ pub fn check_module_id(id: &str) -> Result<(), UserError> {
     if valid {
         return Ok(());
     }
-    let shown = if id.is_empty() { "an empty string".to_string() } else { format!("`{}`", id.escape_debug()) };
+    let what = if id.is_empty() { "the module id is empty".to_string() } else { format!("invalid module id `{}`", id.escape_debug()) };
     let mut err = UserError::new(format!(
-        "invalid module id {shown}: a module id is lowercase letters, digits and single hyphens, \
+        "{what}: a module id is lowercase letters, digits and single hyphens, \
          starts with a letter, and is at most {MODULE_ID_MAX} characters"
     ));
     err.hint = Some(match suggest_module_id(id) {
@@ -66,6 +66,16 @@ pub fn check_tenant_code(code: &str) -> Result<(), UserError> {
         shown.escape_debug()
     ))
     .hint("the code names the tenant's schema (`tenant_<code>`); use e.g. `acme` or `acme_eu`"))
+}
+
+/// A display name: one line of at most 80 characters, no control characters (it lands in TOML,
+/// JSON, HTML and TypeScript strings).
+pub fn check_display_name(name: &str) -> Result<(), UserError> {
+    if !name.trim().is_empty() && name.chars().count() <= 80 && !name.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(UserError::new(format!("invalid display name `{}`: one line of 1 to 80 characters, no control characters", name.escape_debug()))
+        .hint("e.g. --name \"Order lines\""))
 }
 
 pub fn tenant_schema(code: &str) -> String {

@@ -77,7 +77,6 @@ fn default_modules_dir() -> String {
 pub struct Project {
     pub root: PathBuf,
     pub file: ProjectFile,
-    pub has_file: bool,
 }
 
 impl Project {
@@ -86,7 +85,7 @@ impl Project {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self { root: root.to_path_buf(), file: ProjectFile::default(), has_file: false });
+                return Ok(Self { root: root.to_path_buf(), file: ProjectFile::default() });
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
@@ -94,6 +93,6 @@ impl Project {
             UserError::new(format!("{} is not a valid modkit project file: {}", path.display(), e.message()))
                 .hint("see docs/sandbox.md for its keys, or run `modkit init` to write a fresh one")
         })?;
-        Ok(Self { root: root.to_path_buf(), file, has_file: true })
+        Ok(Self { root: root.to_path_buf(), file })
     }
 }

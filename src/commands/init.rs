@@ -19,6 +19,9 @@ const SHARED_SQL: [(&str, &str); 2] =
 
 pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     names::check_module_id(&args.module)?;
+    if let Some(name) = &args.name {
+        names::check_display_name(name)?;
+    }
     let mut tenants = vec!["dev".to_string()];
     for code in &args.tenants {
         names::check_tenant_code(code)?;

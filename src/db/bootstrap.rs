@@ -15,7 +15,8 @@ use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
-use crate::db::statements::{sql, system_sql};
+use crate::db::simple;
+use crate::db::statements::{render, sql, system_sql};
 use crate::modules::Module;
 use crate::names;
 
@@ -78,6 +79,9 @@ pub struct Report {
     pub pending: Vec<String>,
     pub failures: Vec<TenantFailure>,
     pub warnings: Vec<String>,
+    /// One line per tenant worked on, shown with `-v`.
+    #[serde(skip)]
+    pub tenant_lines: Vec<String>,
     /// The SQL a `--dry-run` would run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sql: Vec<String>,
@@ -97,6 +101,8 @@ struct TenantWork {
     spec: TenantSpec,
     /// The schema of an existing row (a foundation may name schemas its own way).
     schema: String,
+    had_row: bool,
+    had_schema: bool,
 }
 
 pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
@@ -165,22 +171,24 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
     for spec in &req.tenants {
         if seen.insert(spec.code.clone()) {
             let schema = catalog.tenants.get(&spec.code).map(|t| t.schema_name.clone());
-            all.push(TenantWork { spec: spec.clone(), schema: schema.unwrap_or_else(|| names::tenant_schema(&spec.code)) });
+            let schema = schema.unwrap_or_else(|| names::tenant_schema(&spec.code));
+            all.push(TenantWork { spec: spec.clone(), schema, had_row: false, had_schema: false });
         }
     }
     let mut existing: Vec<_> = catalog.tenants.values().filter(|t| !seen.contains(&t.code)).collect();
     existing.sort_by(|a, b| a.code.cmp(&b.code));
     for row in existing {
         let spec = TenantSpec { code: row.code.clone(), name: row.code.clone(), domain: None };
-        all.push(TenantWork { spec, schema: row.schema_name.clone() });
+        all.push(TenantWork { spec, schema: row.schema_name.clone(), had_row: false, had_schema: false });
     }
 
     let mut work = Vec::new();
-    for tenant in all {
-        let code = &tenant.spec.code;
-        let has_row = catalog.tenants.contains_key(code);
+    for mut tenant in all {
+        let code = tenant.spec.code.clone();
+        let has_row = catalog.tenants.contains_key(&code);
         let has_schema = catalog.schemas.contains(&tenant.schema);
-        let applied = catalog.applied.get(code);
+        (tenant.had_row, tenant.had_schema) = (has_row, has_schema);
+        let applied = catalog.applied.get(&code);
         let mut pending = 0;
         let mut mismatch = None;
         for module in &req.modules {
@@ -188,7 +196,7 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
                 match applied.and_then(|a| a.get(&(module.id.clone(), migration.name.clone()))) {
                     None => pending += 1,
                     Some(sum) if *sum != migration.checksum => {
-                        mismatch.get_or_insert_with(|| checksum_message(module, &migration.name, code, sum, &migration.checksum));
+                        mismatch.get_or_insert_with(|| checksum_message(module, &migration.name, &code, sum, &migration.checksum));
                     }
                     Some(_) => report.migrations.existing += 1,
                 }
@@ -197,7 +205,7 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
         if has_row { report.tenants.existing += 1 }
         if has_schema { report.schemas.existing += 1 }
         if let Some(message) = mismatch {
-            report.failures.push(TenantFailure { tenant: code.clone(), message });
+            report.failures.push(TenantFailure { tenant: code, message });
         } else if !has_row || !has_schema || pending > 0 {
             work.push(tenant);
         }
@@ -260,20 +268,17 @@ fn describe_pending(
 /// pgcrypto, system tables and permissions, in one transaction under the database-wide lock.
 async fn database_wide(pool: &PgPool, catalog: &Catalog, permissions: &[(&str, &str)], report: &mut Report) -> Result<()> {
     let mut tx = pool.begin().await?;
-    sqlx::query(sql("lock_database")).execute(&mut *tx).await?;
-    let has_pgcrypto: bool = sqlx::query_scalar(sql("has_pgcrypto")).fetch_one(&mut *tx).await?;
-    if has_pgcrypto {
+    simple(&mut tx, render("lock_database", &[])).await?;
+    let has_pgcrypto = simple(&mut tx, render("has_pgcrypto", &[])).await?.first().map(|r| r.try_get::<bool, _>(0)).transpose()?;
+    if has_pgcrypto == Some(true) {
         report.pgcrypto.existing = 1;
     } else {
         // A savepoint, so a refused CREATE EXTENSION does not abort the whole transaction.
-        let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-        match sqlx::query(sql("create_pgcrypto")).execute(&mut *sp).await {
-            Ok(_) => {
-                sp.commit().await?;
-                report.pgcrypto.created = 1;
-            }
+        simple(&mut tx, "SAVEPOINT modkit_pgcrypto".into()).await?;
+        match simple(&mut tx, render("create_pgcrypto", &[])).await {
+            Ok(_) => report.pgcrypto.created = 1,
             Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
-                sp.rollback().await?;
+                simple(&mut tx, "ROLLBACK TO SAVEPOINT modkit_pgcrypto".into()).await?;
                 if catalog.server_version_num < 130_000 {
                     return Err(crate::exit::UserError::new(format!(
                         "this role may not create the pgcrypto extension, and PostgreSQL {} has no built-in gen_random_uuid()",
@@ -291,26 +296,24 @@ async fn database_wide(pool: &PgPool, catalog: &Catalog, permissions: &[(&str, &
             Err(e) => return Err(e).context("cannot create the pgcrypto extension"),
         }
     }
-    let before: i64 = count_system_tables(&mut tx).await?;
-    sqlx::raw_sql(system_sql()).execute(&mut *tx).await.map_err(|e| privilege_hint(e, "create the system tables in schema public", "GRANT CREATE ON SCHEMA public TO <role>;"))?;
-    let after: i64 = count_system_tables(&mut tx).await?;
-    report.system_tables.created = usize::try_from(after - before).unwrap_or(0);
-    for (permission, module) in permissions {
-        let done = sqlx::query(sql("register_permission")).bind(permission).bind(module).execute(&mut *tx).await?;
-        report.permissions.created += usize::try_from(done.rows_affected()).unwrap_or(0);
+    let before = count_system_tables(&mut tx).await?;
+    simple(&mut tx, system_sql().to_string()).await.map_err(|e| {
+        privilege_hint(e, "create the system tables in schema public", "GRANT CREATE ON SCHEMA public TO <role>;")
+    })?;
+    report.system_tables.created = count_system_tables(&mut tx).await?.saturating_sub(before);
+    if !permissions.is_empty() {
+        let script: Vec<String> =
+            permissions.iter().map(|(p, m)| render("register_permission", &[Some(p), Some(m)])).collect();
+        let done = sqlx::raw_sql(AssertSqlSafe(script.join(";\n"))).execute(&mut *tx).await?;
+        report.permissions.created = usize::try_from(done.rows_affected()).unwrap_or(0);
     }
     tx.commit().await?;
     Ok(())
 }
 
-async fn count_system_tables(conn: &mut PgConnection) -> Result<i64> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-         WHERE n.nspname = 'public' AND c.relname = ANY($1)",
-    )
-    .bind(SYSTEM_TABLES.as_slice())
-    .fetch_one(conn)
-    .await?)
+async fn count_system_tables(conn: &mut PgConnection) -> Result<usize> {
+    let present = Catalog::system_tables_present(conn).await?;
+    Ok(present.len())
 }
 
 /// Tenant work over `jobs` connections. One tenant failing never stops the others.
@@ -342,7 +345,7 @@ async fn run_tenants(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(tenant) = work.get(i) else { break };
                 let outcome = bootstrap_tenant(&mut conn, &modules, tenant).await;
-                results.lock().await.push((tenant.spec.code.clone(), outcome));
+                results.lock().await.push((i, outcome));
                 progress.inc(1);
             }
             Ok(())
@@ -353,15 +356,29 @@ async fn run_tenants(
     }
     // The tenants committed asynchronously: wait until they are all durable before reporting.
     let mut tx = pool.begin().await?;
-    sqlx::query(sql("flush_commits")).execute(&mut *tx).await?;
+    simple(&mut tx, render("flush_commits", &[])).await?;
     tx.commit().await?;
-    for (code, outcome) in Arc::try_unwrap(results).map(Mutex::into_inner).unwrap_or_default() {
+    let mut results = Arc::try_unwrap(results).map(Mutex::into_inner).unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    for (i, outcome) in results {
+        let tenant = &work[i];
+        let code = tenant.spec.code.clone();
         match outcome {
             Ok(done) => {
-                report.tenants.created += done.tenant_created as usize;
-                report.schemas.created += done.schema_created as usize;
+                // A concurrent run may have made the row or schema since the catalog was read.
+                report.tenants.created += usize::from(done.tenant_created);
+                report.tenants.existing += usize::from(!done.tenant_created && !tenant.had_row);
+                report.schemas.created += usize::from(done.schema_created);
+                report.schemas.existing += usize::from(!done.schema_created && !tenant.had_schema);
                 report.migrations.created += done.migrations_applied;
                 report.migrations.existing += done.migrations_present;
+                report.tenant_lines.push(format!(
+                    "tenant {code}: {}, schema {} {}, {} migration(s) applied",
+                    if done.tenant_created { "created" } else { "already there" },
+                    tenant.schema,
+                    if done.schema_created { "created" } else { "already there" },
+                    done.migrations_applied
+                ));
             }
             Err(e) => report.failures.push(TenantFailure { tenant: code, message: format!("{e:#}") }),
         }
@@ -389,10 +406,10 @@ async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &
     let code = Some(spec.code.as_str());
     let open = [
         "BEGIN".to_string(),
-        inline(sql("async_commit"), &[]),
-        inline(sql("lock_tenant"), &[code]),
-        inline(sql("insert_tenant"), &[code, Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]),
-        inline(sql("tenant_state"), &[code]),
+        render("async_commit", &[]),
+        render("lock_tenant", &[code]),
+        render("insert_tenant", &[code, Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]),
+        render("tenant_state", &[code]),
     ]
     .join(";\n");
     let rows = match sqlx::raw_sql(AssertSqlSafe(open + ";")).fetch_all(&mut *conn).await {
@@ -425,7 +442,7 @@ async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &
         script.push(None, sql("create_schema").replace(":schema", &quoted));
         done.schema_created = true;
     }
-    script.push(None, inline(sql("scope_to_schema"), &[Some(&quoted)]));
+    script.push(None, render("scope_to_schema", &[Some(&quoted)]));
     for module in modules {
         for migration in &module.migrations {
             match applied.get(&(module.id.clone(), migration.name.clone())) {
@@ -440,8 +457,8 @@ async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &
                     script.push(Some(label), format!("{}\n", migration.sql.trim_end().trim_end_matches(';')));
                     script.push(
                         None,
-                        inline(
-                            sql("record_migration"),
+                        render(
+                            "record_migration",
                             &[Some(&tenant_id), Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
                         ),
                     );
@@ -517,24 +534,18 @@ async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error 
 async fn seed_dev(pool: &PgPool, dev: &DevSeed, code: &str, permissions: &[(&str, &str)]) -> Result<Count> {
     let mut count = Count::default();
     let mut tx = pool.begin().await?;
-    sqlx::query(sql("lock_tenant")).bind(code).execute(&mut *tx).await?;
-    let row = sqlx::query(sql("find_tenant"))
-        .bind(code)
-        .fetch_optional(&mut *tx)
-        .await?
-        .with_context(|| format!("tenant `{code}` does not exist"))?;
-    let tenant_id: String = row.try_get("id")?;
-    let role_id: String = sqlx::query_scalar(sql("ensure_role"))
-        .bind(&tenant_id)
-        .bind(&dev.role_code)
-        .bind(&dev.role_name)
-        .fetch_one(&mut *tx)
-        .await?;
-    for (permission, _) in permissions {
-        let done = sqlx::query(sql("grant_permission")).bind(&role_id).bind(permission).execute(&mut *tx).await?;
-        count.created += usize::try_from(done.rows_affected()).unwrap_or(0);
+    simple(&mut tx, render("lock_tenant", &[Some(code)])).await?;
+    let rows = simple(&mut tx, render("find_tenant", &[Some(code)])).await?;
+    let tenant_id: String = rows.first().with_context(|| format!("tenant `{code}` does not exist"))?.try_get("id")?;
+    let rows = simple(&mut tx, render("ensure_role", &[Some(&tenant_id), Some(&dev.role_code), Some(&dev.role_name)])).await?;
+    let role_id: String = rows.first().context("the dev role was not created")?.try_get("id")?;
+    if !permissions.is_empty() {
+        let grants: Vec<String> =
+            permissions.iter().map(|(p, _)| render("grant_permission", &[Some(&role_id), Some(p)])).collect();
+        let done = sqlx::raw_sql(AssertSqlSafe(grants.join(";\n"))).execute(&mut *tx).await?;
+        count.created = usize::try_from(done.rows_affected()).unwrap_or(0);
     }
-    sqlx::query(sql("assign_role")).bind(&dev.user).bind(&tenant_id).bind(&role_id).execute(&mut *tx).await?;
+    simple(&mut tx, render("assign_role", &[Some(&dev.user), Some(&tenant_id), Some(&role_id)])).await?;
     tx.commit().await?;
     Ok(count)
 }
@@ -565,7 +576,7 @@ fn dry_run_sql(
     let mut out = Vec::new();
     if !catalog.has_pgcrypto || !catalog.has_system_tables() || !permissions.is_empty() {
         out.push("BEGIN;".into());
-        out.push(inline(sql("lock_database"), &[]));
+        out.push(render("lock_database", &[]));
         if !catalog.has_pgcrypto {
             out.push(sql("create_pgcrypto").into());
         }
@@ -573,7 +584,7 @@ fn dry_run_sql(
             out.push(system_sql().trim().into());
         }
         for (permission, module) in permissions {
-            out.push(inline(sql("register_permission"), &[Some(permission), Some(module)]));
+            out.push(render("register_permission", &[Some(permission), Some(module)]));
         }
         out.push("COMMIT;".into());
     }
@@ -581,17 +592,17 @@ fn dry_run_sql(
         let spec = &tenant.spec;
         let quoted = names::quote_ident(&tenant.schema);
         out.push(format!("-- tenant {}\nBEGIN;", spec.code));
-        out.push(inline(sql("async_commit"), &[]));
-        out.push(inline(sql("lock_tenant"), &[Some(&spec.code)]));
-        out.push(inline(sql("insert_tenant"), &[Some(&spec.code), Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]));
-        out.push(inline(sql("create_schema"), &[]).replace(":schema", &quoted));
-        out.push(inline(sql("scope_to_schema"), &[Some(&quoted)]));
+        out.push(render("async_commit", &[]));
+        out.push(render("lock_tenant", &[Some(&spec.code)]));
+        out.push(render("insert_tenant", &[Some(&spec.code), Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]));
+        out.push(render("create_schema", &[]).replace(":schema", &quoted));
+        out.push(render("scope_to_schema", &[Some(&quoted)]));
         let applied = catalog.applied.get(&spec.code);
         for module in &req.modules {
             for migration in &module.migrations {
                 if applied.is_none_or(|a| !a.contains_key(&(module.id.clone(), migration.name.clone()))) {
                     out.push(format!("-- {}/{}\n{}", module.id, migration.name, migration.sql.trim()));
-                    out.push(inline(sql("record_migration"), &[Some("<tenant id>"), Some(&module.id), Some(&migration.name), Some(&migration.checksum)]));
+                    out.push(render("record_migration", &[Some("<tenant id>"), Some(&module.id), Some(&migration.name), Some(&migration.checksum)]));
                 }
             }
         }
@@ -603,28 +614,4 @@ fn dry_run_sql(
         }
     }
     out
-}
-
-/// A statement with `$1`.. replaced by SQL literals (`'` doubled; NULL for `None`) and its comment
-/// lines dropped. Safe only with standard_conforming_strings on, which `Catalog::read` requires.
-fn inline(statement: &str, params: &[Option<&str>]) -> String {
-    let mut text: String =
-        statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
-    text = text.trim_end().trim_end_matches(';').to_string();
-    for (i, value) in params.iter().enumerate().rev() {
-        let literal = value.map_or_else(|| "NULL".to_string(), |v| format!("'{}'", v.replace('\'', "''")));
-        text = text.replace(&format!("${}", i + 1), &literal);
-    }
-    text
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn inline_quotes_literals() {
-        let got = inline("-- c\nSELECT $1, $2, $3;", &[Some("it's"), None, Some("a;b")]);
-        assert_eq!(got, "SELECT 'it''s', NULL, 'a;b'");
-    }
 }

@@ -4,15 +4,17 @@
 
 use std::collections::{HashMap, HashSet};
 
-use anyhow::Result;
-use sqlx::{PgPool, Row};
+use anyhow::{Context, Result};
+use sqlx::{PgConnection, PgPool, Row};
+
+use crate::db::simple;
+use crate::db::statements::literal;
 
 pub const SYSTEM_TABLES: [&str; 6] =
     ["sys_tenant", "sys_permission", "sys_role", "sys_role_permission", "sys_user_role", "sys_module_migration"];
 
 #[derive(Debug, Clone)]
 pub struct TenantRow {
-    pub id: String,
     pub code: String,
     pub schema_name: String,
 }
@@ -38,15 +40,34 @@ impl Catalog {
         SYSTEM_TABLES.iter().all(|t| self.system_tables.contains(*t))
     }
 
+    /// The system tables that exist in `public`.
+    pub async fn system_tables_present(conn: &mut PgConnection) -> Result<HashSet<String>> {
+        let names: Vec<String> = SYSTEM_TABLES.iter().map(|t| literal(t)).collect();
+        let rows = simple(
+            conn,
+            format!(
+                "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname IN ({})",
+                names.join(", ")
+            ),
+        )
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
     pub async fn read(pool: &PgPool, dev: Option<(&str, &str)>) -> Result<Self> {
+        let mut conn = pool.acquire().await?;
+        let conn = &mut *conn;
         let mut cat = Catalog::default();
-        let row = sqlx::query(
+        let rows = simple(
+            conn,
             "SELECT current_setting('server_version_num')::int, current_setting('server_version'), \
              EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'), \
-             current_setting('standard_conforming_strings')",
+             current_setting('standard_conforming_strings')"
+                .into(),
         )
-        .fetch_one(pool)
         .await?;
+        let row = rows.first().context("the server answered no row")?;
         cat.server_version_num = row.try_get(0)?;
         cat.server_version = row.try_get::<String, _>(1)?.split_whitespace().next().unwrap_or_default().to_string();
         cat.has_pgcrypto = row.try_get(2)?;
@@ -56,34 +77,22 @@ impl Catalog {
                 .hint("modkit needs it on (the default since PostgreSQL 9.1): ALTER DATABASE <db> SET standard_conforming_strings = on")
                 .into());
         }
-
-        let tables: Vec<String> = sqlx::query_scalar(
-            "SELECT c.relname::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
-             WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname = ANY($1)",
-        )
-        .bind(SYSTEM_TABLES.as_slice())
-        .fetch_all(pool)
-        .await?;
-        cat.system_tables = tables.into_iter().collect();
-
-        cat.schemas = sqlx::query_scalar::<_, String>("SELECT nspname::text FROM pg_namespace")
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .collect();
+        cat.system_tables = Self::system_tables_present(conn).await?;
+        cat.schemas = column(conn, "SELECT nspname::text FROM pg_namespace").await?.into_iter().collect();
 
         if cat.system_tables.contains("sys_tenant") {
-            for row in sqlx::query("SELECT id::text, code, schema_name FROM public.sys_tenant").fetch_all(pool).await? {
-                let tenant = TenantRow { id: row.try_get(0)?, code: row.try_get(1)?, schema_name: row.try_get(2)? };
+            for row in simple(conn, "SELECT id::text, code, schema_name FROM public.sys_tenant".into()).await? {
+                let tenant = TenantRow { code: row.try_get(1)?, schema_name: row.try_get(2)? };
                 cat.tenants.insert(tenant.code.clone(), tenant);
             }
         }
         if cat.system_tables.contains("sys_module_migration") && cat.system_tables.contains("sys_tenant") {
-            let rows = sqlx::query(
+            let rows = simple(
+                conn,
                 "SELECT t.code, m.module, m.migration, m.checksum FROM public.sys_module_migration m \
-                 JOIN public.sys_tenant t ON t.id = m.tenant_id",
+                 JOIN public.sys_tenant t ON t.id = m.tenant_id"
+                    .into(),
             )
-            .fetch_all(pool)
             .await?;
             for row in rows {
                 let code: String = row.try_get(0)?;
@@ -91,23 +100,21 @@ impl Catalog {
             }
         }
         if cat.system_tables.contains("sys_permission") {
-            cat.permissions = sqlx::query_scalar::<_, String>("SELECT code FROM public.sys_permission")
-                .fetch_all(pool)
-                .await?
-                .into_iter()
-                .collect();
+            cat.permissions = column(conn, "SELECT code FROM public.sys_permission").await?.into_iter().collect();
         }
         if let Some((user, role)) = dev.filter(|_| cat.has_system_tables()) {
-            let rows = sqlx::query(
-                "SELECT t.code, rp.permission FROM public.sys_user_role ur \
-                 JOIN public.sys_tenant t ON t.id = ur.tenant_id \
-                 JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id \
-                 JOIN public.sys_role_permission rp ON rp.role_id = r.id \
-                 WHERE ur.user_id = $1 AND r.code = $2",
+            let rows = simple(
+                conn,
+                format!(
+                    "SELECT t.code, rp.permission FROM public.sys_user_role ur \
+                     JOIN public.sys_tenant t ON t.id = ur.tenant_id \
+                     JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id \
+                     JOIN public.sys_role_permission rp ON rp.role_id = r.id \
+                     WHERE ur.user_id = {} AND r.code = {}",
+                    literal(user),
+                    literal(role)
+                ),
             )
-            .bind(user)
-            .bind(role)
-            .fetch_all(pool)
             .await?;
             for row in rows {
                 cat.dev_grants.insert((row.try_get(0)?, row.try_get(1)?));
@@ -115,4 +122,8 @@ impl Catalog {
         }
         Ok(cat)
     }
+}
+
+async fn column(conn: &mut PgConnection, query: &str) -> Result<Vec<String>> {
+    simple(conn, query.to_string()).await?.iter().map(|r| Ok(r.try_get(0)?)).collect()
 }

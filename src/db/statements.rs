@@ -12,6 +12,30 @@ pub fn sql(name: &str) -> &'static str {
     statements().get(name).copied().unwrap_or_else(|| panic!("statements.sql has no `-- name: {name}`"))
 }
 
+/// The statement `name` with its parameters put in as SQL literals: what modkit sends, over the
+/// simple-query protocol (which a transaction-pooling PgBouncer passes through unharmed).
+pub fn render(name: &str, params: &[Option<&str>]) -> String {
+    inline(sql(name), params)
+}
+
+/// A statement with `$1`.. replaced by SQL literals (`'` doubled; NULL for `None`) and its comment
+/// lines dropped. Safe only with standard_conforming_strings on, which `Catalog::read` requires.
+pub fn inline(statement: &str, params: &[Option<&str>]) -> String {
+    let mut text: String =
+        statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    text = text.trim_end().trim_end_matches(';').to_string();
+    // From the last to the first, so `$1` never eats the start of `$10`.
+    for (i, value) in params.iter().enumerate().rev() {
+        text = text.replace(&format!("${}", i + 1), &value.map_or_else(|| "NULL".to_string(), literal));
+    }
+    text
+}
+
+/// A text as an SQL string literal.
+pub fn literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
 /// The database-wide DDL (system tables), run as one script.
 pub fn system_sql() -> &'static str {
     templates::raw("sql/system.sql").expect("sql/system.sql is embedded")
@@ -49,9 +73,15 @@ mod tests {
     /// Every name the engine uses is in the file.
     pub const USED: &[&str] = &[
         "server_version", "lock_database", "async_commit", "flush_commits", "has_pgcrypto", "create_pgcrypto", "lock_tenant", "insert_tenant",
-        "find_tenant", "schema_exists", "create_schema", "applied_for_tenant", "scope_to_schema",
+        "find_tenant", "tenant_state", "create_schema", "applied_for_tenant", "scope_to_schema",
         "record_migration", "register_permission", "ensure_role", "grant_permission", "assign_role",
     ];
+
+    #[test]
+    fn inline_quotes_literals() {
+        let got = inline("-- c\nSELECT $1, $2, $3;", &[Some("it's"), None, Some("a;b")]);
+        assert_eq!(got, "SELECT 'it''s', NULL, 'a;b'");
+    }
 
     #[test]
     fn every_statement_is_there() {
