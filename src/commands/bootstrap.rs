@@ -10,7 +10,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::cli::{BootstrapArgs, Format};
 use crate::db::bootstrap::{self, DevSeed, Mode, Report, Request, TenantSpec};
 use crate::db::connect;
-use crate::db::url::DbUrl;
+use crate::db::url::{DbUrl, UrlSource};
 use crate::exit::{ExitStatus, UserError};
 use crate::modules;
 use crate::names;
@@ -52,10 +52,14 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     let progress = progress_bar(args.output.format, printer);
     let report = runtime.block_on(async {
         let connections = u32::try_from(jobs).unwrap_or(u32::MAX);
-        let pool = connect::connect(&url, connections, Duration::from_secs(args.db.connect_timeout)).await?;
+        // A sandbox's own dev database (named in modkit.toml) is created when missing; a database
+        // named by --db or DATABASE_URL never is.
+        let create_missing = mode == Mode::Apply && url.source == UrlSource::ProjectFile;
+        let timeout = Duration::from_secs(args.db.connect_timeout);
+        let (pool, created) = connect::connect(&url, connections, timeout, create_missing).await?;
         let result = bootstrap::run(&pool, &request, &progress).await;
         pool.close().await;
-        result
+        result.map(|report| Report { database_created: created, ..report })
     });
     progress.finish_and_clear();
     let report = report.map_err(|e| scrub_error(&url, e))?;
@@ -160,6 +164,9 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
         Mode::DryRun => "bootstrap --dry-run",
     };
     printer.heading(format!("modkit {verb}: {} (PostgreSQL {})", url.redacted(), report.server_version));
+    if report.database_created {
+        printer.line("  database         created (named in modkit.toml)");
+    }
     match req.mode {
         Mode::DryRun => {
             if report.sql.is_empty() {

@@ -68,6 +68,8 @@ pub struct TenantFailure {
 #[derive(Debug, Default, Serialize)]
 pub struct Report {
     pub server_version: String,
+    /// The sandbox's dev database did not exist and was created.
+    pub database_created: bool,
     pub pgcrypto: Count,
     pub system_tables: Count,
     pub permissions: Count,
@@ -89,7 +91,8 @@ pub struct Report {
 
 impl Report {
     pub fn changed(&self) -> bool {
-        [self.pgcrypto, self.system_tables, self.permissions, self.tenants, self.schemas, self.migrations, self.dev_grants]
+        self.database_created
+            || [self.pgcrypto, self.system_tables, self.permissions, self.tenants, self.schemas, self.migrations, self.dev_grants]
             .iter()
             .any(|c| c.created > 0)
     }

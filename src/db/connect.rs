@@ -4,19 +4,32 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::db::url::DbUrl;
 use crate::exit::UserError;
 
-pub async fn connect(url: &DbUrl, connections: u32, timeout: Duration) -> Result<PgPool> {
-    let options = PgConnectOptions::from_str(url.secret())
-        .map_err(|e| {
-            UserError::new(format!("the database URL from {} is not usable: {}", url.source.describe(), url.scrub(&e.to_string())))
-                .hint("write it as postgres://user:password@host:5432/dbname")
-        })?
-        .application_name("modkit");
+/// Connect; when `create_missing` and the database does not exist, create it first (a sandbox's
+/// dev database, named in its modkit.toml) and say so through `created`.
+pub async fn connect(url: &DbUrl, connections: u32, timeout: Duration, create_missing: bool) -> Result<(PgPool, bool)> {
+    match open(url, connections, timeout).await {
+        Err(e) if create_missing && e.sqlstate.as_deref() == Some("3D000") => {
+            create_database(url, timeout).await?;
+            Ok((open(url, connections, timeout).await.map_err(|e| e.error)?, true))
+        }
+        Err(e) => Err(e.error.into()),
+        Ok(pool) => Ok((pool, false)),
+    }
+}
+
+struct ConnectError {
+    error: UserError,
+    sqlstate: Option<String>,
+}
+
+async fn open(url: &DbUrl, connections: u32, timeout: Duration) -> Result<PgPool, ConnectError> {
+    let options = options(url).map_err(|error| ConnectError { error, sqlstate: None })?;
     let pool = PgPoolOptions::new()
         .max_connections(connections.max(1))
         .acquire_timeout(timeout)
@@ -24,10 +37,41 @@ pub async fn connect(url: &DbUrl, connections: u32, timeout: Duration) -> Result
     // Open one connection now, within the deadline, so a wrong URL fails here and clearly.
     match tokio::time::timeout(timeout, pool.acquire()).await {
         Ok(Ok(conn)) => drop(conn),
-        Ok(Err(e)) => return Err(describe(url, &e, timeout).into()),
-        Err(_) => return Err(unreachable(url, timeout, "no answer").into()),
+        Ok(Err(e)) => {
+            let sqlstate = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
+            return Err(ConnectError { error: describe(url, &e, timeout), sqlstate });
+        }
+        Err(_) => return Err(ConnectError { error: unreachable(url, timeout, "no answer"), sqlstate: None }),
     }
     Ok(pool)
+}
+
+/// `CREATE DATABASE`, from the server's `postgres` maintenance database.
+async fn create_database(url: &DbUrl, timeout: Duration) -> Result<()> {
+    let name = options(url)?.get_database().map(str::to_string).context("the database URL names no database")?;
+    let maintenance = options(url)?.database("postgres");
+    let mut conn = tokio::time::timeout(timeout, <sqlx::PgConnection as sqlx::Connection>::connect_with(&maintenance))
+        .await
+        .map_err(|_| unreachable(url, timeout, "no answer"))?
+        .map_err(|e| describe(url, &e, timeout))?;
+    let create = format!("CREATE DATABASE {}", crate::names::quote_ident(&name));
+    match sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut conn).await {
+        Ok(_) => Ok(()),
+        // Another bootstrap created it a moment ago.
+        Err(e) if e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "42P04") => Ok(()),
+        Err(e) => Err(UserError::new(format!("cannot create the database `{name}`: {}", url.scrub(&e.to_string())))
+            .hint("create it yourself (createdb), or give a role allowed to (ALTER ROLE ... CREATEDB)")
+            .into()),
+    }
+}
+
+fn options(url: &DbUrl) -> Result<PgConnectOptions, UserError> {
+    Ok(PgConnectOptions::from_str(url.secret())
+        .map_err(|e| {
+            UserError::new(format!("the database URL from {} is not usable: {}", url.source.describe(), url.scrub(&e.to_string())))
+                .hint("write it as postgres://user:password@host:5432/dbname")
+        })?
+        .application_name("modkit"))
 }
 
 /// A connection error as the user can act on it.
