@@ -19,7 +19,7 @@ pub fn check_module_id(id: &str) -> Result<(), UserError> {
     if valid {
         return Ok(());
     }
-    let what = if id.is_empty() { "the module id is empty".to_string() } else { format!("invalid module id `{}`", id.escape_debug()) };
+    let what = if id.is_empty() { "the module id is empty".to_string() } else { format!("invalid module id `{}`", printable(id)) };
     let mut err = UserError::new(format!(
         "{what}: a module id is lowercase letters, digits and single hyphens, \
          starts with a letter, and is at most {MODULE_ID_MAX} characters"
@@ -63,7 +63,7 @@ pub fn check_tenant_code(code: &str) -> Result<(), UserError> {
     Err(UserError::new(format!(
         "invalid tenant code `{}`: a tenant code is lowercase letters, digits and underscores, starts \
          with a letter, and is at most {TENANT_CODE_MAX} bytes",
-        shown.escape_debug()
+        printable(&shown)
     ))
     .hint("the code names the tenant's schema (`tenant_<code>`); use e.g. `acme` or `acme_eu`"))
 }
@@ -74,8 +74,13 @@ pub fn check_display_name(name: &str) -> Result<(), UserError> {
     if !name.trim().is_empty() && name.chars().count() <= 80 && !name.chars().any(char::is_control) {
         return Ok(());
     }
-    Err(UserError::new(format!("invalid display name `{}`: one line of 1 to 80 characters, no control characters", name.escape_debug()))
+    Err(UserError::new(format!("invalid display name `{}`: one line of 1 to 80 characters, no control characters", printable(name)))
         .hint("e.g. --name \"Order lines\""))
+}
+
+/// User input as it can be shown on one line: control characters escaped, the rest as typed.
+fn printable(text: &str) -> String {
+    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
 }
 
 pub fn tenant_schema(code: &str) -> String {

@@ -22,6 +22,14 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     let url = DbUrl::resolve(args.db.url.as_deref(), project.file.database.url.as_deref())?;
     let modules = modules::discover(&project)?;
     let mut tenants = Vec::new();
+    // modkit.toml's dev tenants are input like --tenant: a code that breaks the rule could name
+    // a schema PostgreSQL cuts to 63 bytes, shared by two tenants.
+    for code in project.file.dev.iter().flat_map(|d| &d.tenants) {
+        names::check_tenant_code(code).map_err(|e| {
+            let file = project.root.join(crate::project::PROJECT_FILE);
+            UserError::new(format!("{} [dev] tenants: {}", file.display(), e.message)).hint(e.hint.unwrap_or_default())
+        })?;
+    }
     let dev = dev_seed(&project, args, &modules);
     if let Some(dev) = &dev {
         tenants.extend(dev.tenants.iter().map(|code| TenantSpec { code: code.clone(), name: code.clone(), domain: None }));
@@ -214,10 +222,11 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
         for failure in &report.failures {
             eprintln!("  {} {}: {}", console::style("error:").red().bold(), failure.tenant, url.scrub(&failure.message));
         }
-        eprintln!(
-            "{} the other tenants were done; fix the cause and run again: it picks up exactly what is missing",
-            console::style("hint:").cyan().bold()
-        );
+        let hint = match req.mode {
+            Mode::Apply => "the other tenants were done; fix the cause and run again: it picks up exactly what is missing",
+            Mode::Check | Mode::DryRun => "nothing was changed; fix the cause, then bootstrap",
+        };
+        eprintln!("{} {hint}", console::style("hint:").cyan().bold());
     }
 }
 

@@ -16,6 +16,7 @@ use tokio::sync::Mutex;
 
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
 use crate::db::simple;
+use crate::db::tenant_script::TenantScript;
 use crate::db::statements::{render, sql, system_sql};
 use crate::modules::Module;
 use crate::names;
@@ -106,6 +107,8 @@ struct TenantWork {
     schema: String,
     had_row: bool,
     had_schema: bool,
+    /// Migrations not applied yet, per the catalog.
+    pending: Vec<String>,
 }
 
 pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
@@ -125,9 +128,24 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
     let work = plan_tenants(req, &catalog, &mut report);
     let dev_pending = plan_dev(req, &catalog);
 
+    if req.mode != Mode::Apply {
+        // What is already there, counted as a run that finds it would count it.
+        report.pgcrypto.existing = usize::from(catalog.has_pgcrypto);
+        report.system_tables.existing = catalog.system_tables.len();
+        report.permissions.existing = permissions.len() - missing_permissions.len();
+        if let Some(dev) = &req.dev {
+            report.dev_grants.existing = dev
+                .tenants
+                .iter()
+                .flat_map(|t| permissions.iter().map(move |(p, _)| (t.clone(), p.to_string())))
+                .filter(|grant| catalog.dev_grants.contains(grant))
+                .count();
+        }
+    }
     match req.mode {
         Mode::Check => {
             describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
+            report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
             return Ok(report);
         }
         Mode::DryRun => {
@@ -157,7 +175,7 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
                     report.dev_grants.created += count.created;
                     report.dev_grants.existing += count.existing;
                 }
-                Err(e) => report.failures.push(TenantFailure { tenant: code.clone(), message: format!("dev access: {e:#}") }),
+                Err(e) => report.failures.push(TenantFailure { tenant: code.clone(), message: format!("dev access: {}", failure_message(&e)) }),
             }
         }
         let expected = dev.tenants.len() * permissions.len();
@@ -175,14 +193,14 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
         if seen.insert(spec.code.clone()) {
             let schema = catalog.tenants.get(&spec.code).map(|t| t.schema_name.clone());
             let schema = schema.unwrap_or_else(|| names::tenant_schema(&spec.code));
-            all.push(TenantWork { spec: spec.clone(), schema, had_row: false, had_schema: false });
+            all.push(TenantWork { spec: spec.clone(), schema, had_row: false, had_schema: false, pending: Vec::new() });
         }
     }
     let mut existing: Vec<_> = catalog.tenants.values().filter(|t| !seen.contains(&t.code)).collect();
     existing.sort_by(|a, b| a.code.cmp(&b.code));
     for row in existing {
         let spec = TenantSpec { code: row.code.clone(), name: row.code.clone(), domain: None };
-        all.push(TenantWork { spec, schema: row.schema_name.clone(), had_row: false, had_schema: false });
+        all.push(TenantWork { spec, schema: row.schema_name.clone(), had_row: false, had_schema: false, pending: Vec::new() });
     }
 
     let mut work = Vec::new();
@@ -192,12 +210,12 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
         let has_schema = catalog.schemas.contains(&tenant.schema);
         (tenant.had_row, tenant.had_schema) = (has_row, has_schema);
         let applied = catalog.applied.get(&code);
-        let mut pending = 0;
+        let mut pending = Vec::new();
         let mut mismatch = None;
         for module in &req.modules {
             for migration in &module.migrations {
                 match applied.and_then(|a| a.get(&(module.id.clone(), migration.name.clone()))) {
-                    None => pending += 1,
+                    None => pending.push(format!("{}/{}", module.id, migration.name)),
                     Some(sum) if *sum != migration.checksum => {
                         mismatch.get_or_insert_with(|| checksum_message(module, &migration.name, &code, sum, &migration.checksum));
                     }
@@ -209,7 +227,18 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
         if has_schema { report.schemas.existing += 1 }
         if let Some(message) = mismatch {
             report.failures.push(TenantFailure { tenant: code, message });
-        } else if !has_row || !has_schema || pending > 0 {
+        } else if tenant.schema.len() > 63 {
+            // PostgreSQL would cut it: the schema could never be found under this name.
+            report.failures.push(TenantFailure {
+                tenant: code,
+                message: format!(
+                    "its schema name `{}` is {} bytes, over PostgreSQL's 63-byte limit; rename it in public.sys_tenant",
+                    tenant.schema,
+                    tenant.schema.len()
+                ),
+            });
+        } else if !has_row || !has_schema || !pending.is_empty() {
+            tenant.pending = pending;
             work.push(tenant);
         }
     }
@@ -260,7 +289,9 @@ fn describe_pending(
         if !catalog.schemas.contains(&tenant.schema) {
             what.push(format!("schema {}", tenant.schema));
         }
-        what.push("module migrations".to_string());
+        if !tenant.pending.is_empty() {
+            what.push(format!("migrations {}", tenant.pending.join(", ")));
+        }
         report.pending.push(format!("tenant `{code}` needs {}", what.join(", ")));
     }
     for code in dev_pending {
@@ -383,7 +414,7 @@ async fn run_tenants(
                     done.migrations_applied
                 ));
             }
-            Err(e) => report.failures.push(TenantFailure { tenant: code, message: format!("{e:#}") }),
+            Err(e) => report.failures.push(TenantFailure { tenant: code, message: failure_message(&e) }),
         }
     }
     report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
@@ -442,10 +473,10 @@ async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &
     let quoted = names::quote_ident(&schema);
     let mut script = TenantScript::default();
     if !schema_present {
-        script.push(None, sql("create_schema").replace(":schema", &quoted));
+        script.setup(sql("create_schema").replace(":schema", &quoted));
         done.schema_created = true;
     }
-    script.push(None, render("scope_to_schema", &[Some(&quoted)]));
+    script.setup(render("scope_to_schema", &[Some(&quoted)]));
     for module in modules {
         for migration in &module.migrations {
             match applied.get(&(module.id.clone(), migration.name.clone())) {
@@ -455,76 +486,22 @@ async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &
                     return Err(rollback(conn, anyhow::anyhow!(message)).await);
                 }
                 None => {
-                    // The file's own text, ended so that a last line comment cannot swallow what follows.
-                    let label = format!("{}/{}", module.id, migration.name);
-                    script.push(Some(label), format!("{}\n", migration.sql.trim_end().trim_end_matches(';')));
-                    script.push(
-                        None,
-                        render(
-                            "record_migration",
-                            &[Some(&tenant_id), Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
-                        ),
+                    let record = render(
+                        "record_migration",
+                        &[Some(&tenant_id), Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
                     );
+                    script.migration(format!("{}/{}", module.id, migration.name), &migration.sql, record);
                     done.migrations_applied += 1;
                 }
             }
         }
     }
-    script.push(None, "COMMIT".to_string());
-    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text.clone())).execute(&mut *conn).await {
-        let e = script.locate(e, &schema);
-        return Err(rollback(conn, e).await);
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text())).execute(&mut *conn).await {
+        let e = rollback(conn, e.into()).await;
+        let lock = render("lock_tenant", &[code]);
+        return Err(script.explain(conn, e, &schema, &lock).await);
     }
     Ok(done)
-}
-
-/// A tenant's second script, remembering where each migration starts, so that a failure is
-/// reported against the migration file and line that caused it rather than the whole script.
-#[derive(Default)]
-struct TenantScript {
-    text: String,
-    /// (character offset where the part starts, migration label, its number of lines)
-    migrations: Vec<(usize, String, usize)>,
-}
-
-impl TenantScript {
-    fn push(&mut self, migration: Option<String>, part: String) {
-        if let Some(label) = migration {
-            self.migrations.push((self.text.chars().count(), label, part.trim_end().lines().count().max(1)));
-        }
-        self.text.push_str(&part);
-        self.text.push_str(";\n");
-    }
-
-    fn locate(&self, err: sqlx::Error, schema: &str) -> anyhow::Error {
-        let Some(db) = err.as_database_error() else {
-            return anyhow::Error::from(err).context(format!("bootstrapping schema {schema} failed"));
-        };
-        if sqlstate(&err).as_deref() == Some("42501") {
-            return privilege_hint(err, "create schemas in this database", "GRANT CREATE ON DATABASE <db> TO <role>;");
-        }
-        let position = db
-            .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-            .and_then(|pg| pg.position())
-            .and_then(|p| match p {
-                sqlx::postgres::PgErrorPosition::Original(at) => Some(at.saturating_sub(1)),
-                _ => None,
-            });
-        let found = match position {
-            Some(at) => self.migrations.iter().rev().find(|(start, ..)| *start <= at).map(|(start, label, lines)| {
-                // An error at the very end (a missing `)`) points past the file's last line.
-                let line = (self.text.chars().skip(*start).take(at - start).filter(|c| *c == '\n').count() + 1).min(*lines);
-                format!("migration {label} failed at line {line} in schema {schema}")
-            }),
-            None if self.migrations.len() == 1 => Some(format!("migration {} failed in schema {schema}", self.migrations[0].1)),
-            None => None,
-        };
-        let what = found.unwrap_or_else(|| {
-            let labels: Vec<&str> = self.migrations.iter().map(|(_, l, _)| l.as_str()).collect();
-            format!("one of the migrations {} failed in schema {schema}", labels.join(", "))
-        });
-        anyhow::anyhow!("{what}: {}", db.message())
-    }
 }
 
 /// End a failed tenant transaction; a connection that cannot even roll back is closed by the pool.
@@ -553,14 +530,24 @@ async fn seed_dev(pool: &PgPool, dev: &DevSeed, code: &str, permissions: &[(&str
     Ok(count)
 }
 
-fn sqlstate(err: &sqlx::Error) -> Option<String> {
+/// A tenant's error as one report line, with its fix when it carries one (a missing privilege's
+/// GRANT): a per-tenant report must say how to fix it as much as a fatal error does.
+fn failure_message(err: &anyhow::Error) -> String {
+    match err.chain().find_map(|e| e.downcast_ref::<crate::exit::UserError>()).and_then(|u| u.hint.as_deref()) {
+        Some(hint) => format!("{err:#} (fix: {hint})"),
+        None => format!("{err:#}"),
+    }
+}
+
+pub(crate) fn sqlstate(err: &sqlx::Error) -> Option<String> {
     err.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
 }
 
 /// A refused privilege becomes an error that names it and the GRANT that fixes it.
-fn privilege_hint(err: sqlx::Error, what: &str, grant: &str) -> anyhow::Error {
+pub(crate) fn privilege_hint(err: sqlx::Error, what: &str, grant: &str) -> anyhow::Error {
     if sqlstate(&err).as_deref() == Some("42501") {
-        crate::exit::UserError::new(format!("this database role may not {what}: {err}"))
+        let message = err.as_database_error().map_or_else(|| err.to_string(), |d| d.message().to_string());
+        crate::exit::UserError::new(format!("this database role may not {what}: {message}"))
             .hint(format!("as an owner or superuser run `{grant}`, or bootstrap with a role that owns the database"))
             .into()
     } else {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{Connection, PgConnection};
 
 use crate::db::url::DbUrl;
 use crate::exit::UserError;
@@ -30,12 +31,10 @@ struct ConnectError {
 
 async fn open(url: &DbUrl, connections: u32, timeout: Duration) -> Result<PgPool, ConnectError> {
     let options = options(url).map_err(|error| ConnectError { error, sqlstate: None })?;
-    let pool = PgPoolOptions::new()
-        .max_connections(connections.max(1))
-        .acquire_timeout(timeout)
-        .connect_lazy_with(options);
-    // Open one connection now, within the deadline, so a wrong URL fails here and clearly.
-    match tokio::time::timeout(timeout, pool.acquire()).await {
+    // Open one connection now, directly (the pool would retry a refused connection until the
+    // deadline), so a wrong URL fails here, at once and clearly.
+    let first = tokio::time::timeout(timeout, <PgConnection as Connection>::connect_with(&options)).await;
+    match first {
         Ok(Ok(conn)) => drop(conn),
         Ok(Err(e)) => {
             let sqlstate = e.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned());
@@ -43,14 +42,14 @@ async fn open(url: &DbUrl, connections: u32, timeout: Duration) -> Result<PgPool
         }
         Err(_) => return Err(ConnectError { error: unreachable(url, timeout, "no answer"), sqlstate: None }),
     }
-    Ok(pool)
+    Ok(PgPoolOptions::new().max_connections(connections.max(1)).acquire_timeout(timeout).connect_lazy_with(options))
 }
 
 /// `CREATE DATABASE`, from the server's `postgres` maintenance database.
 async fn create_database(url: &DbUrl, timeout: Duration) -> Result<()> {
     let name = options(url)?.get_database().map(str::to_string).context("the database URL names no database")?;
     let maintenance = options(url)?.database("postgres");
-    let mut conn = tokio::time::timeout(timeout, <sqlx::PgConnection as sqlx::Connection>::connect_with(&maintenance))
+    let mut conn = tokio::time::timeout(timeout, <PgConnection as Connection>::connect_with(&maintenance))
         .await
         .map_err(|_| unreachable(url, timeout, "no answer"))?
         .map_err(|e| describe(url, &e, timeout))?;
@@ -89,7 +88,8 @@ pub fn describe(url: &DbUrl, err: &sqlx::Error, timeout: Duration) -> UserError 
     }
     match err {
         sqlx::Error::PoolTimedOut => unreachable(url, timeout, "no answer"),
-        sqlx::Error::Io(io) => unreachable(url, timeout, &url.scrub(&io.to_string())),
+        sqlx::Error::Io(io) => UserError::new(format!("cannot reach PostgreSQL at {}: {}", url.host_port(), url.scrub(&io.to_string())))
+            .hint(format!("is the server running and the URL from {} right?", url.source.describe())),
         sqlx::Error::Tls(tls) => UserError::new(format!("TLS with PostgreSQL at {} failed: {}", url.host_port(), url.scrub(&tls.to_string())))
             .hint("check sslmode in the database URL"),
         other => UserError::new(format!("cannot connect to PostgreSQL at {}: {}", url.host_port(), url.scrub(&other.to_string()))),

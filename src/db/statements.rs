@@ -24,11 +24,23 @@ pub fn inline(statement: &str, params: &[Option<&str>]) -> String {
     let mut text: String =
         statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
     text = text.trim_end().trim_end_matches(';').to_string();
-    // From the last to the first, so `$1` never eats the start of `$10`.
-    for (i, value) in params.iter().enumerate().rev() {
-        text = text.replace(&format!("${}", i + 1), &value.map_or_else(|| "NULL".to_string(), literal));
+    // One pass over the statement: a value put in is never scanned again, so a tenant name that
+    // holds `$1` stays that name (replacing `$4`, then `$3`, ... in turn would put the code's
+    // literal inside the name's, closing it: an injection). `$10` is never read as `$1` + `0`.
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        let end = at + 1 + digits;
+        match rest[at + 1..end].parse::<usize>().ok().filter(|n| (1..=params.len()).contains(n)) {
+            Some(n) => out.push_str(&params[n - 1].map_or_else(|| "NULL".to_string(), literal)),
+            None => out.push_str(&rest[at..end]),
+        }
+        rest = &rest[end..];
     }
-    text
+    out.push_str(rest);
+    out
 }
 
 /// A text as an SQL string literal.
@@ -81,6 +93,13 @@ mod tests {
     fn inline_quotes_literals() {
         let got = inline("-- c\nSELECT $1, $2, $3;", &[Some("it's"), None, Some("a;b")]);
         assert_eq!(got, "SELECT 'it''s', NULL, 'a;b'");
+    }
+
+    #[test]
+    fn inline_never_rescans_a_value() {
+        let got = inline("VALUES ($1, $2, $3, $4)", &[Some("acme"), Some("||current_user||"), Some("$2 $1"), Some("$$")]);
+        assert_eq!(got, "VALUES ('acme', '||current_user||', '$2 $1', '$$')");
+        assert_eq!(inline("SELECT $1, $10, $", &[Some("a")]), "SELECT 'a', $10, $");
     }
 
     #[test]
