@@ -107,8 +107,9 @@ struct TenantWork {
     schema: String,
     had_row: bool,
     had_schema: bool,
-    /// Migrations not applied yet, per the catalog.
+    /// Migrations not applied yet, per the catalog (`module/file.sql`), and how many are.
     pending: Vec<String>,
+    applied: usize,
 }
 
 pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
@@ -193,14 +194,14 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
         if seen.insert(spec.code.clone()) {
             let schema = catalog.tenants.get(&spec.code).map(|t| t.schema_name.clone());
             let schema = schema.unwrap_or_else(|| names::tenant_schema(&spec.code));
-            all.push(TenantWork { spec: spec.clone(), schema, had_row: false, had_schema: false, pending: Vec::new() });
+            all.push(TenantWork { spec: spec.clone(), schema, had_row: false, had_schema: false, pending: Vec::new(), applied: 0 });
         }
     }
     let mut existing: Vec<_> = catalog.tenants.values().filter(|t| !seen.contains(&t.code)).collect();
     existing.sort_by(|a, b| a.code.cmp(&b.code));
     for row in existing {
         let spec = TenantSpec { code: row.code.clone(), name: row.code.clone(), domain: None };
-        all.push(TenantWork { spec, schema: row.schema_name.clone(), had_row: false, had_schema: false, pending: Vec::new() });
+        all.push(TenantWork { spec, schema: row.schema_name.clone(), had_row: false, had_schema: false, pending: Vec::new(), applied: 0 });
     }
 
     let mut work = Vec::new();
@@ -239,6 +240,7 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
             });
         } else if !has_row || !has_schema || !pending.is_empty() {
             tenant.pending = pending;
+            tenant.applied = applied.map_or(0, HashMap::len);
             work.push(tenant);
         }
     }
@@ -429,12 +431,80 @@ struct TenantDone {
     migrations_present: usize,
 }
 
-/// One tenant, one transaction: row, schema, migrations. Everything is decided again under the
-/// tenant's lock, because a concurrent run may have done part of it since the catalog was read.
+/// One tenant, one transaction: row, schema, migrations, sent as scripts over the simple-query
+/// protocol with parameters inlined as literals (at thousands of tenants the round trips, not the
+/// DDL, would otherwise dominate).
 ///
-/// The transaction goes to the server as two scripts (simple-query protocol, parameters inlined
-/// as literals): at thousands of tenants the round trips, not the DDL, would otherwise dominate.
+/// First as planned from the catalog, in one round trip, guarded by `expect_plan`; if a concurrent
+/// run changed the tenant since the catalog was read, again with everything decided anew under the
+/// tenant's lock, in two.
 async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
+    match bootstrap_as_planned(conn, modules, tenant).await {
+        Err(e) if e.downcast_ref::<StalePlan>().is_some() => bootstrap_anew(conn, modules, tenant).await,
+        done => done,
+    }
+}
+
+/// `expect_plan` stopped the transaction: the tenant changed since the catalog was read.
+#[derive(Debug)]
+struct StalePlan;
+
+impl std::fmt::Display for StalePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the plan for this tenant is stale")
+    }
+}
+
+impl std::error::Error for StalePlan {}
+
+async fn bootstrap_as_planned(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
+    let spec = &tenant.spec;
+    let code = Some(spec.code.as_str());
+    let applied = tenant.applied.to_string();
+    let mut script = TenantScript::default();
+    script.prelude("BEGIN".to_string());
+    script.prelude(render("async_commit", &[]));
+    script.prelude(render("lock_tenant", &[code]));
+    script.prelude(render("insert_tenant", &[code, Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]));
+    script.prelude(render("expect_plan", &[code, Some(&tenant.schema), Some(&applied)]));
+    let quoted = names::quote_ident(&tenant.schema);
+    if !tenant.had_schema {
+        script.setup(sql("create_schema").replace(":schema", &quoted));
+    }
+    script.setup(render("scope_to_schema", &[Some(&quoted)]));
+    let mut done = TenantDone { schema_created: !tenant.had_schema, ..TenantDone::default() };
+    for module in modules {
+        for migration in &module.migrations {
+            let label = format!("{}/{}", module.id, migration.name);
+            if !tenant.pending.contains(&label) {
+                done.migrations_present += 1;
+                continue;
+            }
+            let record = render(
+                "record_migration_for_code",
+                &[code, Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
+            );
+            script.migration(label, &migration.sql, record);
+            done.migrations_applied += 1;
+        }
+    }
+    match sqlx::raw_sql(AssertSqlSafe(script.text())).fetch_all(&mut *conn).await {
+        Ok(rows) => {
+            // insert_tenant returns its 2 columns only when it created the row.
+            done.tenant_created = rows.iter().any(|r| r.len() == 2);
+            Ok(done)
+        }
+        Err(e) if sqlstate(&e).as_deref() == Some("MK001") => Err(rollback(conn, StalePlan.into()).await),
+        Err(e) => {
+            let e = rollback(conn, e.into()).await;
+            let lock = render("lock_tenant", &[code]);
+            Err(script.explain(conn, e, &tenant.schema, &lock).await)
+        }
+    }
+}
+
+/// The careful way: read the tenant's state under its lock, then decide.
+async fn bootstrap_anew(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
     let mut done = TenantDone::default();
     let spec = &tenant.spec;
     let code = Some(spec.code.as_str());

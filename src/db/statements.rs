@@ -85,7 +85,7 @@ mod tests {
     /// Every name the engine uses is in the file.
     pub const USED: &[&str] = &[
         "server_version", "lock_database", "async_commit", "flush_commits", "has_pgcrypto", "create_pgcrypto", "lock_tenant", "insert_tenant",
-        "find_tenant", "tenant_state", "create_schema", "applied_for_tenant", "scope_to_schema",
+        "find_tenant", "tenant_state", "create_schema", "expect_plan", "record_migration_for_code", "applied_for_tenant", "scope_to_schema",
         "record_migration", "register_permission", "ensure_role", "grant_permission", "assign_role",
     ];
 

@@ -10,6 +10,8 @@ use crate::db::bootstrap::privilege_hint;
 
 #[derive(Default)]
 pub struct TenantScript {
+    /// Statements that open the transaction (sent, but not replayed when looking for a culprit).
+    prelude: Vec<String>,
     /// Statements that come before the migrations (schema, search_path).
     setup: Vec<String>,
     migrations: Vec<PendingMigration>,
@@ -23,6 +25,10 @@ struct PendingMigration {
 }
 
 impl TenantScript {
+    pub fn prelude(&mut self, statement: String) {
+        self.prelude.push(statement);
+    }
+
     pub fn setup(&mut self, statement: String) {
         self.setup.push(statement);
     }
@@ -34,7 +40,7 @@ impl TenantScript {
     }
 
     pub fn text(&self) -> String {
-        let mut parts: Vec<&str> = self.setup.iter().map(String::as_str).collect();
+        let mut parts: Vec<&str> = self.prelude.iter().chain(&self.setup).map(String::as_str).collect();
         for m in &self.migrations {
             parts.push(&m.sql);
             parts.push(&m.record);
@@ -74,7 +80,7 @@ impl TenantScript {
 
     /// The migration and line (1-based, within its file) at a character offset of `text()`.
     fn at_position(&self, at: usize) -> Option<(String, usize)> {
-        let mut offset: usize = self.setup.iter().map(|s| s.chars().count() + 2).sum();
+        let mut offset: usize = self.prelude.iter().chain(&self.setup).map(|s| s.chars().count() + 2).sum();
         for m in &self.migrations {
             let len = m.sql.chars().count();
             if at < offset + len + 2 {
