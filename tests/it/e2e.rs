@@ -1,1 +1,26 @@
-//! End-to-end tests: a rendered sandbox installed with npm, type-checked, bootstrapped and served (to be written).
+//! End to end: a sandbox rendered by the built `modkit`, installed with real npm packages, type-checked,
+//! bootstrapped on a real PostgreSQL, served, loaded, put behind PgBouncer and opened in Chromium.
+//!
+//! `cargo test --test it e2e` runs them (add `-- --nocapture` to see each step's duration as it
+//! happens; they are also written to `target/e2e/timings.txt`). One sandbox is rendered and
+//! `npm install`ed once per test process, under `target/e2e/<pid>/` ([`sandbox::sandbox`]); every
+//! test uses it with a fresh database of its own and ports of its own. What each test proves is
+//! listed in docs/sandbox.md ("How the end-to-end tests prove it").
+//!
+//! Node.js 20.19+ with npm, Chromium and PgBouncer are required: a missing one is a failure with a
+//! hint (scripts/test.sh installs them), never a skip.
+//!
+//! | module | tests |
+//! | --- | --- |
+//! | [`typecheck`] | `tsc --noEmit` with the pinned and the latest TypeScript, for `items` and `order-lines` |
+//! | [`bootstrap`] | `npm run bootstrap` and `modkit bootstrap` re-run, in either order, and 8 at once |
+//! | [`api`] | the definition of done over HTTP, CORS in development and production, `npm test` |
+//! | [`load`] | 1,000 interleaved requests of two tenants, over 2 connections and through PgBouncer |
+//! | [`browser`] | the Vite client in headless Chromium, through the Vite proxy |
+
+mod api;
+mod bootstrap;
+mod browser;
+mod load;
+mod sandbox;
+mod typecheck;

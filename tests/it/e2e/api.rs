@@ -1,0 +1,449 @@
+//! The seed's definition of done over HTTP against `npm start` (the API) on a bootstrapped database;
+//! CORS in development and production; and the sandbox's own `npm test`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::sandbox::{
+    HEALTH, ITEMS, command, modkit_bootstrap, names_of, output, run_ok, sandbox, seed_rows, start_api,
+    start_api_in, stdout, tail, timed,
+};
+use crate::support::http::{self, Response};
+use crate::support::pg::TestDb;
+use crate::support::process::ChildGuard;
+use crate::support::transcript;
+
+fn headers<'a>(user: Option<&'a str>, tenant: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut h = Vec::new();
+    if let Some(user) = user {
+        h.push(("X-User-Id", user));
+    }
+    if let Some(tenant) = tenant {
+        h.push(("X-Tenant-Id", tenant));
+    }
+    h
+}
+
+fn get(url: &str, user: Option<&str>, tenant: Option<&str>) -> Response {
+    http::request("GET", url, &headers(user, tenant), None)
+}
+
+fn send(method: &str, url: &str, user: &str, tenant: &str, body: &str) -> Response {
+    http::request(method, url, &headers(Some(user), Some(tenant)), Some(body))
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+fn grant(db: &TestDb, user: &str, user_tenant: &str, role_tenant: &str) {
+    db.execute(&format!(
+        "INSERT INTO public.sys_user_role (user_id, tenant_id, role_id)
+         SELECT '{user}', ut.id, r.id FROM public.sys_tenant ut, public.sys_role r
+           JOIN public.sys_tenant rt ON rt.id = r.tenant_id
+          WHERE ut.code = '{user_tenant}' AND rt.code = '{role_tenant}' AND r.code = 'items.developer'"
+    ));
+}
+
+#[test]
+fn the_api_keeps_the_definition_of_done() {
+    let sb = sandbox();
+    let db = TestDb::new();
+    timed("modkit bootstrap (api test)", || {
+        run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["a", "b"]))
+    });
+    let api = start_api("api-definition-of-done", db.url(), &[]);
+    let base = api.base();
+    let items = format!("{base}{ITEMS}");
+    let checks_started = Instant::now();
+
+    // Health: 200 {"ok":true,...}, with no header at all.
+    let res = get(&format!("{base}{HEALTH}"), None, None);
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(res.json()["ok"], true, "{res:?}");
+    assert_eq!(res.json()["plugin"], "items", "{res:?}");
+
+    // 401 without a user, 400 without a tenant, 404 for an unknown tenant (by code or id), 403 without the permission.
+    let res = get(&items, None, Some("a"));
+    assert_eq!(res.status, 401, "no X-User-Id: {res:?}");
+    let res = get(&items, Some("dev"), None);
+    assert_eq!(res.status, 400, "no X-Tenant-Id: {res:?}");
+    for unknown in [
+        "nosuch",
+        "00000000-0000-4000-8000-000000000000",
+        "a'; DROP TABLE x; --",
+    ] {
+        let res = get(&items, Some("dev"), Some(unknown));
+        assert_eq!(res.status, 404, "unknown tenant {unknown:?}: {res:?}");
+        assert!(res.json()["error"].is_string(), "{res:?}");
+    }
+    let res = get(&items, Some("stranger"), Some("a"));
+    assert_eq!(res.status, 403, "a user without the permission: {res:?}");
+
+    // The dev seed: user `dev` holds every permission in every dev tenant.
+    for tenant in ["dev", "a", "b"] {
+        let res = get(&items, Some("dev"), Some(tenant));
+        assert_eq!(res.status, 200, "dev in {tenant}: {res:?}");
+        assert_eq!(res.json(), serde_json::json!({"data": []}), "dev in {tenant}");
+    }
+
+    // Two tenants with different rows each see only their own, by code and by id.
+    seed_rows(&db, "a", &["a-first", "a-second"]);
+    seed_rows(&db, "b", &["b-first"]);
+    assert_eq!(
+        sorted(names_of(&get(&items, Some("dev"), Some("a")))),
+        ["a-first", "a-second"]
+    );
+    assert_eq!(names_of(&get(&items, Some("dev"), Some("b"))), ["b-first"]);
+    let b_id = db.scalar("SELECT id FROM public.sys_tenant WHERE code = 'b'");
+    assert_eq!(names_of(&get(&items, Some("dev"), Some(&b_id))), ["b-first"]);
+
+    // CRUD, each by id, and nothing of it crosses to the other tenant.
+    let res = send("POST", &items, "dev", "a", r#"{"name":"a-created"}"#);
+    assert_eq!(res.status, 201, "{res:?}");
+    let row = res.json()["data"].clone();
+    assert_eq!(row["name"], "a-created", "{res:?}");
+    let id = row["id"].as_str().expect("an id").to_string();
+    let one = format!("{items}/{id}");
+    let res = get(&one, Some("dev"), Some("a"));
+    assert_eq!(
+        (res.status, res.json()["data"]["name"].clone()),
+        (200, "a-created".into()),
+        "{res:?}"
+    );
+    assert_eq!(get(&one, Some("dev"), Some("b")).status, 404, "b reads a's row");
+    assert_eq!(
+        send("PATCH", &one, "dev", "b", r#"{"name":"b-stolen"}"#).status,
+        404,
+        "b renames a's row"
+    );
+    assert_eq!(
+        http::request("DELETE", &one, &headers(Some("dev"), Some("b")), None).status,
+        404,
+        "b deletes a's row"
+    );
+    let res = send("PATCH", &one, "dev", "a", r#"{"name":"a-renamed"}"#);
+    assert_eq!(
+        (res.status, res.json()["data"]["name"].clone()),
+        (200, "a-renamed".into()),
+        "{res:?}"
+    );
+    assert_eq!(
+        sorted(names_of(&get(&items, Some("dev"), Some("a")))),
+        ["a-first", "a-renamed", "a-second"]
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM tenant_b.items"),
+        "1",
+        "a's row landed in b"
+    );
+    let res = http::request("DELETE", &one, &headers(Some("dev"), Some("a")), None);
+    assert_eq!(
+        (res.status, res.json()["data"]["id"].clone()),
+        (200, id.clone().into()),
+        "{res:?}"
+    );
+    assert_eq!(get(&one, Some("dev"), Some("a")).status, 404);
+    assert_eq!(
+        db.scalar(&format!("SELECT count(*) FROM tenant_a.items WHERE id = '{id}'")),
+        "0"
+    );
+
+    // Bad input is a 4xx, never a 500.
+    assert_eq!(send("POST", &items, "dev", "a", "{}").status, 400);
+    assert_eq!(send("POST", &items, "dev", "a", r#"{"name":"  "}"#).status, 400);
+    assert_eq!(
+        send("POST", &items, "dev", "a", r#"{"name":"#).status,
+        400,
+        "malformed JSON"
+    );
+    assert_eq!(
+        get(&format!("{items}/not-a-uuid"), Some("dev"), Some("a")).status,
+        404
+    );
+    assert_eq!(get(&format!("{base}/api/plugins/nosuch"), None, None).status, 404);
+
+    // A grant in tenant A opens nothing in tenant B.
+    assert_eq!(get(&items, Some("alice"), Some("a")).status, 403);
+    grant(&db, "alice", "a", "a");
+    assert_eq!(
+        get(&items, Some("alice"), Some("a")).status,
+        200,
+        "alice holds the role in a"
+    );
+    let res = get(&items, Some("alice"), Some("b"));
+    assert_eq!(res.status, 403, "alice's grant in a opened b: {res:?}");
+    assert_eq!(send("POST", &items, "alice", "b", r#"{"name":"x"}"#).status, 403);
+    // Nor does a role of A assigned in B (a row the foundation should never write, but might).
+    grant(&db, "mallory", "b", "a");
+    assert_eq!(
+        get(&items, Some("mallory"), Some("b")).status,
+        403,
+        "a role of a opened b"
+    );
+    assert_eq!(
+        get(&items, Some("mallory"), Some("a")).status,
+        403,
+        "an assignment in b opened a"
+    );
+    super::sandbox::record("definition-of-done checks (HTTP)", checks_started.elapsed());
+
+    assert!(!api.log_text().contains("internal error"), "{}", api.log_text());
+}
+
+/// A copy of the sandbox whose node_modules lacks every devDependency (cors, vite, typescript, ...),
+/// as a production install (`npm install --omit=dev`) would; its packages link to the shared ones.
+fn production_copy() -> PathBuf {
+    let sb = sandbox();
+    let copy = sb.root.join("items-production");
+    if copy.exists() {
+        return copy;
+    }
+    fn copy_tree(from: &Path, to: &Path) {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name();
+            if name == "node_modules" {
+                continue;
+            }
+            let target = to.join(&name);
+            if entry.file_type().unwrap().is_dir() {
+                copy_tree(&entry.path(), &target);
+            } else {
+                fs::copy(entry.path(), &target).unwrap();
+            }
+        }
+    }
+    copy_tree(&sb.dir, &copy);
+    let package: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(sb.dir.join("package.json")).unwrap()).unwrap();
+    let dev: Vec<String> = package["devDependencies"]
+        .as_object()
+        .expect("devDependencies")
+        .keys()
+        .cloned()
+        .collect();
+    assert!(
+        dev.iter().any(|d| d == "cors"),
+        "cors is not a devDependency: {dev:?}"
+    );
+    let modules = sb.dir.join("node_modules");
+    let link_all = |from: &Path, to: &Path, prefix: &str| {
+        fs::create_dir_all(to).unwrap();
+        for entry in fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let full = format!("{prefix}{name}");
+            if dev.contains(&full) || (name.starts_with('.') && name != ".bin") || name.starts_with('@') {
+                continue;
+            }
+            std::os::unix::fs::symlink(entry.path(), to.join(&name)).unwrap();
+        }
+    };
+    link_all(&modules, &copy.join("node_modules"), "");
+    for entry in fs::read_dir(&modules).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if name.starts_with('@') {
+            link_all(
+                &modules.join(&name),
+                &copy.join("node_modules").join(&name),
+                &format!("{name}/"),
+            );
+        }
+    }
+    assert!(!copy.join("node_modules/cors").exists() && copy.join("node_modules/express").exists());
+    copy
+}
+
+fn preflight(base: &str, origin: &str) -> Response {
+    http::request(
+        "OPTIONS",
+        &format!("{base}{ITEMS}"),
+        &[
+            ("Origin", origin),
+            ("Access-Control-Request-Method", "POST"),
+            (
+                "Access-Control-Request-Headers",
+                "x-tenant-id,x-user-id,content-type",
+            ),
+        ],
+        None,
+    )
+}
+
+fn cors_headers(res: &Response) -> Vec<(String, String)> {
+    res.headers
+        .iter()
+        .filter(|(k, _)| k.starts_with("access-control-"))
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn cors_allows_local_origins_with_credentials_in_development_only() {
+    let sb = sandbox();
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["a"]));
+    let dev = start_api("api-cors-development", db.url(), &[]);
+
+    for origin in [
+        "http://localhost:5173",
+        "http://127.0.0.1:4173",
+        "http://localhost",
+    ] {
+        let res = preflight(&dev.base(), origin);
+        assert!(
+            (200..300).contains(&res.status),
+            "preflight from {origin}: {res:?}"
+        );
+        assert_eq!(res.header("access-control-allow-origin"), Some(origin), "{res:?}");
+        assert_eq!(
+            res.header("access-control-allow-credentials"),
+            Some("true"),
+            "{res:?}"
+        );
+        let methods = res
+            .header("access-control-allow-methods")
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        assert!(methods.contains("POST"), "{res:?}");
+        let allowed = res
+            .header("access-control-allow-headers")
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        for h in ["x-tenant-id", "x-user-id", "content-type"] {
+            assert!(allowed.contains(h), "{h} not allowed: {res:?}");
+        }
+        assert!(
+            res.header("vary")
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+                .contains("origin"),
+            "{res:?}"
+        );
+    }
+    // The actual request carries the headers too, or the browser would not hand the body over.
+    let res = http::request(
+        "GET",
+        &format!("{}{ITEMS}", dev.base()),
+        &[
+            ("Origin", "http://localhost:5173"),
+            ("X-Tenant-Id", "a"),
+            ("X-User-Id", "dev"),
+        ],
+        None,
+    );
+    assert_eq!(res.status, 200, "{res:?}");
+    assert_eq!(
+        res.header("access-control-allow-origin"),
+        Some("http://localhost:5173")
+    );
+    assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+
+    for origin in [
+        "http://evil.example",
+        "http://localhost.evil.example:5173",
+        "https://localhost:5173",
+        "http://127.0.0.1.evil.example",
+        "null",
+    ] {
+        let res = preflight(&dev.base(), origin);
+        assert_eq!(
+            res.header("access-control-allow-origin"),
+            None,
+            "{origin} allowed: {res:?}"
+        );
+        assert_eq!(
+            res.header("access-control-allow-credentials"),
+            None,
+            "{origin}: {res:?}"
+        );
+    }
+
+    // Production, installed without dev dependencies: it runs, and sends no CORS header at all.
+    let copy = timed("production copy (no devDependencies)", production_copy);
+    let prod = start_api_in(
+        &copy,
+        "api-cors-production",
+        db.url(),
+        &[("NODE_ENV", "production")],
+    );
+    let res = http::request(
+        "GET",
+        &format!("{}{ITEMS}", prod.base()),
+        &[
+            ("Origin", "http://localhost:5173"),
+            ("X-Tenant-Id", "a"),
+            ("X-User-Id", "dev"),
+        ],
+        None,
+    );
+    assert_eq!(res.status, 200, "production serves the module: {res:?}");
+    assert_eq!(cors_headers(&res), [], "production sent CORS headers: {res:?}");
+    for origin in ["http://localhost:5173", "http://evil.example"] {
+        let res = preflight(&prod.base(), origin);
+        assert_eq!(
+            cors_headers(&res),
+            [],
+            "production preflight from {origin}: {res:?}"
+        );
+    }
+
+    // The same copy in development needs cors: so the production run above really did without it.
+    let log = sb.root.join("logs").join("api-development-without-cors.log");
+    let file = fs::File::create(&log).unwrap();
+    let mut cmd = command("npm", &copy);
+    cmd.arg("start")
+        .env("PORT", crate::support::process::free_port().to_string())
+        .env("DATABASE_URL", db.url())
+        .env("NODE_ENV", "development")
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    let mut guard = ChildGuard::spawn(&mut cmd);
+    let status = crate::support::process::wait_for(
+        "the development server without cors to give up",
+        Duration::from_secs(60),
+        || guard.try_wait(),
+    );
+    let text = fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        !status.success() && text.contains("'cors'"),
+        "development without the cors package should fail at start ({status}):\n{}",
+        tail(&text, 30)
+    );
+}
+
+/// The numbers of node's test reporter: `ℹ tests 13`, `ℹ pass 13`, `ℹ fail 0`.
+fn reporter_count(text: &str, what: &str) -> Option<u32> {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("ℹ {what} ")))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+#[test]
+fn the_sandbox_own_npm_test_passes_on_a_fresh_database() {
+    let sb = sandbox();
+    let db = TestDb::new();
+    let out = timed("npm test (the sandbox's own tests)", || {
+        output(command("npm", &sb.dir).arg("test").env("DATABASE_URL", db.url()))
+    });
+    let text = stdout(&out);
+    assert!(out.status.success(), "npm test failed:\n{}", transcript(&out));
+    let (tests, pass, fail) = (
+        reporter_count(&text, "tests"),
+        reporter_count(&text, "pass"),
+        reporter_count(&text, "fail"),
+    );
+    assert!(
+        tests.is_some_and(|n| n >= 10) && pass == tests && fail == Some(0),
+        "npm test ran {tests:?} tests, {pass:?} passed, {fail:?} failed:\n{text}"
+    );
+    // It bootstrapped its own tenants on the fresh database.
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM public.sys_tenant WHERE code LIKE 'sandbox\\_test\\_%'"),
+        "3"
+    );
+}
