@@ -68,6 +68,23 @@ function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
+/** CREATE DATABASE for `url`'s database, from the server's `postgres` maintenance database. */
+async function createDatabase(url: string): Promise<void> {
+  const target = new URL(url);
+  const name = decodeURIComponent(target.pathname.replace(/^\//, ''));
+  const maintenance = new URL(url);
+  maintenance.pathname = '/postgres';
+  const admin = new pg.Client({ connectionString: maintenance.toString() });
+  await admin.connect();
+  try {
+    await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
+  } catch (err) {
+    if (sqlState(err) !== '42P04') throw err; // another bootstrap created it a moment ago
+  } finally {
+    await admin.end().catch(() => {});
+  }
+}
+
 export async function bootstrap(options: BootstrapOptions = {}): Promise<BootstrapReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const config = loadConfig();
@@ -104,9 +121,20 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     });
 
   const url = options.databaseUrl ?? databaseUrl();
-  const client = new pg.Client({ connectionString: url });
+  // Like modkit bootstrap: the sandbox's own dev database (the URL in modkit.toml) is created when
+  // missing; one given by --db or DATABASE_URL never is.
+  const ownDatabase = options.databaseUrl === undefined && !process.env.DATABASE_URL?.trim();
+  let client = new pg.Client({ connectionString: url });
   try {
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (err) {
+      if (!(ownDatabase && sqlState(err) === '3D000')) throw err;
+      await createDatabase(url);
+      log(`created the database ${redactUrl(url)} (named in modkit.toml)`);
+      client = new pg.Client({ connectionString: url });
+      await client.connect();
+    }
   } catch (err) {
     const hint = sqlState(err) === '3D000' ? ' (create it first, e.g. with createdb)' : '';
     throw new BootstrapUsageError(`cannot connect to ${redactUrl(url)}: ${(err as Error).message}${hint}`);
