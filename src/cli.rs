@@ -26,17 +26,21 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a standalone sandbox for a business module
-    #[command(after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
+    #[command(
+        after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
                             modkit init items --dry-run\n\nNext steps after init:\n  \
-                            cd items && npm install && modkit bootstrap && npm run dev")]
+                            cd items && npm install && modkit bootstrap && npm run dev"
+    )]
     Init(InitArgs),
 
     /// Bring a PostgreSQL database to the state the modules need, idempotently
-    #[command(after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: modkit.toml gives the database\n  \
+    #[command(
+        after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: modkit.toml gives the database\n  \
                             modkit bootstrap --db \"$DATABASE_URL\" --tenant acme --tenant globex\n  \
                             modkit bootstrap --tenants-file tenants.txt --jobs 4\n  \
                             modkit bootstrap --check                 # CI gate: exit 1 when anything is pending\n  \
-                            modkit bootstrap --dry-run               # print the SQL, change nothing")]
+                            modkit bootstrap --dry-run               # print the SQL, change nothing"
+    )]
     Bootstrap(BootstrapArgs),
 }
 

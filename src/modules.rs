@@ -38,7 +38,11 @@ pub fn discover(project: &Project) -> Result<Vec<Module>> {
             UserError::new(format!("modkit.toml: {}", e.message)).hint(e.hint.unwrap_or_default())
         })?;
         let root = &project.root;
-        return Ok(vec![load_module(&module.id, &root.join("plugin/index.ts"), &root.join("plugin/migrations"))?]);
+        return Ok(vec![load_module(
+            &module.id,
+            &root.join("plugin/index.ts"),
+            &root.join("plugin/migrations"),
+        )?]);
     }
     let modules_dir = project
         .file
@@ -55,7 +59,9 @@ pub fn discover(project: &Project) -> Result<Vec<Module>> {
         if !entry.is_dir() {
             continue;
         }
-        let Some(id) = entry.file_name().and_then(|n| n.to_str()).map(str::to_string) else { continue };
+        let Some(id) = entry.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+            continue;
+        };
         if names::check_module_id(&id).is_err() {
             continue;
         }
@@ -81,11 +87,17 @@ fn load_module(id: &str, index: &Path, migrations_dir: &Path) -> Result<Module> 
                 "permission `{permission}` in {} does not belong to module `{id}`",
                 index.display()
             ))
-            .hint(format!("a module's permissions are named `{id}.<action>`, e.g. `{id}.read`"))
+            .hint(format!(
+                "a module's permissions are named `{id}.<action>`, e.g. `{id}.read`"
+            ))
             .into());
         }
     }
-    Ok(Module { id: id.to_string(), permissions, migrations: load_migrations(migrations_dir)? })
+    Ok(Module {
+        id: id.to_string(),
+        permissions,
+        migrations: load_migrations(migrations_dir)?,
+    })
 }
 
 /// Every `*.sql` file of the folder, sorted by name.
@@ -101,8 +113,15 @@ pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
         let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
         let sql = String::from_utf8(bytes.clone())
             .map_err(|_| UserError::new(format!("{} is not UTF-8 text", path.display())))?;
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        out.push(Migration { name, sql, checksum: sha256_hex(&bytes) });
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        out.push(Migration {
+            name,
+            sql,
+            checksum: sha256_hex(&bytes),
+        });
     }
     Ok(out)
 }
@@ -126,6 +145,9 @@ mod tests {
 
     #[test]
     fn checksum_is_sha256_hex() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -13,13 +13,19 @@ pub const TENANT_SCHEMA_PREFIX: &str = "tenant_";
 pub fn check_module_id(id: &str) -> Result<(), UserError> {
     let valid = id.len() <= MODULE_ID_MAX
         && id.starts_with(|c: char| c.is_ascii_lowercase())
-        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         && !id.ends_with('-')
         && !id.contains("--");
     if valid {
         return Ok(());
     }
-    let what = if id.is_empty() { "the module id is empty".to_string() } else { format!("invalid module id `{}`", printable(id)) };
+    let what = if id.is_empty() {
+        "the module id is empty".to_string()
+    } else {
+        format!("invalid module id `{}`", printable(id))
+    };
     let mut err = UserError::new(format!(
         "{what}: a module id is lowercase letters, digits and single hyphens, \
          starts with a letter, and is at most {MODULE_ID_MAX} characters"
@@ -33,7 +39,10 @@ pub fn check_module_id(id: &str) -> Result<(), UserError> {
 
 /// A valid id close to what the user typed, if there is one.
 fn suggest_module_id(input: &str) -> Option<String> {
-    let last = input.rsplit(['/', '\\']).find(|s| !s.is_empty() && *s != "." && *s != "..").unwrap_or("");
+    let last = input
+        .rsplit(['/', '\\'])
+        .find(|s| !s.is_empty() && *s != "." && *s != "..")
+        .unwrap_or("");
     let mut out = String::new();
     for c in last.chars().flat_map(char::to_lowercase) {
         if c.is_ascii_lowercase() || c.is_ascii_digit() {
@@ -55,7 +64,9 @@ fn suggest_module_id(input: &str) -> Option<String> {
 pub fn check_tenant_code(code: &str) -> Result<(), UserError> {
     let valid = code.len() <= TENANT_CODE_MAX
         && code.starts_with(|c: char| c.is_ascii_lowercase())
-        && code.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && code
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if valid {
         return Ok(());
     }
@@ -74,13 +85,24 @@ pub fn check_display_name(name: &str) -> Result<(), UserError> {
     if !name.trim().is_empty() && name.chars().count() <= 80 && !name.chars().any(char::is_control) {
         return Ok(());
     }
-    Err(UserError::new(format!("invalid display name `{}`: one line of 1 to 80 characters, no control characters", printable(name)))
-        .hint("e.g. --name \"Order lines\""))
+    Err(UserError::new(format!(
+        "invalid display name `{}`: one line of 1 to 80 characters, no control characters",
+        printable(name)
+    ))
+    .hint("e.g. --name \"Order lines\""))
 }
 
 /// User input as it can be shown on one line: control characters escaped, the rest as typed.
 fn printable(text: &str) -> String {
-    text.chars().map(|c| if c.is_control() { c.escape_default().to_string() } else { c.to_string() }).collect()
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub fn tenant_schema(code: &str) -> String {
@@ -92,7 +114,9 @@ pub fn title_case(id: &str) -> String {
     id.split('-')
         .map(|w| {
             let mut c = w.chars();
-            c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
         })
         .collect::<Vec<_>>()
         .join(" ")
@@ -129,7 +153,18 @@ mod tests {
         for ok in ["items", "order-lines", "a", "x1", &"a".repeat(40)] {
             assert!(check_module_id(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Items", "../evil", "a/b", "1items", "items-", "a--b", "it ems", &"a".repeat(41), "ítems"] {
+        for bad in [
+            "",
+            "Items",
+            "../evil",
+            "a/b",
+            "1items",
+            "items-",
+            "a--b",
+            "it ems",
+            &"a".repeat(41),
+            "ítems",
+        ] {
             assert!(check_module_id(bad).is_err(), "{bad}");
         }
     }
@@ -153,7 +188,17 @@ mod tests {
         for ok in ["dev", "acme_eu", "a1", &"a".repeat(48)] {
             assert!(check_tenant_code(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Acme", "a-b", "a;drop", "x'y", "é", "1a", &"a".repeat(49), "a\"b"] {
+        for bad in [
+            "",
+            "Acme",
+            "a-b",
+            "a;drop",
+            "x'y",
+            "é",
+            "1a",
+            &"a".repeat(49),
+            "a\"b",
+        ] {
             assert!(check_tenant_code(bad).is_err(), "{bad}");
         }
         assert!(tenant_schema(&"a".repeat(48)).len() <= 63);

@@ -71,7 +71,11 @@ pub fn print_error(err: &anyhow::Error) {
     for cause in err.chain().skip(1) {
         eprintln!("  {} {}", style("cause:").dim(), cause);
     }
-    if let Some(hint) = err.chain().find_map(|e| e.downcast_ref::<crate::exit::UserError>()).and_then(|e| e.hint.as_ref()) {
+    if let Some(hint) = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::exit::UserError>())
+        .and_then(|e| e.hint.as_ref())
+    {
         eprintln!("{} {}", style("hint:").cyan().bold(), hint);
     }
 }

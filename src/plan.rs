@@ -62,9 +62,16 @@ impl FilePlan {
                     Err(e) => return Err(e).with_context(|| format!("cannot read {}", target.display())),
                 },
             };
-            files.push(PlannedFile { path: file.path, action, contents: file.contents });
+            files.push(PlannedFile {
+                path: file.path,
+                action,
+                contents: file.contents,
+            });
         }
-        Ok(Self { root: root.to_path_buf(), files })
+        Ok(Self {
+            root: root.to_path_buf(),
+            files,
+        })
     }
 
     pub fn count(&self, action: Action) -> usize {
@@ -78,7 +85,8 @@ impl FilePlan {
         for file in self.files.iter().filter(|f| f.action != Action::Unchanged) {
             let target = self.root.join(&file.path);
             let parent = target.parent().unwrap_or(&self.root);
-            fs::create_dir_all(parent).with_context(|| format!("cannot create folder {}", parent.display()))?;
+            fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create folder {}", parent.display()))?;
             guard_no_symlink(&self.root, parent)?;
             let mut tmp = tempfile::Builder::new()
                 .prefix(".modkit-")
@@ -90,7 +98,8 @@ impl FilePlan {
             staged.push((tmp, target));
         }
         for (tmp, target) in staged {
-            tmp.persist(&target).with_context(|| format!("cannot write {}", target.display()))?;
+            tmp.persist(&target)
+                .with_context(|| format!("cannot write {}", target.display()))?;
         }
         Ok(())
     }
@@ -120,7 +129,10 @@ impl FilePlan {
 
 /// Template paths are relative and stay inside the target folder.
 fn check_relative(path: &str) -> Result<()> {
-    let ok = !path.is_empty() && Path::new(path).components().all(|c| matches!(c, Component::Normal(_)));
+    let ok = !path.is_empty()
+        && Path::new(path)
+            .components()
+            .all(|c| matches!(c, Component::Normal(_)));
     anyhow::ensure!(ok, "refusing to write outside the target folder: `{path}`");
     Ok(())
 }
@@ -129,10 +141,16 @@ fn check_relative(path: &str) -> Result<()> {
 fn guard_no_symlink(root: &Path, dir: &Path) -> Result<()> {
     let mut current = dir;
     while current != root && current.starts_with(root) {
-        if fs::symlink_metadata(current).map(|m| m.file_type().is_symlink()).unwrap_or(false) {
-            return Err(UserError::new(format!("{} is a symbolic link; modkit writes only inside the target folder", current.display()))
-                .hint("replace the link with a real folder, or choose another --dir")
-                .into());
+        if fs::symlink_metadata(current)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false)
+        {
+            return Err(UserError::new(format!(
+                "{} is a symbolic link; modkit writes only inside the target folder",
+                current.display()
+            ))
+            .hint("replace the link with a real folder, or choose another --dir")
+            .into());
         }
         match current.parent() {
             Some(p) => current = p,

@@ -85,14 +85,24 @@ impl Project {
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Ok(Self { root: root.to_path_buf(), file: ProjectFile::default() });
+                return Ok(Self {
+                    root: root.to_path_buf(),
+                    file: ProjectFile::default(),
+                });
             }
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
         };
         let file: ProjectFile = toml::from_str(&text).map_err(|e| {
-            UserError::new(format!("{} is not a valid modkit project file: {}", path.display(), e.message()))
-                .hint("see docs/sandbox.md for its keys, or run `modkit init` to write a fresh one")
+            UserError::new(format!(
+                "{} is not a valid modkit project file: {}",
+                path.display(),
+                e.message()
+            ))
+            .hint("see docs/sandbox.md for its keys, or run `modkit init` to write a fresh one")
         })?;
-        Ok(Self { root: root.to_path_buf(), file })
+        Ok(Self {
+            root: root.to_path_buf(),
+            file,
+        })
     }
 }

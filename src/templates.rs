@@ -27,11 +27,17 @@ pub fn raw(path: &str) -> Result<&'static str> {
 
 /// Render every file under `templates/<dir>/`, keeping its relative path.
 pub fn render_dir(dir: &str, context: &Value) -> Result<Vec<RenderedFile>> {
-    let root = TEMPLATES.get_dir(dir).with_context(|| format!("template folder `{dir}` is missing"))?;
+    let root = TEMPLATES
+        .get_dir(dir)
+        .with_context(|| format!("template folder `{dir}` is missing"))?;
     let mut env = Environment::new();
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     // Generated files end with a newline like the templates do; `{%- -%}` trims where needed.
-    env.set_syntax(minijinja::syntax::SyntaxConfig::builder().keep_trailing_newline(true).build()?);
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .keep_trailing_newline(true)
+            .build()?,
+    );
 
     let mut files = Vec::new();
     collect_files(root, &mut files);
@@ -40,7 +46,9 @@ pub fn render_dir(dir: &str, context: &Value) -> Result<Vec<RenderedFile>> {
     let mut rendered = Vec::with_capacity(files.len());
     for file in files {
         let name = file.path().to_string_lossy().replace('\\', "/");
-        let source = file.contents_utf8().with_context(|| format!("template `{name}` is not UTF-8"))?;
+        let source = file
+            .contents_utf8()
+            .with_context(|| format!("template `{name}` is not UTF-8"))?;
         let text = env
             .render_str(source, context)
             .with_context(|| format!("failed to render template `{name}`"))?;
@@ -63,8 +71,16 @@ mod tests {
 
     #[test]
     fn sql_templates_are_embedded() {
-        assert!(raw("sql/system.sql").unwrap().contains("CREATE TABLE IF NOT EXISTS public.sys_tenant"));
-        assert!(raw("sql/statements.sql").unwrap().contains("-- name: lock_database"));
+        assert!(
+            raw("sql/system.sql")
+                .unwrap()
+                .contains("CREATE TABLE IF NOT EXISTS public.sys_tenant")
+        );
+        assert!(
+            raw("sql/statements.sql")
+                .unwrap()
+                .contains("-- name: lock_database")
+        );
         assert!(raw("sql/nope.sql").is_err());
     }
 }

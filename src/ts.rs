@@ -16,20 +16,31 @@ pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Opt
     let allocator = Allocator::default();
     let parsed = Parser::new(&allocator, source, SourceType::ts()).parse();
     if let Some(err) = parsed.diagnostics.errors().next() {
-        let line = err
-            .labels
-            .first()
-            .map(|l| source[..(l.offset() as usize).min(source.len())].lines().count().max(1));
+        let line = err.labels.first().map(|l| {
+            source[..(l.offset() as usize).min(source.len())]
+                .lines()
+                .count()
+                .max(1)
+        });
         let at = line.map(|l| format!(":{l}")).unwrap_or_default();
-        return Err(UserError::new(format!("{file}{at} does not parse as TypeScript: {}", err.message))
-            .hint("fix the syntax error (`npx tsc --noEmit` shows it too), then run again")
-            .into());
+        return Err(UserError::new(format!(
+            "{file}{at} does not parse as TypeScript: {}",
+            err.message
+        ))
+        .hint("fix the syntax error (`npx tsc --noEmit` shows it too), then run again")
+        .into());
     }
     for stmt in &parsed.program.body {
-        let Statement::ExportDeclaration(export) = stmt else { continue };
-        let Declaration::VariableDeclaration(decl) = &export.declaration else { continue };
+        let Statement::ExportDeclaration(export) = stmt else {
+            continue;
+        };
+        let Declaration::VariableDeclaration(decl) = &export.declaration else {
+            continue;
+        };
         for declarator in &decl.declarations {
-            let BindingPattern::BindingIdentifier(id) = &declarator.id else { continue };
+            let BindingPattern::BindingIdentifier(id) = &declarator.id else {
+                continue;
+            };
             if id.name != name {
                 continue;
             }
@@ -37,7 +48,9 @@ pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Opt
                 UserError::new(format!("`export const {name}` in {file} is not an array of string literals"))
                     .hint(format!("write it as `export const {name} = ['a.read', 'a.create'] satisfies string[];` so tools can read it without running it"))
             };
-            let Some(init) = &declarator.init else { return Err(not_literal().into()) };
+            let Some(init) = &declarator.init else {
+                return Err(not_literal().into());
+            };
             let Expression::ArrayExpression(array) = strip_type_wrappers(init) else {
                 return Err(not_literal().into());
             };
@@ -78,17 +91,33 @@ mod tests {
               'items.update', 'items.delete',
             ] satisfies string[];
         "#;
-        let got = exported_string_array(src, "index.ts", "permissions").unwrap().unwrap();
-        assert_eq!(got, ["items.read", "items.create", "items.update", "items.delete"]);
+        let got = exported_string_array(src, "index.ts", "permissions")
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got,
+            ["items.read", "items.create", "items.update", "items.delete"]
+        );
         let as_const = "export const permissions = ['a.read'] as const;";
-        assert_eq!(exported_string_array(as_const, "x.ts", "permissions").unwrap().unwrap(), ["a.read"]);
+        assert_eq!(
+            exported_string_array(as_const, "x.ts", "permissions")
+                .unwrap()
+                .unwrap(),
+            ["a.read"]
+        );
     }
 
     #[test]
     fn absent_computed_and_broken() {
-        assert!(exported_string_array("export const other = [];", "x.ts", "permissions").unwrap().is_none());
+        assert!(
+            exported_string_array("export const other = [];", "x.ts", "permissions")
+                .unwrap()
+                .is_none()
+        );
         assert!(exported_string_array("export const permissions = make();", "x.ts", "permissions").is_err());
-        assert!(exported_string_array("export const permissions = ['a', b];", "x.ts", "permissions").is_err());
+        assert!(
+            exported_string_array("export const permissions = ['a', b];", "x.ts", "permissions").is_err()
+        );
         let err = exported_string_array("export const = [;", "x.ts", "permissions").unwrap_err();
         assert!(err.to_string().contains("x.ts:1"), "{err}");
     }

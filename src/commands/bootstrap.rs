@@ -27,16 +27,25 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     for code in project.file.dev.iter().flat_map(|d| &d.tenants) {
         names::check_tenant_code(code).map_err(|e| {
             let file = project.root.join(crate::project::PROJECT_FILE);
-            UserError::new(format!("{} [dev] tenants: {}", file.display(), e.message)).hint(e.hint.unwrap_or_default())
+            UserError::new(format!("{} [dev] tenants: {}", file.display(), e.message))
+                .hint(e.hint.unwrap_or_default())
         })?;
     }
     let dev = dev_seed(&project, args, &modules);
     if let Some(dev) = &dev {
-        tenants.extend(dev.tenants.iter().map(|code| TenantSpec { code: code.clone(), name: code.clone(), domain: None }));
+        tenants.extend(dev.tenants.iter().map(|code| TenantSpec {
+            code: code.clone(),
+            name: code.clone(),
+            domain: None,
+        }));
     }
     for code in &args.tenants {
         names::check_tenant_code(code)?;
-        tenants.push(TenantSpec { code: code.clone(), name: code.clone(), domain: None });
+        tenants.push(TenantSpec {
+            code: code.clone(),
+            name: code.clone(),
+            domain: None,
+        });
     }
     if let Some(file) = &args.tenants_file {
         tenants.extend(read_tenants_file(file)?);
@@ -49,7 +58,13 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         Mode::Apply
     };
     let jobs = args.jobs.unwrap_or_else(default_jobs).max(1);
-    let request = Request { modules, tenants, dev, jobs, mode };
+    let request = Request {
+        modules,
+        tenants,
+        dev,
+        jobs,
+        mode,
+    };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -67,7 +82,10 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         let (pool, created) = connect::connect(&url, connections, timeout, create_missing).await?;
         let result = bootstrap::run(&pool, &request, &progress).await;
         pool.close().await;
-        result.map(|report| Report { database_created: created, ..report })
+        result.map(|report| Report {
+            database_created: created,
+            ..report
+        })
     });
     progress.finish_and_clear();
     let report = report.map_err(|e| scrub_error(&url, e))?;
@@ -88,20 +106,28 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
 /// server works on it, so one connection per core leaves the cores idle half the time
 /// (docs/performance.md has the measurements). Capped, to stay far from max_connections.
 fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get()).saturating_mul(2).clamp(2, 16)
+    std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .saturating_mul(2)
+        .clamp(2, 16)
 }
 
 /// In a sandbox, the dev tenants of modkit.toml plus any `--tenant` get the dev role.
 fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]) -> Option<DevSeed> {
     let module = project.file.module.as_ref()?;
     let dev = project.file.dev.as_ref();
-    let mut tenants: Vec<String> = dev.map(|d| d.tenants.clone()).unwrap_or_else(|| vec!["dev".to_string()]);
+    let mut tenants: Vec<String> = dev
+        .map(|d| d.tenants.clone())
+        .unwrap_or_else(|| vec!["dev".to_string()]);
     for code in &args.tenants {
         if !tenants.contains(code) {
             tenants.push(code.clone());
         }
     }
-    let name = module.name.clone().unwrap_or_else(|| names::title_case(&module.id));
+    let name = module
+        .name
+        .clone()
+        .unwrap_or_else(|| names::title_case(&module.id));
     modules.first()?;
     Some(DevSeed {
         user: dev.map_or_else(|| "dev".to_string(), |d| d.user.clone()),
@@ -114,7 +140,8 @@ fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]
 /// `code[,name[,domain]]` a line; `#` comments and blank lines skipped.
 fn read_tenants_file(path: &Path) -> Result<Vec<TenantSpec>> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        UserError::new(format!("cannot read tenants file {}: {e}", path.display())).hint("check the --tenants-file path")
+        UserError::new(format!("cannot read tenants file {}: {e}", path.display()))
+            .hint("check the --tenants-file path")
     })?;
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -125,11 +152,20 @@ fn read_tenants_file(path: &Path) -> Result<Vec<TenantSpec>> {
         let mut fields = line.splitn(3, ',').map(str::trim);
         let code = fields.next().unwrap_or_default();
         names::check_tenant_code(code).map_err(|e| {
-            UserError::new(format!("{}:{}: {}", path.display(), i + 1, e.message)).hint(e.hint.unwrap_or_default())
+            UserError::new(format!("{}:{}: {}", path.display(), i + 1, e.message))
+                .hint(e.hint.unwrap_or_default())
         })?;
-        let name = fields.next().filter(|s| !s.is_empty()).unwrap_or(code).to_string();
+        let name = fields
+            .next()
+            .filter(|s| !s.is_empty())
+            .unwrap_or(code)
+            .to_string();
         let domain = fields.next().filter(|s| !s.is_empty()).map(str::to_string);
-        out.push(TenantSpec { code: code.to_string(), name, domain });
+        out.push(TenantSpec {
+            code: code.to_string(),
+            name,
+            domain,
+        });
     }
     Ok(out)
 }
@@ -154,7 +190,11 @@ fn scrub_error(url: &DbUrl, err: anyhow::Error) -> anyhow::Error {
     }
     let text = url.scrub(&format!("{err:#}"));
     match err.chain().find_map(|e| e.downcast_ref::<UserError>()) {
-        Some(user) => UserError { message: url.scrub(&user.message), hint: user.hint.clone() }.into(),
+        Some(user) => UserError {
+            message: url.scrub(&user.message),
+            hint: user.hint.clone(),
+        }
+        .into(),
         None => anyhow::anyhow!(text),
     }
 }
@@ -171,7 +211,11 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
         Mode::Check => "bootstrap --check",
         Mode::DryRun => "bootstrap --dry-run",
     };
-    printer.heading(format!("modkit {verb}: {} (PostgreSQL {})", url.redacted(), report.server_version));
+    printer.heading(format!(
+        "modkit {verb}: {} (PostgreSQL {})",
+        url.redacted(),
+        report.server_version
+    ));
     if report.database_created {
         printer.line("  database         created (named in modkit.toml)");
     }
@@ -182,8 +226,13 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
             } else {
                 printer.line("-- The SQL this bootstrap would run (nothing was changed):");
                 for statement in &report.sql {
-                    let terminated = statement.ends_with(';') || statement.lines().last().is_some_and(|l| l.starts_with("--"));
-                    printer.line(if terminated { statement.clone() } else { format!("{statement};") });
+                    let terminated = statement.ends_with(';')
+                        || statement.lines().last().is_some_and(|l| l.starts_with("--"));
+                    printer.line(if terminated {
+                        statement.clone()
+                    } else {
+                        format!("{statement};")
+                    });
                 }
             }
         }
@@ -197,7 +246,10 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
         }
         Mode::Apply => {
             let row = |label: &str, c: bootstrap::Count, made: &str, there: &str| {
-                printer.line(format!("  {label:<16} {} {made}, {} {there}", c.created, c.existing));
+                printer.line(format!(
+                    "  {label:<16} {} {made}, {} {there}",
+                    c.created, c.existing
+                ));
             };
             row("pgcrypto", report.pgcrypto, "created", "already there");
             row("system tables", report.system_tables, "created", "already there");
@@ -208,10 +260,22 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
             if req.dev.is_some() {
                 row("dev grants", report.dev_grants, "granted", "already there");
             }
-            let modules = req.modules.iter().map(|m| m.id.as_str()).collect::<Vec<_>>().join(", ");
-            let modules = if modules.is_empty() { "no module".to_string() } else { format!("module {modules}") };
+            let modules = req
+                .modules
+                .iter()
+                .map(|m| m.id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let modules = if modules.is_empty() {
+                "no module".to_string()
+            } else {
+                format!("module {modules}")
+            };
             if report.failures.is_empty() && !report.changed() {
-                printer.line(format!("Nothing to do: the database was already up to date ({modules}). {:.2}s", elapsed.as_secs_f64()));
+                printer.line(format!(
+                    "Nothing to do: the database was already up to date ({modules}). {:.2}s",
+                    elapsed.as_secs_f64()
+                ));
             } else if report.failures.is_empty() {
                 printer.line(format!("Done ({modules}) in {:.2}s.", elapsed.as_secs_f64()));
             }
@@ -220,17 +284,30 @@ fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, el
     if !report.failures.is_empty() {
         eprintln!("{} tenant(s) failed:", report.failures.len());
         for failure in &report.failures {
-            eprintln!("  {} {}: {}", console::style("error:").red().bold(), failure.tenant, url.scrub(&failure.message));
+            eprintln!(
+                "  {} {}: {}",
+                console::style("error:").red().bold(),
+                failure.tenant,
+                url.scrub(&failure.message)
+            );
         }
         let hint = match req.mode {
-            Mode::Apply => "the other tenants were done; fix the cause and run again: it picks up exactly what is missing",
+            Mode::Apply => {
+                "the other tenants were done; fix the cause and run again: it picks up exactly what is missing"
+            }
             Mode::Check | Mode::DryRun => "nothing was changed; fix the cause, then bootstrap",
         };
         eprintln!("{} {hint}", console::style("hint:").cyan().bold());
     }
 }
 
-fn print_json(url: &DbUrl, req: &Request, report: &Report, status: ExitStatus, elapsed: Duration) -> Result<()> {
+fn print_json(
+    url: &DbUrl,
+    req: &Request,
+    report: &Report,
+    status: ExitStatus,
+    elapsed: Duration,
+) -> Result<()> {
     let modules: Vec<&str> = req.modules.iter().map(|m| m.id.as_str()).collect();
     let doc = serde_json::json!({
         "database": url.redacted(),

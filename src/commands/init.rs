@@ -14,8 +14,10 @@ use crate::templates::{self, RenderedFile};
 
 /// The bootstrap SQL every sandbox carries, copied verbatim: `npm run bootstrap` and
 /// `modkit bootstrap` run the same statements.
-const SHARED_SQL: [(&str, &str); 2] =
-    [("sql/system.sql", "sandbox/sql/system.sql"), ("sql/statements.sql", "sandbox/sql/statements.sql")];
+const SHARED_SQL: [(&str, &str); 2] = [
+    ("sql/system.sql", "sandbox/sql/system.sql"),
+    ("sql/statements.sql", "sandbox/sql/statements.sql"),
+];
 
 pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     names::check_module_id(&args.module)?;
@@ -34,7 +36,11 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
 
     let plan = FilePlan::new(&dir, render_sandbox(args, &tenants)?)?;
     if args.dry_run {
-        printer.heading(format!("Would write {} files to {}:", plan.files.len(), dir.display()));
+        printer.heading(format!(
+            "Would write {} files to {}:",
+            plan.files.len(),
+            dir.display()
+        ));
         printer.line(plan.render_tree().trim_end());
         printer.line("Nothing was written (--dry-run).");
         return Ok(ExitStatus::Success);
@@ -42,17 +48,27 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     plan.apply()?;
 
     let written = plan.count(Action::Create) + plan.count(Action::Overwrite);
-    printer.heading(format!("Wrote the `{}` sandbox to {} ({written} files):", args.module, dir.display()));
+    printer.heading(format!(
+        "Wrote the `{}` sandbox to {} ({written} files):",
+        args.module,
+        dir.display()
+    ));
     printer.line(plan.render_tree().trim_end());
     printer.line("");
     printer.line("Next steps:");
-    printer.line(format!("  cd {} && npm install && modkit bootstrap && npm run dev", shell_path(&dir)));
+    printer.line(format!(
+        "  cd {} && npm install && modkit bootstrap && npm run dev",
+        shell_path(&dir)
+    ));
     Ok(ExitStatus::Success)
 }
 
 /// The sandbox's files: the rendered `templates/sandbox/` tree plus the shared bootstrap SQL.
 pub fn render_sandbox(args: &InitArgs, tenants: &[String]) -> Result<Vec<RenderedFile>> {
-    let module_name = args.name.clone().unwrap_or_else(|| names::title_case(&args.module));
+    let module_name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| names::title_case(&args.module));
     let ctx = context! {
         module_id => &args.module,
         module_name => module_name,
@@ -64,7 +80,10 @@ pub fn render_sandbox(args: &InitArgs, tenants: &[String]) -> Result<Vec<Rendere
     };
     let mut files = templates::render_dir("sandbox", &ctx)?;
     for (source, target) in SHARED_SQL {
-        files.push(RenderedFile { path: target.to_string(), contents: templates::raw(source)?.to_string() });
+        files.push(RenderedFile {
+            path: target.to_string(),
+            contents: templates::raw(source)?.to_string(),
+        });
     }
     files.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(files)
@@ -78,9 +97,11 @@ fn check_target(dir: &std::path::Path, force: bool) -> Result<()> {
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
     };
     if !meta.is_dir() {
-        return Err(UserError::new(format!("{} exists and is not a folder", dir.display()))
-            .hint("choose another place with --dir")
-            .into());
+        return Err(
+            UserError::new(format!("{} exists and is not a folder", dir.display()))
+                .hint("choose another place with --dir")
+                .into(),
+        );
     }
     let non_empty = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read {}", dir.display()))?
@@ -97,5 +118,9 @@ fn check_target(dir: &std::path::Path, force: bool) -> Result<()> {
 /// A path as the user would type it after `cd`.
 fn shell_path(dir: &std::path::Path) -> String {
     let s = dir.display().to_string();
-    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) { s } else { format!("'{}'", s.replace('\'', "'\\''")) }
+    if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
+        s
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
 }

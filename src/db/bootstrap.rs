@@ -16,8 +16,8 @@ use tokio::sync::Mutex;
 
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
 use crate::db::simple;
-use crate::db::tenant_script::TenantScript;
 use crate::db::statements::{render, sql, system_sql};
+use crate::db::tenant_script::TenantScript;
 use crate::modules::Module;
 use crate::names;
 
@@ -93,7 +93,15 @@ pub struct Report {
 impl Report {
     pub fn changed(&self) -> bool {
         self.database_created
-            || [self.pgcrypto, self.system_tables, self.permissions, self.tenants, self.schemas, self.migrations, self.dev_grants]
+            || [
+                self.pgcrypto,
+                self.system_tables,
+                self.permissions,
+                self.tenants,
+                self.schemas,
+                self.migrations,
+                self.dev_grants,
+            ]
             .iter()
             .any(|c| c.created > 0)
     }
@@ -114,17 +122,26 @@ struct TenantWork {
 
 pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
     let dev_key = req.dev.as_ref().map(|d| (d.user.as_str(), d.role_code.as_str()));
-    let catalog = Catalog::read(pool, dev_key).await.context("cannot read the database catalog")?;
-    let mut report = Report { server_version: catalog.server_version.clone(), ..Report::default() };
+    let catalog = Catalog::read(pool, dev_key)
+        .await
+        .context("cannot read the database catalog")?;
+    let mut report = Report {
+        server_version: catalog.server_version.clone(),
+        ..Report::default()
+    };
 
     let permissions: Vec<(&str, &str)> = req
         .modules
         .iter()
         .flat_map(|m| m.permissions.iter().map(move |p| (p.as_str(), m.id.as_str())))
         .collect();
-    let missing_permissions: Vec<(&str, &str)> =
-        permissions.iter().copied().filter(|(p, _)| !catalog.permissions.contains(*p)).collect();
-    let database_wide_pending = !catalog.has_pgcrypto || !catalog.has_system_tables() || !missing_permissions.is_empty();
+    let missing_permissions: Vec<(&str, &str)> = permissions
+        .iter()
+        .copied()
+        .filter(|(p, _)| !catalog.permissions.contains(*p))
+        .collect();
+    let database_wide_pending =
+        !catalog.has_pgcrypto || !catalog.has_system_tables() || !missing_permissions.is_empty();
 
     let work = plan_tenants(req, &catalog, &mut report);
     let dev_pending = plan_dev(req, &catalog);
@@ -176,7 +193,10 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
                     report.dev_grants.created += count.created;
                     report.dev_grants.existing += count.existing;
                 }
-                Err(e) => report.failures.push(TenantFailure { tenant: code.clone(), message: format!("dev access: {}", failure_message(&e)) }),
+                Err(e) => report.failures.push(TenantFailure {
+                    tenant: code.clone(),
+                    message: format!("dev access: {}", failure_message(&e)),
+                }),
             }
         }
         let expected = dev.tenants.len() * permissions.len();
@@ -194,14 +214,36 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
         if seen.insert(spec.code.clone()) {
             let schema = catalog.tenants.get(&spec.code).map(|t| t.schema_name.clone());
             let schema = schema.unwrap_or_else(|| names::tenant_schema(&spec.code));
-            all.push(TenantWork { spec: spec.clone(), schema, had_row: false, had_schema: false, pending: Vec::new(), applied: 0 });
+            all.push(TenantWork {
+                spec: spec.clone(),
+                schema,
+                had_row: false,
+                had_schema: false,
+                pending: Vec::new(),
+                applied: 0,
+            });
         }
     }
-    let mut existing: Vec<_> = catalog.tenants.values().filter(|t| !seen.contains(&t.code)).collect();
+    let mut existing: Vec<_> = catalog
+        .tenants
+        .values()
+        .filter(|t| !seen.contains(&t.code))
+        .collect();
     existing.sort_by(|a, b| a.code.cmp(&b.code));
     for row in existing {
-        let spec = TenantSpec { code: row.code.clone(), name: row.code.clone(), domain: None };
-        all.push(TenantWork { spec, schema: row.schema_name.clone(), had_row: false, had_schema: false, pending: Vec::new(), applied: 0 });
+        let spec = TenantSpec {
+            code: row.code.clone(),
+            name: row.code.clone(),
+            domain: None,
+        };
+        all.push(TenantWork {
+            spec,
+            schema: row.schema_name.clone(),
+            had_row: false,
+            had_schema: false,
+            pending: Vec::new(),
+            applied: 0,
+        });
     }
 
     let mut work = Vec::new();
@@ -218,16 +260,25 @@ fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<Te
                 match applied.and_then(|a| a.get(&(module.id.clone(), migration.name.clone()))) {
                     None => pending.push(format!("{}/{}", module.id, migration.name)),
                     Some(sum) if *sum != migration.checksum => {
-                        mismatch.get_or_insert_with(|| checksum_message(module, &migration.name, &code, sum, &migration.checksum));
+                        mismatch.get_or_insert_with(|| {
+                            checksum_message(module, &migration.name, &code, sum, &migration.checksum)
+                        });
                     }
                     Some(_) => report.migrations.existing += 1,
                 }
             }
         }
-        if has_row { report.tenants.existing += 1 }
-        if has_schema { report.schemas.existing += 1 }
+        if has_row {
+            report.tenants.existing += 1
+        }
+        if has_schema {
+            report.schemas.existing += 1
+        }
         if let Some(message) = mismatch {
-            report.failures.push(TenantFailure { tenant: code, message });
+            report.failures.push(TenantFailure {
+                tenant: code,
+                message,
+            });
         } else if tenant.schema.len() > 63 {
             // PostgreSQL would cut it: the schema could never be found under this name.
             report.failures.push(TenantFailure {
@@ -261,7 +312,11 @@ fn plan_dev(req: &Request, catalog: &Catalog) -> Vec<String> {
     let permissions: Vec<&String> = req.modules.iter().flat_map(|m| &m.permissions).collect();
     dev.tenants
         .iter()
-        .filter(|code| permissions.iter().any(|p| !catalog.dev_grants.contains(&((*code).clone(), (*p).clone()))))
+        .filter(|code| {
+            permissions
+                .iter()
+                .any(|p| !catalog.dev_grants.contains(&((*code).clone(), (*p).clone())))
+        })
         .cloned()
         .collect()
 }
@@ -276,11 +331,18 @@ fn describe_pending(
     if !catalog.has_pgcrypto {
         report.pending.push("extension pgcrypto is not installed".into());
     }
-    for table in SYSTEM_TABLES.iter().filter(|t| !catalog.system_tables.contains(**t)) {
-        report.pending.push(format!("system table public.{table} is missing"));
+    for table in SYSTEM_TABLES
+        .iter()
+        .filter(|t| !catalog.system_tables.contains(**t))
+    {
+        report
+            .pending
+            .push(format!("system table public.{table} is missing"));
     }
     for (permission, _) in missing_permissions {
-        report.pending.push(format!("permission `{permission}` is not registered"));
+        report
+            .pending
+            .push(format!("permission `{permission}` is not registered"));
     }
     for tenant in work {
         let code = &tenant.spec.code;
@@ -294,18 +356,31 @@ fn describe_pending(
         if !tenant.pending.is_empty() {
             what.push(format!("migrations {}", tenant.pending.join(", ")));
         }
-        report.pending.push(format!("tenant `{code}` needs {}", what.join(", ")));
+        report
+            .pending
+            .push(format!("tenant `{code}` needs {}", what.join(", ")));
     }
     for code in dev_pending {
-        report.pending.push(format!("dev access in tenant `{code}` is incomplete"));
+        report
+            .pending
+            .push(format!("dev access in tenant `{code}` is incomplete"));
     }
 }
 
 /// pgcrypto, system tables and permissions, in one transaction under the database-wide lock.
-async fn database_wide(pool: &PgPool, catalog: &Catalog, permissions: &[(&str, &str)], report: &mut Report) -> Result<()> {
+async fn database_wide(
+    pool: &PgPool,
+    catalog: &Catalog,
+    permissions: &[(&str, &str)],
+    report: &mut Report,
+) -> Result<()> {
     let mut tx = pool.begin().await?;
     simple(&mut tx, render("lock_database", &[])).await?;
-    let has_pgcrypto = simple(&mut tx, render("has_pgcrypto", &[])).await?.first().map(|r| r.try_get::<bool, _>(0)).transpose()?;
+    let has_pgcrypto = simple(&mut tx, render("has_pgcrypto", &[]))
+        .await?
+        .first()
+        .map(|r| r.try_get::<bool, _>(0))
+        .transpose()?;
     if has_pgcrypto == Some(true) {
         report.pgcrypto.existing = 1;
     } else {
@@ -334,13 +409,21 @@ async fn database_wide(pool: &PgPool, catalog: &Catalog, permissions: &[(&str, &
     }
     let before = count_system_tables(&mut tx).await?;
     simple(&mut tx, system_sql().to_string()).await.map_err(|e| {
-        privilege_hint(e, "create the system tables in schema public", "GRANT CREATE ON SCHEMA public TO <role>;")
+        privilege_hint(
+            e,
+            "create the system tables in schema public",
+            "GRANT CREATE ON SCHEMA public TO <role>;",
+        )
     })?;
     report.system_tables.created = count_system_tables(&mut tx).await?.saturating_sub(before);
     if !permissions.is_empty() {
-        let script: Vec<String> =
-            permissions.iter().map(|(p, m)| render("register_permission", &[Some(p), Some(m)])).collect();
-        let done = sqlx::raw_sql(AssertSqlSafe(script.join(";\n"))).execute(&mut *tx).await?;
+        let script: Vec<String> = permissions
+            .iter()
+            .map(|(p, m)| render("register_permission", &[Some(p), Some(m)]))
+            .collect();
+        let done = sqlx::raw_sql(AssertSqlSafe(script.join(";\n")))
+            .execute(&mut *tx)
+            .await?;
         report.permissions.created = usize::try_from(done.rows_affected()).unwrap_or(0);
     }
     tx.commit().await?;
@@ -370,8 +453,14 @@ async fn run_tenants(
     let modules = Arc::new(req.modules.clone());
     let mut workers = Vec::new();
     for _ in 0..req.jobs.clamp(1, work.len()) {
-        let (pool, work, next, results, modules, progress) =
-            (pool.clone(), work.clone(), next.clone(), results.clone(), modules.clone(), progress.clone());
+        let (pool, work, next, results, modules, progress) = (
+            pool.clone(),
+            work.clone(),
+            next.clone(),
+            results.clone(),
+            modules.clone(),
+            progress.clone(),
+        );
         workers.push(tokio::spawn(async move {
             let mut conn = match pool.acquire().await {
                 Ok(conn) => conn,
@@ -394,7 +483,9 @@ async fn run_tenants(
     let mut tx = pool.begin().await?;
     simple(&mut tx, render("flush_commits", &[])).await?;
     tx.commit().await?;
-    let mut results = Arc::try_unwrap(results).map(Mutex::into_inner).unwrap_or_default();
+    let mut results = Arc::try_unwrap(results)
+        .map(Mutex::into_inner)
+        .unwrap_or_default();
     results.sort_by_key(|(i, _)| *i);
     for (i, outcome) in results {
         let tenant = &work[i];
@@ -410,13 +501,24 @@ async fn run_tenants(
                 report.migrations.existing += done.migrations_present;
                 report.tenant_lines.push(format!(
                     "tenant {code}: {}, schema {} {}, {} migration(s) applied",
-                    if done.tenant_created { "created" } else { "already there" },
+                    if done.tenant_created {
+                        "created"
+                    } else {
+                        "already there"
+                    },
                     tenant.schema,
-                    if done.schema_created { "created" } else { "already there" },
+                    if done.schema_created {
+                        "created"
+                    } else {
+                        "already there"
+                    },
                     done.migrations_applied
                 ));
             }
-            Err(e) => report.failures.push(TenantFailure { tenant: code, message: failure_message(&e) }),
+            Err(e) => report.failures.push(TenantFailure {
+                tenant: code,
+                message: failure_message(&e),
+            }),
         }
     }
     report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
@@ -438,7 +540,11 @@ struct TenantDone {
 /// First as planned from the catalog, in one round trip, guarded by `expect_plan`; if a concurrent
 /// run changed the tenant since the catalog was read, again with everything decided anew under the
 /// tenant's lock, in two.
-async fn bootstrap_tenant(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
+async fn bootstrap_tenant(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<TenantDone> {
     match bootstrap_as_planned(conn, modules, tenant).await {
         Err(e) if e.downcast_ref::<StalePlan>().is_some() => bootstrap_anew(conn, modules, tenant).await,
         done => done,
@@ -457,7 +563,11 @@ impl std::fmt::Display for StalePlan {
 
 impl std::error::Error for StalePlan {}
 
-async fn bootstrap_as_planned(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
+async fn bootstrap_as_planned(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<TenantDone> {
     let spec = &tenant.spec;
     let code = Some(spec.code.as_str());
     let applied = tenant.applied.to_string();
@@ -465,14 +575,28 @@ async fn bootstrap_as_planned(conn: &mut PgConnection, modules: &[Module], tenan
     script.prelude("BEGIN".to_string());
     script.prelude(render("async_commit", &[]));
     script.prelude(render("lock_tenant", &[code]));
-    script.prelude(render("insert_tenant", &[code, Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]));
-    script.prelude(render("expect_plan", &[code, Some(&tenant.schema), Some(&applied)]));
+    script.prelude(render(
+        "insert_tenant",
+        &[
+            code,
+            Some(&spec.name),
+            spec.domain.as_deref(),
+            Some(&tenant.schema),
+        ],
+    ));
+    script.prelude(render(
+        "expect_plan",
+        &[code, Some(&tenant.schema), Some(&applied)],
+    ));
     let quoted = names::quote_ident(&tenant.schema);
     if !tenant.had_schema {
         script.setup(sql("create_schema").replace(":schema", &quoted));
     }
     script.setup(render("scope_to_schema", &[Some(&quoted)]));
-    let mut done = TenantDone { schema_created: !tenant.had_schema, ..TenantDone::default() };
+    let mut done = TenantDone {
+        schema_created: !tenant.had_schema,
+        ..TenantDone::default()
+    };
     for module in modules {
         for migration in &module.migrations {
             let label = format!("{}/{}", module.id, migration.name);
@@ -482,13 +606,21 @@ async fn bootstrap_as_planned(conn: &mut PgConnection, modules: &[Module], tenan
             }
             let record = render(
                 "record_migration_for_code",
-                &[code, Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
+                &[
+                    code,
+                    Some(&module.id),
+                    Some(&migration.name),
+                    Some(&migration.checksum),
+                ],
             );
             script.migration(label, &migration.sql, record);
             done.migrations_applied += 1;
         }
     }
-    match sqlx::raw_sql(AssertSqlSafe(script.text())).fetch_all(&mut *conn).await {
+    match sqlx::raw_sql(AssertSqlSafe(script.text()))
+        .fetch_all(&mut *conn)
+        .await
+    {
         Ok(rows) => {
             // insert_tenant returns its 2 columns only when it created the row.
             done.tenant_created = rows.iter().any(|r| r.len() == 2);
@@ -504,7 +636,11 @@ async fn bootstrap_as_planned(conn: &mut PgConnection, modules: &[Module], tenan
 }
 
 /// The careful way: read the tenant's state under its lock, then decide.
-async fn bootstrap_anew(conn: &mut PgConnection, modules: &[Module], tenant: &TenantWork) -> Result<TenantDone> {
+async fn bootstrap_anew(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<TenantDone> {
     let mut done = TenantDone::default();
     let spec = &tenant.spec;
     let code = Some(spec.code.as_str());
@@ -512,11 +648,22 @@ async fn bootstrap_anew(conn: &mut PgConnection, modules: &[Module], tenant: &Te
         "BEGIN".to_string(),
         render("async_commit", &[]),
         render("lock_tenant", &[code]),
-        render("insert_tenant", &[code, Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]),
+        render(
+            "insert_tenant",
+            &[
+                code,
+                Some(&spec.name),
+                spec.domain.as_deref(),
+                Some(&tenant.schema),
+            ],
+        ),
         render("tenant_state", &[code]),
     ]
     .join(";\n");
-    let rows = match sqlx::raw_sql(AssertSqlSafe(open + ";")).fetch_all(&mut *conn).await {
+    let rows = match sqlx::raw_sql(AssertSqlSafe(open + ";"))
+        .fetch_all(&mut *conn)
+        .await
+    {
         Ok(rows) => rows,
         Err(e) => return Err(rollback(conn, e.into()).await),
     };
@@ -524,7 +671,11 @@ async fn bootstrap_anew(conn: &mut PgConnection, modules: &[Module], tenant: &Te
     done.tenant_created = rows.iter().any(|r| r.len() == 2);
     let state: Vec<&sqlx::postgres::PgRow> = rows.iter().filter(|r| r.len() == 6).collect();
     let Some(first) = state.first() else {
-        return Err(rollback(conn, anyhow::anyhow!("tenant `{}` vanished during its own transaction", spec.code)).await);
+        return Err(rollback(
+            conn,
+            anyhow::anyhow!("tenant `{}` vanished during its own transaction", spec.code),
+        )
+        .await);
     };
     let tenant_id: String = first.try_get("id")?;
     let schema: String = first.try_get("schema_name")?;
@@ -552,21 +703,34 @@ async fn bootstrap_anew(conn: &mut PgConnection, modules: &[Module], tenant: &Te
             match applied.get(&(module.id.clone(), migration.name.clone())) {
                 Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
                 Some(sum) => {
-                    let message = checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum);
+                    let message =
+                        checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum);
                     return Err(rollback(conn, anyhow::anyhow!(message)).await);
                 }
                 None => {
                     let record = render(
                         "record_migration",
-                        &[Some(&tenant_id), Some(&module.id), Some(&migration.name), Some(&migration.checksum)],
+                        &[
+                            Some(&tenant_id),
+                            Some(&module.id),
+                            Some(&migration.name),
+                            Some(&migration.checksum),
+                        ],
                     );
-                    script.migration(format!("{}/{}", module.id, migration.name), &migration.sql, record);
+                    script.migration(
+                        format!("{}/{}", module.id, migration.name),
+                        &migration.sql,
+                        record,
+                    );
                     done.migrations_applied += 1;
                 }
             }
         }
     }
-    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text())).execute(&mut *conn).await {
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text()))
+        .execute(&mut *conn)
+        .await
+    {
         let e = rollback(conn, e.into()).await;
         let lock = render("lock_tenant", &[code]);
         return Err(script.explain(conn, e, &schema, &lock).await);
@@ -586,16 +750,40 @@ async fn seed_dev(pool: &PgPool, dev: &DevSeed, code: &str, permissions: &[(&str
     let mut tx = pool.begin().await?;
     simple(&mut tx, render("lock_tenant", &[Some(code)])).await?;
     let rows = simple(&mut tx, render("find_tenant", &[Some(code)])).await?;
-    let tenant_id: String = rows.first().with_context(|| format!("tenant `{code}` does not exist"))?.try_get("id")?;
-    let rows = simple(&mut tx, render("ensure_role", &[Some(&tenant_id), Some(&dev.role_code), Some(&dev.role_name)])).await?;
-    let role_id: String = rows.first().context("the dev role was not created")?.try_get("id")?;
+    let tenant_id: String = rows
+        .first()
+        .with_context(|| format!("tenant `{code}` does not exist"))?
+        .try_get("id")?;
+    let rows = simple(
+        &mut tx,
+        render(
+            "ensure_role",
+            &[Some(&tenant_id), Some(&dev.role_code), Some(&dev.role_name)],
+        ),
+    )
+    .await?;
+    let role_id: String = rows
+        .first()
+        .context("the dev role was not created")?
+        .try_get("id")?;
     if !permissions.is_empty() {
-        let grants: Vec<String> =
-            permissions.iter().map(|(p, _)| render("grant_permission", &[Some(&role_id), Some(p)])).collect();
-        let done = sqlx::raw_sql(AssertSqlSafe(grants.join(";\n"))).execute(&mut *tx).await?;
+        let grants: Vec<String> = permissions
+            .iter()
+            .map(|(p, _)| render("grant_permission", &[Some(&role_id), Some(p)]))
+            .collect();
+        let done = sqlx::raw_sql(AssertSqlSafe(grants.join(";\n")))
+            .execute(&mut *tx)
+            .await?;
         count.created = usize::try_from(done.rows_affected()).unwrap_or(0);
     }
-    simple(&mut tx, render("assign_role", &[Some(&dev.user), Some(&tenant_id), Some(&role_id)])).await?;
+    simple(
+        &mut tx,
+        render(
+            "assign_role",
+            &[Some(&dev.user), Some(&tenant_id), Some(&role_id)],
+        ),
+    )
+    .await?;
     tx.commit().await?;
     Ok(count)
 }
@@ -603,22 +791,32 @@ async fn seed_dev(pool: &PgPool, dev: &DevSeed, code: &str, permissions: &[(&str
 /// A tenant's error as one report line, with its fix when it carries one (a missing privilege's
 /// GRANT): a per-tenant report must say how to fix it as much as a fatal error does.
 fn failure_message(err: &anyhow::Error) -> String {
-    match err.chain().find_map(|e| e.downcast_ref::<crate::exit::UserError>()).and_then(|u| u.hint.as_deref()) {
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::exit::UserError>())
+        .and_then(|u| u.hint.as_deref())
+    {
         Some(hint) => format!("{err:#} (fix: {hint})"),
         None => format!("{err:#}"),
     }
 }
 
 pub(crate) fn sqlstate(err: &sqlx::Error) -> Option<String> {
-    err.as_database_error().and_then(|d| d.code()).map(|c| c.into_owned())
+    err.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
 }
 
 /// A refused privilege becomes an error that names it and the GRANT that fixes it.
 pub(crate) fn privilege_hint(err: sqlx::Error, what: &str, grant: &str) -> anyhow::Error {
     if sqlstate(&err).as_deref() == Some("42501") {
-        let message = err.as_database_error().map_or_else(|| err.to_string(), |d| d.message().to_string());
+        let message = err
+            .as_database_error()
+            .map_or_else(|| err.to_string(), |d| d.message().to_string());
         crate::exit::UserError::new(format!("this database role may not {what}: {message}"))
-            .hint(format!("as an owner or superuser run `{grant}`, or bootstrap with a role that owns the database"))
+            .hint(format!(
+                "as an owner or superuser run `{grant}`, or bootstrap with a role that owns the database"
+            ))
             .into()
     } else {
         err.into()
@@ -654,15 +852,36 @@ fn dry_run_sql(
         out.push(format!("-- tenant {}\nBEGIN;", spec.code));
         out.push(render("async_commit", &[]));
         out.push(render("lock_tenant", &[Some(&spec.code)]));
-        out.push(render("insert_tenant", &[Some(&spec.code), Some(&spec.name), spec.domain.as_deref(), Some(&tenant.schema)]));
+        out.push(render(
+            "insert_tenant",
+            &[
+                Some(&spec.code),
+                Some(&spec.name),
+                spec.domain.as_deref(),
+                Some(&tenant.schema),
+            ],
+        ));
         out.push(render("create_schema", &[]).replace(":schema", &quoted));
         out.push(render("scope_to_schema", &[Some(&quoted)]));
         let applied = catalog.applied.get(&spec.code);
         for module in &req.modules {
             for migration in &module.migrations {
                 if applied.is_none_or(|a| !a.contains_key(&(module.id.clone(), migration.name.clone()))) {
-                    out.push(format!("-- {}/{}\n{}", module.id, migration.name, migration.sql.trim()));
-                    out.push(render("record_migration", &[Some("<tenant id>"), Some(&module.id), Some(&migration.name), Some(&migration.checksum)]));
+                    out.push(format!(
+                        "-- {}/{}\n{}",
+                        module.id,
+                        migration.name,
+                        migration.sql.trim()
+                    ));
+                    out.push(render(
+                        "record_migration",
+                        &[
+                            Some("<tenant id>"),
+                            Some(&module.id),
+                            Some(&migration.name),
+                            Some(&migration.checksum),
+                        ],
+                    ));
                 }
             }
         }
@@ -670,7 +889,10 @@ fn dry_run_sql(
     }
     for code in dev_pending {
         if let Some(dev) = &req.dev {
-            out.push(format!("-- dev access in tenant {code}: role {} with every permission, granted to user {}", dev.role_code, dev.user));
+            out.push(format!(
+                "-- dev access in tenant {code}: role {} with every permission, granted to user {}",
+                dev.role_code, dev.user
+            ));
         }
     }
     out

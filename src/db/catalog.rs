@@ -10,8 +10,14 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::db::simple;
 use crate::db::statements::literal;
 
-pub const SYSTEM_TABLES: [&str; 6] =
-    ["sys_tenant", "sys_permission", "sys_role", "sys_role_permission", "sys_user_role", "sys_module_migration"];
+pub const SYSTEM_TABLES: [&str; 6] = [
+    "sys_tenant",
+    "sys_permission",
+    "sys_role",
+    "sys_role_permission",
+    "sys_user_role",
+    "sys_module_migration",
+];
 
 #[derive(Debug, Clone)]
 pub struct TenantRow {
@@ -69,7 +75,12 @@ impl Catalog {
         .await?;
         let row = rows.first().context("the server answered no row")?;
         cat.server_version_num = row.try_get(0)?;
-        cat.server_version = row.try_get::<String, _>(1)?.split_whitespace().next().unwrap_or_default().to_string();
+        cat.server_version = row
+            .try_get::<String, _>(1)?
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         cat.has_pgcrypto = row.try_get(2)?;
         // Tenant scripts carry names as '...' literals, which are only plain text with this on.
         if row.try_get::<String, _>(3)? != "on" {
@@ -78,11 +89,22 @@ impl Catalog {
                 .into());
         }
         cat.system_tables = Self::system_tables_present(conn).await?;
-        cat.schemas = column(conn, "SELECT nspname::text FROM pg_namespace").await?.into_iter().collect();
+        cat.schemas = column(conn, "SELECT nspname::text FROM pg_namespace")
+            .await?
+            .into_iter()
+            .collect();
 
         if cat.system_tables.contains("sys_tenant") {
-            for row in simple(conn, "SELECT id::text, code, schema_name FROM public.sys_tenant".into()).await? {
-                let tenant = TenantRow { code: row.try_get(1)?, schema_name: row.try_get(2)? };
+            for row in simple(
+                conn,
+                "SELECT id::text, code, schema_name FROM public.sys_tenant".into(),
+            )
+            .await?
+            {
+                let tenant = TenantRow {
+                    code: row.try_get(1)?,
+                    schema_name: row.try_get(2)?,
+                };
                 cat.tenants.insert(tenant.code.clone(), tenant);
             }
         }
@@ -96,11 +118,17 @@ impl Catalog {
             .await?;
             for row in rows {
                 let code: String = row.try_get(0)?;
-                cat.applied.entry(code).or_default().insert((row.try_get(1)?, row.try_get(2)?), row.try_get(3)?);
+                cat.applied
+                    .entry(code)
+                    .or_default()
+                    .insert((row.try_get(1)?, row.try_get(2)?), row.try_get(3)?);
             }
         }
         if cat.system_tables.contains("sys_permission") {
-            cat.permissions = column(conn, "SELECT code FROM public.sys_permission").await?.into_iter().collect();
+            cat.permissions = column(conn, "SELECT code FROM public.sys_permission")
+                .await?
+                .into_iter()
+                .collect();
         }
         if let Some((user, role)) = dev.filter(|_| cat.has_system_tables()) {
             let rows = simple(
@@ -125,5 +153,9 @@ impl Catalog {
 }
 
 async fn column(conn: &mut PgConnection, query: &str) -> Result<Vec<String>> {
-    simple(conn, query.to_string()).await?.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    simple(conn, query.to_string())
+        .await?
+        .iter()
+        .map(|r| Ok(r.try_get(0)?))
+        .collect()
 }

@@ -9,7 +9,10 @@ use crate::templates;
 /// The statement called `name`. The names are fixed in this crate and a unit test checks each one
 /// exists, so a missing name is a bug in modkit, not something a user can cause.
 pub fn sql(name: &str) -> &'static str {
-    statements().get(name).copied().unwrap_or_else(|| panic!("statements.sql has no `-- name: {name}`"))
+    statements()
+        .get(name)
+        .copied()
+        .unwrap_or_else(|| panic!("statements.sql has no `-- name: {name}`"))
 }
 
 /// The statement `name` with its parameters put in as SQL literals: what modkit sends, over the
@@ -21,8 +24,11 @@ pub fn render(name: &str, params: &[Option<&str>]) -> String {
 /// A statement with `$1`.. replaced by SQL literals (`'` doubled; NULL for `None`) and its comment
 /// lines dropped. Safe only with standard_conforming_strings on, which `Catalog::read` requires.
 pub fn inline(statement: &str, params: &[Option<&str>]) -> String {
-    let mut text: String =
-        statement.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    let mut text: String = statement
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
     text = text.trim_end().trim_end_matches(';').to_string();
     // One pass over the statement: a value put in is never scanned again, so a tenant name that
     // holds `$1` stays that name (replacing `$4`, then `$3`, ... in turn would put the code's
@@ -33,7 +39,11 @@ pub fn inline(statement: &str, params: &[Option<&str>]) -> String {
         out.push_str(&rest[..at]);
         let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
         let end = at + 1 + digits;
-        match rest[at + 1..end].parse::<usize>().ok().filter(|n| (1..=params.len()).contains(n)) {
+        match rest[at + 1..end]
+            .parse::<usize>()
+            .ok()
+            .filter(|n| (1..=params.len()).contains(n))
+        {
             Some(n) => out.push_str(&params[n - 1].map_or_else(|| "NULL".to_string(), literal)),
             None => out.push_str(&rest[at..end]),
         }
@@ -55,7 +65,8 @@ pub fn system_sql() -> &'static str {
 
 fn statements() -> &'static HashMap<&'static str, &'static str> {
     static PARSED: OnceLock<HashMap<&'static str, &'static str>> = OnceLock::new();
-    PARSED.get_or_init(|| parse(templates::raw("sql/statements.sql").expect("sql/statements.sql is embedded")))
+    PARSED
+        .get_or_init(|| parse(templates::raw("sql/statements.sql").expect("sql/statements.sql is embedded")))
 }
 
 /// Split a file into `-- name: x` sections; the text before the first name is the file's header.
@@ -84,9 +95,26 @@ mod tests {
 
     /// Every name the engine uses is in the file.
     pub const USED: &[&str] = &[
-        "server_version", "lock_database", "async_commit", "flush_commits", "has_pgcrypto", "create_pgcrypto", "lock_tenant", "insert_tenant",
-        "find_tenant", "tenant_state", "create_schema", "expect_plan", "record_migration_for_code", "applied_for_tenant", "scope_to_schema",
-        "record_migration", "register_permission", "ensure_role", "grant_permission", "assign_role",
+        "server_version",
+        "lock_database",
+        "async_commit",
+        "flush_commits",
+        "has_pgcrypto",
+        "create_pgcrypto",
+        "lock_tenant",
+        "insert_tenant",
+        "find_tenant",
+        "tenant_state",
+        "create_schema",
+        "expect_plan",
+        "record_migration_for_code",
+        "applied_for_tenant",
+        "scope_to_schema",
+        "record_migration",
+        "register_permission",
+        "ensure_role",
+        "grant_permission",
+        "assign_role",
     ];
 
     #[test]
@@ -97,7 +125,10 @@ mod tests {
 
     #[test]
     fn inline_never_rescans_a_value() {
-        let got = inline("VALUES ($1, $2, $3, $4)", &[Some("acme"), Some("||current_user||"), Some("$2 $1"), Some("$$")]);
+        let got = inline(
+            "VALUES ($1, $2, $3, $4)",
+            &[Some("acme"), Some("||current_user||"), Some("$2 $1"), Some("$$")],
+        );
         assert_eq!(got, "VALUES ('acme', '||current_user||', '$2 $1', '$$')");
         assert_eq!(inline("SELECT $1, $10, $", &[Some("a")]), "SELECT 'a', $10, $");
     }

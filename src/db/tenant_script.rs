@@ -40,7 +40,12 @@ impl TenantScript {
     }
 
     pub fn text(&self) -> String {
-        let mut parts: Vec<&str> = self.prelude.iter().chain(&self.setup).map(String::as_str).collect();
+        let mut parts: Vec<&str> = self
+            .prelude
+            .iter()
+            .chain(&self.setup)
+            .map(String::as_str)
+            .collect();
         for m in &self.migrations {
             parts.push(&m.sql);
             parts.push(&m.record);
@@ -52,39 +57,69 @@ impl TenantScript {
     /// Turn the failure of `text()` into a message naming the migration. The transaction has been
     /// rolled back already; when the server gave no position and several migrations were pending,
     /// they are run again one by one in a transaction that is rolled back, to find the one.
-    pub async fn explain(&self, conn: &mut PgConnection, err: anyhow::Error, schema: &str, lock: &str) -> anyhow::Error {
-        let Some(db) = err.downcast_ref::<sqlx::Error>().and_then(|e| e.as_database_error()) else {
+    pub async fn explain(
+        &self,
+        conn: &mut PgConnection,
+        err: anyhow::Error,
+        schema: &str,
+        lock: &str,
+    ) -> anyhow::Error {
+        let Some(db) = err
+            .downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+        else {
             return err.context(format!("bootstrapping schema {schema} failed"));
         };
         let message = db.message().to_string();
-        let position = db.try_downcast_ref::<PgDatabaseError>().and_then(|pg| pg.position()).and_then(|p| match p {
-            PgErrorPosition::Original(at) => Some(at.saturating_sub(1)),
-            PgErrorPosition::Internal { .. } => None,
-        });
+        let position = db
+            .try_downcast_ref::<PgDatabaseError>()
+            .and_then(|pg| pg.position())
+            .and_then(|p| match p {
+                PgErrorPosition::Original(at) => Some(at.saturating_sub(1)),
+                PgErrorPosition::Internal { .. } => None,
+            });
         if let Some((label, line)) = position.and_then(|at| self.at_position(at)) {
             return anyhow!("migration {label} failed at line {line} in schema {schema}: {message}");
         }
         match self.find_failing(conn, lock).await {
             Culprit::Migration(label) => anyhow!("migration {label} failed in schema {schema}: {message}"),
             Culprit::Setup => match err.downcast::<sqlx::Error>() {
-                Ok(e) => privilege_hint(e, "create schemas in this database", "GRANT CREATE ON DATABASE <db> TO <role>;")
-                    .context(format!("cannot create schema {schema}")),
+                Ok(e) => privilege_hint(
+                    e,
+                    "create schemas in this database",
+                    "GRANT CREATE ON DATABASE <db> TO <role>;",
+                )
+                .context(format!("cannot create schema {schema}")),
                 Err(e) => e,
             },
             Culprit::Unknown => {
                 let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
-                anyhow!("bootstrapping schema {schema} (migrations {}) failed: {message}", labels.join(", "))
+                anyhow!(
+                    "bootstrapping schema {schema} (migrations {}) failed: {message}",
+                    labels.join(", ")
+                )
             }
         }
     }
 
     /// The migration and line (1-based, within its file) at a character offset of `text()`.
     fn at_position(&self, at: usize) -> Option<(String, usize)> {
-        let mut offset: usize = self.prelude.iter().chain(&self.setup).map(|s| s.chars().count() + 2).sum();
+        let mut offset: usize = self
+            .prelude
+            .iter()
+            .chain(&self.setup)
+            .map(|s| s.chars().count() + 2)
+            .sum();
         for m in &self.migrations {
             let len = m.sql.chars().count();
             if at < offset + len + 2 {
-                let line = m.sql.chars().take(at.saturating_sub(offset)).filter(|c| *c == '\n').count() + 1;
+                let line = m
+                    .sql
+                    .chars()
+                    .take(at.saturating_sub(offset))
+                    .filter(|c| *c == '\n')
+                    .count()
+                    + 1;
                 // An error at the very end (a missing `)`) points past the file's last line.
                 return Some((m.label.clone(), line.min(m.sql.trim_end().lines().count().max(1))));
             }
@@ -96,12 +131,19 @@ impl TenantScript {
     /// Replay the script a step at a time in a transaction that is rolled back.
     async fn find_failing(&self, conn: &mut PgConnection, lock: &str) -> Culprit {
         let mut culprit = Culprit::Unknown;
-        let begun = sqlx::raw_sql(AssertSqlSafe(format!("BEGIN;\n{lock}"))).execute(&mut *conn).await.is_ok();
+        let begun = sqlx::raw_sql(AssertSqlSafe(format!("BEGIN;\n{lock}")))
+            .execute(&mut *conn)
+            .await
+            .is_ok();
         if begun {
             culprit = Culprit::Setup;
             let mut setup_ok = true;
             for statement in &self.setup {
-                if sqlx::raw_sql(AssertSqlSafe(statement.clone())).execute(&mut *conn).await.is_err() {
+                if sqlx::raw_sql(AssertSqlSafe(statement.clone()))
+                    .execute(&mut *conn)
+                    .await
+                    .is_err()
+                {
                     setup_ok = false;
                     break;
                 }
@@ -109,7 +151,11 @@ impl TenantScript {
             if setup_ok {
                 culprit = Culprit::Unknown;
                 for m in &self.migrations {
-                    if sqlx::raw_sql(AssertSqlSafe(m.sql.clone())).execute(&mut *conn).await.is_err() {
+                    if sqlx::raw_sql(AssertSqlSafe(m.sql.clone()))
+                        .execute(&mut *conn)
+                        .await
+                        .is_err()
+                    {
                         culprit = Culprit::Migration(m.label.clone());
                         break;
                     }

@@ -38,7 +38,9 @@ impl std::fmt::Debug for DbUrl {
 impl DbUrl {
     /// `--db`, then `DATABASE_URL`, then modkit.toml; none is a usage error.
     pub fn resolve(flag: Option<&str>, project_url: Option<&str>) -> Result<Self> {
-        let env = std::env::var("DATABASE_URL").ok().filter(|s| !s.trim().is_empty());
+        let env = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|s| !s.trim().is_empty());
         let (text, source) = match (flag, env, project_url) {
             (Some(f), _, _) => (f.to_string(), UrlSource::Flag),
             (None, Some(e), _) => (e, UrlSource::Env),
@@ -54,8 +56,11 @@ impl DbUrl {
 
     pub fn parse(text: &str, source: UrlSource) -> Result<Self> {
         let url = url::Url::parse(text.trim()).map_err(|e| {
-            UserError::new(format!("the database URL from {} is not a valid URL ({e})", source.describe()))
-                .hint("write it as postgres://user:password@host:5432/dbname")
+            UserError::new(format!(
+                "the database URL from {} is not a valid URL ({e})",
+                source.describe()
+            ))
+            .hint("write it as postgres://user:password@host:5432/dbname")
         })?;
         if !matches!(url.scheme(), "postgres" | "postgresql") {
             return Err(UserError::new(format!(
@@ -81,11 +86,18 @@ impl DbUrl {
             let _ = shown.set_password(Some("***"));
         }
         // A password may also hide in the query string (?password=...).
-        if shown.query_pairs().any(|(k, _)| k.eq_ignore_ascii_case("password")) {
+        if shown
+            .query_pairs()
+            .any(|(k, _)| k.eq_ignore_ascii_case("password"))
+        {
             let pairs: Vec<(String, String)> = shown
                 .query_pairs()
                 .map(|(k, v)| {
-                    let v = if k.eq_ignore_ascii_case("password") { "***".to_string() } else { v.into_owned() };
+                    let v = if k.eq_ignore_ascii_case("password") {
+                        "***".to_string()
+                    } else {
+                        v.into_owned()
+                    };
                     (k.into_owned(), v)
                 })
                 .collect();
@@ -96,7 +108,11 @@ impl DbUrl {
 
     /// `host:port`, for "cannot reach ..." messages.
     pub fn host_port(&self) -> String {
-        let host = self.url.host_str().filter(|h| !h.is_empty()).unwrap_or("localhost");
+        let host = self
+            .url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .unwrap_or("localhost");
         format!("{host}:{}", self.url.port().unwrap_or(5432))
     }
 
@@ -105,7 +121,11 @@ impl DbUrl {
         let mut out = Vec::new();
         if let Some(p) = self.url.password().filter(|p| !p.is_empty()) {
             out.push(p.to_string());
-            if let Ok(decoded) = url::form_urlencoded::parse(format!("p={p}").as_bytes()).next().map(|(_, v)| v.into_owned()).ok_or(()) {
+            if let Ok(decoded) = url::form_urlencoded::parse(format!("p={p}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .ok_or(())
+            {
                 out.push(decoded);
             }
         }
@@ -133,12 +153,19 @@ mod tests {
 
     #[test]
     fn redacts_passwords() {
-        let url = DbUrl::parse("postgres://app:s3cr%40t@db.example:6543/app?password=other&sslmode=require", UrlSource::Flag).unwrap();
+        let url = DbUrl::parse(
+            "postgres://app:s3cr%40t@db.example:6543/app?password=other&sslmode=require",
+            UrlSource::Flag,
+        )
+        .unwrap();
         let shown = url.redacted();
         assert!(!shown.contains("s3cr"), "{shown}");
         assert!(!shown.contains("other"), "{shown}");
         assert_eq!(url.host_port(), "db.example:6543");
-        assert_eq!(url.scrub("failed: s3cr@t and s3cr%40t and other"), "failed: *** and *** and ***");
+        assert_eq!(
+            url.scrub("failed: s3cr@t and s3cr%40t and other"),
+            "failed: *** and *** and ***"
+        );
     }
 
     #[test]

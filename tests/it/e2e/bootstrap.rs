@@ -363,3 +363,68 @@ fn eight_bootstraps_at_once_all_succeed_and_create_everything_once() {
         assert!(s == schema, "{label} and {first} built different schemas");
     }
 }
+
+/// `npm run bootstrap` creates the sandbox's own database (modkit.toml's `[database] url`) when it
+/// is missing, as `modkit bootstrap` does (tested in `bootstrap::errors`); a database named by
+/// DATABASE_URL is never created.
+#[test]
+fn npm_bootstrap_creates_the_sandboxs_own_database_but_never_one_from_database_url() {
+    use crate::support::pg::{PgServer, psql_execute, psql_scalar};
+
+    let sb = sandbox();
+    let server = PgServer::shared();
+    let dir = sb.root.join("own-db");
+    run_ok(command(env!("CARGO_BIN_EXE_modkit"), &sb.root).args(["init", "items", "--dir", "own-db"]));
+    std::os::unix::fs::symlink(sb.dir.join("node_modules"), dir.join("node_modules"))
+        .expect("cannot link node_modules");
+    let own = format!("modkit_own_{}", std::process::id());
+    let other = format!("{own}_other");
+    let exists = |name: &str| {
+        psql_scalar(
+            server.url(),
+            &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
+        )
+    };
+    let toml = fs::read_to_string(dir.join("modkit.toml")).unwrap();
+    let line = toml
+        .lines()
+        .find(|l| l.starts_with("url = "))
+        .expect("modkit.toml has a [database] url");
+    fs::write(
+        dir.join("modkit.toml"),
+        toml.replace(line, &format!("url = \"{}\"", server.url_for(&own))),
+    )
+    .unwrap();
+
+    let out = run_ok(command("npm", &dir).args(["run", "bootstrap"]));
+    assert!(
+        stdout(&out).contains("created the database"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(exists(&own), "1");
+    assert_eq!(
+        psql_scalar(&server.url_for(&own), "SELECT count(*) FROM public.sys_tenant"),
+        "1"
+    );
+    let again = run_ok(command("npm", &dir).args(["run", "bootstrap"]));
+    assert!(
+        !stdout(&again).contains("created the database"),
+        "{}",
+        transcript(&again)
+    );
+
+    let refused = command("npm", &dir)
+        .args(["run", "bootstrap"])
+        .env("DATABASE_URL", server.url_for(&other))
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("createdb"),
+        "{}",
+        transcript(&refused)
+    );
+    assert_eq!(exists(&other), "0");
+    psql_execute(server.url(), &format!("DROP DATABASE {own} WITH (FORCE)"));
+}
