@@ -220,3 +220,68 @@ fn json_report_of_a_real_run() {
         assert_snapshot!("json_first_run", test.filter(&stdout(&output)));
     });
 }
+
+/// A progress bar for the tenants when a person watches (a terminal), none in a pipe or with -q.
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    let codes: Vec<String> = (0..300).map(|i| format!("t{i:03}")).collect();
+    test.write_file("tenants.txt", &codes.join("\n"));
+    let tenants_file = test.path("tenants.txt");
+    let args = |extra: &str| {
+        format!(
+            "'{}' bootstrap --db '{}' --project '{}' --tenants-file '{}' {extra}",
+            crate::support::bin().display(),
+            db.url(),
+            project.display(),
+            tenants_file.display()
+        )
+    };
+    // util-linux `script` gives the command a pseudo-terminal (with a TERM: a terminal of unknown
+    // kind gets no bar); what it shows comes back on stdout. 300 tenants and the sandbox's dev.
+    let on_tty = |command: String| {
+        test.clean_command("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("TERM", "xterm")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .expect("util-linux `script` is installed")
+    };
+    let shown = on_tty(args(""));
+    assert!(shown.status.success(), "{}", transcript(&shown));
+    assert!(
+        String::from_utf8_lossy(&shown.stdout).contains("/301"),
+        "no bar on a terminal:\n{}",
+        transcript(&shown)
+    );
+
+    // The same work in a pipe: no bar. (A fresh database, so there is work to show.)
+    let db2 = TestDb::new();
+    let piped = test
+        .command()
+        .args(["bootstrap", "--db", db2.url(), "--project"])
+        .arg(&project)
+        .arg("--tenants-file")
+        .arg(&tenants_file)
+        .output()
+        .expect("cannot run modkit");
+    assert!(piped.status.success(), "{}", transcript(&piped));
+    assert!(
+        !String::from_utf8_lossy(&piped.stderr).contains("/301"),
+        "a bar in a pipe:\n{}",
+        transcript(&piped)
+    );
+    assert_eq!(db2.scalar("SELECT count(*) FROM public.sys_tenant"), "301");
+
+    // -q on a terminal: no bar either.
+    let db3 = TestDb::new();
+    let quiet = on_tty(args("-q").replace(db.url(), db3.url()));
+    assert!(quiet.status.success(), "{}", transcript(&quiet));
+    assert!(
+        !String::from_utf8_lossy(&quiet.stdout).contains("/301"),
+        "a bar with -q:\n{}",
+        transcript(&quiet)
+    );
+}
