@@ -8,7 +8,6 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod connect;
 pub mod statements;
-pub mod tenant_script;
 pub mod url;
 
 use sqlx::postgres::PgRow;

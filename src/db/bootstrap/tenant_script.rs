@@ -6,7 +6,7 @@ use anyhow::anyhow;
 use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
 use sqlx::{AssertSqlSafe, PgConnection};
 
-use crate::db::bootstrap::privilege_hint;
+use super::privilege_hint;
 
 #[derive(Default)]
 pub struct TenantScript {

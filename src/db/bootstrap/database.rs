@@ -1,0 +1,126 @@
+//! The database-wide step (pgcrypto, system tables, permissions) and the sandbox's dev access.
+
+use anyhow::{Context, Result};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
+
+use super::{Count, DevSeed, Report, privilege_hint, sqlstate};
+use crate::db::catalog::Catalog;
+use crate::db::simple;
+use crate::db::statements::{render, system_sql};
+
+/// pgcrypto, system tables and permissions, in one transaction under the database-wide lock.
+pub(super) async fn database_wide(
+    pool: &PgPool,
+    catalog: &Catalog,
+    permissions: &[(&str, &str)],
+    report: &mut Report,
+) -> Result<()> {
+    let mut tx = pool.begin().await?;
+    simple(&mut tx, render("lock_database", &[])).await?;
+    let has_pgcrypto = simple(&mut tx, render("has_pgcrypto", &[]))
+        .await?
+        .first()
+        .map(|r| r.try_get::<bool, _>(0))
+        .transpose()?;
+    if has_pgcrypto == Some(true) {
+        report.pgcrypto.existing = 1;
+    } else {
+        // A savepoint, so a refused CREATE EXTENSION does not abort the whole transaction.
+        simple(&mut tx, "SAVEPOINT modkit_pgcrypto".into()).await?;
+        match simple(&mut tx, render("create_pgcrypto", &[])).await {
+            Ok(_) => report.pgcrypto.created = 1,
+            Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
+                simple(&mut tx, "ROLLBACK TO SAVEPOINT modkit_pgcrypto".into()).await?;
+                if catalog.server_version_num < 130_000 {
+                    return Err(crate::exit::UserError::new(format!(
+                        "this role may not create the pgcrypto extension, and PostgreSQL {} has no built-in gen_random_uuid()",
+                        catalog.server_version
+                    ))
+                    .hint("ask a superuser to run `CREATE EXTENSION pgcrypto;` in this database, then run again")
+                    .into());
+                }
+                report.warnings.push(
+                    "this role may not create the pgcrypto extension; going on with PostgreSQL's built-in gen_random_uuid() \
+                     (a superuser can run `CREATE EXTENSION pgcrypto;` to silence this)"
+                        .into(),
+                );
+            }
+            Err(e) => return Err(e).context("cannot create the pgcrypto extension"),
+        }
+    }
+    let before = count_system_tables(&mut tx).await?;
+    simple(&mut tx, system_sql().to_string()).await.map_err(|e| {
+        privilege_hint(
+            e,
+            "create the system tables in schema public",
+            "GRANT CREATE ON SCHEMA public TO <role>;",
+        )
+    })?;
+    report.system_tables.created = count_system_tables(&mut tx).await?.saturating_sub(before);
+    if !permissions.is_empty() {
+        let script: Vec<String> = permissions
+            .iter()
+            .map(|(p, m)| render("register_permission", &[Some(p), Some(m)]))
+            .collect();
+        let done = sqlx::raw_sql(AssertSqlSafe(script.join(";\n")))
+            .execute(&mut *tx)
+            .await?;
+        report.permissions.created = usize::try_from(done.rows_affected()).unwrap_or(0);
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+async fn count_system_tables(conn: &mut PgConnection) -> Result<usize> {
+    let present = Catalog::system_tables_present(conn).await?;
+    Ok(present.len())
+}
+
+/// The dev role with every permission, granted to the dev user, in one dev tenant.
+pub(super) async fn seed_dev(
+    pool: &PgPool,
+    dev: &DevSeed,
+    code: &str,
+    permissions: &[(&str, &str)],
+) -> Result<Count> {
+    let mut count = Count::default();
+    let mut tx = pool.begin().await?;
+    simple(&mut tx, render("lock_tenant", &[Some(code)])).await?;
+    let rows = simple(&mut tx, render("find_tenant", &[Some(code)])).await?;
+    let tenant_id: String = rows
+        .first()
+        .with_context(|| format!("tenant `{code}` does not exist"))?
+        .try_get("id")?;
+    let rows = simple(
+        &mut tx,
+        render(
+            "ensure_role",
+            &[Some(&tenant_id), Some(&dev.role_code), Some(&dev.role_name)],
+        ),
+    )
+    .await?;
+    let role_id: String = rows
+        .first()
+        .context("the dev role was not created")?
+        .try_get("id")?;
+    if !permissions.is_empty() {
+        let grants: Vec<String> = permissions
+            .iter()
+            .map(|(p, _)| render("grant_permission", &[Some(&role_id), Some(p)]))
+            .collect();
+        let done = sqlx::raw_sql(AssertSqlSafe(grants.join(";\n")))
+            .execute(&mut *tx)
+            .await?;
+        count.created = usize::try_from(done.rows_affected()).unwrap_or(0);
+    }
+    simple(
+        &mut tx,
+        render(
+            "assign_role",
+            &[Some(&dev.user), Some(&tenant_id), Some(&role_id)],
+        ),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(count)
+}

@@ -1,0 +1,227 @@
+//! The bootstrap engine: read the catalog once, plan what is missing, then do it.
+//!
+//! Steps, each idempotent: pgcrypto; the system tables; the modules' permissions (one transaction
+//! under the database-wide advisory lock); each tenant's row, schema and module migrations (one
+//! transaction per tenant under that tenant's advisory lock, so no tenant is ever half made and
+//! parallel workers or concurrent runs never race); the dev role in a sandbox's dev tenants.
+
+mod database;
+mod plan;
+mod tenant;
+mod tenant_script;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use self::database::{database_wide, seed_dev};
+use self::plan::{describe_pending, dry_run_sql, plan_dev, plan_tenants};
+use self::tenant::run_tenants;
+use crate::db::catalog::{Catalog, SYSTEM_TABLES};
+use crate::modules::Module;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantSpec {
+    pub code: String,
+    pub name: String,
+    pub domain: Option<String>,
+}
+
+/// A sandbox's dev access: one role holding every permission of the module, granted to `user`.
+#[derive(Debug, Clone)]
+pub struct DevSeed {
+    pub user: String,
+    pub role_code: String,
+    pub role_name: String,
+    pub tenants: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    Apply,
+    Check,
+    DryRun,
+}
+
+pub struct Request {
+    pub modules: Vec<Module>,
+    pub tenants: Vec<TenantSpec>,
+    pub dev: Option<DevSeed>,
+    pub jobs: usize,
+    pub mode: Mode,
+}
+
+/// Created vs already there, per step.
+#[derive(Debug, Default, Clone, Copy, Serialize)]
+pub struct Count {
+    pub created: usize,
+    pub existing: usize,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantFailure {
+    pub tenant: String,
+    pub message: String,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub server_version: String,
+    /// The sandbox's dev database did not exist and was created.
+    pub database_created: bool,
+    pub pgcrypto: Count,
+    pub system_tables: Count,
+    pub permissions: Count,
+    pub tenants: Count,
+    pub schemas: Count,
+    pub migrations: Count,
+    pub dev_grants: Count,
+    /// What a `--check` found pending, one line each.
+    pub pending: Vec<String>,
+    pub failures: Vec<TenantFailure>,
+    pub warnings: Vec<String>,
+    /// One line per tenant worked on, shown with `-v`.
+    #[serde(skip)]
+    pub tenant_lines: Vec<String>,
+    /// The SQL a `--dry-run` would run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sql: Vec<String>,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        self.database_created
+            || [
+                self.pgcrypto,
+                self.system_tables,
+                self.permissions,
+                self.tenants,
+                self.schemas,
+                self.migrations,
+                self.dev_grants,
+            ]
+            .iter()
+            .any(|c| c.created > 0)
+    }
+}
+
+pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
+    let dev_key = req.dev.as_ref().map(|d| (d.user.as_str(), d.role_code.as_str()));
+    let catalog = Catalog::read(pool, dev_key)
+        .await
+        .context("cannot read the database catalog")?;
+    let mut report = Report {
+        server_version: catalog.server_version.clone(),
+        ..Report::default()
+    };
+
+    let permissions: Vec<(&str, &str)> = req
+        .modules
+        .iter()
+        .flat_map(|m| m.permissions.iter().map(move |p| (p.as_str(), m.id.as_str())))
+        .collect();
+    let missing_permissions: Vec<(&str, &str)> = permissions
+        .iter()
+        .copied()
+        .filter(|(p, _)| !catalog.permissions.contains(*p))
+        .collect();
+    let database_wide_pending =
+        !catalog.has_pgcrypto || !catalog.has_system_tables() || !missing_permissions.is_empty();
+
+    let work = plan_tenants(req, &catalog, &mut report);
+    let dev_pending = plan_dev(req, &catalog);
+
+    if req.mode != Mode::Apply {
+        // What is already there, counted as a run that finds it would count it.
+        report.pgcrypto.existing = usize::from(catalog.has_pgcrypto);
+        report.system_tables.existing = catalog.system_tables.len();
+        report.permissions.existing = permissions.len() - missing_permissions.len();
+        if let Some(dev) = &req.dev {
+            report.dev_grants.existing = dev
+                .tenants
+                .iter()
+                .flat_map(|t| permissions.iter().map(move |(p, _)| (t.clone(), p.to_string())))
+                .filter(|grant| catalog.dev_grants.contains(grant))
+                .count();
+        }
+    }
+    match req.mode {
+        Mode::Check => {
+            describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
+            report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+            return Ok(report);
+        }
+        Mode::DryRun => {
+            describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
+            report.sql = dry_run_sql(req, &catalog, &missing_permissions, &work, &dev_pending);
+            return Ok(report);
+        }
+        Mode::Apply => {}
+    }
+
+    if database_wide_pending {
+        database_wide(pool, &catalog, &missing_permissions, &mut report).await?;
+    } else {
+        report.pgcrypto.existing = 1;
+    }
+    report.system_tables.existing = SYSTEM_TABLES.len() - report.system_tables.created;
+    report.permissions.existing = permissions.len() - report.permissions.created;
+
+    run_tenants(pool, req, work, progress, &mut report).await?;
+    if let Some(dev) = &req.dev {
+        for code in dev_pending {
+            if report.failures.iter().any(|f| f.tenant == code) {
+                continue;
+            }
+            match seed_dev(pool, dev, &code, &permissions).await {
+                Ok(count) => {
+                    report.dev_grants.created += count.created;
+                    report.dev_grants.existing += count.existing;
+                }
+                Err(e) => report.failures.push(TenantFailure {
+                    tenant: code.clone(),
+                    message: format!("dev access: {}", failure_message(&e)),
+                }),
+            }
+        }
+        let expected = dev.tenants.len() * permissions.len();
+        report.dev_grants.existing = expected.saturating_sub(report.dev_grants.created);
+    }
+    Ok(report)
+}
+
+/// A tenant's error as one report line, with its fix when it carries one (a missing privilege's
+/// GRANT): a per-tenant report must say how to fix it as much as a fatal error does.
+fn failure_message(err: &anyhow::Error) -> String {
+    match err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::exit::UserError>())
+        .and_then(|u| u.hint.as_deref())
+    {
+        Some(hint) => format!("{err:#} (fix: {hint})"),
+        None => format!("{err:#}"),
+    }
+}
+
+pub(crate) fn sqlstate(err: &sqlx::Error) -> Option<String> {
+    err.as_database_error()
+        .and_then(|d| d.code())
+        .map(|c| c.into_owned())
+}
+
+/// A refused privilege becomes an error that names it and the GRANT that fixes it.
+pub(crate) fn privilege_hint(err: sqlx::Error, what: &str, grant: &str) -> anyhow::Error {
+    if sqlstate(&err).as_deref() == Some("42501") {
+        let message = err
+            .as_database_error()
+            .map_or_else(|| err.to_string(), |d| d.message().to_string());
+        crate::exit::UserError::new(format!("this database role may not {what}: {message}"))
+            .hint(format!(
+                "as an owner or superuser run `{grant}`, or bootstrap with a role that owns the database"
+            ))
+            .into()
+    } else {
+        err.into()
+    }
+}

@@ -1,0 +1,267 @@
+//! The plan: from the catalog read at the start, which tenants need work and what `--check` and
+//! `--dry-run` report, without touching any tenant.
+
+use std::collections::{HashMap, HashSet};
+
+use super::{Report, Request, TenantFailure, TenantSpec};
+use crate::db::catalog::{Catalog, SYSTEM_TABLES};
+use crate::db::statements::{render, sql, system_sql};
+use crate::modules::Module;
+use crate::names;
+
+/// What one tenant needs, decided from the catalog (and decided again under its lock).
+#[derive(Debug, Clone)]
+pub(super) struct TenantWork {
+    pub spec: TenantSpec,
+    /// The schema of an existing row (a foundation may name schemas its own way).
+    pub schema: String,
+    pub had_row: bool,
+    pub had_schema: bool,
+    /// Migrations not applied yet, per the catalog (`module/file.sql`).
+    pub pending: Vec<String>,
+    /// How many migration records the catalog showed for the tenant (what `expect_plan` checks).
+    pub applied: usize,
+}
+
+/// The tenants to look at: those asked for, and every tenant the database already has (module
+/// tables belong in every tenant schema). Only those with something missing become work.
+pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<TenantWork> {
+    let mut seen = HashSet::new();
+    let mut all: Vec<TenantWork> = Vec::new();
+    for spec in &req.tenants {
+        if seen.insert(spec.code.clone()) {
+            let schema = catalog.tenants.get(&spec.code).map(|t| t.schema_name.clone());
+            let schema = schema.unwrap_or_else(|| names::tenant_schema(&spec.code));
+            all.push(TenantWork {
+                spec: spec.clone(),
+                schema,
+                had_row: false,
+                had_schema: false,
+                pending: Vec::new(),
+                applied: 0,
+            });
+        }
+    }
+    let mut existing: Vec<_> = catalog
+        .tenants
+        .values()
+        .filter(|t| !seen.contains(&t.code))
+        .collect();
+    existing.sort_by(|a, b| a.code.cmp(&b.code));
+    for row in existing {
+        let spec = TenantSpec {
+            code: row.code.clone(),
+            name: row.code.clone(),
+            domain: None,
+        };
+        all.push(TenantWork {
+            spec,
+            schema: row.schema_name.clone(),
+            had_row: false,
+            had_schema: false,
+            pending: Vec::new(),
+            applied: 0,
+        });
+    }
+
+    let mut work = Vec::new();
+    for mut tenant in all {
+        let code = tenant.spec.code.clone();
+        let has_row = catalog.tenants.contains_key(&code);
+        let has_schema = catalog.schemas.contains(&tenant.schema);
+        (tenant.had_row, tenant.had_schema) = (has_row, has_schema);
+        let applied = catalog.applied.get(&code);
+        let mut pending = Vec::new();
+        let mut mismatch = None;
+        for module in &req.modules {
+            for migration in &module.migrations {
+                match applied.and_then(|a| a.get(&(module.id.clone(), migration.name.clone()))) {
+                    None => pending.push(format!("{}/{}", module.id, migration.name)),
+                    Some(sum) if *sum != migration.checksum => {
+                        mismatch.get_or_insert_with(|| {
+                            checksum_message(module, &migration.name, &code, sum, &migration.checksum)
+                        });
+                    }
+                    Some(_) => report.migrations.existing += 1,
+                }
+            }
+        }
+        if has_row {
+            report.tenants.existing += 1
+        }
+        if has_schema {
+            report.schemas.existing += 1
+        }
+        if let Some(message) = mismatch {
+            report.failures.push(TenantFailure {
+                tenant: code,
+                message,
+            });
+        } else if tenant.schema.len() > 63 {
+            // PostgreSQL would cut it: the schema could never be found under this name.
+            report.failures.push(TenantFailure {
+                tenant: code,
+                message: format!(
+                    "its schema name `{}` is {} bytes, over PostgreSQL's 63-byte limit; rename it in public.sys_tenant",
+                    tenant.schema,
+                    tenant.schema.len()
+                ),
+            });
+        } else if !has_row || !has_schema || !pending.is_empty() {
+            tenant.pending = pending;
+            tenant.applied = applied.map_or(0, HashMap::len);
+            work.push(tenant);
+        }
+    }
+    work
+}
+
+pub(super) fn checksum_message(
+    module: &Module,
+    migration: &str,
+    tenant: &str,
+    applied: &str,
+    now: &str,
+) -> String {
+    format!(
+        "migration {}/{migration} was edited after it was applied to tenant `{tenant}`: applied sha256 {applied}, file now {now}; \
+         nothing was applied over it (add a new migration file instead of editing an applied one)",
+        module.id
+    )
+}
+
+/// Dev tenants whose dev user lacks one of the module's permissions.
+pub(super) fn plan_dev(req: &Request, catalog: &Catalog) -> Vec<String> {
+    let Some(dev) = &req.dev else { return Vec::new() };
+    let permissions: Vec<&String> = req.modules.iter().flat_map(|m| &m.permissions).collect();
+    dev.tenants
+        .iter()
+        .filter(|code| {
+            permissions
+                .iter()
+                .any(|p| !catalog.dev_grants.contains(&((*code).clone(), (*p).clone())))
+        })
+        .cloned()
+        .collect()
+}
+
+pub(super) fn describe_pending(
+    catalog: &Catalog,
+    missing_permissions: &[(&str, &str)],
+    work: &[TenantWork],
+    dev_pending: &[String],
+    report: &mut Report,
+) {
+    if !catalog.has_pgcrypto {
+        report.pending.push("extension pgcrypto is not installed".into());
+    }
+    for table in SYSTEM_TABLES
+        .iter()
+        .filter(|t| !catalog.system_tables.contains(**t))
+    {
+        report
+            .pending
+            .push(format!("system table public.{table} is missing"));
+    }
+    for (permission, _) in missing_permissions {
+        report
+            .pending
+            .push(format!("permission `{permission}` is not registered"));
+    }
+    for tenant in work {
+        let code = &tenant.spec.code;
+        let mut what = Vec::new();
+        if !catalog.tenants.contains_key(code) {
+            what.push("its sys_tenant row".to_string());
+        }
+        if !catalog.schemas.contains(&tenant.schema) {
+            what.push(format!("schema {}", tenant.schema));
+        }
+        if !tenant.pending.is_empty() {
+            what.push(format!("migrations {}", tenant.pending.join(", ")));
+        }
+        report
+            .pending
+            .push(format!("tenant `{code}` needs {}", what.join(", ")));
+    }
+    for code in dev_pending {
+        report
+            .pending
+            .push(format!("dev access in tenant `{code}` is incomplete"));
+    }
+}
+
+/// The statements an apply would run, parameters shown inline.
+pub(super) fn dry_run_sql(
+    req: &Request,
+    catalog: &Catalog,
+    permissions: &[(&str, &str)],
+    work: &[TenantWork],
+    dev_pending: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !catalog.has_pgcrypto || !catalog.has_system_tables() || !permissions.is_empty() {
+        out.push("BEGIN;".into());
+        out.push(render("lock_database", &[]));
+        if !catalog.has_pgcrypto {
+            out.push(sql("create_pgcrypto").into());
+        }
+        if !catalog.has_system_tables() {
+            out.push(system_sql().trim().into());
+        }
+        for (permission, module) in permissions {
+            out.push(render("register_permission", &[Some(permission), Some(module)]));
+        }
+        out.push("COMMIT;".into());
+    }
+    for tenant in work {
+        let spec = &tenant.spec;
+        let quoted = names::quote_ident(&tenant.schema);
+        out.push(format!("-- tenant {}\nBEGIN;", spec.code));
+        out.push(render("async_commit", &[]));
+        out.push(render("lock_tenant", &[Some(&spec.code)]));
+        out.push(render(
+            "insert_tenant",
+            &[
+                Some(&spec.code),
+                Some(&spec.name),
+                spec.domain.as_deref(),
+                Some(&tenant.schema),
+            ],
+        ));
+        out.push(render("create_schema", &[]).replace(":schema", &quoted));
+        out.push(render("scope_to_schema", &[Some(&quoted)]));
+        let applied = catalog.applied.get(&spec.code);
+        for module in &req.modules {
+            for migration in &module.migrations {
+                if applied.is_none_or(|a| !a.contains_key(&(module.id.clone(), migration.name.clone()))) {
+                    out.push(format!(
+                        "-- {}/{}\n{}",
+                        module.id,
+                        migration.name,
+                        migration.sql.trim()
+                    ));
+                    out.push(render(
+                        "record_migration",
+                        &[
+                            Some("<tenant id>"),
+                            Some(&module.id),
+                            Some(&migration.name),
+                            Some(&migration.checksum),
+                        ],
+                    ));
+                }
+            }
+        }
+        out.push("COMMIT;".into());
+    }
+    for code in dev_pending {
+        if let Some(dev) = &req.dev {
+            out.push(format!(
+                "-- dev access in tenant {code}: role {} with every permission, granted to user {}",
+                dev.role_code, dev.user
+            ));
+        }
+    }
+    out
+}

@@ -1,0 +1,326 @@
+//! Tenant work: one transaction per tenant, over `jobs` connections, sent as scripts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use anyhow::{Context, Result};
+use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
+use tokio::sync::Mutex;
+
+use super::plan::{TenantWork, checksum_message};
+use super::tenant_script::TenantScript;
+use super::{Report, Request, TenantFailure, failure_message, sqlstate};
+use crate::db::simple;
+use crate::db::statements::{render, sql};
+use crate::modules::Module;
+use crate::names;
+
+/// Tenant work over `jobs` connections. One tenant failing never stops the others.
+pub(super) async fn run_tenants(
+    pool: &PgPool,
+    req: &Request,
+    work: Vec<TenantWork>,
+    progress: &indicatif::ProgressBar,
+    report: &mut Report,
+) -> Result<()> {
+    if work.is_empty() {
+        return Ok(());
+    }
+    progress.set_length(work.len() as u64);
+    let work = Arc::new(work);
+    let next = Arc::new(AtomicUsize::new(0));
+    let results = Arc::new(Mutex::new(Vec::new()));
+    let modules = Arc::new(req.modules.clone());
+    let mut workers = Vec::new();
+    for _ in 0..req.jobs.clamp(1, work.len()) {
+        let (pool, work, next, results, modules, progress) = (
+            pool.clone(),
+            work.clone(),
+            next.clone(),
+            results.clone(),
+            modules.clone(),
+            progress.clone(),
+        );
+        workers.push(tokio::spawn(async move {
+            let mut conn = match pool.acquire().await {
+                Ok(conn) => conn,
+                Err(e) => return Err(anyhow::Error::from(e)),
+            };
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(tenant) = work.get(i) else { break };
+                let outcome = bootstrap_tenant(&mut conn, &modules, tenant).await;
+                results.lock().await.push((i, outcome));
+                progress.inc(1);
+            }
+            Ok(())
+        }));
+    }
+    for worker in workers {
+        worker.await.context("a bootstrap worker stopped")??;
+    }
+    // The tenants committed asynchronously: wait until they are all durable before reporting.
+    let mut tx = pool.begin().await?;
+    simple(&mut tx, render("flush_commits", &[])).await?;
+    tx.commit().await?;
+    let mut results = Arc::try_unwrap(results)
+        .map(Mutex::into_inner)
+        .unwrap_or_default();
+    results.sort_by_key(|(i, _)| *i);
+    for (i, outcome) in results {
+        let tenant = &work[i];
+        let code = tenant.spec.code.clone();
+        match outcome {
+            Ok(done) => {
+                // A concurrent run may have made the row or schema since the catalog was read.
+                report.tenants.created += usize::from(done.tenant_created);
+                report.tenants.existing += usize::from(!done.tenant_created && !tenant.had_row);
+                report.schemas.created += usize::from(done.schema_created);
+                report.schemas.existing += usize::from(!done.schema_created && !tenant.had_schema);
+                report.migrations.created += done.migrations_applied;
+                report.migrations.existing += done.migrations_present;
+                report.tenant_lines.push(format!(
+                    "tenant {code}: {}, schema {} {}, {} migration(s) applied",
+                    if done.tenant_created {
+                        "created"
+                    } else {
+                        "already there"
+                    },
+                    tenant.schema,
+                    if done.schema_created {
+                        "created"
+                    } else {
+                        "already there"
+                    },
+                    done.migrations_applied
+                ));
+            }
+            Err(e) => report.failures.push(TenantFailure {
+                tenant: code,
+                message: failure_message(&e),
+            }),
+        }
+    }
+    report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+    Ok(())
+}
+
+#[derive(Debug, Default)]
+struct TenantDone {
+    tenant_created: bool,
+    schema_created: bool,
+    migrations_applied: usize,
+    migrations_present: usize,
+}
+
+/// One tenant, one transaction: row, schema, migrations, sent as scripts over the simple-query
+/// protocol with parameters inlined as literals (at thousands of tenants the round trips, not the
+/// DDL, would otherwise dominate).
+///
+/// First as planned from the catalog, in one round trip, guarded by `expect_plan`; if a concurrent
+/// run changed the tenant since the catalog was read, again with everything decided anew under the
+/// tenant's lock, in two.
+async fn bootstrap_tenant(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<TenantDone> {
+    match bootstrap_as_planned(conn, modules, tenant).await {
+        Err(e) if e.downcast_ref::<StalePlan>().is_some() => bootstrap_anew(conn, modules, tenant).await,
+        done => done,
+    }
+}
+
+/// `expect_plan` stopped the transaction: the tenant changed since the catalog was read.
+#[derive(Debug)]
+struct StalePlan;
+
+impl std::fmt::Display for StalePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the plan for this tenant is stale")
+    }
+}
+
+impl std::error::Error for StalePlan {}
+
+async fn bootstrap_as_planned(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<TenantDone> {
+    let spec = &tenant.spec;
+    let code = Some(spec.code.as_str());
+    let applied = tenant.applied.to_string();
+    let mut script = TenantScript::default();
+    script.prelude("BEGIN".to_string());
+    script.prelude(render("async_commit", &[]));
+    script.prelude(render("lock_tenant", &[code]));
+    script.prelude(render(
+        "insert_tenant",
+        &[
+            code,
+            Some(&spec.name),
+            spec.domain.as_deref(),
+            Some(&tenant.schema),
+        ],
+    ));
+    script.prelude(render(
+        "expect_plan",
+        &[code, Some(&tenant.schema), Some(&applied)],
+    ));
+    let quoted = names::quote_ident(&tenant.schema);
+    if !tenant.had_schema {
+        script.setup(sql("create_schema").replace(":schema", &quoted));
+    }
+    script.setup(render("scope_to_schema", &[Some(&quoted)]));
+    let mut done = TenantDone {
+        schema_created: !tenant.had_schema,
+        ..TenantDone::default()
+    };
+    for module in modules {
+        for migration in &module.migrations {
+            let label = format!("{}/{}", module.id, migration.name);
+            if !tenant.pending.contains(&label) {
+                done.migrations_present += 1;
+                continue;
+            }
+            let record = render(
+                "record_migration_for_code",
+                &[
+                    code,
+                    Some(&module.id),
+                    Some(&migration.name),
+                    Some(&migration.checksum),
+                ],
+            );
+            script.migration(label, &migration.sql, record);
+            done.migrations_applied += 1;
+        }
+    }
+    match sqlx::raw_sql(AssertSqlSafe(script.text()))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => {
+            // insert_tenant returns its 2 columns only when it created the row.
+            done.tenant_created = rows.iter().any(|r| r.len() == 2);
+            Ok(done)
+        }
+        Err(e) if sqlstate(&e).as_deref() == Some("MK001") => Err(rollback(conn, StalePlan.into()).await),
+        Err(e) => {
+            let e = rollback(conn, e.into()).await;
+            let lock = render("lock_tenant", &[code]);
+            Err(script.explain(conn, e, &tenant.schema, &lock).await)
+        }
+    }
+}
+
+/// The careful way: read the tenant's state under its lock, then decide.
+async fn bootstrap_anew(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<TenantDone> {
+    let mut done = TenantDone::default();
+    let spec = &tenant.spec;
+    let code = Some(spec.code.as_str());
+    let open = [
+        "BEGIN".to_string(),
+        render("async_commit", &[]),
+        render("lock_tenant", &[code]),
+        render(
+            "insert_tenant",
+            &[
+                code,
+                Some(&spec.name),
+                spec.domain.as_deref(),
+                Some(&tenant.schema),
+            ],
+        ),
+        render("tenant_state", &[code]),
+    ]
+    .join(";\n");
+    let rows = match sqlx::raw_sql(AssertSqlSafe(open + ";"))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return Err(rollback(conn, e.into()).await),
+    };
+    // insert_tenant returns 2 columns when it created the row; tenant_state returns 6.
+    done.tenant_created = rows.iter().any(|r| r.len() == 2);
+    let state: Vec<&sqlx::postgres::PgRow> = rows.iter().filter(|r| r.len() == 6).collect();
+    let Some(first) = state.first() else {
+        return Err(rollback(
+            conn,
+            anyhow::anyhow!("tenant `{}` vanished during its own transaction", spec.code),
+        )
+        .await);
+    };
+    let tenant_id: String = first.try_get("id")?;
+    let schema: String = first.try_get("schema_name")?;
+    let schema_present: bool = first.try_get("schema_present")?;
+    let mut applied = HashMap::new();
+    for row in &state {
+        if let (Some(module), Some(migration), Some(sum)) = (
+            row.try_get::<Option<String>, _>("module")?,
+            row.try_get::<Option<String>, _>("migration")?,
+            row.try_get::<Option<String>, _>("checksum")?,
+        ) {
+            applied.insert((module, migration), sum);
+        }
+    }
+
+    let quoted = names::quote_ident(&schema);
+    let mut script = TenantScript::default();
+    if !schema_present {
+        script.setup(sql("create_schema").replace(":schema", &quoted));
+        done.schema_created = true;
+    }
+    script.setup(render("scope_to_schema", &[Some(&quoted)]));
+    for module in modules {
+        for migration in &module.migrations {
+            match applied.get(&(module.id.clone(), migration.name.clone())) {
+                Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
+                Some(sum) => {
+                    let message =
+                        checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum);
+                    return Err(rollback(conn, anyhow::anyhow!(message)).await);
+                }
+                None => {
+                    let record = render(
+                        "record_migration",
+                        &[
+                            Some(&tenant_id),
+                            Some(&module.id),
+                            Some(&migration.name),
+                            Some(&migration.checksum),
+                        ],
+                    );
+                    script.migration(
+                        format!("{}/{}", module.id, migration.name),
+                        &migration.sql,
+                        record,
+                    );
+                    done.migrations_applied += 1;
+                }
+            }
+        }
+    }
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text()))
+        .execute(&mut *conn)
+        .await
+    {
+        let e = rollback(conn, e.into()).await;
+        let lock = render("lock_tenant", &[code]);
+        return Err(script.explain(conn, e, &schema, &lock).await);
+    }
+    Ok(done)
+}
+
+/// End a failed tenant transaction; a connection that cannot even roll back is closed by the pool.
+async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    err
+}
