@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::tenant::planned_script;
 use super::{Report, Request, TenantFailure, TenantSpec};
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
 use crate::db::statements::{render, sql, system_sql};
@@ -10,6 +11,9 @@ use crate::modules::Module;
 use crate::names;
 
 /// What one tenant needs, decided from the catalog (and decided again under its lock).
+/// (module, migration file) -> the checksum recorded when it was applied.
+pub(super) type Applied = HashMap<(String, String), String>;
+
 #[derive(Debug, Clone)]
 pub(super) struct TenantWork {
     pub spec: TenantSpec,
@@ -19,8 +23,8 @@ pub(super) struct TenantWork {
     pub had_schema: bool,
     /// Migrations not applied yet, per the catalog (`module/file.sql`).
     pub pending: Vec<String>,
-    /// How many migration records the catalog showed for the tenant (what `expect_plan` checks).
-    pub applied: usize,
+    /// The migrations the catalog showed applied to the tenant: (module, file) -> checksum.
+    pub applied: Applied,
 }
 
 /// The tenants to look at: those asked for, and every tenant the database already has (module
@@ -38,7 +42,7 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
                 had_row: false,
                 had_schema: false,
                 pending: Vec::new(),
-                applied: 0,
+                applied: Applied::new(),
             });
         }
     }
@@ -60,7 +64,7 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
             had_row: false,
             had_schema: false,
             pending: Vec::new(),
-            applied: 0,
+            applied: Applied::new(),
         });
     }
 
@@ -109,7 +113,7 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
             });
         } else if !has_row || !has_schema || !pending.is_empty() {
             tenant.pending = pending;
-            tenant.applied = applied.map_or(0, HashMap::len);
+            tenant.applied = applied.cloned().unwrap_or_default();
             work.push(tenant);
         }
     }
@@ -215,45 +219,11 @@ pub(super) fn dry_run_sql(
         out.push("COMMIT;".into());
     }
     for tenant in work {
-        let spec = &tenant.spec;
-        let quoted = names::quote_ident(&tenant.schema);
-        out.push(format!("-- tenant {}\nBEGIN;", spec.code));
-        out.push(render("async_commit", &[]));
-        out.push(render("lock_tenant", &[Some(&spec.code)]));
-        out.push(render(
-            "insert_tenant",
-            &[
-                Some(&spec.code),
-                Some(&spec.name),
-                spec.domain.as_deref(),
-                Some(&tenant.schema),
-            ],
-        ));
-        out.push(render("create_schema", &[]).replace(":schema", &quoted));
-        out.push(render("scope_to_schema", &[Some(&quoted)]));
-        let applied = catalog.applied.get(&spec.code);
-        for module in &req.modules {
-            for migration in &module.migrations {
-                if applied.is_none_or(|a| !a.contains_key(&(module.id.clone(), migration.name.clone()))) {
-                    out.push(format!(
-                        "-- {}/{}\n{}",
-                        module.id,
-                        migration.name,
-                        migration.sql.trim()
-                    ));
-                    out.push(render(
-                        "record_migration",
-                        &[
-                            Some("<tenant id>"),
-                            Some(&module.id),
-                            Some(&migration.name),
-                            Some(&migration.checksum),
-                        ],
-                    ));
-                }
-            }
+        out.push(format!("-- tenant {}", tenant.spec.code));
+        match planned_script(&req.modules, tenant) {
+            Ok((script, _)) => out.push(script.text()),
+            Err(message) => out.push(format!("-- not sent: {message}")),
         }
-        out.push("COMMIT;".into());
     }
     for code in dev_pending {
         if let Some(dev) = &req.dev {

@@ -1,6 +1,5 @@
 //! Tenant work: one transaction per tenant, over `jobs` connections, sent as scripts.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -8,11 +7,11 @@ use anyhow::{Context, Result};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
-use super::plan::{TenantWork, checksum_message};
+use super::plan::{Applied, TenantWork, checksum_message};
 use super::tenant_script::TenantScript;
 use super::{Report, Request, TenantFailure, failure_message, sqlstate};
 use crate::db::simple;
-use crate::db::statements::{render, sql};
+use crate::db::statements::render;
 use crate::modules::Module;
 use crate::names;
 
@@ -107,7 +106,7 @@ pub(super) async fn run_tenants(
 }
 
 #[derive(Debug, Default)]
-struct TenantDone {
+pub(super) struct TenantDone {
     tenant_created: bool,
     schema_created: bool,
     migrations_applied: usize,
@@ -149,55 +148,9 @@ async fn bootstrap_as_planned(
     modules: &[Module],
     tenant: &TenantWork,
 ) -> Result<TenantDone> {
-    let spec = &tenant.spec;
-    let code = Some(spec.code.as_str());
-    let applied = tenant.applied.to_string();
-    let mut script = TenantScript::default();
-    script.prelude("BEGIN".to_string());
-    script.prelude(render("async_commit", &[]));
-    script.prelude(render("lock_tenant", &[code]));
-    script.prelude(render(
-        "insert_tenant",
-        &[
-            code,
-            Some(&spec.name),
-            spec.domain.as_deref(),
-            Some(&tenant.schema),
-        ],
-    ));
-    script.prelude(render(
-        "expect_plan",
-        &[code, Some(&tenant.schema), Some(&applied)],
-    ));
-    let quoted = names::quote_ident(&tenant.schema);
-    if !tenant.had_schema {
-        script.setup(sql("create_schema").replace(":schema", &quoted));
-    }
-    script.setup(render("scope_to_schema", &[Some(&quoted)]));
-    let mut done = TenantDone {
-        schema_created: !tenant.had_schema,
-        ..TenantDone::default()
-    };
-    for module in modules {
-        for migration in &module.migrations {
-            let label = format!("{}/{}", module.id, migration.name);
-            if !tenant.pending.contains(&label) {
-                done.migrations_present += 1;
-                continue;
-            }
-            let record = render(
-                "record_migration_for_code",
-                &[
-                    code,
-                    Some(&module.id),
-                    Some(&migration.name),
-                    Some(&migration.checksum),
-                ],
-            );
-            script.migration(label, &migration.sql, record);
-            done.migrations_applied += 1;
-        }
-    }
+    let code = Some(tenant.spec.code.as_str());
+    // The catalog already showed any edited migration: plan_tenants reports it and sends nothing.
+    let (script, mut done) = planned_script(modules, tenant).map_err(|message| anyhow::anyhow!(message))?;
     match sqlx::raw_sql(AssertSqlSafe(script.text()))
         .fetch_all(&mut *conn)
         .await
@@ -210,10 +163,36 @@ async fn bootstrap_as_planned(
         Err(e) if sqlstate(&e).as_deref() == Some("MK001") => Err(rollback(conn, StalePlan.into()).await),
         Err(e) => {
             let e = rollback(conn, e.into()).await;
-            let lock = render("lock_tenant", &[code]);
-            Err(script.explain(conn, e, &tenant.schema, &lock).await)
+            Err(script
+                .explain(conn, e, &tenant.schema, &render("lock_tenant", &[code]))
+                .await)
         }
     }
+}
+
+/// The whole transaction of a tenant as planned from the catalog (what `--dry-run` prints).
+pub(super) fn planned_script(
+    modules: &[Module],
+    tenant: &TenantWork,
+) -> Result<(TenantScript, TenantDone), String> {
+    let code = Some(tenant.spec.code.as_str());
+    let count = tenant.applied.len().to_string();
+    let mut script = TenantScript::default();
+    for statement in open_transaction(tenant) {
+        script.prelude(statement);
+    }
+    script.prelude(render("expect_plan", &[code, Some(&tenant.schema), Some(&count)]));
+    let mut done = TenantDone::default();
+    plan_script(
+        &mut script,
+        &mut done,
+        modules,
+        tenant,
+        &tenant.schema,
+        tenant.had_schema,
+        &tenant.applied,
+    )?;
+    Ok((script, done))
 }
 
 /// The careful way: read the tenant's state under its lock, then decide.
@@ -222,10 +201,70 @@ async fn bootstrap_anew(
     modules: &[Module],
     tenant: &TenantWork,
 ) -> Result<TenantDone> {
-    let mut done = TenantDone::default();
+    let code = Some(tenant.spec.code.as_str());
+    let mut open = open_transaction(tenant);
+    open.push(render("tenant_state", &[code]));
+    let rows = match sqlx::raw_sql(AssertSqlSafe(open.join(";\n") + ";"))
+        .fetch_all(&mut *conn)
+        .await
+    {
+        Ok(rows) => rows,
+        Err(e) => return Err(rollback(conn, e.into()).await),
+    };
+    // insert_tenant returns 2 columns when it created the row; tenant_state returns 6.
+    let mut done = TenantDone {
+        tenant_created: rows.iter().any(|r| r.len() == 2),
+        ..TenantDone::default()
+    };
+    let state: Vec<&sqlx::postgres::PgRow> = rows.iter().filter(|r| r.len() == 6).collect();
+    let Some(first) = state.first() else {
+        let e = anyhow::anyhow!(
+            "tenant `{}` vanished during its own transaction",
+            tenant.spec.code
+        );
+        return Err(rollback(conn, e).await);
+    };
+    let schema: String = first.try_get("schema_name")?;
+    let schema_present: bool = first.try_get("schema_present")?;
+    let mut applied = Applied::new();
+    for row in &state {
+        if let (Some(module), Some(migration), Some(sum)) = (
+            row.try_get::<Option<String>, _>("module")?,
+            row.try_get::<Option<String>, _>("migration")?,
+            row.try_get::<Option<String>, _>("checksum")?,
+        ) {
+            applied.insert((module, migration), sum);
+        }
+    }
+    let mut script = TenantScript::default();
+    if let Err(message) = plan_script(
+        &mut script,
+        &mut done,
+        modules,
+        tenant,
+        &schema,
+        schema_present,
+        &applied,
+    ) {
+        return Err(rollback(conn, anyhow::anyhow!(message)).await);
+    }
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text()))
+        .execute(&mut *conn)
+        .await
+    {
+        let e = rollback(conn, e.into()).await;
+        return Err(script
+            .explain(conn, e, &schema, &render("lock_tenant", &[code]))
+            .await);
+    }
+    Ok(done)
+}
+
+/// BEGIN, asynchronous commit, the tenant's lock, its row (created if missing).
+fn open_transaction(tenant: &TenantWork) -> Vec<String> {
     let spec = &tenant.spec;
     let code = Some(spec.code.as_str());
-    let open = [
+    vec![
         "BEGIN".to_string(),
         render("async_commit", &[]),
         render("lock_tenant", &[code]),
@@ -238,44 +277,24 @@ async fn bootstrap_anew(
                 Some(&tenant.schema),
             ],
         ),
-        render("tenant_state", &[code]),
     ]
-    .join(";\n");
-    let rows = match sqlx::raw_sql(AssertSqlSafe(open + ";"))
-        .fetch_all(&mut *conn)
-        .await
-    {
-        Ok(rows) => rows,
-        Err(e) => return Err(rollback(conn, e.into()).await),
-    };
-    // insert_tenant returns 2 columns when it created the row; tenant_state returns 6.
-    done.tenant_created = rows.iter().any(|r| r.len() == 2);
-    let state: Vec<&sqlx::postgres::PgRow> = rows.iter().filter(|r| r.len() == 6).collect();
-    let Some(first) = state.first() else {
-        return Err(rollback(
-            conn,
-            anyhow::anyhow!("tenant `{}` vanished during its own transaction", spec.code),
-        )
-        .await);
-    };
-    let tenant_id: String = first.try_get("id")?;
-    let schema: String = first.try_get("schema_name")?;
-    let schema_present: bool = first.try_get("schema_present")?;
-    let mut applied = HashMap::new();
-    for row in &state {
-        if let (Some(module), Some(migration), Some(sum)) = (
-            row.try_get::<Option<String>, _>("module")?,
-            row.try_get::<Option<String>, _>("migration")?,
-            row.try_get::<Option<String>, _>("checksum")?,
-        ) {
-            applied.insert((module, migration), sum);
-        }
-    }
+}
 
-    let quoted = names::quote_ident(&schema);
-    let mut script = TenantScript::default();
+/// The schema (unless present), the tenant's search_path, and every migration not in `applied`
+/// with its record; counted in `done`. An applied migration whose file changed is an error.
+fn plan_script(
+    script: &mut TenantScript,
+    done: &mut TenantDone,
+    modules: &[Module],
+    tenant: &TenantWork,
+    schema: &str,
+    schema_present: bool,
+    applied: &Applied,
+) -> Result<(), String> {
+    let code = tenant.spec.code.as_str();
+    let quoted = names::quote_ident(schema);
     if !schema_present {
-        script.setup(sql("create_schema").replace(":schema", &quoted));
+        script.setup(render("create_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
     }
     script.setup(render("scope_to_schema", &[Some(&quoted)]));
@@ -284,15 +303,19 @@ async fn bootstrap_anew(
             match applied.get(&(module.id.clone(), migration.name.clone())) {
                 Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
                 Some(sum) => {
-                    let message =
-                        checksum_message(module, &migration.name, &spec.code, sum, &migration.checksum);
-                    return Err(rollback(conn, anyhow::anyhow!(message)).await);
+                    return Err(checksum_message(
+                        module,
+                        &migration.name,
+                        code,
+                        sum,
+                        &migration.checksum,
+                    ));
                 }
                 None => {
                     let record = render(
-                        "record_migration",
+                        "record_migration_for_code",
                         &[
-                            Some(&tenant_id),
+                            Some(code),
                             Some(&module.id),
                             Some(&migration.name),
                             Some(&migration.checksum),
@@ -308,15 +331,7 @@ async fn bootstrap_anew(
             }
         }
     }
-    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text()))
-        .execute(&mut *conn)
-        .await
-    {
-        let e = rollback(conn, e.into()).await;
-        let lock = render("lock_tenant", &[code]);
-        return Err(script.explain(conn, e, &schema, &lock).await);
-    }
-    Ok(done)
+    Ok(())
 }
 
 /// End a failed tenant transaction; a connection that cannot even roll back is closed by the pool.

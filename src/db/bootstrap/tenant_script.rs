@@ -1,5 +1,5 @@
-//! A tenant's second script: its schema, its pending migrations and their records, and COMMIT,
-//! sent in one round trip. It remembers where each migration starts, so that a failure is reported
+//! A tenant's script: opening statements, its schema, its pending migrations and their records,
+//! and COMMIT, sent in one round trip. It remembers where each migration starts, so that a failure is reported
 //! against the migration file and line that caused it, not against the whole script.
 
 use anyhow::anyhow;
@@ -34,8 +34,9 @@ impl TenantScript {
     }
 
     pub fn migration(&mut self, label: String, sql: &str, record: String) {
-        // The file's own text, ended so that a last line comment cannot swallow what follows.
-        let sql = format!("{}\n", sql.trim_end().trim_end_matches(';'));
+        // The file's own text, verbatim, then a newline: the `;` that separates it from what
+        // follows cannot end up in a last-line comment (an extra empty statement is harmless).
+        let sql = format!("{}\n", sql.trim_end());
         self.migrations.push(PendingMigration { label, sql, record });
     }
 
