@@ -161,6 +161,20 @@ fn read_tenants_file(path: &Path) -> Result<Vec<TenantSpec>> {
             .unwrap_or(code)
             .to_string();
         let domain = fields.next().filter(|s| !s.is_empty()).map(str::to_string);
+        // A NUL would cut the SQL text short; other control characters are never meant.
+        if name
+            .chars()
+            .chain(domain.iter().flat_map(|d| d.chars()))
+            .any(char::is_control)
+        {
+            return Err(UserError::new(format!(
+                "{}:{}: the name or domain of tenant `{code}` holds a control character",
+                path.display(),
+                i + 1
+            ))
+            .hint("remove it: a line is `code,name,domain` in plain text")
+            .into());
+        }
         out.push(TenantSpec {
             code: code.to_string(),
             name,

@@ -168,6 +168,22 @@ fn a_bad_code_in_the_tenants_file_is_reported_with_file_and_line() {
     let output = run(&test, &db, &project, &["--tenants-file", "missing.txt"]);
     assert_code(&output, 2);
     assert!(stderr(&output).contains("missing.txt"), "{}", stderr(&output));
+
+    // A NUL would cut the SQL text short: a control character in a name or domain is refused.
+    for (line, text) in [
+        (2, "acme,Acme\nglobex,Glo\u{0}bex\n"),
+        (1, "acme,Acme,acme.example\u{7}\n"),
+    ] {
+        let file = test.write_file("control.txt", text);
+        let output = run(&test, &db, &project, &["--tenants-file", file.to_str().unwrap()]);
+        assert_code(&output, 2);
+        let err = test.filter(&stderr(&output));
+        assert!(
+            err.contains(&format!("[TEMP]/control.txt:{line}:")) && err.contains("control character"),
+            "{err}"
+        );
+        assert!(!has_system_tables(&db), "nothing was made");
+    }
 }
 
 #[test]
