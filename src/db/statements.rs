@@ -106,7 +106,7 @@ mod tests {
         "find_tenant",
         "tenant_state",
         "create_schema",
-        "expect_plan",
+        "plan_check",
         "record_migration_for_code",
         "applied_for_tenant",
         "scope_to_schema",

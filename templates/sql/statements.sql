@@ -49,20 +49,14 @@ RETURNING id::text AS id, schema_name;
 -- $1 code
 SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
 
--- name: expect_plan
--- $1 tenant code, $2 its schema, $3 how many migrations the plan saw applied to it. modkit plans
--- a tenant from the catalog it read at the start and sends the whole transaction at once; if a
--- concurrent run changed the tenant since, this stops the transaction (SQLSTATE MK001) and modkit
--- does the tenant again the careful way (tenant_state, then the script).
-DO $guard$
-BEGIN
-  IF NOT EXISTS (SELECT 1 FROM public.sys_tenant WHERE code = $1 AND schema_name = $2)
-     OR (SELECT count(*) FROM public.sys_module_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id
-         WHERE t.code = $1) <> $3 THEN
-    RAISE EXCEPTION 'modkit: the plan for this tenant is stale' USING ERRCODE = 'MK001';
-  END IF;
-END
-$guard$;
+-- name: plan_check
+-- $1 tenant code, $2 its schema: how many migration records the tenant has, if its row names that
+-- schema (no row otherwise). modkit plans a tenant from the catalog it read at the start and sends
+-- the whole transaction at once, without COMMIT; it commits only when this still matches the plan,
+-- and otherwise rolls back and does the tenant again from its state read under the lock.
+SELECT (SELECT count(*) FROM public.sys_module_migration m WHERE m.tenant_id = t.id) AS modkit_applied
+FROM public.sys_tenant t
+WHERE t.code = $1 AND t.schema_name = $2;
 
 -- name: record_migration_for_code
 -- $1 tenant code, $2 module, $3 migration file name, $4 sha-256 of the file (hex)

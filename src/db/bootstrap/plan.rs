@@ -221,7 +221,10 @@ pub(super) fn dry_run_sql(
     for tenant in work {
         out.push(format!("-- tenant {}", tenant.spec.code));
         match planned_script(&req.modules, tenant) {
-            Ok((script, _)) => out.push(script.text()),
+            Ok((script, _)) => {
+                out.push(script.text());
+                out.push("COMMIT; -- sent once plan_check still counts the migrations the plan saw".into());
+            }
             Err(message) => out.push(format!("-- not sent: {message}")),
         }
     }

@@ -4,12 +4,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
-use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
+use sqlx::postgres::PgRow;
+use sqlx::{AssertSqlSafe, Column, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
 use super::plan::{Applied, TenantWork, checksum_message};
 use super::tenant_script::TenantScript;
-use super::{Report, Request, TenantFailure, failure_message, sqlstate};
+use super::{Report, Request, TenantFailure, failure_message};
 use crate::db::simple;
 use crate::db::statements::render;
 use crate::modules::Module;
@@ -117,71 +118,63 @@ pub(super) struct TenantDone {
 /// protocol with parameters inlined as literals (at thousands of tenants the round trips, not the
 /// DDL, would otherwise dominate).
 ///
-/// First as planned from the catalog, in one round trip, guarded by `expect_plan`; if a concurrent
-/// run changed the tenant since the catalog was read, again with everything decided anew under the
-/// tenant's lock, in two.
+/// First as planned from the catalog: the whole transaction in one script, then COMMIT once
+/// `plan_check` shows the plan still holds. If it does not (a concurrent run got there first), or if
+/// anything failed, the tenant is rolled back and done again with everything decided anew under its
+/// lock, whose failure, if any, is the one reported.
 async fn bootstrap_tenant(
     conn: &mut PgConnection,
     modules: &[Module],
     tenant: &TenantWork,
 ) -> Result<TenantDone> {
-    match bootstrap_as_planned(conn, modules, tenant).await {
-        Err(e) if e.downcast_ref::<StalePlan>().is_some() => bootstrap_anew(conn, modules, tenant).await,
-        done => done,
+    match bootstrap_as_planned(conn, modules, tenant).await? {
+        Some(done) => Ok(done),
+        None => bootstrap_anew(conn, modules, tenant).await,
     }
 }
 
-/// `expect_plan` stopped the transaction: the tenant changed since the catalog was read.
-#[derive(Debug)]
-struct StalePlan;
-
-impl std::fmt::Display for StalePlan {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the plan for this tenant is stale")
-    }
-}
-
-impl std::error::Error for StalePlan {}
-
+/// `Ok(None)` when the plan no longer holds or the script failed: the transaction is rolled back.
 async fn bootstrap_as_planned(
     conn: &mut PgConnection,
     modules: &[Module],
     tenant: &TenantWork,
-) -> Result<TenantDone> {
-    let code = Some(tenant.spec.code.as_str());
+) -> Result<Option<TenantDone>> {
     // The catalog already showed any edited migration: plan_tenants reports it and sends nothing.
     let (script, mut done) = planned_script(modules, tenant).map_err(|message| anyhow::anyhow!(message))?;
-    match sqlx::raw_sql(AssertSqlSafe(script.text()))
+    let rows = match sqlx::raw_sql(AssertSqlSafe(script.text()))
         .fetch_all(&mut *conn)
         .await
     {
-        Ok(rows) => {
-            // insert_tenant returns its 2 columns only when it created the row.
-            done.tenant_created = rows.iter().any(|r| r.len() == 2);
-            Ok(done)
+        Ok(rows) => rows,
+        Err(_) => {
+            roll_back(conn).await;
+            return Ok(None);
         }
-        Err(e) if sqlstate(&e).as_deref() == Some("MK001") => Err(rollback(conn, StalePlan.into()).await),
-        Err(e) => {
-            let e = rollback(conn, e.into()).await;
-            Err(script
-                .explain(conn, e, &tenant.schema, &render("lock_tenant", &[code]))
-                .await)
-        }
+    };
+    let applied: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
+    if applied != i64::try_from(tenant.applied.len()).ok() {
+        roll_back(conn).await;
+        return Ok(None);
     }
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+    // insert_tenant returns a row only when it created the tenant.
+    done.tenant_created = rows.iter().any(is_inserted_tenant);
+    Ok(Some(done))
 }
 
-/// The whole transaction of a tenant as planned from the catalog (what `--dry-run` prints).
+/// The whole transaction of a tenant as planned from the catalog, but for its COMMIT (what
+/// `--dry-run` prints).
 pub(super) fn planned_script(
     modules: &[Module],
     tenant: &TenantWork,
 ) -> Result<(TenantScript, TenantDone), String> {
     let code = Some(tenant.spec.code.as_str());
-    let count = tenant.applied.len().to_string();
     let mut script = TenantScript::default();
     for statement in open_transaction(tenant) {
         script.prelude(statement);
     }
-    script.prelude(render("expect_plan", &[code, Some(&tenant.schema), Some(&count)]));
+    script.prelude(render("plan_check", &[code, Some(&tenant.schema)]));
+    script.commit_later();
     let mut done = TenantDone::default();
     plan_script(
         &mut script,
@@ -211,12 +204,12 @@ async fn bootstrap_anew(
         Ok(rows) => rows,
         Err(e) => return Err(rollback(conn, e.into()).await),
     };
-    // insert_tenant returns 2 columns when it created the row; tenant_state returns 6.
+    // insert_tenant returns a row only when it created the tenant; tenant_state one per migration.
     let mut done = TenantDone {
-        tenant_created: rows.iter().any(|r| r.len() == 2),
+        tenant_created: rows.iter().any(is_inserted_tenant),
         ..TenantDone::default()
     };
-    let state: Vec<&sqlx::postgres::PgRow> = rows.iter().filter(|r| r.len() == 6).collect();
+    let state: Vec<&PgRow> = rows.iter().filter(|r| has_column(r, "schema_present")).collect();
     let Some(first) = state.first() else {
         let e = anyhow::anyhow!(
             "tenant `{}` vanished during its own transaction",
@@ -336,6 +329,20 @@ fn plan_script(
 
 /// End a failed tenant transaction; a connection that cannot even roll back is closed by the pool.
 async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
-    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
+    roll_back(conn).await;
     err
+}
+
+/// The row insert_tenant returns when it created the tenant (`id`, `schema_name`), told apart
+/// from rows a migration's own SELECTs may return by its columns.
+fn is_inserted_tenant(row: &PgRow) -> bool {
+    row.len() == 2 && has_column(row, "id") && has_column(row, "schema_name")
+}
+
+fn has_column(row: &PgRow, name: &str) -> bool {
+    row.columns().iter().any(|c| c.name() == name)
+}
+
+async fn roll_back(conn: &mut PgConnection) {
+    let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
 }

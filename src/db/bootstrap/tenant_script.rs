@@ -15,6 +15,8 @@ pub struct TenantScript {
     /// Statements that come before the migrations (schema, search_path).
     setup: Vec<String>,
     migrations: Vec<PendingMigration>,
+    /// Leave COMMIT out: the caller checks what the script returned first.
+    commit_later: bool,
 }
 
 struct PendingMigration {
@@ -27,6 +29,10 @@ struct PendingMigration {
 impl TenantScript {
     pub fn prelude(&mut self, statement: String) {
         self.prelude.push(statement);
+    }
+
+    pub fn commit_later(&mut self) {
+        self.commit_later = true;
     }
 
     pub fn setup(&mut self, statement: String) {
@@ -51,7 +57,9 @@ impl TenantScript {
             parts.push(&m.sql);
             parts.push(&m.record);
         }
-        parts.push("COMMIT");
+        if !self.commit_later {
+            parts.push("COMMIT");
+        }
         parts.join(";\n") + ";"
     }
 
