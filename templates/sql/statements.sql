@@ -84,10 +84,6 @@ CREATE SCHEMA IF NOT EXISTS :schema;
 -- name: list_tenants
 SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;
 
--- name: list_applied
-SELECT t.code, m.module, m.migration, m.checksum
-FROM public.sys_module_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id;
-
 -- name: applied_for_tenant
 -- $1 tenant id
 SELECT module, migration, checksum FROM public.sys_module_migration WHERE tenant_id = $1::uuid;
