@@ -1,14 +1,13 @@
 //! `modkit bootstrap`: bring a PostgreSQL database to the state the modules need.
 
 use std::io::IsTerminal;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{BootstrapArgs, Format};
-use crate::db::bootstrap::{self, DevSeed, Mode, Report, Request, TenantSpec};
+use crate::db::bootstrap::{self, DevSeed, Mode, Report, Request, TenantSpec, render};
 use crate::db::connect;
 use crate::db::url::{DbUrl, UrlSource};
 use crate::exit::{ExitStatus, UserError};
@@ -48,7 +47,7 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         });
     }
     if let Some(file) = &args.tenants_file {
-        tenants.extend(read_tenants_file(file)?);
+        tenants.extend(TenantSpec::read_file(file)?);
     }
     let mode = if args.check {
         Mode::Check
@@ -96,8 +95,8 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         ExitStatus::Success
     };
     match args.output.format {
-        Format::Json => print_json(&url, &request, &report, status, started.elapsed())?,
-        Format::Human => print_human(printer, &url, &request, &report, started.elapsed()),
+        Format::Json => render::json(&url, &request, &report, status, started.elapsed())?,
+        Format::Human => render::human(printer, &url, &request, &report, started.elapsed()),
     }
     Ok(status)
 }
@@ -137,53 +136,6 @@ fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]
     })
 }
 
-/// `code[,name[,domain]]` a line; `#` comments and blank lines skipped.
-fn read_tenants_file(path: &Path) -> Result<Vec<TenantSpec>> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UserError::new(format!("cannot read tenants file {}: {e}", path.display()))
-            .hint("check the --tenants-file path")
-    })?;
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim();
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let mut fields = line.splitn(3, ',').map(str::trim);
-        let code = fields.next().unwrap_or_default();
-        names::check_tenant_code(code).map_err(|e| {
-            UserError::new(format!("{}:{}: {}", path.display(), i + 1, e.message))
-                .hint(e.hint.unwrap_or_default())
-        })?;
-        let name = fields
-            .next()
-            .filter(|s| !s.is_empty())
-            .unwrap_or(code)
-            .to_string();
-        let domain = fields.next().filter(|s| !s.is_empty()).map(str::to_string);
-        // A NUL would cut the SQL text short; other control characters are never meant.
-        if name
-            .chars()
-            .chain(domain.iter().flat_map(|d| d.chars()))
-            .any(char::is_control)
-        {
-            return Err(UserError::new(format!(
-                "{}:{}: the name or domain of tenant `{code}` holds a control character",
-                path.display(),
-                i + 1
-            ))
-            .hint("remove it: a line is `code,name,domain` in plain text")
-            .into());
-        }
-        out.push(TenantSpec {
-            code: code.to_string(),
-            name,
-            domain,
-        });
-    }
-    Ok(out)
-}
-
 /// Hidden unless a person watches stderr.
 fn progress_bar(format: Format, printer: Printer) -> ProgressBar {
     if format != Format::Human || printer.level == Level::Quiet || !std::io::stderr().is_terminal() {
@@ -211,128 +163,4 @@ fn scrub_error(url: &DbUrl, err: anyhow::Error) -> anyhow::Error {
         .into(),
         None => anyhow::anyhow!(text),
     }
-}
-
-fn print_human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, elapsed: Duration) {
-    for warning in &report.warnings {
-        printer.warn(warning);
-    }
-    for line in &report.tenant_lines {
-        printer.detail(line);
-    }
-    let verb = match req.mode {
-        Mode::Apply => "bootstrap",
-        Mode::Check => "bootstrap --check",
-        Mode::DryRun => "bootstrap --dry-run",
-    };
-    printer.heading(format!(
-        "modkit {verb}: {} (PostgreSQL {})",
-        url.redacted(),
-        report.server_version
-    ));
-    if report.database_created {
-        printer.line("  database         created (named in modkit.toml)");
-    }
-    match req.mode {
-        Mode::DryRun => {
-            if report.sql.is_empty() {
-                printer.line("Nothing to do: the database is up to date.");
-            } else {
-                printer.line("-- The SQL this bootstrap would run (nothing was changed):");
-                for statement in &report.sql {
-                    let terminated = statement.ends_with(';')
-                        || statement.lines().last().is_some_and(|l| l.starts_with("--"));
-                    printer.line(if terminated {
-                        statement.clone()
-                    } else {
-                        format!("{statement};")
-                    });
-                }
-            }
-        }
-        Mode::Check => {
-            if report.pending.is_empty() && report.failures.is_empty() {
-                printer.line("Up to date: nothing is pending.");
-            }
-            for line in &report.pending {
-                printer.line(format!("  pending: {line}"));
-            }
-        }
-        Mode::Apply => {
-            let row = |label: &str, c: bootstrap::Count, made: &str, there: &str| {
-                printer.line(format!(
-                    "  {label:<16} {} {made}, {} {there}",
-                    c.created, c.existing
-                ));
-            };
-            row("pgcrypto", report.pgcrypto, "created", "already there");
-            row("system tables", report.system_tables, "created", "already there");
-            row("permissions", report.permissions, "registered", "already there");
-            row("tenants", report.tenants, "created", "already there");
-            row("tenant schemas", report.schemas, "created", "already there");
-            row("migrations", report.migrations, "applied", "already applied");
-            if req.dev.is_some() {
-                row("dev grants", report.dev_grants, "granted", "already there");
-            }
-            let modules = req
-                .modules
-                .iter()
-                .map(|m| m.id.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let modules = if modules.is_empty() {
-                "no module".to_string()
-            } else {
-                format!("module {modules}")
-            };
-            if report.failures.is_empty() && !report.changed() {
-                printer.line(format!(
-                    "Nothing to do: the database was already up to date ({modules}). {:.2}s",
-                    elapsed.as_secs_f64()
-                ));
-            } else if report.failures.is_empty() {
-                printer.line(format!("Done ({modules}) in {:.2}s.", elapsed.as_secs_f64()));
-            }
-        }
-    }
-    if !report.failures.is_empty() {
-        eprintln!("{} tenant(s) failed:", report.failures.len());
-        for failure in &report.failures {
-            eprintln!(
-                "  {} {}: {}",
-                console::style("error:").red().bold(),
-                failure.tenant,
-                url.scrub(&failure.message)
-            );
-        }
-        let hint = match req.mode {
-            Mode::Apply => {
-                "the other tenants were done; fix the cause and run again: it picks up exactly what is missing"
-            }
-            Mode::Check | Mode::DryRun => "nothing was changed; fix the cause, then bootstrap",
-        };
-        eprintln!("{} {hint}", console::style("hint:").cyan().bold());
-    }
-}
-
-fn print_json(
-    url: &DbUrl,
-    req: &Request,
-    report: &Report,
-    status: ExitStatus,
-    elapsed: Duration,
-) -> Result<()> {
-    let modules: Vec<&str> = req.modules.iter().map(|m| m.id.as_str()).collect();
-    let doc = serde_json::json!({
-        "database": url.redacted(),
-        "mode": req.mode,
-        "modules": modules,
-        "changed": report.changed(),
-        "ok": status == ExitStatus::Success,
-        "elapsed_ms": elapsed.as_millis() as u64,
-        "report": report,
-    });
-    let text = serde_json::to_string_pretty(&doc)?;
-    println!("{}", url.scrub(&text));
-    Ok(())
 }

@@ -7,8 +7,11 @@
 
 mod database;
 mod plan;
+pub mod render;
 mod tenant;
 mod tenant_script;
+
+use std::path::Path;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -18,13 +21,64 @@ use self::database::{database_wide, seed_dev};
 use self::plan::{describe_pending, dry_run_sql, plan_dev, plan_tenants};
 use self::tenant::run_tenants;
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
+use crate::exit::UserError;
 use crate::modules::Module;
+use crate::names;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TenantSpec {
     pub code: String,
     pub name: String,
     pub domain: Option<String>,
+}
+
+impl TenantSpec {
+    /// `code[,name[,domain]]` a line; `#` comments and blank lines skipped.
+    pub fn read_file(path: &Path) -> Result<Vec<TenantSpec>> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            UserError::new(format!("cannot read tenants file {}: {e}", path.display()))
+                .hint("check the --tenants-file path")
+        })?;
+        let mut out = Vec::new();
+        for (i, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let mut fields = line.splitn(3, ',').map(str::trim);
+            let code = fields.next().unwrap_or_default();
+            names::check_tenant_code(code).map_err(|e| {
+                UserError::new(format!("{}:{}: {}", path.display(), i + 1, e.message))
+                    .hint(e.hint.unwrap_or_default())
+            })?;
+            let name = fields
+                .next()
+                .filter(|s| !s.is_empty())
+                .unwrap_or(code)
+                .to_string();
+            let domain = fields.next().filter(|s| !s.is_empty()).map(str::to_string);
+            // A NUL would cut the SQL text short; other control characters are never meant.
+            if name
+                .chars()
+                .chain(domain.iter().flat_map(|d| d.chars()))
+                .any(char::is_control)
+            {
+                return Err(UserError::new(format!(
+                    "{}:{}: the name or domain of tenant `{code}` holds a control character",
+                    path.display(),
+                    i + 1
+                ))
+                .hint("remove it: a line is `code,name,domain` in plain text")
+                .into());
+            }
+            out.push(TenantSpec {
+                code: code.to_string(),
+                name,
+                domain,
+            });
+        }
+        Ok(out)
+    }
 }
 
 /// A sandbox's dev access: one role holding every permission of the module, granted to `user`.
