@@ -447,3 +447,57 @@ fn the_sandbox_own_npm_test_passes_on_a_fresh_database() {
         "3"
     );
 }
+
+/// `npm run dev` starts the API and the Vite client together: the page and `/api` (proxied to the
+/// API) answer on the client's port, and nothing is left running once it is stopped.
+#[test]
+fn npm_run_dev_serves_the_client_and_proxies_the_api() {
+    use super::sandbox::spawn_server;
+    use crate::support::process::{free_port, port_is_open};
+
+    let sb = sandbox();
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &[]));
+    seed_rows(&db, "dev", &["from-dev-server"]);
+    let api_port = free_port();
+    let dev = timed("npm run dev (API + Vite)", || {
+        spawn_server(
+            "npm-run-dev",
+            |port| {
+                let mut cmd = command("npm", &sb.dir);
+                cmd.args(["run", "dev"])
+                    .env("PORT", api_port.to_string())
+                    .env("VITE_PORT", port.to_string())
+                    .env("DATABASE_URL", db.url())
+                    .env("NODE_ENV", "development");
+                cmd
+            },
+            |port| {
+                http::try_request("GET", &format!("http://localhost:{port}{HEALTH}"), &[], None)
+                    .is_ok_and(|r| r.status == 200)
+            },
+        )
+    });
+    let base = format!("http://localhost:{}", dev.port);
+    let page = http::request("GET", &format!("{base}/"), &[], None);
+    assert_eq!(page.status, 200, "{page:?}");
+    assert!(page.body.contains("<script"), "the client page: {}", page.body);
+    let items = http::request(
+        "GET",
+        &format!("{base}{ITEMS}"),
+        &headers(Some("dev"), Some("dev")),
+        None,
+    );
+    assert_eq!(names_of(&items), ["from-dev-server"], "{items:?}");
+    assert!(port_is_open(api_port), "the API listens on PORT");
+
+    // Vite may listen on ::1 only (`localhost`): ask it over HTTP, as a browser would.
+    let page_url = format!("{base}/");
+    let running = || port_is_open(api_port) || http::try_request("GET", &page_url, &[], None).is_ok();
+    drop(dev);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while running() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!running(), "npm run dev left a server running");
+}
