@@ -228,7 +228,7 @@ fn progress_bar_on_a_terminal_only() {
     let test = cli_for(&db);
     let project = sandbox(&test, "items");
     let codes: Vec<String> = (0..300).map(|i| format!("t{i:03}")).collect();
-    test.write_file("tenants.txt", &codes.join("\n"));
+    test.write_file("tenants.txt", codes.join("\n"));
     let tenants_file = test.path("tenants.txt");
     let args = |extra: &str| {
         format!(
