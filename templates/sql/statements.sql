@@ -51,12 +51,14 @@ SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
 
 -- name: plan_check
 -- $1 tenant code, $2 its schema: how many migration records the tenant has, if its row names that
--- schema (no row otherwise). modkit plans a tenant from the catalog it read at the start and sends
--- the whole transaction at once, without COMMIT; it commits only when this still matches the plan,
--- and otherwise rolls back and does the tenant again from its state read under the lock.
+-- schema and the schema exists (no row otherwise). modkit plans a tenant from the catalog it read at
+-- the start and sends the whole transaction at once, this last and without COMMIT; it commits only
+-- when the count is what the plan expects (what was applied plus what the script recorded), and
+-- otherwise rolls back and does the tenant again from its state read under the lock.
 SELECT (SELECT count(*) FROM public.sys_module_migration m WHERE m.tenant_id = t.id) AS modkit_applied
 FROM public.sys_tenant t
-WHERE t.code = $1 AND t.schema_name = $2;
+WHERE t.code = $1 AND t.schema_name = $2
+  AND EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = t.schema_name);
 
 -- name: record_migration_for_code
 -- $1 tenant code, $2 module, $3 migration file name, $4 sha-256 of the file (hex)

@@ -223,7 +223,9 @@ pub(super) fn dry_run_sql(
         match planned_script(&req.modules, tenant) {
             Ok((script, _)) => {
                 out.push(script.text());
-                out.push("COMMIT; -- sent once plan_check still counts the migrations the plan saw".into());
+                out.push(
+                    "-- COMMIT is sent once plan_check counts the records the plan expects\nCOMMIT;".into(),
+                );
             }
             Err(message) => out.push(format!("-- not sent: {message}")),
         }

@@ -118,8 +118,8 @@ pub(super) struct TenantDone {
 /// protocol with parameters inlined as literals (at thousands of tenants the round trips, not the
 /// DDL, would otherwise dominate).
 ///
-/// First as planned from the catalog: the whole transaction in one script, then COMMIT once
-/// `plan_check` shows the plan still holds. If it does not (a concurrent run got there first), or if
+/// First as planned from the catalog: the whole transaction in one script ending with `plan_check`,
+/// then COMMIT once it shows the plan held. If it does not (a concurrent run got there first), or if
 /// anything failed, the tenant is rolled back and done again with everything decided anew under its
 /// lock, whose failure, if any, is the one reported.
 async fn bootstrap_tenant(
@@ -152,7 +152,8 @@ async fn bootstrap_as_planned(
         }
     };
     let applied: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
-    if applied != i64::try_from(tenant.applied.len()).ok() {
+    // What was applied before, plus what this script recorded.
+    if applied != i64::try_from(tenant.applied.len() + done.migrations_applied).ok() {
         roll_back(conn).await;
         return Ok(None);
     }
@@ -173,8 +174,6 @@ pub(super) fn planned_script(
     for statement in open_transaction(tenant) {
         script.prelude(statement);
     }
-    script.prelude(render("plan_check", &[code, Some(&tenant.schema)]));
-    script.commit_later();
     let mut done = TenantDone::default();
     plan_script(
         &mut script,
@@ -185,6 +184,9 @@ pub(super) fn planned_script(
         tenant.had_schema,
         &tenant.applied,
     )?;
+    // Last: the row still names the schema, the schema exists (a migration run without it would
+    // have landed in public), and the records are exactly those planned.
+    script.check_before_commit(render("plan_check", &[code, Some(&tenant.schema)]));
     Ok((script, done))
 }
 
@@ -241,15 +243,27 @@ async fn bootstrap_anew(
     ) {
         return Err(rollback(conn, anyhow::anyhow!(message)).await);
     }
-    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(script.text()))
-        .execute(&mut *conn)
+    script.check_before_commit(render("plan_check", &[code, Some(&schema)]));
+    let rows = match sqlx::raw_sql(AssertSqlSafe(script.text()))
+        .fetch_all(&mut *conn)
         .await
     {
-        let e = rollback(conn, e.into()).await;
-        return Err(script
-            .explain(conn, e, &schema, &render("lock_tenant", &[code]))
-            .await);
+        Ok(rows) => rows,
+        Err(e) => {
+            let e = rollback(conn, e.into()).await;
+            return Err(script
+                .explain(conn, e, &schema, &render("lock_tenant", &[code]))
+                .await);
+        }
+    };
+    let recorded: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
+    if recorded != i64::try_from(applied.len() + done.migrations_applied).ok() {
+        let e = anyhow::anyhow!(
+            "schema {schema} or the tenant's row changed while it was bootstrapped (dropped or renamed by someone else?); nothing was kept, run again"
+        );
+        return Err(rollback(conn, e).await);
     }
+    sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
     Ok(done)
 }
 

@@ -15,6 +15,8 @@ pub struct TenantScript {
     /// Statements that come before the migrations (schema, search_path).
     setup: Vec<String>,
     migrations: Vec<PendingMigration>,
+    /// Statements after the migrations (the plan check).
+    finale: Vec<String>,
     /// Leave COMMIT out: the caller checks what the script returned first.
     commit_later: bool,
 }
@@ -31,7 +33,9 @@ impl TenantScript {
         self.prelude.push(statement);
     }
 
-    pub fn commit_later(&mut self) {
+    /// A last statement whose result the caller checks before it sends COMMIT itself.
+    pub fn check_before_commit(&mut self, statement: String) {
+        self.finale.push(statement);
         self.commit_later = true;
     }
 
@@ -57,6 +61,7 @@ impl TenantScript {
             parts.push(&m.sql);
             parts.push(&m.record);
         }
+        parts.extend(self.finale.iter().map(String::as_str));
         if !self.commit_later {
             parts.push("COMMIT");
         }
