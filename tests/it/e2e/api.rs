@@ -326,16 +326,7 @@ fn cors_allows_local_origins_with_credentials_in_development_only() {
         );
     }
     // The actual request carries the headers too, or the browser would not hand the body over.
-    let res = http::request(
-        "GET",
-        &format!("{}{ITEMS}", dev.base()),
-        &[
-            ("Origin", "http://localhost:5173"),
-            ("X-Tenant-Id", "a"),
-            ("X-User-Id", "dev"),
-        ],
-        None,
-    );
+    let res = list_from_vite_origin(&dev.base());
     assert_eq!(res.status, 200, "{res:?}");
     assert_eq!(
         res.header("access-control-allow-origin"),
@@ -371,16 +362,7 @@ fn cors_allows_local_origins_with_credentials_in_development_only() {
         db.url(),
         &[("NODE_ENV", "production")],
     );
-    let res = http::request(
-        "GET",
-        &format!("{}{ITEMS}", prod.base()),
-        &[
-            ("Origin", "http://localhost:5173"),
-            ("X-Tenant-Id", "a"),
-            ("X-User-Id", "dev"),
-        ],
-        None,
-    );
+    let res = list_from_vite_origin(&prod.base());
     assert_eq!(res.status, 200, "production serves the module: {res:?}");
     assert_eq!(cors_headers(&res), [], "production sent CORS headers: {res:?}");
     for origin in ["http://localhost:5173", "http://evil.example"] {
@@ -500,4 +482,18 @@ fn npm_run_dev_serves_the_client_and_proxies_the_api() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert!(!running(), "npm run dev left a server running");
+}
+
+/// `GET /items` of tenant `a` as the dev user, sent the way a page served by Vite sends it.
+fn list_from_vite_origin(base: &str) -> Response {
+    http::request(
+        "GET",
+        &format!("{base}{ITEMS}"),
+        &[
+            ("Origin", "http://localhost:5173"),
+            ("X-Tenant-Id", "a"),
+            ("X-User-Id", "dev"),
+        ],
+        None,
+    )
 }
