@@ -57,31 +57,55 @@ floor_sql "$work/half.ab" > "$work/floor_b.sql"
 
 # Each measurement is repeated and interleaved with the others, so that the noise of a shared
 # machine hits all of them alike; the table gives the medians.
+# CPU seconds the PostgreSQL server spent: its live processes, plus the ended backends the
+# postmaster has reaped. Less noisy than wall time: it shows the server work modkit adds.
+server_cpu() {
+  sleep 0.3 # let the postmaster reap the backends of a client that just ended
+  python3 - "$work/pg/postmaster.pid" <<'PY'
+import os, sys
+pm = int(open(sys.argv[1]).readline())
+ticks = lambda pid, a, b: sum(int(x) for x in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[a:b])
+total = ticks(pm, 11, 15)  # utime, stime, cutime, cstime
+for p in filter(str.isdigit, os.listdir("/proc")):
+    try:
+        fields = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        if int(p) != pm and int(fields[1]) == pm:
+            total += int(fields[11]) + int(fields[12])
+    except OSError:
+        pass
+print(total / os.sysconf("SC_CLK_TCK"))
+PY
+}
 median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(float, sys.argv[1:])):.2f}')" "$@"; }
-f1=(); f2=(); m1=(); m2=()
+# Every measurement gets a database of its own, and none is dropped until the end: dropping one
+# deletes thousands of files, and on a file system without a journal (this machine's) ext4 then
+# skips the inodes it freed in the last minutes at every file it creates, so whatever runs next
+# creates its tables more slowly (the floor measured 2.4, 3.3, then 4.6 s in a drop-and-recreate loop).
+f1=(); f2=(); m1=(); m2=(); c1=(); cm=(); r1=()
 cd "$work/sandbox"
 for r in $(seq "$repeat"); do
-  prepare_floor_db floor1
-  t0=$(now); psql_q "$base/floor1" -f "$work/floor.sql" >/dev/null; t1=$(now)
-  f1+=("$(secs "$t0" "$t1")")
+  prepare_floor_db "floor1_$r"
+  c0=$(server_cpu); t0=$(now); psql_q "$base/floor1_$r" -f "$work/floor.sql" >/dev/null; t1=$(now)
+  f1+=("$(secs "$t0" "$t1")"); c1+=("$(secs "$c0" "$(server_cpu)")")
 
-  prepare_floor_db floor2
+  prepare_floor_db "floor2_$r"
   t0=$(now)
-  psql_q "$base/floor2" -f "$work/floor_a.sql" >/dev/null & a=$!
-  psql_q "$base/floor2" -f "$work/floor_b.sql" >/dev/null & b=$!
+  psql_q "$base/floor2_$r" -f "$work/floor_a.sql" >/dev/null & a=$!
+  psql_q "$base/floor2_$r" -f "$work/floor_b.sql" >/dev/null & b=$!
   wait $a; wait $b
   t1=$(now)
   f2+=("$(secs "$t0" "$t1")")
 
-  fresh_db mk
-  t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
-  m1+=("$(secs "$t0" "$t1")")
-  t0=$(now); "$modkit" bootstrap -q --db "$base/mk" --tenants-file "$work/tenants.txt"; t1=$(now)
+  fresh_db "mk_$r"
+  c0=$(server_cpu); t0=$(now); "$modkit" bootstrap -q --db "$base/mk_$r" --tenants-file "$work/tenants.txt"; t1=$(now)
+  m1+=("$(secs "$t0" "$t1")"); cm+=("$(secs "$c0" "$(server_cpu)")")
+  r1+=("$(python3 -c "print(f'{${m1[-1]} / ${f1[-1]}:.2f}')")")
+  t0=$(now); "$modkit" bootstrap -q --db "$base/mk_$r" --tenants-file "$work/tenants.txt"; t1=$(now)
   m2+=("$(secs "$t0" "$t1")")
 done
 floor1=$(median "${f1[@]}"); floor2=$(median "${f2[@]}"); first=$(median "${m1[@]}"); rerun=$(median "${m2[@]}")
-tenants=$(psql_q "$base/mk" -c "SELECT count(*) FROM sys_tenant")
-tables=$(psql_q "$base/mk" -c "SELECT count(*) FROM pg_tables WHERE tablename = 'bench'")
+tenants=$(psql_q "$base/mk_1" -c "SELECT count(*) FROM sys_tenant")
+tables=$(psql_q "$base/mk_1" -c "SELECT count(*) FROM pg_tables WHERE tablename = 'bench'")
 
 # Memory: peak RSS at rss_n tenants, first run and re-run.
 seq -f "r%06g" 1 "$rss_n" > "$work/rss.txt"
@@ -102,6 +126,8 @@ Measured $(date -u +%Y-%m-%d) on $(nproc) cores, median of $repeat interleaved r
 | \`modkit bootstrap\`, re-run, nothing to do | $rerun | $(ratio "$rerun" "$floor1") | ≤ 0.05 |
 
 First run ÷ two-session floor: $(ratio "$first" "$floor2") (the machine's noise moves both alike).
+First run ÷ floor, each repetition: ${r1[*]}.
+Server CPU, first run ÷ floor (medians): $(median "${cm[@]}") s ÷ $(median "${c1[@]}") s = $(ratio "$(median "${cm[@]}")" "$(median "${c1[@]}")") (the server work modkit adds: its transactions, locks and checks).
 Check: $tenants tenants, $tables module tables after the first run.
 Peak RSS at $rss_n tenants: first run $(( $(cat "$work/rss1") / 1024 )) MB, re-run $(( $(cat "$work/rss2") / 1024 )) MB (target < 50 MB).
 MD

@@ -45,6 +45,13 @@ VALUES ($1, $2, $3, $4)
 ON CONFLICT (code) DO NOTHING
 RETURNING id::text AS id, schema_name;
 
+-- name: insert_new_tenant
+-- $1 code, $2 name, $3 domain, $4 schema name. modkit's fast path, for a tenant the catalog showed
+-- missing: it fails if the row exists by now (a concurrent run got there first), which rolls the
+-- whole transaction back, and modkit then does the tenant anew under its lock.
+INSERT INTO public.sys_tenant (code, name, domain, schema_name)
+VALUES ($1, $2, $3, $4);
+
 -- name: find_tenant
 -- $1 code
 SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
@@ -82,6 +89,15 @@ SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present;
 -- name: create_schema
 -- Not bound: the client substitutes the quoted schema name for the placeholder.
 CREATE SCHEMA IF NOT EXISTS :schema;
+
+-- name: create_new_schema
+-- Not bound, like create_schema. modkit's fast path: it fails if the schema exists (a leftover
+-- with no row, or a concurrent run's), so the tenant is done anew, under its lock.
+CREATE SCHEMA :schema;
+
+-- name: set_search_path
+-- Not bound: the client substitutes the quoted schema name. Transaction-local, like withTenantTx.
+SET LOCAL search_path TO :schema, public;
 
 -- name: list_tenants
 SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;

@@ -33,7 +33,7 @@ pub struct TenantSpec {
 }
 
 impl TenantSpec {
-    /// `code[,name[,domain]]` a line; `#` comments and blank lines skipped.
+    /// `code[,name[,domain]]` a line, CSV-quoted where needed; `#` comments and blank lines skipped.
     pub fn read_file(path: &Path) -> Result<Vec<TenantSpec>> {
         let text = std::fs::read_to_string(path).map_err(|e| {
             UserError::new(format!("cannot read tenants file {}: {e}", path.display()))
@@ -41,22 +41,47 @@ impl TenantSpec {
         })?;
         let mut out = Vec::new();
         for (i, line) in text.lines().enumerate() {
+            let at = || format!("{}:{}", path.display(), i + 1);
             let line = line.trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let mut fields = line.splitn(3, ',').map(str::trim);
-            let code = fields.next().unwrap_or_default();
-            names::check_tenant_code(code).map_err(|e| {
-                UserError::new(format!("{}:{}: {}", path.display(), i + 1, e.message))
-                    .hint(e.hint.unwrap_or_default())
-            })?;
-            let name = fields
+            // A line is a CSV record, so that a name holding a comma can be quoted:
+            // `acme,"Acme, Inc.",acme.example`. The parser reads an unclosed quote to the end of
+            // the line, which is never what was meant: an odd number of quotes is an error.
+            if line.matches('"').count() % 2 == 1 {
+                return Err(UserError::new(format!("{}: a double quote is not closed", at()))
+                    .hint(r#"close the quoted name, and double a quote inside it: acme,"Say ""hi""""#)
+                    .into());
+            }
+            let record = csv::ReaderBuilder::new()
+                .has_headers(false)
+                .trim(csv::Trim::All)
+                .from_reader(line.as_bytes())
+                .records()
                 .next()
+                .transpose()
+                .map_err(|e| UserError::new(format!("{}: {e}", at())))?
+                .unwrap_or_default();
+            if record.len() > 3 {
+                return Err(UserError::new(format!(
+                    "{}: {} fields, expected at most 3 (code,name,domain)",
+                    at(),
+                    record.len()
+                ))
+                .hint(r#"put a name that holds a comma in double quotes, right after its comma: acme,"Acme, Inc.",acme.example"#)
+                .into());
+            }
+            let code = record.get(0).unwrap_or_default();
+            names::check_tenant_code(code).map_err(|e| {
+                UserError::new(format!("{}: {}", at(), e.message)).hint(e.hint.unwrap_or_default())
+            })?;
+            let name = record
+                .get(1)
                 .filter(|s| !s.is_empty())
                 .unwrap_or(code)
                 .to_string();
-            let domain = fields.next().filter(|s| !s.is_empty()).map(str::to_string);
+            let domain = record.get(2).filter(|s| !s.is_empty()).map(str::to_string);
             // A NUL would cut the SQL text short; other control characters are never meant.
             if name
                 .chars()
@@ -64,9 +89,8 @@ impl TenantSpec {
                 .any(char::is_control)
             {
                 return Err(UserError::new(format!(
-                    "{}:{}: the name or domain of tenant `{code}` holds a control character",
-                    path.display(),
-                    i + 1
+                    "{}: the name or domain of tenant `{code}` holds a control character",
+                    at()
                 ))
                 .hint("remove it: a line is `code,name,domain` in plain text")
                 .into());

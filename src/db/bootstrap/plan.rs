@@ -223,9 +223,12 @@ pub(super) fn dry_run_sql(
         match planned_script(&req.modules, tenant) {
             Ok((script, _)) => {
                 out.push(script.text());
-                out.push(
-                    "-- COMMIT is sent once plan_check counts the records the plan expects\nCOMMIT;".into(),
-                );
+                if !script.commits() {
+                    out.push(
+                        "-- COMMIT is sent once plan_check counts the records the plan expects\nCOMMIT;"
+                            .into(),
+                    );
+                }
             }
             Err(message) => out.push(format!("-- not sent: {message}")),
         }

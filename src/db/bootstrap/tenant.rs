@@ -73,6 +73,13 @@ pub(super) async fn run_tenants(
         let code = tenant.spec.code.clone();
         match outcome {
             Ok(done) => {
+                if done.tenant_created && !done.schema_created {
+                    report.warnings.push(format!(
+                        "schema {} was already there with no sys_tenant row; tenant `{code}` was given it, with whatever it holds \
+                         (if it was not meant for this tenant, drop the tenant's row and rename the schema)",
+                        tenant.schema
+                    ));
+                }
                 // A concurrent run may have made the row or schema since the catalog was read.
                 report.tenants.created += usize::from(done.tenant_created);
                 report.tenants.existing += usize::from(!done.tenant_created && !tenant.had_row);
@@ -151,6 +158,11 @@ async fn bootstrap_as_planned(
             return Ok(None);
         }
     };
+    if script.commits() {
+        // A new tenant's script ends with its COMMIT: any change since the catalog was read made
+        // one of its statements fail, so getting here means it was committed as planned.
+        return Ok(Some(done));
+    }
     let applied: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
     // What was applied before, plus what this script recorded.
     if applied != i64::try_from(tenant.applied.len() + done.migrations_applied).ok() {
@@ -163,14 +175,34 @@ async fn bootstrap_as_planned(
     Ok(Some(done))
 }
 
-/// The whole transaction of a tenant as planned from the catalog, but for its COMMIT (what
-/// `--dry-run` prints).
+/// The whole transaction of a tenant as planned from the catalog (what `--dry-run` prints).
+///
+/// A tenant the catalog showed missing altogether (most of a first run) gets a script that ends
+/// with its own COMMIT: its row and schema are created by statements that fail if either exists
+/// by now, so a stale plan rolls back on its own and the script needs no check and no second
+/// round trip. Its schema, created in this transaction, cannot vanish before the commit. Any
+/// other tenant ends with `plan_check`, and COMMIT is sent once its answer shows the plan held.
 pub(super) fn planned_script(
     modules: &[Module],
     tenant: &TenantWork,
 ) -> Result<(TenantScript, TenantDone), String> {
     let code = Some(tenant.spec.code.as_str());
     let mut script = TenantScript::default();
+    let brand_new = !tenant.had_row && !tenant.had_schema && tenant.applied.is_empty();
+    if brand_new {
+        let mut done = TenantDone {
+            tenant_created: true,
+            ..TenantDone::default()
+        };
+        for statement in open_new_tenant(tenant) {
+            script.prelude(statement);
+        }
+        let quoted = names::quote_ident(&tenant.schema);
+        script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
+        done.schema_created = true;
+        add_migrations(&mut script, &mut done, modules, tenant, &quoted, &Applied::new())?;
+        return Ok((script, done));
+    }
     for statement in open_transaction(tenant) {
         script.prelude(statement);
     }
@@ -269,21 +301,27 @@ async fn bootstrap_anew(
 
 /// BEGIN, asynchronous commit, the tenant's lock, its row (created if missing).
 fn open_transaction(tenant: &TenantWork) -> Vec<String> {
+    tenant_opening(tenant, |params| render("insert_tenant", params))
+}
+
+/// The same for a tenant planned as new, whose row insert fails if the row exists by now.
+fn open_new_tenant(tenant: &TenantWork) -> Vec<String> {
+    tenant_opening(tenant, |params| render("insert_new_tenant", params))
+}
+
+fn tenant_opening(tenant: &TenantWork, insert: impl Fn(&[Option<&str>]) -> String) -> Vec<String> {
     let spec = &tenant.spec;
     let code = Some(spec.code.as_str());
     vec![
         "BEGIN".to_string(),
         render("async_commit", &[]),
         render("lock_tenant", &[code]),
-        render(
-            "insert_tenant",
-            &[
-                code,
-                Some(&spec.name),
-                spec.domain.as_deref(),
-                Some(&tenant.schema),
-            ],
-        ),
+        insert(&[
+            code,
+            Some(&spec.name),
+            spec.domain.as_deref(),
+            Some(&tenant.schema),
+        ]),
     ]
 }
 
@@ -298,13 +336,26 @@ fn plan_script(
     schema_present: bool,
     applied: &Applied,
 ) -> Result<(), String> {
-    let code = tenant.spec.code.as_str();
     let quoted = names::quote_ident(schema);
     if !schema_present {
         script.setup(render("create_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
     }
-    script.setup(render("scope_to_schema", &[Some(&quoted)]));
+    add_migrations(script, done, modules, tenant, &quoted, applied)
+}
+
+/// The tenant's search_path, then every migration not in `applied` with its record; counted in
+/// `done`. An applied migration whose file changed is an error.
+fn add_migrations(
+    script: &mut TenantScript,
+    done: &mut TenantDone,
+    modules: &[Module],
+    tenant: &TenantWork,
+    quoted_schema: &str,
+    applied: &Applied,
+) -> Result<(), String> {
+    let code = tenant.spec.code.as_str();
+    script.setup(render("set_search_path", &[]).replace(":schema", quoted_schema));
     for module in modules {
         for migration in &module.migrations {
             match applied.get(&(module.id.clone(), migration.name.clone())) {

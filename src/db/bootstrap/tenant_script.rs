@@ -50,6 +50,11 @@ impl TenantScript {
         self.migrations.push(PendingMigration { label, sql, record });
     }
 
+    /// Whether `text()` ends with COMMIT (otherwise the caller sends it after its check).
+    pub fn commits(&self) -> bool {
+        !self.commit_later
+    }
+
     pub fn text(&self) -> String {
         let mut parts: Vec<&str> = self
             .prelude

@@ -1,10 +1,12 @@
 //! Many runs at once, runs killed half-way, and re-runs over many tenants.
 
-use std::process::{Child, Stdio};
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use super::*;
 use crate::support::pg::TestDb;
+use crate::support::process::wait_for;
 
 fn spawn(test: &CliTest, db: &TestDb, project: &Path, args: &[&str]) -> Child {
     bootstrap(test, db, project, args)
@@ -117,6 +119,98 @@ fn two_runs_of_200_tenants_with_4_jobs_each_at_once() {
 }
 
 /// When to kill a run: a fixed delay after it starts, or once it has made `n` more tenant schemas.
+/// A first run sends a new tenant's whole transaction at once, planned from the catalog it read at
+/// the start. Here, someone else makes the tenants after that read (while the test holds their
+/// locks): one gets a row naming a schema of its own, the other a schema with no row. The planned
+/// transactions must fail and roll back, and the tenants be done anew under their locks: the row's
+/// schema used and the leftover schema adopted, nothing made twice or in the wrong place.
+#[test]
+fn tenants_made_by_someone_else_after_the_plan_are_done_anew_under_their_locks() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    assert_code(&run(&test, &db, &project, &[]), 0); // system tables and the dev tenant
+
+    // Hold both tenants' locks, so that the run plans them as new and then waits.
+    let mut holder = Command::new("psql")
+        .args(["-qAtX", "-v", "ON_ERROR_STOP=1", db.url()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cannot start psql");
+    let mut sql = holder.stdin.take().unwrap();
+    writeln!(
+        sql,
+        "BEGIN; SELECT pg_advisory_xact_lock(1836016500, hashtext('late')), \
+         pg_advisory_xact_lock(1836016500, hashtext('stray'));"
+    )
+    .unwrap();
+    let waiting = || db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted");
+    wait_for("the test to hold the locks", Duration::from_secs(10), || {
+        (waiting() == "2").then_some(())
+    });
+    let child = spawn(
+        &test,
+        &db,
+        &project,
+        &["--tenant", "late", "--tenant", "stray", "--jobs", "2"],
+    );
+    wait_for("the run to wait on both locks", Duration::from_secs(20), || {
+        let n = db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        (n == "2").then_some(())
+    });
+    writeln!(
+        sql,
+        "INSERT INTO sys_tenant (code, name, schema_name) VALUES ('late', 'Late Ltd', 'custom_late'); \
+         CREATE SCHEMA tenant_stray; CREATE TABLE tenant_stray.kept (x int); INSERT INTO tenant_stray.kept VALUES (7); \
+         COMMIT;"
+    )
+    .unwrap();
+    drop(sql);
+    assert!(holder.wait().unwrap().success(), "psql failed");
+
+    let output = child.wait_with_output().unwrap();
+    assert_code(&output, 0);
+    assert_eq!(
+        db.rows("SELECT code, name, schema_name FROM sys_tenant WHERE code IN ('late', 'stray') ORDER BY 1"),
+        [
+            ["late", "Late Ltd", "custom_late"],
+            ["stray", "stray", "tenant_stray"]
+        ]
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_late'"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar("SELECT to_regclass('custom_late.items') IS NOT NULL"),
+        "t"
+    );
+    assert_eq!(db.scalar("SELECT x FROM tenant_stray.kept"), "7");
+    assert_eq!(
+        db.scalar("SELECT to_regclass('tenant_stray.items') IS NOT NULL"),
+        "t"
+    );
+    // Every tenant once, with its table and its one migration record.
+    assert_eq!(db.scalar("SELECT count(*) FROM sys_module_migration"), "3");
+    let violations = invariant_violations(&db, "items", 1);
+    assert!(violations.is_empty(), "{violations:?}");
+    let err = stderr(&output);
+    assert!(
+        err.contains("warning: schema tenant_stray was already there with no sys_tenant row; tenant `stray` was given it"),
+        "the adopted schema is not reported:\n{err}"
+    );
+    let out = stdout(&output);
+    // stray's row is new, late's is not; late's schema is new, stray's is not; dev has both.
+    for step in ["tenants ", "tenant schemas "] {
+        let line = out.lines().find(|l| l.trim_start().starts_with(step));
+        assert!(
+            line.is_some_and(|l| l.ends_with(" 1 created, 2 already there")),
+            "the report of {step}:\n{out}"
+        );
+    }
+}
+
 #[derive(Debug, Clone, Copy)]
 enum KillPoint {
     After(Duration),

@@ -128,7 +128,7 @@ fn tenants_file_lines_comments_and_blanks() {
     let project = sandbox(&test, "items");
     let file = test.write_file(
         "tenants.txt",
-        "# code,name,domain\n\nacme,Acme Corp,acme.example\n  globex , Globex ,  \ninitech\n   # indented comment\numbrella,Umbrella,umbrella.example,with,commas\n",
+        "# code,name,domain\n\nacme,Acme Corp,acme.example\n  globex , Globex ,  \ninitech\n   # indented comment\numbrella,\"Umbrella, Inc. \"\"U\"\"\" ,umbrella.example\n",
     );
     let output = run(&test, &db, &project, &["--tenants-file", file.to_str().unwrap()]);
     assert_code(&output, 0);
@@ -141,12 +141,37 @@ fn tenants_file_lines_comments_and_blanks() {
             ["initech", "initech", "<null>", "tenant_initech"],
             [
                 "umbrella",
-                "Umbrella",
-                "umbrella.example,with,commas",
+                "Umbrella, Inc. \"U\"",
+                "umbrella.example",
                 "tenant_umbrella"
             ],
         ]
     );
+
+    // A comma outside quotes, or a quote left open, is an error naming the line; nothing is made.
+    let db = TestDb::new();
+    for (text, line, says, hint) in [
+        (
+            "acme\numbrella,Umbrella, Inc.,umbrella.example\n",
+            2,
+            "4 fields, expected at most 3",
+            r#"acme,"Acme, Inc.",acme.example"#,
+        ),
+        (
+            "acme,\"Acme, Inc.,acme.example\n",
+            1,
+            "a double quote is not closed",
+            r#"acme,"Say ""hi""""#,
+        ),
+    ] {
+        let file = test.write_file("bad.txt", text);
+        let output = run(&test, &db, &project, &["--tenants-file", file.to_str().unwrap()]);
+        assert_code(&output, 2);
+        let err = test.filter(&stderr(&output));
+        assert!(err.contains(&format!("[TEMP]/bad.txt:{line}: {says}")), "{err}");
+        assert!(err.contains("hint: ") && err.contains(hint), "{err}");
+        assert!(!has_system_tables(&db), "nothing was made");
+    }
 }
 
 #[test]
@@ -203,7 +228,12 @@ fn names_and_domains_are_stored_verbatim() {
         ("dollarq", "$$; DROP TABLE sys_permission; $$", "$x$ tag"),
         ("comment", "/* not a comment */ -- nor this", "-- x"),
     ];
-    let text: String = tenants.iter().map(|(c, n, d)| format!("{c},{n},{d}\n")).collect();
+    // CSV-quoted, as a script writing the file would: a quote inside is doubled.
+    let quoted = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+    let text: String = tenants
+        .iter()
+        .map(|(c, n, d)| format!("{c},{},{}\n", quoted(n), quoted(d)))
+        .collect();
     let file = test.write_file("tenants.txt", text);
     let output = run(&test, &db, &project, &["--tenants-file", file.to_str().unwrap()]);
     assert_code(&output, 0);

@@ -168,8 +168,11 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
         "CREATE EXTENSION IF NOT EXISTS pgcrypto",
         "CREATE TABLE IF NOT EXISTS public.sys_tenant",
         "pg_advisory_xact_lock",
-        "CREATE SCHEMA IF NOT EXISTS \"tenant_acme\"",
-        "CREATE SCHEMA IF NOT EXISTS \"tenant_dev\"",
+        // New tenants: statements that fail rather than skip when a concurrent run got there first.
+        "CREATE SCHEMA \"tenant_acme\";",
+        "CREATE SCHEMA \"tenant_dev\";",
+        "VALUES ('acme', 'acme', NULL, 'tenant_acme');",
+        "SET LOCAL search_path TO \"tenant_acme\", public;",
         // The migration's own text, comment included.
         ITEMS_0001.trim_end(),
         "INSERT INTO public.sys_permission (code, module) VALUES ('items.read', 'items')",
