@@ -12,7 +12,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     long_about = "modkit renders a standalone sandbox for one business module, bootstraps its \
                   schema-per-tenant PostgreSQL database, and keeps the module working in the foundation.",
     after_help = "Examples:\n  modkit init items\n  cd items && npm install && modkit bootstrap && npm run dev\n  \
-                  modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n\n\
+                  modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n  \
+                  modkit adapt items --foundation ../foundation\n\n\
                   Exit codes: 0 ok, 1 problems found, 2 usage or environment error."
 )]
 pub struct Cli {
@@ -42,6 +43,45 @@ pub enum Command {
                             modkit bootstrap --dry-run               # print the SQL, change nothing"
     )]
     Bootstrap(BootstrapArgs),
+
+    /// Bring a module from its sandbox into a foundation: code, routes adapter, module.config.ts, migrations
+    #[command(
+        after_help = "Examples:\n  modkit adapt items --foundation ../foundation          # from ./items or from inside it\n  \
+                            modkit adapt items --foundation ../foundation --from ~/work/items\n  \
+                            modkit adapt items --foundation ../foundation --dry-run\n\n\
+                      It writes <modules_dir>/<module>/{plugin/, migrations/, server/routes/index.ts, module.config.ts}.\n\
+                      The adapter imports withTenantTx and requirePermission from the foundation's files that export\n\
+                      them (found in its sources, or named in its modkit.toml: [foundation] tenant_db / rbac), with\n\
+                      specifiers computed for its module system (tsconfig `module`, package.json `type`).\n\
+                      A re-run updates what modkit wrote; a file edited since is kept unless --force.\n\n\
+                      Next steps after adapt:\n  cd ../foundation && npx tsc --noEmit && modkit bootstrap --project ."
+    )]
+    Adapt(AdaptArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AdaptArgs {
+    /// Module id, as in its sandbox's modkit.toml (e.g. `items`)
+    pub module: String,
+
+    /// The foundation's root folder (with its package.json and tsconfig.json)
+    #[arg(long, value_name = "DIR")]
+    pub foundation: PathBuf,
+
+    /// The module's sandbox [default: the current folder if it is that module's sandbox, else ./<module>]
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<PathBuf>,
+
+    /// Overwrite files in the foundation that were edited since modkit wrote them (or that it did not write)
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print what would be written, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

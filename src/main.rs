@@ -1,9 +1,11 @@
 //! modkit: scaffold, bootstrap and check modular multi-tenant TypeScript platforms.
 
+mod adapt;
 mod cli;
 mod commands;
 mod db;
 mod exit;
+mod foundation;
 mod modules;
 mod names;
 mod output;
@@ -11,6 +13,7 @@ mod plan;
 mod project;
 mod templates;
 mod ts;
+mod tsconfig;
 
 use std::process::ExitCode;
 
@@ -27,6 +30,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&args, printer),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
+        Command::Adapt(args) => commands::adapt::run(&args, printer),
     };
     match result {
         Ok(status) => status.into(),

@@ -54,12 +54,17 @@ pub struct DevSection {
     pub tenants: Vec<String>,
 }
 
-/// A foundation's own settings: where its modules live.
+/// A foundation's own settings: where its modules live, and (when modkit should not search the
+/// sources for them) the files that export `withTenantTx` and `requirePermission`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FoundationSection {
     #[serde(default = "default_modules_dir")]
     pub modules_dir: String,
+    /// The file exporting `withTenantTx`, relative to the foundation, e.g. `src/lib/db/tenant-db.ts`.
+    pub tenant_db: Option<String>,
+    /// The file exporting `requirePermission`, e.g. `src/lib/security/rbac.ts`.
+    pub rbac: Option<String>,
 }
 
 fn default_dev_user() -> String {

@@ -1,27 +1,24 @@
 //! TypeScript analysis with a real parser (oxc), not regular expressions: comments, strings that
 //! look like code, `satisfies` and `as const` are all read as TypeScript reads them.
 
+use std::collections::BTreeMap;
+
 use anyhow::Result;
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{ArrayExpressionElement, BindingPattern, Declaration, Expression, Statement};
+use oxc_ast::ast::{
+    ArrayExpressionElement, BindingPattern, Declaration, Expression, ModuleExportName, ObjectPropertyKind,
+    Program, PropertyKey, Statement,
+};
 use oxc_parser::Parser;
 use oxc_span::SourceType;
 
 use crate::exit::UserError;
 
-/// The string literals of `export const <name> = [...]` (optionally `satisfies T` / `as const`).
-/// `Ok(None)` when the file has no such export; an error when it exists but is not a plain array
-/// of string literals, or when the file does not parse.
-pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Option<Vec<String>>> {
-    let allocator = Allocator::default();
-    let parsed = Parser::new(&allocator, source, SourceType::ts()).parse();
+/// Parse `source` (the text of `file`, named in errors) as TypeScript.
+fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
+    let parsed = Parser::new(allocator, source, SourceType::ts()).parse();
     if let Some(err) = parsed.diagnostics.errors().next() {
-        let line = err.labels.first().map(|l| {
-            source[..(l.offset() as usize).min(source.len())]
-                .lines()
-                .count()
-                .max(1)
-        });
+        let line = err.labels.first().map(|l| line_at(source, l.offset() as usize));
         let at = line.map(|l| format!(":{l}")).unwrap_or_default();
         return Err(UserError::new(format!(
             "{file}{at} does not parse as TypeScript: {}",
@@ -30,7 +27,21 @@ pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Opt
         .hint("fix the syntax error (`npx tsc --noEmit` shows it too), then run again")
         .into());
     }
-    for stmt in &parsed.program.body {
+    Ok(parsed.program)
+}
+
+/// The 1-based line of a byte offset.
+fn line_at(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].lines().count().max(1)
+}
+
+/// The string literals of `export const <name> = [...]` (optionally `satisfies T` / `as const`).
+/// `Ok(None)` when the file has no such export; an error when it exists but is not a plain array
+/// of string literals, or when the file does not parse.
+pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Option<Vec<String>>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    for stmt in &program.body {
         let Statement::ExportDeclaration(export) = stmt else {
             continue;
         };
@@ -65,6 +76,167 @@ pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Opt
         }
     }
     Ok(None)
+}
+
+/// How a file exports a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportSite {
+    /// Declared here: `export function name`, `export const name`, `export { name }`.
+    Local,
+    /// Passed on from another file: `export { name } from '...'`.
+    ReExport,
+}
+
+/// Where the module exports a value called `name`: `export function name`, `export const name`,
+/// `export class name`, `export { name }`, `export { x as name }` or `export { name } from '...'`.
+/// Type-only exports do not count: the adapter needs a value.
+pub fn export_site(source: &str, file: &str, name: &str) -> Result<Option<ExportSite>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let reexported = program.body.iter().any(|stmt| {
+        matches!(stmt, Statement::ExportFromDeclaration(e) if e.export_kind.is_value()
+            && e.specifiers.iter().any(|s| s.export_kind.is_value() && export_name_is(&s.exported, name)))
+    });
+    Ok(if reexported {
+        Some(ExportSite::ReExport)
+    } else if exports_value(source, file, name)? {
+        Some(ExportSite::Local)
+    } else {
+        None
+    })
+}
+
+fn export_name_is(n: &ModuleExportName, name: &str) -> bool {
+    match n {
+        ModuleExportName::IdentifierName(i) => i.name == name,
+        ModuleExportName::IdentifierReference(i) => i.name == name,
+        ModuleExportName::StringLiteral(s) => s.value == name,
+    }
+}
+
+/// Whether the module exports a value called `name` (see [`export_site`]).
+pub fn exports_value(source: &str, file: &str, name: &str) -> Result<bool> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let named = |n: &ModuleExportName| export_name_is(n, name);
+    for stmt in &program.body {
+        let found = match stmt {
+            Statement::ExportDeclaration(export) => match &export.declaration {
+                Declaration::FunctionDeclaration(f) => f.id.as_ref().is_some_and(|id| id.name == name),
+                Declaration::ClassDeclaration(c) => c.id.as_ref().is_some_and(|id| id.name == name),
+                Declaration::VariableDeclaration(v) => v
+                    .declarations
+                    .iter()
+                    .any(|d| matches!(&d.id, BindingPattern::BindingIdentifier(id) if id.name == name)),
+                _ => false,
+            },
+            Statement::ExportNamedDeclaration(export) if export.export_kind.is_value() => export
+                .specifiers
+                .iter()
+                .any(|s| s.export_kind.is_value() && named(&s.exported)),
+            Statement::ExportFromDeclaration(export) if export.export_kind.is_value() => export
+                .specifiers
+                .iter()
+                .any(|s| s.export_kind.is_value() && named(&s.exported)),
+            _ => false,
+        };
+        if found {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The string properties of the object literal under `key` in a top-level object: `meta` in
+/// `const plugin = { meta: { id: 'items', version: '1.0.0' }, ... }` or in `export default { ... }`.
+/// `Ok(None)` when there is none.
+pub fn object_strings(source: &str, file: &str, key: &str) -> Result<Option<BTreeMap<String, String>>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let mut objects: Vec<&Expression> = Vec::new();
+    for stmt in &program.body {
+        let declaration = match stmt {
+            Statement::VariableDeclaration(v) => Some(&**v),
+            Statement::ExportDeclaration(e) => match &e.declaration {
+                Declaration::VariableDeclaration(v) => Some(&**v),
+                _ => None,
+            },
+            Statement::ExportDefaultDeclaration(e) => {
+                if let Some(expr) = e.declaration.as_expression() {
+                    objects.push(expr);
+                }
+                None
+            }
+            _ => None,
+        };
+        if let Some(v) = declaration {
+            objects.extend(v.declarations.iter().filter_map(|d| d.init.as_ref()));
+        }
+    }
+    for object in objects {
+        let Expression::ObjectExpression(object) = strip_type_wrappers(object) else {
+            continue;
+        };
+        for property in &object.properties {
+            let ObjectPropertyKind::ObjectProperty(p) = property else {
+                continue;
+            };
+            if p.computed || property_name(&p.key).as_deref() != Some(key) {
+                continue;
+            }
+            let Expression::ObjectExpression(inner) = strip_type_wrappers(&p.value) else {
+                continue;
+            };
+            let mut out = BTreeMap::new();
+            for property in &inner.properties {
+                if let ObjectPropertyKind::ObjectProperty(p) = property
+                    && let (Some(name), Expression::StringLiteral(value)) =
+                        (property_name(&p.key), strip_type_wrappers(&p.value))
+                {
+                    out.insert(name, value.value.to_string());
+                }
+            }
+            return Ok(Some(out));
+        }
+    }
+    Ok(None)
+}
+
+fn property_name(key: &PropertyKey) -> Option<String> {
+    match key {
+        PropertyKey::StaticIdentifier(id) => Some(id.name.to_string()),
+        PropertyKey::StringLiteral(s) => Some(s.value.to_string()),
+        _ => None,
+    }
+}
+
+/// A static import or re-export: `import ... from 'x'`, `import 'x'`, `export ... from 'x'`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticImport {
+    pub specifier: String,
+    pub line: usize,
+    /// `import type` / `export type`: erased, never loaded at run time.
+    pub type_only: bool,
+}
+
+pub fn static_imports(source: &str, file: &str) -> Result<Vec<StaticImport>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let mut out = Vec::new();
+    for stmt in &program.body {
+        let (literal, type_only) = match stmt {
+            Statement::ImportDeclaration(i) => (&i.source, i.import_kind.is_type()),
+            Statement::ExportFromDeclaration(e) => (&e.source, e.export_kind.is_type()),
+            Statement::ExportAllDeclaration(e) => (&e.source, e.export_kind.is_type()),
+            _ => continue,
+        };
+        out.push(StaticImport {
+            specifier: literal.value.to_string(),
+            line: line_at(source, literal.span.start as usize),
+            type_only,
+        });
+    }
+    Ok(out)
 }
 
 /// `x satisfies T`, `x as const`, `(x)` -> `x`
@@ -120,5 +292,69 @@ mod tests {
         );
         let err = exported_string_array("export const = [;", "x.ts", "permissions").unwrap_err();
         assert!(err.to_string().contains("x.ts:1"), "{err}");
+    }
+
+    #[test]
+    fn finds_value_exports_of_every_shape() {
+        let cases = [
+            ("export async function withTenantTx() {}", true),
+            ("export const withTenantTx = async () => {};", true),
+            ("const impl = 1; export { impl as withTenantTx };", true),
+            ("export { withTenantTx } from './tx.js';", true),
+            ("function withTenantTx() {}\nexport { withTenantTx };", true),
+            ("export type withTenantTx = () => void;", false),
+            ("export type { withTenantTx } from './tx.js';", false),
+            (
+                "// export function withTenantTx() {}\nexport function other() {}",
+                false,
+            ),
+            ("const s = 'export function withTenantTx() {}';", false),
+        ];
+        for (src, expected) in cases {
+            assert_eq!(
+                exports_value(src, "x.ts", "withTenantTx").unwrap(),
+                expected,
+                "{src}"
+            );
+        }
+    }
+
+    #[test]
+    fn reads_the_plugin_meta_and_the_imports() {
+        let src = r#"
+            import type { Plugin } from './context.js';
+            import express from 'express';
+            export { helper } from "../outside/helper.js";
+            const plugin = {
+              meta: { id: 'items', "version": '1.2.0', api: '1.x', count: 3 },
+              async register() {},
+            } satisfies Plugin;
+            export default plugin;
+        "#;
+        let meta = object_strings(src, "index.ts", "meta").unwrap().unwrap();
+        assert_eq!(meta.get("id").map(String::as_str), Some("items"));
+        assert_eq!(meta.get("version").map(String::as_str), Some("1.2.0"));
+        assert_eq!(meta.get("api").map(String::as_str), Some("1.x"));
+        assert!(!meta.contains_key("count"));
+        let inline = "export default { meta: { id: 'x' } };";
+        assert_eq!(
+            object_strings(inline, "i.ts", "meta").unwrap().unwrap()["id"],
+            "x"
+        );
+        assert!(object_strings("const a = 1;", "i.ts", "meta").unwrap().is_none());
+
+        let imports = static_imports(src, "index.ts").unwrap();
+        let got: Vec<(&str, usize, bool)> = imports
+            .iter()
+            .map(|i| (i.specifier.as_str(), i.line, i.type_only))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("./context.js", 2, true),
+                ("express", 3, false),
+                ("../outside/helper.js", 4, false)
+            ]
+        );
     }
 }

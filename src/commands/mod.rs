@@ -1,4 +1,5 @@
 //! One file per subcommand, each with one entry function; the engines live beside them.
 
+pub mod adapt;
 pub mod bootstrap;
 pub mod init;

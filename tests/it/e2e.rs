@@ -17,10 +17,12 @@
 //! | [`api`] | the definition of done over HTTP, CORS in development and production, `npm test` |
 //! | [`load`] | 1,000 interleaved requests of two tenants, over 2 connections and through PgBouncer |
 //! | [`browser`] | the Vite client in headless Chromium, through the Vite proxy |
+//! | [`foundation`] | `modkit adapt` into the fixture foundation: tsc in 3 module systems, the definition of done |
 
 mod api;
 mod bootstrap;
 mod browser;
+mod foundation;
 mod load;
 mod sandbox;
 mod typecheck;

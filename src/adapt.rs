@@ -1,0 +1,470 @@
+//! Bringing a module from its sandbox into a foundation: what `modkit adapt` writes, and whether it
+//! may. The module's code (`plugin/`) and migrations are copied as they are; the routes adapter
+//! and `module.config.ts` are rendered for this foundation. A manifest beside them remembers what
+//! modkit wrote, so a re-run updates its own files and never silently overwrites an edit.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use minijinja::context;
+use serde::{Deserialize, Serialize};
+
+use crate::exit::UserError;
+use crate::foundation::{self, Foundation};
+use crate::modules::sha256_hex;
+use crate::names;
+use crate::plan::{Action, FilePlan};
+use crate::project::Project;
+use crate::templates::{self, RenderedFile};
+use crate::ts;
+
+/// The manifest's name, in the module's folder of the foundation.
+pub const MANIFEST: &str = ".modkit-adapt.json";
+
+/// Packages a module's business code must never import: it gets withTenantTx through ctx.
+const DB_CLIENTS: [&str; 12] = [
+    "pg",
+    "pg-pool",
+    "postgres",
+    "@neondatabase/serverless",
+    "knex",
+    "kysely",
+    "@prisma/client",
+    "drizzle-orm",
+    "typeorm",
+    "sequelize",
+    "mysql2",
+    "better-sqlite3",
+];
+
+#[derive(Debug)]
+pub struct Adaptation {
+    pub module: String,
+    pub sandbox: PathBuf,
+    pub foundation: Foundation,
+    /// The module's folder in the foundation, relative to its root (`src/modules/items`).
+    pub module_dir: String,
+    pub tenant_db_import: String,
+    pub rbac_import: String,
+    pub plan: FilePlan,
+    /// Files modkit would overwrite although they changed since it wrote them (or it never did).
+    pub conflicts: Vec<Conflict>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Conflict {
+    pub path: String,
+    pub why: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Manifest {
+    generated_by: String,
+    /// The sandbox it came from, as given.
+    from: String,
+    /// Path (relative to the module's folder) -> sha256 of what modkit wrote.
+    files: BTreeMap<String, String>,
+}
+
+impl Adaptation {
+    pub fn plan(module: &str, sandbox: &Path, foundation_dir: &Path) -> Result<Self> {
+        names::check_module_id(module)?;
+        let sandbox_project = check_sandbox(module, sandbox)?;
+        let foundation = Foundation::load(foundation_dir)?;
+        let module_dir = format!("{}/{module}", foundation.modules_dir);
+        let routes_dir = format!("{module_dir}/server/routes");
+        let mut warnings = Vec::new();
+
+        let plugin_files = read_plugin(sandbox)?;
+        check_imports(&plugin_files, &foundation, &mut warnings)?;
+        let index = plugin_files
+            .iter()
+            .find(|f| f.path == "index.ts")
+            .map(|f| f.contents.as_str())
+            .unwrap_or_default();
+        let meta = read_meta(module, index)?;
+        let permissions = ts::exported_string_array(index, "plugin/index.ts", "permissions")?
+            .ok_or_else(|| {
+                UserError::new("plugin/index.ts does not export `permissions`")
+                    .hint(format!("add `export const permissions = ['{module}.read'] satisfies string[];`: the foundation registers them"))
+            })?;
+
+        let tenant_db_import = foundation.specifier(&routes_dir, &foundation.tenant_db);
+        let rbac_import = foundation.specifier(&routes_dir, &foundation.rbac);
+        let module_name = sandbox_project
+            .file
+            .module
+            .as_ref()
+            .and_then(|m| m.name.clone())
+            .unwrap_or_else(|| names::title_case(module));
+        let nav_permissions: Vec<String> = permissions
+            .iter()
+            .filter(|p| p.ends_with(".read"))
+            .take(1)
+            .cloned()
+            .collect();
+        let ctx = context! {
+            module_id => module,
+            module_name => module_name,
+            version => meta.version,
+            api => meta.api,
+            permissions => permissions,
+            nav_permissions => nav_permissions,
+            base_path => format!("/app/{module}"),
+            plugin_import => foundation.specifier(&routes_dir, &format!("{module_dir}/plugin/index.ts")),
+            tenant_db_import => &tenant_db_import,
+            rbac_import => &rbac_import,
+            top_level_await => foundation.style.top_level_await,
+            style_because => &foundation.style.because,
+        };
+
+        // Relative to the module's folder: the code, the migrations, then what is generated here.
+        let mut files: Vec<RenderedFile> = plugin_files
+            .into_iter()
+            .map(|f| RenderedFile {
+                path: format!("plugin/{}", f.path),
+                contents: f.contents,
+            })
+            .collect();
+        let migrations = read_migrations(sandbox)?;
+        let migration_paths: Vec<String> = migrations.iter().map(|m| m.path.clone()).collect();
+        files.extend(migrations);
+        files.extend(templates::render_dir("adapt", &ctx)?);
+
+        let manifest_path = foundation.root.join(&module_dir).join(MANIFEST);
+        let previous = read_manifest(&manifest_path)?;
+        let manifest = Manifest {
+            generated_by: format!("modkit {}", env!("CARGO_PKG_VERSION")),
+            from: foundation::slash(sandbox),
+            files: files
+                .iter()
+                .map(|f| (f.path.clone(), sha256_hex(f.contents.as_bytes())))
+                .collect(),
+        };
+        for stale in previous.files.keys().filter(|p| !manifest.files.contains_key(*p)) {
+            warnings.push(format!(
+                "{module_dir}/{stale} was written by an earlier `modkit adapt` but is no longer in the sandbox; it was left in place (delete it if it is not needed)"
+            ));
+        }
+        let mut all: Vec<RenderedFile> = files
+            .into_iter()
+            .map(|f| RenderedFile {
+                path: format!("{module_dir}/{}", f.path),
+                contents: f.contents,
+            })
+            .collect();
+        all.push(RenderedFile {
+            path: format!("{module_dir}/{MANIFEST}"),
+            contents: serde_json::to_string_pretty(&manifest)? + "\n",
+        });
+        let plan = FilePlan::new(&foundation.root, all)?;
+
+        let conflicts = find_conflicts(&plan, &module_dir, &previous, &migration_paths);
+        Ok(Self {
+            module: module.to_string(),
+            sandbox: sandbox.to_path_buf(),
+            foundation,
+            module_dir,
+            tenant_db_import,
+            rbac_import,
+            plan,
+            conflicts,
+            warnings,
+        })
+    }
+}
+
+/// The sandbox must be this module's: its modkit.toml says `[module] id = "<module>"`.
+fn check_sandbox(module: &str, sandbox: &Path) -> Result<Project> {
+    let hint = format!("pass the module's sandbox with --from (the folder `modkit init {module}` wrote)");
+    if !sandbox.join("modkit.toml").is_file() {
+        return Err(UserError::new(format!(
+            "{} is not a module sandbox (it has no modkit.toml)",
+            sandbox.display()
+        ))
+        .hint(hint)
+        .into());
+    }
+    let project = Project::load(sandbox)?;
+    match &project.file.module {
+        Some(m) if m.id == module => Ok(project),
+        Some(m) => Err(UserError::new(format!(
+            "{} is the sandbox of module `{}`, not `{module}`",
+            sandbox.display(),
+            m.id
+        ))
+        .hint(hint)
+        .into()),
+        None => Err(UserError::new(format!(
+            "{}/modkit.toml has no [module] section",
+            sandbox.display()
+        ))
+        .hint(hint)
+        .into()),
+    }
+}
+
+/// The files of `plugin/` but its migrations, relative to `plugin/`.
+fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
+    let root = sandbox.join("plugin");
+    if !root.join("index.ts").is_file() {
+        return Err(
+            UserError::new(format!("{} has no plugin/index.ts", sandbox.display()))
+                .hint("the module's code lives in its sandbox's plugin/ folder; is --from the right folder?")
+                .into(),
+        );
+    }
+    let mut out = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))? {
+            let entry = entry?;
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let kind = entry.file_type()?;
+            if name.starts_with('.') || name == "node_modules" || (dir == root && name == "migrations") {
+                continue;
+            }
+            if kind.is_dir() {
+                stack.push(path);
+            } else if kind.is_file() {
+                let contents = std::fs::read_to_string(&path).with_context(|| {
+                    format!("cannot read {} (modkit copies text files only)", path.display())
+                })?;
+                let rel = foundation::slash(path.strip_prefix(&root).unwrap_or(&path));
+                out.push(RenderedFile { path: rel, contents });
+            } else {
+                return Err(
+                    UserError::new(format!("{} is not a regular file", path.display()))
+                        .hint("modkit copies the module's files, not links; replace it with the file itself")
+                        .into(),
+                );
+            }
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// `plugin/migrations/*.sql` -> `migrations/*.sql`.
+fn read_migrations(sandbox: &Path) -> Result<Vec<RenderedFile>> {
+    let dir = sandbox.join("plugin/migrations");
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return Ok(out);
+    };
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
+            let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
+            let contents =
+                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+            out.push(RenderedFile {
+                path: format!("migrations/{name}"),
+                contents,
+            });
+        }
+    }
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+struct Meta {
+    version: String,
+    api: String,
+}
+
+/// `meta: { id, version, api }` of the plugin object, read without running it.
+fn read_meta(module: &str, index: &str) -> Result<Meta> {
+    let missing = || {
+        UserError::new("plugin/index.ts has no `meta: { id, version, api }` of string literals in its plugin object")
+            .hint(format!("write `meta: {{ id: '{module}', version: '1.0.0', api: '1.x' }}`: module.config.ts is made from it"))
+    };
+    let meta = ts::object_strings(index, "plugin/index.ts", "meta")?.ok_or_else(missing)?;
+    let (Some(id), Some(version), Some(api)) = (meta.get("id"), meta.get("version"), meta.get("api")) else {
+        return Err(missing().into());
+    };
+    if id != module {
+        return Err(UserError::new(format!(
+            "plugin/index.ts says `meta.id: '{id}'`, but the module is `{module}`"
+        ))
+        .hint(format!(
+            "make them the same: routes are mounted at /api/plugins/{module}"
+        ))
+        .into());
+    }
+    Ok(Meta {
+        version: version.clone(),
+        api: api.clone(),
+    })
+}
+
+/// Business code imports nothing outside `plugin/` and no database client; packages the
+/// foundation does not list are a warning.
+fn check_imports(files: &[RenderedFile], foundation: &Foundation, warnings: &mut Vec<String>) -> Result<()> {
+    for file in files.iter().filter(|f| {
+        [".ts", ".tsx", ".mts", ".cts"]
+            .iter()
+            .any(|e| f.path.ends_with(e))
+    }) {
+        let label = format!("plugin/{}", file.path);
+        for import in ts::static_imports(&file.contents, &label)? {
+            let spec = import.specifier.as_str();
+            let at = format!("{label}:{}", import.line);
+            if spec.starts_with('.') {
+                if leaves_plugin(&file.path, spec) {
+                    return Err(UserError::new(format!(
+                        "{at} imports `{spec}`, which is outside plugin/: the foundation would not have it"
+                    ))
+                    .hint("a module's code depends only on plugin/ and on what ctx gives it (withTenantTx, rbac, log); move what it needs into plugin/")
+                    .into());
+                }
+                continue;
+            }
+            let package = package_name(spec);
+            if import.type_only || spec.starts_with("node:") {
+                continue;
+            }
+            if DB_CLIENTS.contains(&package) {
+                return Err(UserError::new(format!("{at} imports the database client `{package}`")).hint(
+                    "business code never imports a DB client: query through ctx.withTenantTx(tenant, db => db.query(...)), which the foundation provides",
+                )
+                .into());
+            }
+            if !foundation.packages.iter().any(|p| p == package) && !is_node_builtin(package) {
+                warnings.push(format!(
+                    "{at} imports `{package}`, which the foundation's package.json does not list: run `npm install {package}` in the foundation"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether `spec`, imported from `plugin/<file>`, resolves outside `plugin/`.
+fn leaves_plugin(file: &str, spec: &str) -> bool {
+    let mut depth: i32 = file.matches('/').count() as i32;
+    for part in spec.split('/') {
+        match part {
+            ".." => depth -= 1,
+            "." | "" => {}
+            _ => depth += 1,
+        }
+        if depth < 0 {
+            return true;
+        }
+    }
+    false
+}
+
+/// `@scope/pkg/sub` -> `@scope/pkg`, `pkg/sub` -> `pkg`.
+fn package_name(spec: &str) -> &str {
+    let mut parts = spec.splitn(3, '/');
+    let first = parts.next().unwrap_or_default();
+    if first.starts_with('@') {
+        let len = first.len() + parts.next().map_or(0, |s| s.len() + 1);
+        &spec[..len]
+    } else {
+        first
+    }
+}
+
+fn is_node_builtin(package: &str) -> bool {
+    const BUILTINS: [&str; 20] = [
+        "assert",
+        "buffer",
+        "child_process",
+        "crypto",
+        "events",
+        "fs",
+        "http",
+        "https",
+        "net",
+        "os",
+        "path",
+        "process",
+        "querystring",
+        "stream",
+        "string_decoder",
+        "timers",
+        "url",
+        "util",
+        "worker_threads",
+        "zlib",
+    ];
+    BUILTINS.contains(&package)
+}
+
+fn read_manifest(path: &Path) -> Result<Manifest> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|e| {
+            UserError::new(format!("{} is not a modkit manifest: {e}", path.display()))
+                .hint("it records what modkit adapt wrote; delete it to start afresh (every existing file is then treated as an edit)")
+                .into()
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Files the plan would overwrite that modkit did not write as they are now: edited by someone,
+/// or there before modkit. A changed migration is one even when modkit wrote it: a migration
+/// may already be applied somewhere, and bootstrap would refuse the edited file.
+fn find_conflicts(
+    plan: &FilePlan,
+    module_dir: &str,
+    previous: &Manifest,
+    migrations: &[String],
+) -> Vec<Conflict> {
+    let mut out = Vec::new();
+    for file in plan.files.iter().filter(|f| f.action == Action::Overwrite) {
+        let rel = file
+            .path
+            .strip_prefix(&format!("{module_dir}/"))
+            .unwrap_or(&file.path);
+        if rel == MANIFEST {
+            continue;
+        }
+        let on_disk = std::fs::read(plan.root.join(&file.path))
+            .map(|b| sha256_hex(&b))
+            .unwrap_or_default();
+        let why = if migrations.iter().any(|m| m == rel) {
+            "the migration differs from the sandbox's; if it was applied anywhere, `modkit bootstrap` will refuse the edited file: add a new migration instead".to_string()
+        } else if previous.files.get(rel) == Some(&on_disk) {
+            continue; // modkit wrote it and nobody changed it since: update it
+        } else if previous.files.contains_key(rel) {
+            "edited since modkit adapt wrote it".to_string()
+        } else {
+            "not written by modkit adapt".to_string()
+        };
+        out.push(Conflict {
+            path: file.path.clone(),
+            why,
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_that_leave_plugin() {
+        assert!(!leaves_plugin("index.ts", "./context.js"));
+        assert!(!leaves_plugin("routes/a.ts", "../context.js"));
+        assert!(leaves_plugin("index.ts", "../sandbox/db/client.js"));
+        assert!(leaves_plugin("routes/a.ts", "../../x.js"));
+        assert!(leaves_plugin("index.ts", "./a/../../b.js"));
+    }
+
+    #[test]
+    fn package_names() {
+        assert_eq!(package_name("pg"), "pg");
+        assert_eq!(package_name("drizzle-orm/pg-core"), "drizzle-orm");
+        assert_eq!(package_name("@prisma/client/runtime"), "@prisma/client");
+        assert_eq!(package_name("@scope/pkg"), "@scope/pkg");
+    }
+}
