@@ -5,6 +5,7 @@
 
 mod support;
 
+mod adapt;
 mod bootstrap;
 mod e2e;
 mod harness;

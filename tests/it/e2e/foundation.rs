@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::sandbox::{HEALTH, ITEMS, Server, command, output, run_ok, sandbox, spawn_server, stdout, timed};
 use crate::support::pg::TestDb;
-use crate::support::{bin, http, transcript};
+use crate::support::{bin, copy_dir, fixture, http, transcript};
 
 #[derive(Debug, Clone, Copy)]
 enum Variant {
@@ -30,19 +30,6 @@ impl Variant {
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).unwrap();
-    for entry in fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
-
 fn patch(file: &Path, from: &str, to: &str) {
     let text = fs::read_to_string(file).unwrap();
     assert!(text.contains(from), "{} has no `{from}`", file.display());
@@ -54,10 +41,7 @@ fn foundation(variant: Variant, label: &str) -> PathBuf {
     let sb = sandbox();
     let dir = sb.root.join(format!("foundation-{label}-{}", variant.name()));
     let _ = fs::remove_dir_all(&dir);
-    copy_dir(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/foundation"),
-        &dir,
-    );
+    copy_dir(&fixture("foundation"), &dir);
     std::os::unix::fs::symlink(sb.dir.join("node_modules"), dir.join("node_modules")).unwrap();
     match variant {
         Variant::Esm => {}

@@ -80,6 +80,13 @@ impl CliTest {
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
     }
 
+    /// Copy `tests/fixtures/<name>` to `relative` under the temp folder.
+    pub fn copy_fixture(&self, name: &str, relative: impl AsRef<Path>) -> PathBuf {
+        let target = self.path(relative);
+        copy_dir(&fixture(name), &target);
+        target
+    }
+
     /// Every file under `relative` (a folder), as sorted `/`-separated paths relative to it.
     pub fn files(&self, relative: impl AsRef<Path>) -> Vec<String> {
         let base = self.path(relative);
@@ -153,6 +160,28 @@ pub fn transcript(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     )
+}
+
+/// `tests/fixtures/<name>` in the source tree.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Copy a folder recursively (regular files and folders; fixtures hold nothing else).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap_or_else(|e| panic!("cannot create {}: {e}", to.display()));
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("cannot list {}: {e}", from.display())) {
+        let entry = entry.expect("a folder entry");
+        let target = to.join(entry.file_name());
+        if entry.file_type().expect("a file type").is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target)
+                .unwrap_or_else(|e| panic!("cannot copy {}: {e}", entry.path().display()));
+        }
+    }
 }
 
 fn collect_files(base: &Path, dir: &Path, out: &mut Vec<String>) {

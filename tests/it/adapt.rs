@@ -1,0 +1,536 @@
+//! `modkit adapt`: what the built binary writes into a foundation and prints, what it refuses, and
+//! how a re-run treats what it wrote before. The foundation is `tests/fixtures/foundation`; the
+//! end-to-end tests (e2e::foundation) type-check and serve what it writes.
+
+use std::process::Output;
+
+use insta::assert_snapshot;
+
+use crate::support::CliTest;
+
+const MODULE_DIR: &str = "foundation/src/modules/items";
+const ADAPTER: &str = "foundation/src/modules/items/server/routes/index.ts";
+
+/// A temp folder with `items/` (modkit init items) and `foundation/` (the fixture).
+fn setup() -> CliTest {
+    let test = CliTest::new();
+    let out = run(&test, &["init", "items", "-q"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        test.filter(&crate::support::transcript(&out))
+    );
+    test.copy_fixture("foundation", "foundation");
+    test
+}
+
+fn run(test: &CliTest, args: &[&str]) -> Output {
+    test.command().args(args).output().expect("cannot run modkit")
+}
+
+fn adapt(test: &CliTest, extra: &[&str]) -> Output {
+    let mut args = vec!["adapt", "items", "--foundation", "foundation"];
+    args.extend_from_slice(extra);
+    run(test, &args)
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn assert_code(test: &CliTest, out: &Output, code: i32) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{}",
+        test.filter(&crate::support::transcript(out))
+    );
+}
+
+fn edit(test: &CliTest, file: &str, from: &str, to: &str) {
+    let text = test.read_file(file);
+    assert!(text.contains(from), "{file} has no `{from}`");
+    test.write_file(file, text.replace(from, to));
+}
+
+#[test]
+fn adapt_writes_the_module_into_the_foundation() {
+    let test = setup();
+    let out = test.transcript(
+        test.command()
+            .args(["adapt", "items", "--foundation", "foundation"]),
+    );
+    assert_snapshot!("adapt_items_transcript", out);
+    assert_snapshot!("adapt_items_adapter_esm", test.read_file(ADAPTER));
+    assert_snapshot!(
+        "adapt_items_module_config",
+        test.read_file(format!("{MODULE_DIR}/module.config.ts"))
+    );
+    // The module's code and migrations, byte for byte.
+    for (from, to) in [
+        ("items/plugin/index.ts", "plugin/index.ts"),
+        ("items/plugin/context.ts", "plugin/context.ts"),
+        (
+            "items/plugin/migrations/0001_create_module_table.sql",
+            "migrations/0001_create_module_table.sql",
+        ),
+    ] {
+        assert_eq!(
+            test.read_file(from),
+            test.read_file(format!("{MODULE_DIR}/{to}")),
+            "{to}"
+        );
+    }
+    assert_eq!(
+        test.files(MODULE_DIR),
+        [
+            ".modkit-adapt.json",
+            "migrations/0001_create_module_table.sql",
+            "module.config.ts",
+            "plugin/context.ts",
+            "plugin/index.ts",
+            "server/routes/index.ts",
+        ]
+    );
+}
+
+#[test]
+fn the_adapter_follows_the_foundation_module_system() {
+    // CommonJS: no extensions, no top-level await.
+    let test = setup();
+    edit(
+        &test,
+        "foundation/package.json",
+        r#""type": "module""#,
+        r#""type": "commonjs""#,
+    );
+    assert_code(&test, &adapt(&test, &[]), 0);
+    assert_snapshot!("adapt_items_adapter_commonjs", test.read_file(ADAPTER));
+
+    // A bundler: no extensions, top-level await.
+    let test = setup();
+    edit(
+        &test,
+        "foundation/tsconfig.json",
+        r#""module": "NodeNext""#,
+        r#""module": "ESNext""#,
+    );
+    edit(
+        &test,
+        "foundation/tsconfig.json",
+        r#""moduleResolution": "NodeNext""#,
+        r#""moduleResolution": "Bundler""#,
+    );
+    assert_code(&test, &adapt(&test, &[]), 0);
+    let adapter = test.read_file(ADAPTER);
+    assert!(
+        adapter.contains("from '../../../../lib/db/tenant-db';"),
+        "{adapter}"
+    );
+    assert!(adapter.contains("\nawait plugin.register(ctx);"), "{adapter}");
+
+    // The module setting inherited from an extended file counts too.
+    let test = setup();
+    edit(&test, "foundation/tsconfig.json", r#""module": "NodeNext","#, "");
+    edit(
+        &test,
+        "foundation/tsconfig.base.json",
+        r#""target": "ES2023","#,
+        r#""target": "ES2023", "module": "CommonJS","#,
+    );
+    edit(
+        &test,
+        "foundation/tsconfig.json",
+        r#""moduleResolution": "NodeNext","#,
+        "",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 0);
+    assert!(
+        stdout(&out).contains("commonjs: tsconfig.json: module commonjs"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(test.read_file(ADAPTER).contains("export const ready"));
+}
+
+#[test]
+fn a_rerun_updates_what_modkit_wrote_and_keeps_edits() {
+    let test = setup();
+    assert_code(&test, &adapt(&test, &[]), 0);
+    let again = adapt(&test, &[]);
+    assert_code(&test, &again, 0);
+    assert!(stdout(&again).contains("Nothing to do"), "{}", stdout(&again));
+
+    // The module changed in its sandbox: its copy in the foundation follows.
+    edit(
+        &test,
+        "items/plugin/index.ts",
+        "const MAX_NAME = 200;",
+        "const MAX_NAME = 120;",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 0);
+    assert!(stdout(&out).contains("index.ts  (overwrite)"), "{}", stdout(&out));
+    assert!(
+        test.read_file(format!("{MODULE_DIR}/plugin/index.ts"))
+            .contains("MAX_NAME = 120")
+    );
+
+    // Someone edits the adapter in the foundation, then the module changes again: refused, and
+    // nothing at all is written, not even the unrelated update.
+    edit(
+        &test,
+        ADAPTER,
+        "const router = Router();",
+        "const router = Router(); // tuned by hand",
+    );
+    edit(
+        &test,
+        "items/plugin/index.ts",
+        "const MAX_NAME = 120;",
+        "const MAX_NAME = 80;",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains("src/modules/items/server/routes/index.ts: edited since modkit adapt wrote it")
+            && err.contains("nothing was written")
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert!(test.read_file(ADAPTER).contains("tuned by hand"));
+    assert!(
+        test.read_file(format!("{MODULE_DIR}/plugin/index.ts"))
+            .contains("MAX_NAME = 120")
+    );
+
+    // --dry-run shows it and writes nothing; --force overwrites.
+    let dry = adapt(&test, &["--dry-run"]);
+    assert_code(&test, &dry, 0);
+    assert!(stderr(&dry).contains("would need --force"), "{}", stderr(&dry));
+    assert!(test.read_file(ADAPTER).contains("tuned by hand"));
+    assert_code(&test, &adapt(&test, &["--force"]), 0);
+    assert!(!test.read_file(ADAPTER).contains("tuned by hand"));
+    assert!(
+        test.read_file(format!("{MODULE_DIR}/plugin/index.ts"))
+            .contains("MAX_NAME = 80")
+    );
+
+    // An applied migration edited in the sandbox is refused even though modkit wrote the old one.
+    edit(
+        &test,
+        "items/plugin/migrations/0001_create_module_table.sql",
+        "name       text",
+        "title      text",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 2);
+    assert!(
+        stderr(&out).contains("0001_create_module_table.sql: the migration differs from the sandbox's"),
+        "{}",
+        stderr(&out)
+    );
+
+    // A file that was there before modkit is never taken over silently.
+    let test = setup();
+    test.write_file(
+        format!("{MODULE_DIR}/module.config.ts"),
+        "export default { id: 'items' };\n",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 2);
+    assert!(
+        stderr(&out).contains("module.config.ts: not written by modkit adapt"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!test.path(ADAPTER).exists(), "a refused run wrote the adapter");
+}
+
+#[test]
+fn a_file_that_left_the_sandbox_is_reported_and_kept() {
+    let test = setup();
+    test.write_file(
+        "items/plugin/format.ts",
+        "export const format = (s: string) => s.trim();\n",
+    );
+    assert_code(&test, &adapt(&test, &[]), 0);
+    std::fs::remove_file(test.path("items/plugin/format.ts")).unwrap();
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 0);
+    assert!(
+        stderr(&out).contains("src/modules/items/plugin/format.ts was written by an earlier `modkit adapt` but is no longer in the sandbox"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(test.path(format!("{MODULE_DIR}/plugin/format.ts")).exists());
+}
+
+#[test]
+fn dry_run_writes_nothing_and_json_reports_the_choices() {
+    let test = setup();
+    let out = adapt(&test, &["--dry-run"]);
+    assert_code(&test, &out, 0);
+    assert!(stdout(&out).contains("Would adapt") && stdout(&out).contains("Nothing was written"));
+    assert!(!test.path(MODULE_DIR).exists(), "--dry-run wrote {MODULE_DIR}");
+
+    let out = adapt(&test, &["--format", "json"]);
+    assert_code(&test, &out, 0);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--format json prints JSON");
+    assert_eq!(doc["style"]["format"], "esm");
+    assert_eq!(doc["style"]["js_extension"], true);
+    assert_eq!(doc["imports"]["withTenantTx"]["file"], "src/lib/db/tenant-db.ts");
+    assert_eq!(
+        doc["imports"]["withTenantTx"]["specifier"],
+        "../../../../lib/db/tenant-db.js"
+    );
+    assert_eq!(
+        doc["imports"]["requirePermission"]["specifier"],
+        "../../../../lib/security/rbac.js"
+    );
+    let actions: Vec<&str> = doc["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["create"; 6]);
+    assert!(test.path(ADAPTER).exists());
+}
+
+#[test]
+fn where_withtenanttx_comes_from_is_read_from_the_foundation() {
+    // A barrel that re-exports it does not make it ambiguous: the defining file wins.
+    let test = setup();
+    test.write_file(
+        "foundation/src/lib/index.ts",
+        "export { withTenantTx } from './db/tenant-db.js';\n",
+    );
+    assert_code(&test, &adapt(&test, &[]), 0);
+    assert!(
+        test.read_file(ADAPTER)
+            .contains("from '../../../../lib/db/tenant-db.js';")
+    );
+
+    // Two files that define it: modkit will not guess.
+    let test = setup();
+    test.write_file(
+        "foundation/src/db/tx.ts",
+        "export async function withTenantTx<T>(_t: string, run: (db: never) => Promise<T>): Promise<T> { return run(undefined as never); }\n",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 2);
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "several files of the foundation export `withTenantTx`: src/db/tx.ts, src/lib/db/tenant-db.ts"
+        ) && err.contains("[foundation] tenant_db = "),
+        "{err}"
+    );
+    // modkit.toml says which: the import follows.
+    let toml = test.read_file("foundation/modkit.toml");
+    test.write_file(
+        "foundation/modkit.toml",
+        format!("{toml}tenant_db = \"src/db/tx.ts\"\n"),
+    );
+    assert_code(&test, &adapt(&test, &[]), 0);
+    assert!(
+        test.read_file(ADAPTER)
+            .contains("import { withTenantTx } from '../../../../db/tx.js';")
+    );
+
+    // modkit.toml naming a file that does not export it is an error naming both.
+    test.write_file(
+        "foundation/modkit.toml",
+        format!("{toml}tenant_db = \"src/db/tx.ts\"\nrbac = \"src/server.ts\"\n"),
+    );
+    let out = adapt(&test, &["--force"]);
+    assert_code(&test, &out, 2);
+    assert!(
+        stderr(&out)
+            .contains("src/server.ts (modkit.toml's [foundation] rbac) does not export `requirePermission`"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
+    struct Case {
+        what: &'static str,
+        prepare: fn(&CliTest),
+        args: &'static [&'static str],
+        says: &'static [&'static str],
+    }
+    let cases = [
+        Case {
+            what: "a bad module id",
+            prepare: |_| {},
+            args: &["adapt", "Items", "--foundation", "foundation"],
+            says: &["invalid module id `Items`", "hint:"],
+        },
+        Case {
+            what: "no such foundation",
+            prepare: |_| {},
+            args: &["adapt", "items", "--foundation", "nowhere"],
+            says: &[
+                "foundation folder nowhere does not exist",
+                "hint: pass the foundation's root folder",
+            ],
+        },
+        Case {
+            what: "no sandbox to adapt from",
+            prepare: |_| {},
+            args: &["adapt", "orders", "--foundation", "foundation"],
+            says: &["cannot find the sandbox of module `orders`", "--from"],
+        },
+        Case {
+            what: "the sandbox of another module",
+            prepare: |_| {},
+            args: &["adapt", "orders", "--foundation", "foundation", "--from", "items"],
+            says: &["items is the sandbox of module `items`, not `orders`"],
+        },
+        Case {
+            what: "a malformed tsconfig",
+            prepare: |t| {
+                edit(
+                    t,
+                    "foundation/tsconfig.json",
+                    r#""module": "NodeNext","#,
+                    r#""module": NodeNext,"#,
+                )
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &[
+                "tsconfig.json is not valid JSON with comments",
+                "line 6",
+                "hint: fix it",
+            ],
+        },
+        Case {
+            what: "a tsconfig without `module`",
+            prepare: |t| {
+                edit(t, "foundation/tsconfig.json", r#""module": "NodeNext","#, "");
+                edit(
+                    t,
+                    "foundation/tsconfig.json",
+                    r#""moduleResolution": "NodeNext","#,
+                    "",
+                );
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &[
+                "tsconfig.json sets no `module`",
+                "hint: set compilerOptions.module",
+            ],
+        },
+        Case {
+            what: "CommonJS with verbatimModuleSyntax",
+            prepare: |t| {
+                edit(
+                    t,
+                    "foundation/package.json",
+                    r#""type": "module""#,
+                    r#""type": "commonjs""#,
+                );
+                edit(
+                    t,
+                    "foundation/tsconfig.base.json",
+                    r#""strict": true,"#,
+                    r#""strict": true, "verbatimModuleSyntax": true,"#,
+                );
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &[
+                "as CommonJS with verbatimModuleSyntax on",
+                "hint: make the foundation ESM",
+            ],
+        },
+        Case {
+            what: "no withTenantTx anywhere",
+            prepare: |t| {
+                edit(
+                    t,
+                    "foundation/src/lib/db/tenant-db.ts",
+                    "export async function withTenantTx",
+                    "async function withTenantTx",
+                )
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &["exports `withTenantTx`", "[foundation] tenant_db = "],
+        },
+        Case {
+            what: "business code importing the sandbox's DB client",
+            prepare: |t| {
+                let index = t.read_file("items/plugin/index.ts");
+                t.write_file(
+                    "items/plugin/index.ts",
+                    format!("import {{ pool }} from '../sandbox/db/client.js';\nvoid pool;\n{index}"),
+                );
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &[
+                "plugin/index.ts:1 imports `../sandbox/db/client.js`, which is outside plugin/",
+                "hint:",
+            ],
+        },
+        Case {
+            what: "business code importing pg",
+            prepare: |t| {
+                let index = t.read_file("items/plugin/index.ts");
+                t.write_file(
+                    "items/plugin/index.ts",
+                    format!("{index}import pg from 'pg';\nvoid pg;\n"),
+                );
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &["imports the database client `pg`", "ctx.withTenantTx"],
+        },
+        Case {
+            what: "meta.id that is not the module",
+            prepare: |t| {
+                edit(
+                    t,
+                    "items/plugin/index.ts",
+                    "meta: { id: 'items'",
+                    "meta: { id: 'things'",
+                )
+            },
+            args: &["adapt", "items", "--foundation", "foundation"],
+            says: &["plugin/index.ts says `meta.id: 'things'`, but the module is `items`"],
+        },
+    ];
+    for case in cases {
+        let test = setup();
+        (case.prepare)(&test);
+        let out = run(&test, case.args);
+        assert_code(&test, &out, 2);
+        let err = test.filter(&stderr(&out));
+        for needle in case.says {
+            assert!(
+                err.contains(needle),
+                "{}: stderr lacks `{needle}`:\n{err}",
+                case.what
+            );
+        }
+        assert!(!err.contains("panicked"), "{}: {err}", case.what);
+        assert!(
+            !test.path("foundation/src/modules/items").exists()
+                && !test.path("foundation/src/modules/orders").exists(),
+            "{}: something was written",
+            case.what
+        );
+    }
+}
+
+#[test]
+fn adapt_help_shows_the_options_and_examples() {
+    let test = CliTest::new();
+    assert_snapshot!(test.transcript(test.command().args(["adapt", "--help"])));
+}
