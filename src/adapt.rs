@@ -207,7 +207,7 @@ fn check_sandbox(module: &str, sandbox: &Path) -> Result<Project> {
 }
 
 /// The files of `plugin/` but its migrations, relative to `plugin/`.
-fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
+pub fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
     let root = sandbox.join("plugin");
     if !root.join("index.ts").is_file() {
         return Err(
@@ -249,7 +249,7 @@ fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
 }
 
 /// `plugin/migrations/*.sql` -> `migrations/*.sql`.
-fn read_migrations(sandbox: &Path) -> Result<Vec<RenderedFile>> {
+pub fn read_migrations(sandbox: &Path) -> Result<Vec<RenderedFile>> {
     let dir = sandbox.join("plugin/migrations");
     let mut out = Vec::new();
     let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -301,9 +301,58 @@ fn read_meta(module: &str, index: &str) -> Result<Meta> {
     })
 }
 
-/// Business code imports nothing outside `plugin/` and no database client; packages the
-/// foundation does not list are a warning.
-fn check_imports(files: &[RenderedFile], foundation: &Foundation, warnings: &mut Vec<String>) -> Result<()> {
+/// What an import of the module's code breaks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImportProblem {
+    /// A relative import that leaves `plugin/`: the foundation would not have the file.
+    OutsidePlugin,
+    /// A database client: business code gets withTenantTx through ctx instead.
+    DbClient(String),
+    /// A package the foundation's package.json does not list.
+    UnlistedPackage(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ImportFinding {
+    /// `plugin/<file>`
+    pub file: String,
+    pub line: usize,
+    pub specifier: String,
+    pub problem: ImportProblem,
+}
+
+impl ImportFinding {
+    pub fn message(&self) -> String {
+        let at = format!("{}:{}", self.file, self.line);
+        match &self.problem {
+            ImportProblem::OutsidePlugin => format!(
+                "{at} imports `{}`, which is outside plugin/: the foundation would not have it",
+                self.specifier
+            ),
+            ImportProblem::DbClient(package) => format!("{at} imports the database client `{package}`"),
+            ImportProblem::UnlistedPackage(package) => format!(
+                "{at} imports `{package}`, which the foundation's package.json does not list: run `npm install {package}` in the foundation"
+            ),
+        }
+    }
+
+    pub fn hint(&self) -> &'static str {
+        match &self.problem {
+            ImportProblem::OutsidePlugin => {
+                "a module's code depends only on plugin/ and on what ctx gives it (withTenantTx, rbac, log); move what it needs into plugin/"
+            }
+            ImportProblem::DbClient(_) => {
+                "business code never imports a DB client: query through ctx.withTenantTx(tenant, db => db.query(...)), which the foundation provides"
+            }
+            ImportProblem::UnlistedPackage(_) => "add the package to the foundation's dependencies",
+        }
+    }
+}
+
+/// The imports of the module's TypeScript files (relative to `plugin/`) that break the contract:
+/// outside `plugin/`, a database client, or (when `packages` is given) a package not listed.
+pub fn import_findings(files: &[RenderedFile], packages: Option<&[String]>) -> Result<Vec<ImportFinding>> {
+    let mut out = Vec::new();
     for file in files.iter().filter(|f| {
         [".ts", ".tsx", ".mts", ".cts"]
             .iter()
@@ -312,32 +361,42 @@ fn check_imports(files: &[RenderedFile], foundation: &Foundation, warnings: &mut
         let label = format!("plugin/{}", file.path);
         for import in ts::static_imports(&file.contents, &label)? {
             let spec = import.specifier.as_str();
-            let at = format!("{label}:{}", import.line);
-            if spec.starts_with('.') {
-                if leaves_plugin(&file.path, spec) {
-                    return Err(UserError::new(format!(
-                        "{at} imports `{spec}`, which is outside plugin/: the foundation would not have it"
-                    ))
-                    .hint("a module's code depends only on plugin/ and on what ctx gives it (withTenantTx, rbac, log); move what it needs into plugin/")
-                    .into());
+            let problem = if spec.starts_with('.') {
+                leaves_plugin(&file.path, spec).then_some(ImportProblem::OutsidePlugin)
+            } else if import.type_only || spec.starts_with("node:") {
+                None
+            } else {
+                let package = package_name(spec);
+                if DB_CLIENTS.contains(&package) {
+                    Some(ImportProblem::DbClient(package.to_string()))
+                } else if packages.is_some_and(|p| !p.iter().any(|p| p == package))
+                    && !is_node_builtin(package)
+                {
+                    Some(ImportProblem::UnlistedPackage(package.to_string()))
+                } else {
+                    None
                 }
-                continue;
+            };
+            if let Some(problem) = problem {
+                out.push(ImportFinding {
+                    file: label.clone(),
+                    line: import.line,
+                    specifier: spec.to_string(),
+                    problem,
+                });
             }
-            let package = package_name(spec);
-            if import.type_only || spec.starts_with("node:") {
-                continue;
-            }
-            if DB_CLIENTS.contains(&package) {
-                return Err(UserError::new(format!("{at} imports the database client `{package}`")).hint(
-                    "business code never imports a DB client: query through ctx.withTenantTx(tenant, db => db.query(...)), which the foundation provides",
-                )
-                .into());
-            }
-            if !foundation.packages.iter().any(|p| p == package) && !is_node_builtin(package) {
-                warnings.push(format!(
-                    "{at} imports `{package}`, which the foundation's package.json does not list: run `npm install {package}` in the foundation"
-                ));
-            }
+        }
+    }
+    Ok(out)
+}
+
+/// Business code imports nothing outside `plugin/` and no database client; packages the
+/// foundation does not list are a warning.
+fn check_imports(files: &[RenderedFile], foundation: &Foundation, warnings: &mut Vec<String>) -> Result<()> {
+    for finding in import_findings(files, Some(&foundation.packages))? {
+        match finding.problem {
+            ImportProblem::UnlistedPackage(_) => warnings.push(finding.message()),
+            _ => return Err(UserError::new(finding.message()).hint(finding.hint()).into()),
         }
     }
     Ok(())

@@ -13,7 +13,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
                   schema-per-tenant PostgreSQL database, and keeps the module working in the foundation.",
     after_help = "Examples:\n  modkit init items\n  cd items && npm install && modkit bootstrap && npm run dev\n  \
                   modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n  \
-                  modkit adapt items --foundation ../foundation\n\n\
+                  modkit adapt items --foundation ../foundation\n  \
+                  modkit doctor --db\n\n\
                   Exit codes: 0 ok, 1 problems found, 2 usage or environment error."
 )]
 pub struct Cli {
@@ -57,6 +58,45 @@ pub enum Command {
                       Next steps after adapt:\n  cd ../foundation && npx tsc --noEmit && modkit bootstrap --project ."
     )]
     Adapt(AdaptArgs),
+
+    /// Find what is broken or drifting in a sandbox or a foundation (and, with --db, its database)
+    #[command(
+        after_help = "Examples:\n  modkit doctor                              # the sandbox or foundation in this folder\n  \
+                            modkit doctor ../foundation --db \"$DATABASE_URL\"\n  \
+                            modkit doctor --db                         # the URL from DATABASE_URL or modkit.toml\n  \
+                            modkit doctor --format github              # annotations in a GitHub Actions log\n\n\
+                      Exit codes: 0 no error (warnings may be printed), 1 errors found, 2 usage or environment error.\n\
+                      Every check and its code: docs/doctor.md."
+    )]
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// The sandbox or foundation to check
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Also check the database: pending bootstrap work, edited migrations, tenant_id columns, stray
+    /// schemas. Without a URL: DATABASE_URL, then modkit.toml
+    #[arg(long = "db", value_name = "URL", num_args = 0..=1, default_missing_value = "")]
+    pub db: Option<String>,
+
+    /// Seconds to wait for the database server before giving up
+    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    pub connect_timeout: u64,
+
+    /// Output format
+    #[arg(long, value_enum, default_value_t = DoctorFormat::Human)]
+    pub format: DoctorFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Human,
+    Json,
+    /// GitHub Actions workflow commands (`::error file=...,line=...::...`)
+    Github,
 }
 
 #[derive(Debug, Args)]

@@ -373,6 +373,7 @@ mod tests {
             module_resolution: resolution.map(String::from),
             verbatim_module_syntax: Some(verbatim),
             files: vec![PathBuf::from("tsconfig.json")],
+            ..Default::default()
         }
     }
 

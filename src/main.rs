@@ -4,6 +4,8 @@ mod adapt;
 mod cli;
 mod commands;
 mod db;
+mod diagnostics;
+mod doctor;
 mod exit;
 mod foundation;
 mod modules;
@@ -31,6 +33,7 @@ fn main() -> ExitCode {
         Command::Init(args) => commands::init::run(&args, printer),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
         Command::Adapt(args) => commands::adapt::run(&args, printer),
+        Command::Doctor(args) => commands::doctor::run(&args, printer),
     };
     match result {
         Ok(status) => status.into(),

@@ -202,6 +202,54 @@ pub fn object_strings(source: &str, file: &str, key: &str) -> Result<Option<BTre
     Ok(None)
 }
 
+/// The string literals of `key: [...]` in the default export's object: `export default { key: [...] }`,
+/// or `export default name` where `const name = { ... }`. `Ok(None)` when absent or not literals.
+pub fn default_export_string_array(source: &str, file: &str, key: &str) -> Result<Option<Vec<String>>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let mut default = None;
+    let mut consts: Vec<(&str, &Expression)> = Vec::new();
+    for stmt in &program.body {
+        match stmt {
+            Statement::ExportDefaultDeclaration(e) => default = e.declaration.as_expression(),
+            Statement::VariableDeclaration(v) => {
+                consts.extend(v.declarations.iter().filter_map(|d| match (&d.id, &d.init) {
+                    (BindingPattern::BindingIdentifier(id), Some(init)) => Some((id.name.as_str(), init)),
+                    _ => None,
+                }))
+            }
+            _ => {}
+        }
+    }
+    let object = match default.map(strip_type_wrappers) {
+        Some(Expression::Identifier(id)) => consts
+            .iter()
+            .find(|(n, _)| *n == id.name.as_str())
+            .map(|(_, e)| strip_type_wrappers(e)),
+        other => other,
+    };
+    let Some(Expression::ObjectExpression(object)) = object else {
+        return Ok(None);
+    };
+    for property in &object.properties {
+        if let ObjectPropertyKind::ObjectProperty(p) = property
+            && !p.computed
+            && property_name(&p.key).as_deref() == Some(key)
+            && let Expression::ArrayExpression(array) = strip_type_wrappers(&p.value)
+        {
+            let mut values = Vec::new();
+            for element in &array.elements {
+                match element {
+                    ArrayExpressionElement::StringLiteral(s) => values.push(s.value.to_string()),
+                    _ => return Ok(None),
+                }
+            }
+            return Ok(Some(values));
+        }
+    }
+    Ok(None)
+}
+
 fn property_name(key: &PropertyKey) -> Option<String> {
     match key {
         PropertyKey::StaticIdentifier(id) => Some(id.name.to_string()),
@@ -237,6 +285,49 @@ pub fn static_imports(source: &str, file: &str) -> Result<Vec<StaticImport>> {
         });
     }
     Ok(out)
+}
+
+/// The lines of `cors({ origin: true, credentials: true, ... })` calls: CORS that reflects any
+/// origin back with credentials allowed, which lets every web page call the API as the user.
+pub fn cors_reflecting_any_origin(source: &str, file: &str) -> Result<Vec<usize>> {
+    use oxc_ast::ast::CallExpression;
+    use oxc_ast_visit::{Visit, walk};
+
+    struct Finder<'s> {
+        source: &'s str,
+        lines: Vec<usize>,
+    }
+    impl<'a> Visit<'a> for Finder<'_> {
+        fn visit_call_expression(&mut self, call: &CallExpression<'a>) {
+            let is_cors = matches!(&call.callee, Expression::Identifier(id) if id.name == "cors");
+            let options = call
+                .arguments
+                .first()
+                .and_then(|a| a.as_expression())
+                .map(strip_type_wrappers);
+            if is_cors && let Some(Expression::ObjectExpression(object)) = options {
+                let is_true = |key: &str| {
+                    object.properties.iter().any(|p| {
+                        matches!(p, ObjectPropertyKind::ObjectProperty(p)
+                            if property_name(&p.key).as_deref() == Some(key)
+                                && matches!(strip_type_wrappers(&p.value), Expression::BooleanLiteral(b) if b.value))
+                    })
+                };
+                if is_true("origin") && is_true("credentials") {
+                    self.lines.push(line_at(self.source, call.span.start as usize));
+                }
+            }
+            walk::walk_call_expression(self, call);
+        }
+    }
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let mut finder = Finder {
+        source,
+        lines: Vec::new(),
+    };
+    finder.visit_program(&program);
+    Ok(finder.lines)
 }
 
 /// `x satisfies T`, `x as const`, `(x)` -> `x`
@@ -355,6 +446,35 @@ mod tests {
                 ("express", 3, false),
                 ("../outside/helper.js", 4, false)
             ]
+        );
+    }
+
+    #[test]
+    fn finds_cors_that_reflects_every_origin_with_credentials() {
+        let src = "import cors from 'cors';\nif (dev) {\n  app.use(cors({ origin: true, credentials: true }));\n}\napp.use(cors({ origin: (o, cb) => cb(null, ok(o)), credentials: true }));\napp.use(cors({ origin: true }));\n";
+        assert_eq!(cors_reflecting_any_origin(src, "server.ts").unwrap(), [3]);
+    }
+
+    #[test]
+    fn reads_an_array_of_the_default_export() {
+        let inline = "export default { id: 'items', permissions: ['items.read', \"items.create\"] };";
+        assert_eq!(
+            default_export_string_array(inline, "m.ts", "permissions")
+                .unwrap()
+                .unwrap(),
+            ["items.read", "items.create"]
+        );
+        let named = "const config = { permissions: ['a.read'] } satisfies Config;\nexport default config;";
+        assert_eq!(
+            default_export_string_array(named, "m.ts", "permissions")
+                .unwrap()
+                .unwrap(),
+            ["a.read"]
+        );
+        assert!(
+            default_export_string_array("export default {};", "m.ts", "permissions")
+                .unwrap()
+                .is_none()
         );
     }
 }

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::exit::UserError;
 
@@ -17,31 +17,62 @@ pub struct CompilerOptions {
     /// `moduleResolution`, lower-cased.
     pub module_resolution: Option<String>,
     pub verbatim_module_syntax: Option<bool>,
+    /// The file that sets `baseUrl`, if one does (TypeScript 7 rejects the option: TS5102).
+    pub base_url_in: Option<PathBuf>,
+    /// `paths` aliases with their targets, and the folder they resolve from (that of the file
+    /// that sets them, as TypeScript does without `baseUrl`).
+    pub paths: Vec<PathAlias>,
     /// The files these came from, first the one asked for, then what it extends.
     pub files: Vec<PathBuf>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathAlias {
+    pub alias: String,
+    pub targets: Vec<String>,
+    pub base_dir: PathBuf,
+}
+
 /// Read `path` and everything it extends.
 pub fn load(path: &Path) -> Result<CompilerOptions> {
-    let mut merged = Map::new();
+    let mut merged = Merged::new();
     let mut files = Vec::new();
     collect(path, &mut merged, &mut files)?;
     let text = |key: &str| {
         merged
             .get(key)
-            .and_then(Value::as_str)
+            .and_then(|(v, _)| v.as_str())
             .map(str::to_ascii_lowercase)
+    };
+    let paths = match merged.get("paths") {
+        Some((Value::Object(map), from)) => map
+            .iter()
+            .map(|(alias, targets)| PathAlias {
+                alias: alias.clone(),
+                targets: targets
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+                    .unwrap_or_default(),
+                base_dir: from.parent().unwrap_or(Path::new(".")).to_path_buf(),
+            })
+            .collect(),
+        _ => Vec::new(),
     };
     Ok(CompilerOptions {
         module: text("module"),
         module_resolution: text("moduleResolution"),
-        verbatim_module_syntax: merged.get("verbatimModuleSyntax").and_then(Value::as_bool),
+        verbatim_module_syntax: merged.get("verbatimModuleSyntax").and_then(|(v, _)| v.as_bool()),
+        base_url_in: merged.get("baseUrl").map(|(_, from)| from.clone()),
+        paths,
         files,
     })
 }
 
+/// Compiler options by name, each with the file that set it last.
+type Merged = std::collections::BTreeMap<String, (Value, PathBuf)>;
+
 /// Merge the compiler options of `path` over those of the files it extends (depth first).
-fn collect(path: &Path, merged: &mut Map<String, Value>, files: &mut Vec<PathBuf>) -> Result<()> {
+fn collect(path: &Path, merged: &mut Merged, files: &mut Vec<PathBuf>) -> Result<()> {
     let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if files.iter().any(|f| f == path) {
         return Err(
@@ -93,7 +124,7 @@ fn collect(path: &Path, merged: &mut Map<String, Value>, files: &mut Vec<PathBuf
     }
     if let Some(Value::Object(options)) = config.get("compilerOptions") {
         for (key, value) in options {
-            merged.insert(key.clone(), value.clone());
+            merged.insert(key.clone(), (value.clone(), path.clone()));
         }
     }
     Ok(())

@@ -87,7 +87,7 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         })
     });
     progress.finish_and_clear();
-    let report = report.map_err(|e| scrub_error(&url, e))?;
+    let report = report.map_err(|e| url.scrub_error(e))?;
 
     let status = if !report.failures.is_empty() || (mode == Mode::Check && !report.pending.is_empty()) {
         ExitStatus::Failure
@@ -147,20 +147,4 @@ fn progress_bar(format: Format, printer: Printer) -> ProgressBar {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
-}
-
-/// The driver's error texts may quote the URL: never let the password through.
-fn scrub_error(url: &DbUrl, err: anyhow::Error) -> anyhow::Error {
-    if err.chain().any(|e| e.is::<UserError>()) && url.secrets().is_empty() {
-        return err;
-    }
-    let text = url.scrub(&format!("{err:#}"));
-    match err.chain().find_map(|e| e.downcast_ref::<UserError>()) {
-        Some(user) => UserError {
-            message: url.scrub(&user.message),
-            hint: user.hint.clone(),
-        }
-        .into(),
-        None => anyhow::anyhow!(text),
-    }
 }

@@ -2,4 +2,5 @@
 
 pub mod adapt;
 pub mod bootstrap;
+pub mod doctor;
 pub mod init;

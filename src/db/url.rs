@@ -137,6 +137,23 @@ impl DbUrl {
         out
     }
 
+    /// An error with every secret removed, keeping its hint: the driver's own texts may quote
+    /// the URL or the password.
+    pub fn scrub_error(&self, err: anyhow::Error) -> anyhow::Error {
+        if err.chain().any(|e| e.is::<UserError>()) && self.secrets().is_empty() {
+            return err;
+        }
+        let text = self.scrub(&format!("{err:#}"));
+        match err.chain().find_map(|e| e.downcast_ref::<UserError>()) {
+            Some(user) => UserError {
+                message: self.scrub(&user.message),
+                hint: user.hint.clone(),
+            }
+            .into(),
+            None => anyhow::anyhow!(text),
+        }
+    }
+
     /// Remove every secret from a text before it is printed.
     pub fn scrub(&self, text: &str) -> String {
         let mut out = text.to_string();

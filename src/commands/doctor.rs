@@ -1,0 +1,62 @@
+//! `modkit doctor [DIR] [--db [URL]]`: report what is broken or drifting; exit 1 on any error.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::json;
+
+use crate::cli::{DoctorArgs, DoctorFormat};
+use crate::db::connect;
+use crate::db::url::DbUrl;
+use crate::diagnostics::{self, Severity};
+use crate::doctor::{self, Target};
+use crate::exit::ExitStatus;
+use crate::output::Printer;
+
+pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
+    let target = Target::load(&args.dir)?;
+    let mut found = doctor::run_static(&target)?;
+    let mut database = None;
+    if let Some(flag) = &args.db {
+        let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
+        let url = DbUrl::resolve(flag, target.project.file.database.url.as_deref())?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let live = runtime.block_on(async {
+            let timeout = Duration::from_secs(args.connect_timeout);
+            let (pool, _) = connect::connect(&url, 1, timeout, false).await?;
+            let result = doctor::live::run(&pool, &target.project).await;
+            pool.close().await;
+            result
+        });
+        found.extend(live.map_err(|e| url.scrub_error(e))?);
+        database = Some(url.redacted());
+    }
+    found.sort_by_key(|d| d.severity);
+    let checked = match &database {
+        Some(db) => format!("{} and {db}", target.describe()),
+        None => target.describe(),
+    };
+    match args.format {
+        DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
+        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy()),
+        DoctorFormat::Json => {
+            let (errors, warnings) = diagnostics::counts(&found);
+            let doc = json!({
+                "checked": checked,
+                "database": database,
+                "errors": errors,
+                "warnings": warnings,
+                "diagnostics": found,
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+        }
+    }
+    Ok(if found.iter().any(|d| d.severity == Severity::Error) {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
+}
