@@ -39,46 +39,16 @@ fn contents(test: &CliTest, dir: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Parse JSON with comments and trailing commas (tsconfig.json), as TypeScript reads it.
-fn parse_jsonc(text: &str) -> Result<serde_json::Value, serde_json::Error> {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    let mut in_string = false;
-    while let Some(c) = chars.next() {
-        if in_string {
-            out.push(c);
-            if c == '\\' {
-                out.extend(chars.next());
-            } else if c == '"' {
-                in_string = false;
-            }
-        } else if c == '"' {
-            in_string = true;
-            out.push(c);
-        } else if c == '/' && chars.peek() == Some(&'/') {
-            while chars.peek().is_some_and(|&c| c != '\n') {
-                chars.next();
-            }
-        } else if c == '/' && chars.peek() == Some(&'*') {
-            chars.next();
-            while let Some(c) = chars.next() {
-                if c == '*' && chars.peek() == Some(&'/') {
-                    chars.next();
-                    break;
-                }
-            }
-        } else if c == ',' {
-            // A trailing comma: the next significant character closes the object or array.
-            let rest: String = chars.clone().collect();
-            let next = rest.trim_start().chars().next();
-            if !matches!(next, Some('}' | ']')) {
-                out.push(c);
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    serde_json::from_str(&out)
+/// Parse JSON with comments and trailing commas (tsconfig.json), as TypeScript reads it, with the
+/// crate modkit itself reads tsconfigs with.
+fn parse_jsonc(text: &str) -> Result<serde_json::Value, jsonc_parser::errors::ParseError> {
+    let options = jsonc_parser::ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        ..Default::default()
+    };
+    jsonc_parser::parse_to_serde_value::<serde_json::Value>(text, &options)
 }
 
 /// The file lines of a printed tree: `(name, mark)`, e.g. `("system.sql", "(overwrite)")`.
@@ -457,12 +427,12 @@ fn every_template_renders_for_items_and_order_lines() {
             }
             if path.ends_with(".json") {
                 // package.json is strict JSON (npm); tsconfig*.json may have comments.
-                let parsed = if path.ends_with("package.json") {
-                    serde_json::from_str(text)
+                if path.ends_with("package.json") {
+                    serde_json::from_str::<serde_json::Value>(text)
+                        .unwrap_or_else(|e| panic!("{id}/{path}: {e}"));
                 } else {
-                    parse_jsonc(text)
-                };
-                parsed.unwrap_or_else(|e| panic!("{id}/{path}: {e}"));
+                    parse_jsonc(text).unwrap_or_else(|e| panic!("{id}/{path}: {e}"));
+                }
             }
             if path.ends_with(".toml") {
                 text.parse::<toml::Table>()
