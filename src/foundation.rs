@@ -69,16 +69,7 @@ impl Foundation {
         let options = tsconfig::load(&tsconfig_path)?;
         let package_type = package.get("type").and_then(|t| t.as_str());
         let style = import_style(&options, package_type)?;
-        let packages = [
-            "dependencies",
-            "devDependencies",
-            "peerDependencies",
-            "optionalDependencies",
-        ]
-        .iter()
-        .filter_map(|k| package.get(*k).and_then(|d| d.as_object()))
-        .flat_map(|deps| deps.keys().cloned())
-        .collect();
+        let packages = package_names(&package);
 
         let mut foundation = Self {
             root: root.to_path_buf(),
@@ -130,7 +121,7 @@ impl Foundation {
         }
         let mut local = Vec::new();
         let mut reexports = Vec::new();
-        for file in self.source_files()? {
+        for file in self.source_files() {
             let source = std::fs::read_to_string(self.root.join(&file))
                 .with_context(|| format!("cannot read {file}"))?;
             if !source.contains(name) {
@@ -165,40 +156,17 @@ impl Foundation {
 
     /// The foundation's TypeScript sources, relative to its root: under `src/` (or the root when
     /// there is none), without node_modules, build output, declaration files or the modules.
-    fn source_files(&self) -> Result<Vec<String>> {
+    fn source_files(&self) -> Vec<String> {
         let start = if self.root.join("src").is_dir() {
             self.root.join("src")
         } else {
             self.root.clone()
         };
-        let modules = self.root.join(&self.modules_dir);
-        let mut out = Vec::new();
-        let mut stack = vec![start];
-        while let Some(dir) = stack.pop() {
-            let entries =
-                std::fs::read_dir(&dir).with_context(|| format!("cannot list {}", dir.display()))?;
-            for entry in entries {
-                let entry = entry?;
-                let path = entry.path();
-                let name = entry.file_name().to_string_lossy().to_string();
-                let kind = entry.file_type()?;
-                if kind.is_dir() {
-                    let skip = name.starts_with('.')
-                        || ["node_modules", "dist", "build", "coverage"].contains(&name.as_str());
-                    if !skip && path != modules {
-                        stack.push(path);
-                    }
-                } else if kind.is_file()
-                    && [".ts", ".mts", ".cts", ".tsx"].iter().any(|e| name.ends_with(e))
-                    && !name.ends_with(".d.ts")
-                    && let Ok(rel) = path.strip_prefix(&self.root)
-                {
-                    out.push(slash(rel));
-                }
-            }
-        }
-        out.sort();
-        Ok(out)
+        let skip = [self.root.join(&self.modules_dir)];
+        ts::source_files(&start, &skip)
+            .iter()
+            .filter_map(|p| p.strip_prefix(&self.root).ok().map(slash))
+            .collect()
     }
 
     /// The specifier that imports `target` (a `.ts` file, relative to the root) from a file in
@@ -209,7 +177,7 @@ impl Foundation {
 }
 
 /// `package.json` as JSON; a foundation is an npm project.
-fn read_package_json(root: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
+pub fn read_package_json(root: &Path) -> Result<serde_json::Map<String, serde_json::Value>> {
     let path = root.join("package.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         UserError::new(format!("cannot read {}: {e}", path.display()))
@@ -224,6 +192,20 @@ fn read_package_json(root: &Path) -> Result<serde_json::Map<String, serde_json::
                 .into(),
         ),
     }
+}
+
+/// Every package a package.json lists, of any kind of dependency.
+pub fn package_names(package: &serde_json::Map<String, serde_json::Value>) -> Vec<String> {
+    [
+        "dependencies",
+        "devDependencies",
+        "peerDependencies",
+        "optionalDependencies",
+    ]
+    .iter()
+    .filter_map(|k| package.get(*k).and_then(|d| d.as_object()))
+    .flat_map(|deps| deps.keys().cloned())
+    .collect()
 }
 
 /// What the tsconfig's `module` and the package's `type` make of a generated `.ts` file.

@@ -14,6 +14,37 @@ use oxc_span::SourceType;
 
 use crate::exit::UserError;
 
+/// The TypeScript source files under `dir` (`.ts`, `.mts`, `.cts`, `.tsx`; not `.d.ts`), sorted,
+/// without hidden folders, `node_modules`, build output and the folders in `skip`.
+pub fn source_files(dir: &std::path::Path, skip: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().to_string();
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_dir() {
+                let ignored = name.starts_with('.')
+                    || ["node_modules", "dist", "build", "coverage"].contains(&name.as_str());
+                if !ignored && !skip.contains(&path) {
+                    stack.push(path);
+                }
+            } else if kind.is_file()
+                && [".ts", ".mts", ".cts", ".tsx"].iter().any(|e| name.ends_with(e))
+                && !name.ends_with(".d.ts")
+            {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Parse `source` (the text of `file`, named in errors) as TypeScript.
 fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
     let parsed = Parser::new(allocator, source, SourceType::ts()).parse();

@@ -489,30 +489,8 @@ impl Target {
     }
 }
 
-/// The TypeScript files under `dir`, without node_modules and declaration files.
 fn ts_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            let name = entry.file_name().to_string_lossy().to_string();
-            if path.is_dir() {
-                if !name.starts_with('.') && name != "node_modules" && name != "dist" {
-                    stack.push(path);
-                }
-            } else if [".ts", ".mts", ".cts", ".tsx"].iter().any(|e| name.ends_with(e))
-                && !name.ends_with(".d.ts")
-            {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
+    ts::source_files(dir, &[])
 }
 
 fn plugin_files(dir: &Path) -> Result<Vec<RenderedFile>> {
@@ -529,22 +507,9 @@ fn plugin_files(dir: &Path) -> Result<Vec<RenderedFile>> {
 }
 
 fn package_names(root: &Path) -> Vec<String> {
-    let Ok(text) = std::fs::read_to_string(root.join("package.json")) else {
-        return Vec::new();
-    };
-    let Ok(serde_json::Value::Object(map)) = serde_json::from_str(&text) else {
-        return Vec::new();
-    };
-    [
-        "dependencies",
-        "devDependencies",
-        "peerDependencies",
-        "optionalDependencies",
-    ]
-    .iter()
-    .filter_map(|k| map.get(*k).and_then(|d| d.as_object()))
-    .flat_map(|d| d.keys().cloned())
-    .collect()
+    crate::foundation::read_package_json(root)
+        .map(|p| crate::foundation::package_names(&p))
+        .unwrap_or_default()
 }
 
 /// The file a relative specifier names, as TypeScript resolves it (`.js` for `.ts`, no extension,
