@@ -211,10 +211,10 @@ pub enum Format {
 #[derive(Debug, Args)]
 pub struct Verbosity {
     /// Print only errors
-    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    #[arg(long, short, global = true, conflicts_with = "verbose", display_order = 100)]
     pub quiet: bool,
 
     /// Print more detail (each statement, each file)
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, display_order = 101)]
     pub verbose: bool,
 }
