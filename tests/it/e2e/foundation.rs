@@ -140,6 +140,27 @@ fn the_adapted_module_type_checks_in_every_module_system() {
         "{}",
         transcript(&out)
     );
+
+    // What `modkit doctor` says of the seed's tsconfig holds: TypeScript 7 rejects `baseUrl`.
+    let dir = foundation(Variant::Esm, "baseurl");
+    adapt(&dir);
+    patch(
+        &dir.join("tsconfig.json"),
+        r#""compilerOptions": {"#,
+        r#""compilerOptions": { "baseUrl": ".","#,
+    );
+    let out = tsc(&dir);
+    assert!(
+        !out.status.success() && stdout(&out).contains("error TS5102"),
+        "{}",
+        transcript(&out)
+    );
+    let doctor = output(command(bin(), &dir).arg("doctor"));
+    assert!(
+        stdout(&doctor).contains("error[tsconfig-base-url]"),
+        "{}",
+        transcript(&doctor)
+    );
 }
 
 /// Start the foundation's server (tsx directly: killing `npm start` would leave tsx behind).
