@@ -141,10 +141,30 @@ pub const STATIC_CHECKS: [(&str, Check); 6] = [
     ("bootstrap SQL", check_bootstrap_sql),
 ];
 
+/// Every static check. A check that cannot finish on bad input (a file that does not parse as
+/// TypeScript) becomes a diagnostic, and the other checks still run.
 pub fn run_static(target: &Target) -> Result<Vec<Diagnostic>> {
     let mut out = Vec::new();
-    for (_, check) in STATIC_CHECKS {
-        check(target, &mut out)?;
+    for (name, check) in STATIC_CHECKS {
+        if let Err(e) = check(target, &mut out) {
+            let Some(user) = e.downcast_ref::<crate::exit::UserError>() else {
+                return Err(e);
+            };
+            let message = target.relative_text(&user.message);
+            let (code, message) = if message.contains("does not parse as TypeScript") {
+                ("typescript-syntax", message)
+            } else {
+                (
+                    "check-failed",
+                    format!("the {name} check could not finish: {message}"),
+                )
+            };
+            let mut d = Diagnostic::error(code, message);
+            if let Some(hint) = &user.hint {
+                d = d.hint(hint.clone());
+            }
+            out.push(d);
+        }
     }
     Ok(out)
 }
@@ -226,7 +246,14 @@ fn check_cors(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                 continue;
             }
             let rel = target.relative(&file);
-            for line in ts::cors_reflecting_any_origin(&source, &rel)? {
+            let lines = match ts::cors_reflecting_any_origin(&source, &rel) {
+                Ok(lines) => lines,
+                Err(e) => {
+                    syntax_error(target, e, out)?;
+                    continue;
+                }
+            };
+            for line in lines {
                 out.push(
                     Diagnostic::error("cors-any-origin", "CORS reflects every origin with credentials: any web page can call the API as the signed-in user")
                         .at(&rel, Some(line))
@@ -247,7 +274,14 @@ fn check_module_code(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for module in target.modules() {
         let plugin_dir = target.root.join(&module.plugin);
         let files = plugin_files(&plugin_dir)?;
-        for finding in adapt::import_findings(&files, packages.as_deref())? {
+        let findings = match adapt::import_findings(&files, packages.as_deref()) {
+            Ok(findings) => findings,
+            Err(e) => {
+                syntax_error(target, e, out)?;
+                continue;
+            }
+        };
+        for finding in findings {
             let code = match finding.problem {
                 ImportProblem::OutsidePlugin => "module-import-outside",
                 ImportProblem::DbClient(_) => "module-imports-db-client",
@@ -373,7 +407,14 @@ fn check_adapted(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         for file in ts_files(&target.root.join(dir)) {
             let source = std::fs::read_to_string(&file)?;
             let rel = target.relative(&file);
-            for import in ts::static_imports(&source, &rel)? {
+            let imports = match ts::static_imports(&source, &rel) {
+                Ok(imports) => imports,
+                Err(e) => {
+                    syntax_error(target, e, out)?;
+                    continue;
+                }
+            };
+            for import in imports {
                 if !import.specifier.starts_with('.') || import.type_only {
                     continue;
                 }
@@ -393,7 +434,10 @@ fn check_adapted(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             std::fs::read_to_string(target.root.join(&config_rel)),
             std::fs::read_to_string(target.root.join(&module.plugin).join("index.ts")),
         ) {
-            let listed = ts::default_export_string_array(&config, &config_rel, "permissions")?;
+            // A config that does not parse was reported with the module's files above.
+            let listed = ts::default_export_string_array(&config, &config_rel, "permissions")
+                .ok()
+                .flatten();
             let declared = ts::exported_string_array(&index, "plugin/index.ts", "permissions")
                 .ok()
                 .flatten();
@@ -476,6 +520,20 @@ fn check_bootstrap_sql(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()>
 }
 
 // --- helpers ----------------------------------------------------------------------------------
+
+/// A file that does not parse becomes a `typescript-syntax` diagnostic, so that the check goes on
+/// with the other files; any other error stops doctor.
+fn syntax_error(target: &Target, err: anyhow::Error, out: &mut Vec<Diagnostic>) -> Result<()> {
+    let Some(user) = err.downcast_ref::<crate::exit::UserError>() else {
+        return Err(err);
+    };
+    let mut d = Diagnostic::error("typescript-syntax", target.relative_text(&user.message));
+    if let Some(hint) = &user.hint {
+        d = d.hint(hint.clone());
+    }
+    out.push(d);
+    Ok(())
+}
 
 impl Target {
     fn relative(&self, path: &Path) -> String {

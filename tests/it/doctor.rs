@@ -206,6 +206,21 @@ fn drift_in_a_foundation_is_found() {
             ("adapted-file-edited", "src/modules/items/server/routes/index.ts"),
         ]
     );
+    // A file that does not parse is reported, and the other checks still run.
+    let config = test.read_file(format!("{dir}/module.config.ts"));
+    test.write_file(
+        format!("{dir}/module.config.ts"),
+        "export default { id: 'items',, };\n",
+    );
+    let (code, list) = found(&test, &["doctor", "foundation"]);
+    let codes: Vec<&str> = list.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(code, 1);
+    assert!(
+        codes.contains(&"typescript-syntax") && codes.contains(&"import-unresolved"),
+        "{codes:?}"
+    );
+    test.write_file(format!("{dir}/module.config.ts"), config);
+
     // Warnings alone do not fail: fix the errors, keep the rest.
     assert!(
         run(
