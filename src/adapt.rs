@@ -59,11 +59,11 @@ pub struct Conflict {
     pub why: String,
 }
 
+/// Not where the sandbox was (a re-run from another folder must not change the manifest).
 #[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 struct Manifest {
     generated_by: String,
-    /// The sandbox it came from, as given.
-    from: String,
     /// Path (relative to the module's folder) -> sha256 of what modkit wrote.
     files: BTreeMap<String, String>,
 }
@@ -137,7 +137,6 @@ impl Adaptation {
         let previous = read_manifest(&manifest_path)?;
         let manifest = Manifest {
             generated_by: format!("modkit {}", env!("CARGO_PKG_VERSION")),
-            from: foundation::slash(sandbox),
             files: files
                 .iter()
                 .map(|f| (f.path.clone(), sha256_hex(f.contents.as_bytes())))
