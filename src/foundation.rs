@@ -44,8 +44,13 @@ pub struct ImportStyle {
 impl Foundation {
     pub fn load(root: &Path) -> Result<Self> {
         if !root.is_dir() {
+            let what = if root.exists() {
+                "is not a folder"
+            } else {
+                "does not exist"
+            };
             return Err(
-                UserError::new(format!("foundation folder {} does not exist", root.display()))
+                UserError::new(format!("foundation folder {} {what}", root.display()))
                     .hint("pass the foundation's root folder (the one with its package.json) to --foundation")
                     .into(),
             );
