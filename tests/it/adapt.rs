@@ -6,7 +6,7 @@ use std::process::Output;
 
 use insta::assert_snapshot;
 
-use crate::support::CliTest;
+use crate::support::{CliTest, stderr, stdout};
 
 const MODULE_DIR: &str = "foundation/src/modules/items";
 const ADAPTER: &str = "foundation/src/modules/items/server/routes/index.ts";
@@ -14,7 +14,7 @@ const ADAPTER: &str = "foundation/src/modules/items/server/routes/index.ts";
 /// A temp folder with `items/` (modkit init items) and `foundation/` (the fixture).
 fn setup() -> CliTest {
     let test = CliTest::new();
-    let out = run(&test, &["init", "items", "-q"]);
+    let out = test.run(&["init", "items", "-q"]);
     assert!(
         out.status.success(),
         "{}",
@@ -24,22 +24,10 @@ fn setup() -> CliTest {
     test
 }
 
-fn run(test: &CliTest, args: &[&str]) -> Output {
-    test.command().args(args).output().expect("cannot run modkit")
-}
-
 fn adapt(test: &CliTest, extra: &[&str]) -> Output {
     let mut args = vec!["adapt", "items", "--foundation", "foundation"];
     args.extend_from_slice(extra);
-    run(test, &args)
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    test.run(&args)
 }
 
 fn assert_code(test: &CliTest, out: &Output, code: i32) {
@@ -49,12 +37,6 @@ fn assert_code(test: &CliTest, out: &Output, code: i32) {
         "{}",
         test.filter(&crate::support::transcript(out))
     );
-}
-
-fn edit(test: &CliTest, file: &str, from: &str, to: &str) {
-    let text = test.read_file(file);
-    assert!(text.contains(from), "{file} has no `{from}`");
-    test.write_file(file, text.replace(from, to));
 }
 
 #[test]
@@ -102,8 +84,7 @@ fn adapt_writes_the_module_into_the_foundation() {
 fn the_adapter_follows_the_foundation_module_system() {
     // CommonJS: no extensions, no top-level await.
     let test = setup();
-    edit(
-        &test,
+    test.replace_in_file(
         "foundation/package.json",
         r#""type": "module""#,
         r#""type": "commonjs""#,
@@ -113,14 +94,12 @@ fn the_adapter_follows_the_foundation_module_system() {
 
     // A bundler: no extensions, top-level await.
     let test = setup();
-    edit(
-        &test,
+    test.replace_in_file(
         "foundation/tsconfig.json",
         r#""module": "NodeNext""#,
         r#""module": "ESNext""#,
     );
-    edit(
-        &test,
+    test.replace_in_file(
         "foundation/tsconfig.json",
         r#""moduleResolution": "NodeNext""#,
         r#""moduleResolution": "Bundler""#,
@@ -135,15 +114,13 @@ fn the_adapter_follows_the_foundation_module_system() {
 
     // The module setting inherited from an extended file counts too.
     let test = setup();
-    edit(&test, "foundation/tsconfig.json", r#""module": "NodeNext","#, "");
-    edit(
-        &test,
+    test.replace_in_file("foundation/tsconfig.json", r#""module": "NodeNext","#, "");
+    test.replace_in_file(
         "foundation/tsconfig.base.json",
         r#""target": "ES2023","#,
         r#""target": "ES2023", "module": "CommonJS","#,
     );
-    edit(
-        &test,
+    test.replace_in_file(
         "foundation/tsconfig.json",
         r#""moduleResolution": "NodeNext","#,
         "",
@@ -167,8 +144,7 @@ fn a_rerun_updates_what_modkit_wrote_and_keeps_edits() {
     assert!(stdout(&again).contains("Nothing to do"), "{}", stdout(&again));
 
     // The module changed in its sandbox: its copy in the foundation follows.
-    edit(
-        &test,
+    test.replace_in_file(
         "items/plugin/index.ts",
         "const MAX_NAME = 200;",
         "const MAX_NAME = 120;",
@@ -183,14 +159,12 @@ fn a_rerun_updates_what_modkit_wrote_and_keeps_edits() {
 
     // Someone edits the adapter in the foundation, then the module changes again: refused, and
     // nothing at all is written, not even the unrelated update.
-    edit(
-        &test,
+    test.replace_in_file(
         ADAPTER,
         "const router = Router();",
         "const router = Router(); // tuned by hand",
     );
-    edit(
-        &test,
+    test.replace_in_file(
         "items/plugin/index.ts",
         "const MAX_NAME = 120;",
         "const MAX_NAME = 80;",
@@ -223,8 +197,7 @@ fn a_rerun_updates_what_modkit_wrote_and_keeps_edits() {
     );
 
     // An applied migration edited in the sandbox is refused even though modkit wrote the old one.
-    edit(
-        &test,
+    test.replace_in_file(
         "items/plugin/migrations/0001_create_module_table.sql",
         "name       text",
         "title      text",
@@ -399,8 +372,7 @@ fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
         Case {
             what: "a malformed tsconfig",
             prepare: |t| {
-                edit(
-                    t,
+                t.replace_in_file(
                     "foundation/tsconfig.json",
                     r#""module": "NodeNext","#,
                     r#""module": NodeNext,"#,
@@ -416,9 +388,8 @@ fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
         Case {
             what: "a tsconfig without `module`",
             prepare: |t| {
-                edit(t, "foundation/tsconfig.json", r#""module": "NodeNext","#, "");
-                edit(
-                    t,
+                t.replace_in_file("foundation/tsconfig.json", r#""module": "NodeNext","#, "");
+                t.replace_in_file(
                     "foundation/tsconfig.json",
                     r#""moduleResolution": "NodeNext","#,
                     "",
@@ -433,14 +404,12 @@ fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
         Case {
             what: "CommonJS with verbatimModuleSyntax",
             prepare: |t| {
-                edit(
-                    t,
+                t.replace_in_file(
                     "foundation/package.json",
                     r#""type": "module""#,
                     r#""type": "commonjs""#,
                 );
-                edit(
-                    t,
+                t.replace_in_file(
                     "foundation/tsconfig.base.json",
                     r#""strict": true,"#,
                     r#""strict": true, "verbatimModuleSyntax": true,"#,
@@ -455,8 +424,7 @@ fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
         Case {
             what: "no withTenantTx anywhere",
             prepare: |t| {
-                edit(
-                    t,
+                t.replace_in_file(
                     "foundation/src/lib/db/tenant-db.ts",
                     "export async function withTenantTx",
                     "async function withTenantTx",
@@ -495,8 +463,7 @@ fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
         Case {
             what: "meta.id that is not the module",
             prepare: |t| {
-                edit(
-                    t,
+                t.replace_in_file(
                     "items/plugin/index.ts",
                     "meta: { id: 'items'",
                     "meta: { id: 'things'",
@@ -509,7 +476,7 @@ fn bad_input_is_refused_with_the_fix_and_nothing_is_written() {
     for case in cases {
         let test = setup();
         (case.prepare)(&test);
-        let out = run(&test, case.args);
+        let out = test.run(case.args);
         assert_code(&test, &out, 2);
         let err = test.filter(&stderr(&out));
         for needle in case.says {

@@ -29,6 +29,7 @@ use std::time::Duration;
 use crate::support::pg::{PgServer, TestDb, psql_scalar, redact};
 use crate::support::process::wait_for;
 use crate::support::{CliTest, transcript};
+pub use crate::support::{stderr, stdout};
 
 /// The sandbox fixture's first migration. No `IF NOT EXISTS`: a migration applied twice to one
 /// tenant fails, so a double application cannot go unnoticed.
@@ -112,14 +113,6 @@ pub fn run(test: &CliTest, db: &TestDb, project: &Path, args: &[&str]) -> Output
     bootstrap(test, db, project, args)
         .output()
         .expect("cannot run modkit")
-}
-
-pub fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-pub fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
 }
 
 #[track_caller]

@@ -6,16 +6,8 @@ use std::process::Output;
 
 use insta::assert_snapshot;
 
-use crate::support::CliTest;
 use crate::support::pg::{TestDb, redact};
-
-fn run(test: &CliTest, args: &[&str]) -> Output {
-    test.command().args(args).output().expect("cannot run modkit")
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use crate::support::{CliTest, stdout};
 
 fn code_of(test: &CliTest, out: &Output) -> i32 {
     out.status
@@ -23,17 +15,11 @@ fn code_of(test: &CliTest, out: &Output) -> i32 {
         .unwrap_or_else(|| panic!("killed: {}", test.filter(&crate::support::transcript(out))))
 }
 
-fn edit(test: &CliTest, file: &str, from: &str, to: &str) {
-    let text = test.read_file(file);
-    assert!(text.contains(from), "{file} has no `{from}`");
-    test.write_file(file, text.replace(from, to));
-}
-
 /// The diagnostics of a `--format json` run: (code, file, line).
 fn found(test: &CliTest, args: &[&str]) -> (i32, Vec<(String, String, Option<u64>)>) {
     let mut all = args.to_vec();
     all.extend(["--format", "json"]);
-    let out = run(test, &all);
+    let out = test.run(&all);
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
             "not JSON ({e}):\n{}",
@@ -56,7 +42,7 @@ fn found(test: &CliTest, args: &[&str]) -> (i32, Vec<(String, String, Option<u64
 }
 
 fn sandbox(test: &CliTest) {
-    let out = run(test, &["init", "items", "-q"]);
+    let out = test.run(&["init", "items", "-q"]);
     assert!(out.status.success());
 }
 
@@ -64,17 +50,17 @@ fn sandbox(test: &CliTest) {
 fn fresh_projects_are_clean() {
     let test = CliTest::new();
     sandbox(&test);
-    let out = run(&test, &["doctor", "items"]);
+    let out = test.run(&["doctor", "items"]);
     assert_eq!(code_of(&test, &out), 0, "{}", stdout(&out));
     assert!(stdout(&out).contains("No problems found in the `items` sandbox."));
 
     test.copy_fixture("foundation", "foundation");
     assert!(
-        run(&test, &["adapt", "items", "--foundation", "foundation", "-q"])
+        test.run(&["adapt", "items", "--foundation", "foundation", "-q"])
             .status
             .success()
     );
-    let out = run(&test, &["doctor", "foundation"]);
+    let out = test.run(&["doctor", "foundation"]);
     assert_eq!(code_of(&test, &out), 0, "{}", stdout(&out));
     assert!(
         stdout(&out).contains("No problems found in the foundation (1 module(s): items)."),
@@ -89,18 +75,12 @@ fn the_seed_traps_in_a_sandbox_are_found_with_file_and_line() {
     sandbox(&test);
     // The seed's tsconfig (baseUrl, and an alias to a folder that is not there), its CORS, a module
     // table that grew a tenant_id, and business code that imports the DB client.
-    edit(
-        &test,
+    test.replace_in_file(
         "items/tsconfig.json",
         "\"compilerOptions\": {",
         "\"compilerOptions\": {\n    \"baseUrl\": \".\",",
     );
-    edit(
-        &test,
-        "items/tsconfig.json",
-        "\"./client/src/*\"",
-        "\"./src/client/*\"",
-    );
+    test.replace_in_file("items/tsconfig.json", "\"./client/src/*\"", "\"./src/client/*\"");
     let server = test.read_file("items/sandbox/server.ts");
     let cors_line = server.lines().position(|l| l.contains("app.use(cors(")).unwrap() + 1;
     let start = server.find("app.use(cors(").unwrap();
@@ -117,8 +97,7 @@ fn the_seed_traps_in_a_sandbox_are_found_with_file_and_line() {
         "items/plugin/migrations/0002_add_tenant.sql",
         "-- tenant_id in a comment does not count\nALTER TABLE items\n  ADD COLUMN tenant_id uuid;\n",
     );
-    edit(
-        &test,
+    test.replace_in_file(
         "items/plugin/index.ts",
         "import type { Request, Response } from 'express';",
         "import type { Request, Response } from 'express';\nimport { Pool } from 'pg';",
@@ -154,7 +133,7 @@ fn the_seed_traps_in_a_sandbox_are_found_with_file_and_line() {
 
     // The same for a person, and as GitHub annotations.
     assert_snapshot!(test.transcript(test.command().args(["doctor"]).current_dir(test.path("items"))));
-    let out = run(&test, &["doctor", "items", "--format", "github"]);
+    let out = test.run(&["doctor", "items", "--format", "github"]);
     let annotations = stdout(&out);
     assert!(
         annotations.contains("::error file=items/plugin/migrations/0002_add_tenant.sql,line=3,title=modkit doctor module-table-tenant-id::"),
@@ -169,24 +148,18 @@ fn drift_in_a_foundation_is_found() {
     sandbox(&test);
     test.copy_fixture("foundation", "foundation");
     assert!(
-        run(&test, &["adapt", "items", "--foundation", "foundation", "-q"])
+        test.run(&["adapt", "items", "--foundation", "foundation", "-q"])
             .status
             .success()
     );
     let dir = "foundation/src/modules/items";
     // The seed's adapter path, copied rather than computed; a permission missing from the config.
-    edit(
-        &test,
-        &format!("{dir}/server/routes/index.ts"),
+    test.replace_in_file(
+        format!("{dir}/server/routes/index.ts"),
         "'../../../../lib/db/tenant-db.js'",
         "'../../../lib/db/tenant-db.js'",
     );
-    edit(
-        &test,
-        &format!("{dir}/module.config.ts"),
-        ", \"items.delete\"]",
-        "]",
-    );
+    test.replace_in_file(format!("{dir}/module.config.ts"), ", \"items.delete\"]", "]");
     // A second module with code but no adapter, whose permission is not prefixed with its id.
     test.write_file(
         "foundation/src/modules/orders/plugin/index.ts",
@@ -223,12 +196,9 @@ fn drift_in_a_foundation_is_found() {
 
     // Warnings alone do not fail: fix the errors, keep the rest.
     assert!(
-        run(
-            &test,
-            &["adapt", "items", "--foundation", "foundation", "--force", "-q"]
-        )
-        .status
-        .success()
+        test.run(&["adapt", "items", "--foundation", "foundation", "--force", "-q"])
+            .status
+            .success()
     );
     test.write_file(
         "foundation/src/modules/orders/server/routes/index.ts",
@@ -263,19 +233,16 @@ fn with_db_it_reads_the_database_and_changes_nothing() {
 
     // Bootstrapped: clean.
     assert!(
-        run(
-            &test,
-            &[
-                "bootstrap",
-                "--project",
-                dir,
-                "--db",
-                db.url(),
-                "--tenant",
-                "acme",
-                "-q"
-            ]
-        )
+        test.run(&[
+            "bootstrap",
+            "--project",
+            dir,
+            "--db",
+            db.url(),
+            "--tenant",
+            "acme",
+            "-q"
+        ])
         .status
         .success()
     );
@@ -315,17 +282,14 @@ fn with_db_it_reads_the_database_and_changes_nothing() {
     assert!(!text.contains("hunter2secret") && text.contains("***"), "{text}");
 
     // An unreachable server is an environment error.
-    let out = run(
-        &test,
-        &[
-            "doctor",
-            dir,
-            "--db",
-            "postgres://nobody@127.0.0.1:1/x",
-            "--connect-timeout",
-            "3",
-        ],
-    );
+    let out = test.run(&[
+        "doctor",
+        dir,
+        "--db",
+        "postgres://nobody@127.0.0.1:1/x",
+        "--connect-timeout",
+        "3",
+    ]);
     assert_eq!(
         code_of(&test, &out),
         2,
@@ -338,7 +302,7 @@ fn with_db_it_reads_the_database_and_changes_nothing() {
 fn a_folder_that_is_neither_is_a_usage_error() {
     let test = CliTest::new();
     test.write_file("empty/readme.txt", "nothing here");
-    let out = run(&test, &["doctor", "empty"]);
+    let out = test.run(&["doctor", "empty"]);
     assert_eq!(code_of(&test, &out), 2);
     assert!(String::from_utf8_lossy(&out.stderr).contains("is neither a module sandbox"));
 }

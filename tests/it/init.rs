@@ -9,23 +9,11 @@ use std::process::Output;
 
 use insta::assert_snapshot;
 
-use crate::support::{CliTest, transcript};
+use crate::support::{CliTest, stderr, stdout, transcript};
 
 /// The rule every refused module id is explained with.
 const ID_RULE: &str = "a module id is lowercase letters, digits and single hyphens, starts with a letter, \
                        and is at most 40 characters";
-
-fn run(test: &CliTest, args: &[&str]) -> Output {
-    test.command().args(args).output().expect("cannot run modkit")
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8(output.stderr.clone()).expect("stderr is UTF-8")
-}
 
 /// Every file under `dir` with its content (a symbolic link as `-> target`).
 fn contents(test: &CliTest, dir: &str) -> BTreeMap<String, String> {
@@ -75,7 +63,7 @@ fn assert_code(output: &Output, code: i32) {
 #[test]
 fn init_items_writes_the_sandbox_and_says_what_next() {
     let test = CliTest::new();
-    let output = run(&test, &["init", "items"]);
+    let output = test.run(&["init", "items"]);
     assert_code(&output, 0);
     let files = test.files("items");
     assert_snapshot!("init_items_files", files.join("\n"));
@@ -105,7 +93,7 @@ fn init_items_writes_the_sandbox_and_says_what_next() {
 #[test]
 fn init_items_key_files() {
     let test = CliTest::new();
-    assert_code(&run(&test, &["init", "items"]), 0);
+    assert_code(&test.run(&["init", "items"]), 0);
     assert_snapshot!("init_items_modkit_toml", test.read_file("items/modkit.toml"));
     assert_snapshot!("init_items_tsconfig_json", test.read_file("items/tsconfig.json"));
     let tsconfig = parse_jsonc(&test.read_file("items/tsconfig.json")).expect("tsconfig.json parses");
@@ -184,7 +172,7 @@ fn bad_ids_are_refused_with_the_rule_and_a_valid_suggestion() {
 #[test]
 fn bad_tenant_codes_are_refused() {
     let test = CliTest::new();
-    let output = run(&test, &["init", "items", "--tenant", "Acme"]);
+    let output = test.run(&["init", "items", "--tenant", "Acme"]);
     assert_code(&output, 2);
     assert!(
         stderr(&output).contains("invalid tenant code `Acme`"),
@@ -198,12 +186,9 @@ fn bad_tenant_codes_are_refused() {
 fn tenants_are_listed_in_modkit_toml() {
     let test = CliTest::new();
     assert_code(
-        &run(
-            &test,
-            &[
-                "init", "items", "--tenant", "acme", "--tenant", "globex", "--tenant", "dev",
-            ],
-        ),
+        &test.run(&[
+            "init", "items", "--tenant", "acme", "--tenant", "globex", "--tenant", "dev",
+        ]),
         0,
     );
     let toml: toml::Table = test.read_file("items/modkit.toml").parse().unwrap();
@@ -217,21 +202,21 @@ fn tenants_are_listed_in_modkit_toml() {
 fn a_non_empty_folder_is_refused_and_left_untouched() {
     let test = CliTest::new();
     test.write_file("items/notes.txt", "mine");
-    let output = run(&test, &["init", "items"]);
+    let output = test.run(&["init", "items"]);
     assert_code(&output, 2);
     assert_snapshot!(test.filter(&transcript(&output)));
     assert_eq!(test.files("items"), ["notes.txt"]);
     assert_eq!(test.read_file("items/notes.txt"), "mine");
 
     // --dry-run refuses it just the same.
-    assert_code(&run(&test, &["init", "items", "--dry-run"]), 2);
+    assert_code(&test.run(&["init", "items", "--dry-run"]), 2);
 }
 
 #[test]
 fn a_file_in_the_way_is_refused() {
     let test = CliTest::new();
     test.write_file("items", "a file");
-    let output = run(&test, &["init", "items", "--force"]);
+    let output = test.run(&["init", "items", "--force"]);
     assert_code(&output, 2);
     assert!(
         stderr(&output).contains("exists and is not a folder"),
@@ -245,21 +230,21 @@ fn a_file_in_the_way_is_refused() {
 fn an_empty_folder_is_used() {
     let test = CliTest::new();
     std::fs::create_dir(test.path("items")).unwrap();
-    assert_code(&run(&test, &["init", "items"]), 0);
+    assert_code(&test.run(&["init", "items"]), 0);
     assert!(!test.files("items").is_empty());
 }
 
 #[test]
 fn force_overwrites_only_generated_files_and_keeps_the_users() {
     let test = CliTest::new();
-    assert_code(&run(&test, &["init", "items", "--dir", "reference"]), 0);
-    assert_code(&run(&test, &["init", "items"]), 0);
+    assert_code(&test.run(&["init", "items", "--dir", "reference"]), 0);
+    assert_code(&test.run(&["init", "items"]), 0);
     test.write_file("items/sandbox/sql/system.sql", "-- edited by hand\n");
     std::fs::remove_file(test.path("items/sandbox/sql/statements.sql")).unwrap();
     test.write_file("items/NOTES.md", "my notes\n");
     test.write_file("items/sandbox/sql/custom.sql", "SELECT 1;\n");
 
-    let output = run(&test, &["init", "items", "--force"]);
+    let output = test.run(&["init", "items", "--force"]);
     assert_code(&output, 0);
     let out = stdout(&output);
     let marks: BTreeMap<String, String> = tree_files(&out).into_iter().collect();
@@ -290,7 +275,7 @@ fn force_overwrites_only_generated_files_and_keeps_the_users() {
 #[test]
 fn force_on_an_unchanged_tree_reports_every_file_unchanged_and_rewrites_none() {
     let test = CliTest::new();
-    assert_code(&run(&test, &["init", "items"]), 0);
+    assert_code(&test.run(&["init", "items"]), 0);
     let inodes = |test: &CliTest| -> Vec<u64> {
         test.files("items")
             .iter()
@@ -299,7 +284,7 @@ fn force_on_an_unchanged_tree_reports_every_file_unchanged_and_rewrites_none() {
     };
     let before = inodes(&test);
 
-    let output = run(&test, &["init", "items", "--force"]);
+    let output = test.run(&["init", "items", "--force"]);
     assert_code(&output, 0);
     let out = stdout(&output);
     assert!(out.contains("(0 files)"), "{out}");
@@ -313,7 +298,7 @@ fn force_on_an_unchanged_tree_reports_every_file_unchanged_and_rewrites_none() {
 #[test]
 fn dry_run_prints_the_tree_and_writes_nothing() {
     let test = CliTest::new();
-    let dry = run(&test, &["init", "items", "--dry-run"]);
+    let dry = test.run(&["init", "items", "--dry-run"]);
     assert_code(&dry, 0);
     assert_eq!(
         std::fs::read_dir(test.root()).unwrap().count(),
@@ -323,7 +308,7 @@ fn dry_run_prints_the_tree_and_writes_nothing() {
     let dry_out = stdout(&dry);
     assert!(dry_out.contains("Nothing was written (--dry-run)."), "{dry_out}");
 
-    let real = run(&test, &["init", "items"]);
+    let real = test.run(&["init", "items"]);
     assert_code(&real, 0);
     let count = test.files("items").len();
     assert!(
@@ -338,7 +323,7 @@ fn dry_run_prints_the_tree_and_writes_nothing() {
 
     // With --force over an edited tree: the plan shows the overwrite, the file stays edited.
     test.write_file("items/sandbox/sql/system.sql", "-- edited\n");
-    let dry = run(&test, &["init", "items", "--force", "--dry-run"]);
+    let dry = test.run(&["init", "items", "--force", "--dry-run"]);
     assert_code(&dry, 0);
     assert!(
         stdout(&dry).contains("system.sql  (overwrite)"),
@@ -351,7 +336,7 @@ fn dry_run_prints_the_tree_and_writes_nothing() {
 #[test]
 fn dir_puts_the_sandbox_where_asked() {
     let test = CliTest::new();
-    let output = run(&test, &["init", "items", "--dir", "sandboxes/my items"]);
+    let output = test.run(&["init", "items", "--dir", "sandboxes/my items"]);
     assert_code(&output, 0);
     assert!(!test.path("items").exists());
     assert!(!test.files("sandboxes/my items").is_empty());
@@ -362,7 +347,7 @@ fn dir_puts_the_sandbox_where_asked() {
     );
 
     let absolute = test.path("abs");
-    let output = run(&test, &["init", "items", "--dir", absolute.to_str().unwrap()]);
+    let output = test.run(&["init", "items", "--dir", absolute.to_str().unwrap()]);
     assert_code(&output, 0);
     assert_eq!(contents(&test, "abs"), contents(&test, "sandboxes/my items"));
 }
@@ -370,8 +355,8 @@ fn dir_puts_the_sandbox_where_asked() {
 #[test]
 fn name_sets_the_display_name() {
     let test = CliTest::new();
-    assert_code(&run(&test, &["init", "order-lines", "--name", "Order lines"]), 0);
-    assert_code(&run(&test, &["init", "order-lines", "--dir", "default"]), 0);
+    assert_code(&test.run(&["init", "order-lines", "--name", "Order lines"]), 0);
+    assert_code(&test.run(&["init", "order-lines", "--dir", "default"]), 0);
     let named: toml::Table = test.read_file("order-lines/modkit.toml").parse().unwrap();
     let default: toml::Table = test.read_file("default/modkit.toml").parse().unwrap();
     assert_eq!(named["module"]["id"].as_str(), Some("order-lines"));
@@ -382,7 +367,7 @@ fn name_sets_the_display_name() {
 #[test]
 fn works_from_any_folder_with_no_files_beside_it() {
     let test = CliTest::new();
-    assert_code(&run(&test, &["init", "items", "--dir", "reference"]), 0);
+    assert_code(&test.run(&["init", "items", "--dir", "reference"]), 0);
     // A copy of the binary alone in a folder, run from another folder.
     let lonely = test.path("bin/modkit");
     std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
@@ -402,8 +387,8 @@ fn works_from_any_folder_with_no_files_beside_it() {
 fn every_template_renders_for_items_and_order_lines() {
     let test = CliTest::new();
     for id in ["items", "order-lines"] {
-        assert_code(&run(&test, &["init", id, "--dry-run"]), 0);
-        assert_code(&run(&test, &["init", id]), 0);
+        assert_code(&test.run(&["init", id, "--dry-run"]), 0);
+        assert_code(&test.run(&["init", id]), 0);
         let files = contents(&test, id);
         assert!(
             files.contains_key("package.json") && files.contains_key("modkit.toml"),
@@ -467,13 +452,13 @@ fn every_template_renders_for_items_and_order_lines() {
 #[test]
 fn a_symlinked_folder_inside_the_target_is_not_followed() {
     let test = CliTest::new();
-    assert_code(&run(&test, &["init", "items"]), 0);
+    assert_code(&test.run(&["init", "items"]), 0);
     std::fs::remove_dir_all(test.path("items/sandbox")).unwrap();
     std::fs::create_dir(test.path("outside")).unwrap();
     std::os::unix::fs::symlink("../outside", test.path("items/sandbox")).unwrap();
     let before = contents(&test, "items");
 
-    let output = run(&test, &["init", "items", "--force"]);
+    let output = test.run(&["init", "items", "--force"]);
     assert_code(&output, 2);
     assert!(
         stderr(&output).contains("is a symbolic link"),

@@ -110,57 +110,53 @@ fn the_adapted_module_type_checks_in_every_module_system() {
 
     // The checks can fail: the seed's adapter, with its import path copied rather than computed,
     // does not type-check (it points at src/modules/lib/...), and neither does top-level await in
-    // the CommonJS variant.
-    let dir = foundation(Variant::Esm, "seed");
-    adapt(&dir);
-    let adapter = dir.join("src/modules/items/server/routes/index.ts");
-    patch(
-        &adapter,
+    // the CommonJS variant, nor the seed's `baseUrl` (TypeScript 7 removed it).
+    let adapter = "src/modules/items/server/routes/index.ts";
+    tsc_fails_after(
+        Variant::Esm,
+        "seed",
+        adapter,
         "'../../../../lib/db/tenant-db.js'",
         "'../../../lib/db/tenant-db.js'",
+        "TS2307",
     );
-    let out = tsc(&dir);
-    assert!(
-        !out.status.success() && stdout(&out).contains("error TS2307"),
-        "{}",
-        transcript(&out)
-    );
-
-    let dir = foundation(Variant::Cjs, "tla");
-    adapt(&dir);
-    let adapter = dir.join("src/modules/items/server/routes/index.ts");
-    patch(
-        &adapter,
+    tsc_fails_after(
+        Variant::Cjs,
+        "tla",
+        adapter,
         "export const ready: Promise<void> = Promise.resolve(plugin.register(ctx));",
         "await plugin.register(ctx);",
+        "TS1309",
     );
-    let out = tsc(&dir);
-    assert!(
-        !out.status.success() && stdout(&out).contains("error TS1309"),
-        "{}",
-        transcript(&out)
-    );
-
-    // What `modkit doctor` says of the seed's tsconfig holds: TypeScript 7 rejects `baseUrl`.
-    let dir = foundation(Variant::Esm, "baseurl");
-    adapt(&dir);
-    patch(
-        &dir.join("tsconfig.json"),
+    let dir = tsc_fails_after(
+        Variant::Esm,
+        "baseurl",
+        "tsconfig.json",
         r#""compilerOptions": {"#,
         r#""compilerOptions": { "baseUrl": ".","#,
+        "TS5102",
     );
-    let out = tsc(&dir);
-    assert!(
-        !out.status.success() && stdout(&out).contains("error TS5102"),
-        "{}",
-        transcript(&out)
-    );
+    // ... which is what `modkit doctor` says of it.
     let doctor = output(command(bin(), &dir).arg("doctor"));
     assert!(
         stdout(&doctor).contains("error[tsconfig-base-url]"),
         "{}",
         transcript(&doctor)
     );
+}
+
+/// An adapted foundation with one edit (`from` -> `to` in `file`) fails `tsc` with `error <code>`.
+fn tsc_fails_after(variant: Variant, label: &str, file: &str, from: &str, to: &str, code: &str) -> PathBuf {
+    let dir = foundation(variant, label);
+    adapt(&dir);
+    patch(&dir.join(file), from, to);
+    let out = tsc(&dir);
+    assert!(
+        !out.status.success() && stdout(&out).contains(&format!("error {code}")),
+        "{label}: expected {code}:\n{}",
+        transcript(&out)
+    );
+    dir
 }
 
 /// Start the foundation's server (tsx directly: killing `npm start` would leave tsx behind).

@@ -11,6 +11,7 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::support::process::{ChildGuard, free_port};
+pub use crate::support::stdout;
 use crate::support::{bin, http, transcript};
 
 /// The module every shared sandbox is rendered for.
@@ -201,10 +202,6 @@ pub fn run_ok(cmd: &mut Command) -> Output {
     let out = output(cmd);
     assert!(out.status.success(), "{cmd:?} failed:\n{}", transcript(&out));
     out
-}
-
-pub fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// `modkit bootstrap --db <url> --tenant ...` in the sandbox; returns its output (not checked).

@@ -96,6 +96,20 @@ impl CliTest {
         out
     }
 
+    /// Replace `from` with `to` in a file under the temp folder; the file must contain `from`.
+    #[track_caller]
+    pub fn replace_in_file(&self, relative: impl AsRef<Path>, from: &str, to: &str) {
+        let relative = relative.as_ref();
+        let text = self.read_file(relative);
+        assert!(text.contains(from), "{} has no `{from}`", relative.display());
+        self.write_file(relative, text.replace(from, to));
+    }
+
+    /// Run the built `modkit` with `args` in the temp folder.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command().args(args).output().expect("cannot run modkit")
+    }
+
     /// The built `modkit`, in the temp folder, with a cleared environment.
     pub fn command(&self) -> Command {
         self.clean_command(bin())
@@ -160,6 +174,14 @@ pub fn transcript(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
     )
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// `tests/fixtures/<name>` in the source tree.

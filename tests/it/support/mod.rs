@@ -10,4 +10,4 @@ pub mod http;
 pub mod pg;
 pub mod process;
 
-pub use cli_test::{CliTest, bin, copy_dir, fixture, transcript};
+pub use cli_test::{CliTest, bin, copy_dir, fixture, stderr, stdout, transcript};
