@@ -10,4 +10,5 @@ mod bootstrap;
 mod doctor;
 mod e2e;
 mod harness;
+mod hostile;
 mod init;

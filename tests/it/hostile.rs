@@ -1,0 +1,14 @@
+//! Hostile input and bad days (issue 7): each test is named after what it broke, and fails on the
+//! code from before its fix. docs/security.md lists the threat model and which test covers what.
+//!
+//! | module | what it attacks |
+//! | --- | --- |
+//! | [`schemas`] | tenant schemas the role cannot use, relations landing in `public`, edited checksums, counts |
+//! | [`connection`] | stalled servers, held locks, timeouts, non-PostgreSQL peers, passwords in argv and output |
+//! | [`files`] | `init --force` over edits, symlinks, file modes, FIFOs, broken pipes, deep nesting, interrupted writes |
+//! | [`runtime`] | the sandbox API: dropped connections, NUL bytes, production identity, the bind address |
+
+mod connection;
+mod files;
+mod runtime;
+mod schemas;
