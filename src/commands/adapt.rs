@@ -38,10 +38,9 @@ pub fn run(args: &AdaptArgs, printer: Printer) -> Result<ExitStatus> {
         adaptation.plan.apply()?;
     }
     match args.output.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json_report(&adaptation, args))?
-        ),
+        Format::Json => {
+            crate::output::write_stdout(&serde_json::to_string_pretty(&json_report(&adaptation, args))?)?
+        }
         Format::Human => print_human(&adaptation, args, &printer),
     }
     Ok(ExitStatus::Success)
