@@ -50,6 +50,7 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
         path: RECORD.to_string(),
         contents: record.to_json()?,
     });
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let plan = FilePlan::new(&dir, files)?;
     if !args.force
         && let Some(found) = foreign_entry(&dir, &plan)?
