@@ -194,9 +194,9 @@ impl FilePlan {
             } else if record.files.get(rel).map(String::as_str) == on_disk {
                 continue; // modkit wrote it and nobody changed it since: update it
             } else if record.files.contains_key(rel) {
-                format!("edited since `{command}` wrote it")
+                format!("edited since {command} wrote it")
             } else {
-                format!("not written by `{command}` (it was there before)")
+                format!("not written by {command} (it was there before)")
             };
             out.push(Conflict {
                 path: file.path.clone(),

@@ -132,11 +132,8 @@ fn too_deep(source: &str, limit: usize) -> Option<usize> {
                     return Some(i);
                 }
             }
-            b')' | b']' | b'}' => {
-                if stack.pop() == Some(true) {
-                    in_template = true;
-                }
-            }
+            // The `}` of a `${`: back to the template's text.
+            b')' | b']' | b'}' if stack.pop() == Some(true) => in_template = true,
             _ => {}
         }
         i += 1;

@@ -86,7 +86,7 @@ fn force_keeps_an_edited_plugin_file() {
     assert_code(&test, &out, 2);
     let err = stderr(&out);
     assert!(
-        err.contains("plugin/index.ts: edited since `modkit init` wrote it"),
+        err.contains("plugin/index.ts: edited since modkit init wrote it"),
         "{err}"
     );
     assert!(err.contains("package.json: edited since"), "{err}");
@@ -118,7 +118,7 @@ fn force_keeps_a_file_that_was_there_before() {
     let out = test.run(&["init", "items", "--force"]);
     assert_code(&test, &out, 2);
     assert!(
-        stderr(&out).contains("package.json: not written by `modkit init` (it was there before)"),
+        stderr(&out).contains("package.json: not written by modkit init (it was there before)"),
         "{}",
         stderr(&out)
     );
@@ -193,7 +193,7 @@ fn dry_run_lists_only_what_changes() {
         [
             ".modkit-init.json  (update)",
             "README.md  (new)",
-            "index.ts  (conflict: edited since `modkit init` wrote it)",
+            "index.ts  (conflict: edited since modkit init wrote it)",
             "vite.config.ts  (update)",
         ],
         "{text}"
