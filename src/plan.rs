@@ -219,6 +219,9 @@ impl FilePlan {
         if changed.is_empty() {
             return Ok(());
         }
+        // Installed before the staging folder exists, dropped after it is gone (locals drop in
+        // reverse order): a Ctrl-C while staging removes the staging folder and writes nothing.
+        let interrupt = InterruptGuard::install();
         fs::create_dir_all(&self.root)
             .with_context(|| format!("cannot create folder {}", self.root.display()))?;
         let staging = tempfile::Builder::new()
@@ -248,7 +251,12 @@ impl FilePlan {
             out.sync_all().ok();
             staged.push((tmp, target, file.path.as_str()));
             pause();
+            if interrupt.interrupted() {
+                anyhow::bail!("interrupted: nothing was written");
+            }
         }
+        // From here on a Ctrl-C waits for the renames (each is atomic, all take milliseconds), so
+        // the target ends up complete, then the process dies of the signal as it would have.
         for (tmp, target, rel) in staged {
             // Checked again just before writing: nothing made a folder on the way a link since.
             guard_no_symlink(&self.root, rel)?;
@@ -320,6 +328,56 @@ impl FilePlan {
             last_dirs = dirs.to_vec();
         }
         out
+    }
+}
+
+/// Set by the SIGINT handler while files are being written.
+static INTERRUPTED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// While alive, SIGINT only sets a flag that `apply` checks; on drop the previous disposition
+/// comes back and a SIGINT received meanwhile is raised again, so the process still ends as
+/// interrupted (exit by signal), just not in the middle of a write.
+struct InterruptGuard {
+    previous: libc::sigaction,
+}
+
+impl InterruptGuard {
+    fn install() -> Self {
+        INTERRUPTED.store(false, std::sync::atomic::Ordering::SeqCst);
+        // SAFETY: plain sigaction(2) calls on zeroed structs; the handler only stores an atomic,
+        // which is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = on_sigint as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGINT, &action, &mut previous);
+            if previous.sa_sigaction == libc::SIG_IGN {
+                // Started with SIGINT ignored (`nohup`, a background job): keep ignoring it.
+                libc::sigaction(libc::SIGINT, &previous, std::ptr::null_mut());
+            }
+            Self { previous }
+        }
+    }
+
+    fn interrupted(&self) -> bool {
+        INTERRUPTED.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for InterruptGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the disposition saved by install; raise(3) sends SIGINT to ourselves.
+        unsafe {
+            libc::sigaction(libc::SIGINT, &self.previous, std::ptr::null_mut());
+            if self.interrupted() {
+                libc::raise(libc::SIGINT);
+            }
+        }
     }
 }
 

@@ -494,12 +494,24 @@ fn fifo_in_migrations_does_not_hang_doctor() {
 
 #[test]
 fn interrupted_init_leaves_no_debris() {
+    use std::os::unix::process::ExitStatusExt;
+
     let reference = CliTest::new();
     assert_code(&reference, &reference.run(&["init", "items", "-q"]), 0);
     let want = snapshot(&reference, "items");
+    let mut interrupted = 0;
     // The test-only hook pauses 20 ms after staging and after renaming each file (about 1 s in
-    // all): interrupt while staging, between renames, and near the end.
-    for delay_ms in [5, 150, 400, 650, 900] {
+    // all): interrupt while staging, between renames, and near the end; with SIGINT (Ctrl-C,
+    // which init handles) and SIGKILL (which nothing can).
+    for (signal, delay_ms) in [
+        (libc::SIGINT, 5),
+        (libc::SIGINT, 150),
+        (libc::SIGINT, 400),
+        (libc::SIGINT, 650),
+        (libc::SIGINT, 900),
+        (libc::SIGKILL, 150),
+        (libc::SIGKILL, 650),
+    ] {
         let test = CliTest::new();
         let mut child = test
             .command()
@@ -509,15 +521,30 @@ fn interrupted_init_leaves_no_debris() {
             .unwrap();
         std::thread::sleep(Duration::from_millis(delay_ms));
         // SAFETY: kill(2) with a pid we spawned and a signal number.
-        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
-        child.wait().unwrap();
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let status = child.wait().unwrap();
+        let at = format!("signal {signal} after {delay_ms} ms ({status:?})");
 
         // Whatever is in place is whole: each file is exactly what a full run writes.
         let partial = snapshot(&test, "items");
         for (file, bytes) in &partial {
             if !file.starts_with(".modkit-tmp-") {
-                assert_eq!(Some(bytes), want.get(file), "{delay_ms} ms: {file} is not whole");
+                assert_eq!(Some(bytes), want.get(file), "{at}: {file} is not whole");
             }
+        }
+        if signal == libc::SIGINT {
+            assert!(status.success() || status.signal() == Some(libc::SIGINT), "{at}");
+            interrupted += usize::from(status.signal() == Some(libc::SIGINT));
+            // Ctrl-C while staging removes the staging folder; during the renames, they finish.
+            assert!(
+                partial.keys().all(|f| !f.starts_with(".modkit-tmp-")),
+                "{at}: staging debris {:?}",
+                partial
+                    .keys()
+                    .filter(|f| f.starts_with(".modkit-"))
+                    .collect::<Vec<_>>()
+            );
+            assert!(partial.is_empty() || partial == want, "{at}: all or nothing");
         }
         // A 0.1.0-style temporary file beside a target is debris too.
         if test.path("items/plugin").is_dir() {
@@ -530,7 +557,8 @@ fn interrupted_init_leaves_no_debris() {
         assert_eq!(
             snapshot(&test, "items"),
             want,
-            "{delay_ms} ms: the re-run completes the sandbox"
+            "{at}: the re-run completes the sandbox"
         );
     }
+    assert!(interrupted >= 3, "most Ctrl-Cs land while writing: {interrupted}");
 }
