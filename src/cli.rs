@@ -30,7 +30,11 @@ pub enum Command {
     /// Render a standalone sandbox for a business module
     #[command(
         after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
-                            modkit init items --dry-run\n\nNext steps after init:\n  \
+                            modkit init items --dry-run\n  \
+                            modkit init items --force --dry-run -v   # what would change in an existing sandbox, as diffs\n\n\
+                      --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
+                      an edited file, or one modkit did not write, is a conflict: nothing is written, exit 2,\n\
+                      unless --overwrite-edits.\n\nNext steps after init:\n  \
                             cd items && npm install && modkit bootstrap && npm run dev"
     )]
     Init(InitArgs),
@@ -137,11 +141,16 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Write into a non-empty folder, overwriting the files modkit generates (never deletes anything)
+    /// Write into a non-empty folder, updating the files modkit generated there and nobody edited
+    /// since (never deletes anything; an edited file is a conflict and nothing is written)
     #[arg(long)]
     pub force: bool,
 
-    /// Print the files that would be written, write nothing
+    /// With --force: also overwrite files edited since modkit wrote them, or that it did not write
+    #[arg(long, requires = "force")]
+    pub overwrite_edits: bool,
+
+    /// Print what would change (new, updated, conflicting files; with -v a diff of each), write nothing
     #[arg(long)]
     pub dry_run: bool,
 

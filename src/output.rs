@@ -1,9 +1,13 @@
 //! Where human-readable output goes, and whether it is coloured.
 //!
 //! Colour only on a terminal and never with `NO_COLOR`; `-q` keeps only errors. Machine output
-//! (`--format json`) is printed by the commands with `println!` and never coloured.
+//! (`--format json`) is printed by the commands with [`write_stdout`] and never coloured.
+//!
+//! Nothing writes to stdout with `println!`, which panics when the reader has gone
+//! (`modkit ... | head -1`): [`write_stdout`] returns the error, which `main` turns into a quiet exit.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use console::{Style, style};
 
@@ -40,10 +44,12 @@ impl Printer {
         Self { level }
     }
 
-    /// A line of normal output on stdout.
+    /// A line of normal output on stdout. Once the reader has closed stdout, lines are dropped
+    /// and the command carries on (a file being written is finished); `main` exits quietly.
     pub fn line(&self, text: impl AsRef<str>) {
-        if self.level >= Level::Normal {
-            println!("{}", text.as_ref());
+        if self.level >= Level::Normal && !STDOUT_CLOSED.load(Ordering::Relaxed) {
+            // The only error that matters is a closed pipe, recorded by write_stdout.
+            let _ = write_stdout(text.as_ref());
         }
     }
 
@@ -63,6 +69,21 @@ impl Printer {
     pub fn heading(&self, text: impl AsRef<str>) {
         self.line(Style::new().bold().apply_to(text.as_ref()).to_string());
     }
+}
+
+/// Set when a write to stdout found the pipe closed.
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// One line on stdout, flushed; the error (a broken pipe, typically) is returned, not a panic.
+pub fn write_stdout(text: &str) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    let result = writeln!(out, "{text}").and_then(|()| out.flush());
+    if let Err(e) = &result
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        STDOUT_CLOSED.store(true, Ordering::Relaxed);
+    }
+    result
 }
 
 /// The error report: message, its cause chain, and the hint on its own line.

@@ -41,7 +41,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     };
     match args.format {
         DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
-        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy()),
+        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy())?,
         DoctorFormat::Json => {
             let (errors, warnings) = diagnostics::counts(&found);
             let doc = json!({
@@ -51,7 +51,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
                 "warnings": warnings,
                 "diagnostics": found,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
         }
     }
     Ok(if found.iter().any(|d| d.severity == Severity::Error) {
