@@ -33,11 +33,16 @@ export class TenantNotFoundError extends Error {
   }
 }
 
-/** The tenant exists but its schema does not: queries must not fall through to public. */
+/** The tenant's schema, or a table of the module in it, does not exist yet: queries never fall
+ *  through to public, the tenant needs its bootstrap. */
 export class TenantNotReadyError extends Error {
   readonly status = 503;
-  constructor(readonly tenant: string, readonly schema: string) {
-    super(`tenant "${tenant}" has no schema "${schema}" yet: run npm run bootstrap`);
+  constructor(readonly tenant: string, readonly schema: string, missing?: string) {
+    super(
+      missing
+        ? `tenant "${tenant}": ${missing} in its schema "${schema}" (a module table is never looked up in public): run npm run bootstrap`
+        : `tenant "${tenant}" has no schema "${schema}" yet: run npm run bootstrap`,
+    );
     this.name = 'TenantNotReadyError';
   }
 }
@@ -145,9 +150,10 @@ export async function withTenantTx<T>(tenantId: string, run: (db: TenantDb) => P
     },
   };
   let broken = false;
+  let tenant: Tenant | null = null;
   try {
     await client.query('BEGIN');
-    const tenant = await findTenant(client, tenantId);
+    tenant = await findTenant(client, tenantId);
     if (!tenant) throw new TenantNotFoundError(tenantId);
     if (!tenant.hasSchema) throw new TenantNotReadyError(tenant.code, tenant.schemaName);
     if (!tenant.canUseSchema) throw new TenantSchemaUnusableError(tenant.code, tenant.schemaName, tenant.role);
@@ -165,7 +171,14 @@ export async function withTenantTx<T>(tenantId: string, run: (db: TenantDb) => P
     });
     // The server's own reason (e.g. 57P01 "terminating connection due to administrator command")
     // when the query got one, else what the dropped socket said.
-    throw databaseUnavailable(err) ?? (lost ? databaseUnavailable(lost) : null) ?? err;
+    const unavailable = databaseUnavailable(err) ?? (lost ? databaseUnavailable(lost) : null);
+    if (unavailable) throw unavailable;
+    // 42P01 undefined_table: the module's table is not in the tenant's schema (with `public` on the
+    // search_path this would have read a shared public table instead).
+    if (tenant && (err as { code?: unknown }).code === '42P01') {
+      throw new TenantNotReadyError(tenant.code, tenant.schemaName, String((err as Error).message));
+    }
+    throw err;
   } finally {
     // A connection that dropped or could not roll back is destroyed instead of going back to the pool.
     client.release(lost ?? broken);
