@@ -54,7 +54,7 @@ const BAD_CHARACTER_SQLSTATES = new Set(['22021', '22P05']);
 
 // 4xx errors (bad JSON, unknown tenant...) keep their status and message; a database that went away is
 // a 503 saying so; anything else is a logged 500 without detail.
-const errorHandler: ErrorRequestHandler = (err, _req, res, next) => {
+export const errorHandler: ErrorRequestHandler = (err, _req, res, next) => {
   const unavailable = databaseUnavailable(err);
   const e = (unavailable ?? err) as { status?: unknown; statusCode?: unknown; message?: unknown; code?: unknown };
   if (typeof e.code === 'string' && BAD_CHARACTER_SQLSTATES.has(e.code)) {
