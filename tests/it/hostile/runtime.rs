@@ -11,8 +11,7 @@ use std::time::Duration;
 use sqlx::{Connection, PgConnection};
 
 use crate::e2e::sandbox::{
-    HEALTH, ITEMS, Server, modkit_bootstrap, names_of, run_ok, sandbox, seed_rows, start_api,
-    start_api_in,
+    HEALTH, ITEMS, Server, modkit_bootstrap, names_of, run_ok, sandbox, seed_rows, start_api, start_api_in,
 };
 use crate::support::http::{self, Response};
 use crate::support::pg::{PgServer, TestDb, try_rows};
@@ -98,8 +97,7 @@ impl Role {
     fn url(&self, db: &TestDb) -> String {
         let mut url = url::Url::parse(db.url()).expect("a database URL");
         url.set_username(&self.name).expect("a URL with a host");
-        url.set_password(Some(Self::PASSWORD))
-            .expect("a URL with a host");
+        url.set_password(Some(Self::PASSWORD)).expect("a URL with a host");
         url.to_string()
     }
 }
@@ -159,7 +157,9 @@ fn tenant_schema_without_usage_never_reads_public() {
     let error = res.json()["error"].as_str().unwrap_or_default().to_string();
     assert!(
         error.contains("\"tenant_globex\"")
-            && error.contains(&format!("GRANT USAGE, CREATE ON SCHEMA \"tenant_globex\" TO \"{app}\"")),
+            && error.contains(&format!(
+                "GRANT USAGE, CREATE ON SCHEMA \"tenant_globex\" TO \"{app}\""
+            )),
         "the 503 must name the schema and the GRANT that fixes it: {error}"
     );
     assert!(!res.body.contains("secret"), "{res:?}");
@@ -199,31 +199,25 @@ fn terminated_backend_gives_503_and_the_api_keeps_serving() {
     locker.execute("BEGIN; LOCK TABLE tenant_acme.items IN ACCESS EXCLUSIVE MODE");
     let url = format!("{}{ITEMS}", api.base());
     let waiting = std::thread::spawn(move || {
-        http::try_request(
-            "POST",
-            &url,
-            &as_dev("acme"),
-            Some(r#"{"name":"blocked"}"#),
-        )
+        http::try_request("POST", &url, &as_dev("acme"), Some(r#"{"name":"blocked"}"#))
     });
     let waiting_for_lock = format!(
         "SELECT pid FROM pg_stat_activity WHERE datname = '{}' AND wait_event_type = 'Lock'",
         db.name()
     );
-    let pid = wait_for("the API's INSERT to wait for the lock", Duration::from_secs(20), || {
-        db.rows(&waiting_for_lock).first().map(|r| r[0].clone())
-    });
+    let pid = wait_for(
+        "the API's INSERT to wait for the lock",
+        Duration::from_secs(20),
+        || db.rows(&waiting_for_lock).first().map(|r| r[0].clone()),
+    );
     db.execute(&format!("SELECT pg_terminate_backend({pid})"));
 
-    let res = waiting
-        .join()
-        .expect("the request thread")
-        .unwrap_or_else(|e| {
-            panic!(
-                "no answer for the request whose backend was terminated (did the API die?): {e}\n{}",
-                api.log_text()
-            )
-        });
+    let res = waiting.join().expect("the request thread").unwrap_or_else(|e| {
+        panic!(
+            "no answer for the request whose backend was terminated (did the API die?): {e}\n{}",
+            api.log_text()
+        )
+    });
     assert_eq!(res.status, 503, "{res:?}");
     assert!(
         res.body.contains("database unavailable"),
@@ -312,10 +306,7 @@ impl OwnCluster {
 
 impl Drop for OwnCluster {
     fn drop(&mut self) {
-        let _ = Command::new(Self::script())
-            .arg("stop")
-            .arg(&self.dir)
-            .output();
+        let _ = Command::new(Self::script()).arg("stop").arg(&self.dir).output();
         let _ = std::fs::remove_dir_all(&self.dir);
         let _ = std::fs::remove_file(self.dir.with_extension("initdb.log"));
     }
@@ -463,11 +454,7 @@ fn dev_server_binds_loopback_only() {
         [LOOPBACK],
         "the API must listen on 127.0.0.1 only (hex addresses from /proc/net/tcp*)"
     );
-    assert!(
-        api.log_text().contains("http://127.0.0.1:"),
-        "{}",
-        api.log_text()
-    );
+    assert!(api.log_text().contains("http://127.0.0.1:"), "{}", api.log_text());
     drop(api);
 
     // HOST says otherwise: it is honoured.
