@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 process.env.PGPOOL_MAX = '1';
 const { bootstrap } = await import('../sandbox/bootstrap.js');
 const { pool } = await import('../sandbox/db/client.js');
-const { withTenantTx, TenantNotFoundError, databaseUnavailable } = await import('../sandbox/db/tenant-db.js');
+const { withTenantTx, TenantNotFoundError, DatabaseUnavailableError, databaseUnavailable } = await import('../sandbox/db/tenant-db.js');
+const { databaseUrl } = await import('../sandbox/config.js');
+const { default: pg } = await import('pg');
 
 const A = 'sandbox_test_c';
 
@@ -50,6 +52,26 @@ test('a dropped connection is a 503 DatabaseUnavailableError; other errors are n
   assert.equal(databaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))?.status, 503);
   assert.equal(databaseUnavailable(Object.assign(new Error('duplicate key'), { code: '23505' })), null);
   assert.equal(databaseUnavailable('boom'), null);
+});
+
+test('a connection dropped inside withTenantTx is a 503, not a crash, and the pool recovers', async () => {
+  await assert.rejects(
+    withTenantTx(A, async (db) => {
+      const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const other = new pg.Client({ connectionString: databaseUrl() });
+      await other.connect();
+      await other.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await other.end();
+      // The drop arrives while no query runs: an 'error' event on the checked-out client, which
+      // nobody but withTenantTx listens to (unhandled, it would end this process).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await db.query('SELECT 1');
+    }),
+    (err: unknown) => err instanceof DatabaseUnavailableError && err.status === 503,
+  );
+  // The broken client was destroyed, not pooled: the one-connection pool serves the next call.
+  const n = await withTenantTx(A, async (db) => (await db.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n);
+  assert.equal(n, 1);
 });
 
 test('an error rolls the transaction back', async () => {
