@@ -13,14 +13,12 @@ import { requirePermission } from './rbac.js';
 const LOCAL_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
 export interface AppOptions {
-  /** Default: NODE_ENV === 'production'. Production has no CORS at all, and refuses the X-User-Id
-   *  identity unless MODKIT_DEV_IDENTITY=1. */
+  /** Default: NODE_ENV === 'production'. No CORS at all; X-User-Id refused unless MODKIT_DEV_IDENTITY=1. */
   production?: boolean;
 }
 
 export async function createApp(options: AppOptions = {}): Promise<Express> {
   const production = options.production ?? process.env.NODE_ENV === 'production';
-  const identity = devIdentity(production);
   const app = express();
   app.disable('x-powered-by');
 
@@ -33,6 +31,7 @@ export async function createApp(options: AppOptions = {}): Promise<Express> {
   app.use(express.json());
 
   const router = express.Router();
+  const identity = devIdentity(production);
   await plugin.register({
     router,
     rbac: { require: (permission) => requirePermission(permission, identity) },
