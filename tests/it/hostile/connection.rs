@@ -24,25 +24,44 @@ fn project() -> (CliTest, PathBuf) {
     (test, project)
 }
 
+/// Run `cmd` to its end, timed; one still running after a minute hangs: killed, and the test fails
+/// (rather than hanging the suite as the code before the fix did).
+fn timed(cmd: &mut std::process::Command) -> (Output, Duration) {
+    let started = Instant::now();
+    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let pid = child.id();
+    let (done, finished) = mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(60)).is_err() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            return true;
+        }
+        false
+    });
+    let output = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    assert!(!watchdog.join().unwrap(), "{cmd:?} hung: killed after 60s");
+    (output, started.elapsed())
+}
+
 /// `modkit bootstrap --db URL --project P ARGS` and `modkit doctor P --db URL ARGS`, timed.
 fn both(test: &CliTest, project: &Path, url: &str, args: &[&str]) -> [(Output, Duration); 2] {
-    let run = |cmd: &mut std::process::Command| {
-        let started = Instant::now();
-        let output = cmd.output().unwrap();
-        (output, started.elapsed())
-    };
     [
-        run(test
-            .command()
-            .args(["bootstrap", "--db", url, "--project"])
-            .arg(project)
-            .args(args)),
-        run(test
-            .command()
-            .arg("doctor")
-            .arg(project)
-            .args(["--db", url])
-            .args(args)),
+        timed(
+            test.command()
+                .args(["bootstrap", "--db", url, "--project"])
+                .arg(project)
+                .args(args),
+        ),
+        timed(
+            test.command()
+                .arg("doctor")
+                .arg(project)
+                .args(["--db", url])
+                .args(args),
+        ),
     ]
 }
 
