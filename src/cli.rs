@@ -37,11 +37,12 @@ pub enum Command {
 
     /// Bring a PostgreSQL database to the state the modules need, idempotently
     #[command(
-        after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: modkit.toml gives the database\n  \
-                            modkit bootstrap --tenant acme --tenant globex     # the URL from DATABASE_URL\n  \
+        after_help = "Examples:\n  modkit bootstrap                                # in a sandbox: modkit.toml gives the database\n  \
+                            modkit bootstrap --tenant acme --tenant globex  # the URL from DATABASE_URL\n  \
+                            PGPASSWORD=... modkit bootstrap --db postgres://app@db.example/app\n  \
                             modkit bootstrap --tenants-file tenants.txt --jobs 4\n  \
-                            modkit bootstrap --check                 # CI gate: exit 1 when anything is pending\n  \
-                            modkit bootstrap --dry-run               # print the SQL, change nothing"
+                            modkit bootstrap --check                        # CI gate: exit 1 when anything is pending\n  \
+                            modkit bootstrap --dry-run                      # print the SQL, change nothing"
     )]
     Bootstrap(BootstrapArgs),
 

@@ -19,7 +19,7 @@ use crate::project::Project;
 pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&args.project)?;
     let url = DbUrl::resolve(args.db.url.as_deref(), project.file.database.url.as_deref())?;
-    if let Some(warning) = url.argv_warning() {
+    for warning in url.password_warnings() {
         printer.warn(warning);
     }
     let modules = modules::discover(&project)?;

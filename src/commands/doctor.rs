@@ -18,7 +18,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
         let url = DbUrl::resolve(flag, target.project.file.database.url.as_deref())?;
-        if let Some(warning) = url.argv_warning() {
+        for warning in url.password_warnings() {
             printer.warn(warning);
         }
         let runtime = tokio::runtime::Builder::new_current_thread()

@@ -78,19 +78,27 @@ impl DbUrl {
         Ok(Self { url, source, outside })
     }
 
-    /// A warning when the password is in `--db`, where every local user can read it (`ps`,
-    /// /proc/<pid>/cmdline) for as long as modkit runs.
-    pub fn argv_warning(&self) -> Option<String> {
+    /// What to say about where the password comes from: from `--db`, where every local user can
+    /// read it (`ps`, /proc/<pid>/cmdline) for as long as modkit runs; or not at all because the
+    /// password file is one others may read, which the driver (like libpq) then ignores.
+    pub fn password_warnings(&self) -> Vec<String> {
         let in_url = self.url.password().is_some_and(|p| !p.is_empty())
             || self
                 .url
                 .query_pairs()
                 .any(|(k, v)| k.eq_ignore_ascii_case("password") && !v.is_empty());
-        (self.source == UrlSource::Flag && in_url).then(|| {
-            "the password in --db is visible to every local user (ps) while modkit runs: \
-             leave it out of the URL and set PGPASSWORD, a ~/.pgpass line (or PGPASSFILE), or put the whole URL in DATABASE_URL"
-                .to_string()
-        })
+        let mut out = Vec::new();
+        if self.source == UrlSource::Flag && in_url {
+            out.push(
+                "the password in --db is visible to every local user (ps) while modkit runs: \
+                 leave it out of the URL and set PGPASSWORD, a ~/.pgpass line (or PGPASSFILE), or put the whole URL in DATABASE_URL"
+                    .to_string(),
+            );
+        }
+        if !in_url && self.outside.is_none() {
+            out.extend(ignored_password_file());
+        }
+        out
     }
 
     /// The full URL, password included: only ever handed to the driver.
@@ -211,6 +219,30 @@ fn lower_escapes(text: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// The password file the driver would read, when it ignores it for its mode.
+fn ignored_password_file() -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var_os("PGPASSWORD").is_some_and(|p| !p.is_empty()) {
+        return None;
+    }
+    let (path, shown) = match std::env::var_os("PGPASSFILE") {
+        Some(file) => {
+            let path = std::path::PathBuf::from(file);
+            let shown = format!("PGPASSFILE {}", path.display());
+            (path, shown)
+        }
+        None => (std::env::home_dir()?.join(".pgpass"), "~/.pgpass".to_string()),
+    };
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{shown} is ignored: group or others may read it (mode {:o}); `chmod 600 {}` to use it",
+            mode & 0o777,
+            path.display()
+        )
+    })
 }
 
 /// The password the driver finds outside the URL (PGPASSWORD, PGPASSFILE, ~/.pgpass), asked of

@@ -416,6 +416,20 @@ fn pgpassword_and_pgpass_keep_the_password_out_of_argv() {
         "{warning}"
     );
     assert!(!everything(&output).contains("InArgv"), "{}", everything(&output));
+    // A password file others may read is ignored (as libpq does), and that is said.
+    std::fs::set_permissions(
+        home.join(".pgpass"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let (output, got) = run(&[], &url);
+    assert!(!got.contains(&"FromHomePgpass".to_string()), "{got:?}");
+    let err = stderr(&output);
+    assert!(
+        err.contains("warning: ~/.pgpass is ignored: group or others may read it (mode 644)")
+            && err.contains("chmod 600"),
+        "{err}"
+    );
     // From DATABASE_URL: not in argv, no warning.
     let mut cmd = test.command();
     cmd.env("HOME", &home)
