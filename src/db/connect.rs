@@ -68,12 +68,26 @@ pub struct Database {
     pub pool: PgPool,
     pub created: bool,
     watch: Watch,
+    host_port: String,
+    connect_timeout: Duration,
 }
 
 impl Database {
-    /// An error from work on this database, made actionable where it can be (a lock timeout
-    /// names the lock and its holder).
+    /// An error from work on this database, made actionable where it can be: a lock timeout
+    /// names the lock and its holder; a pooled connection that could not be set up in time says so.
     pub fn explain(&self, err: anyhow::Error) -> anyhow::Error {
+        let pool_timed_out = err
+            .chain()
+            .any(|e| matches!(e.downcast_ref::<sqlx::Error>(), Some(sqlx::Error::PoolTimedOut)));
+        if pool_timed_out {
+            return UserError::new(format!(
+                "PostgreSQL at {} gave no usable connection within {}s",
+                self.host_port,
+                self.connect_timeout.as_secs()
+            ))
+            .hint("the server stopped answering, or has no connection slot left (max_connections): check it, lower --jobs, or raise --connect-timeout")
+            .into();
+        }
         self.watch.explain(err)
     }
 
@@ -102,7 +116,13 @@ pub async fn connect(url: &DbUrl, settings: Settings, printer: Printer) -> Resul
         Ok(pool) => (pool, false),
     };
     let watch = Watch::start(options, application, settings.lock_timeout, printer);
-    Ok(Database { pool, created, watch })
+    Ok(Database {
+        pool,
+        created,
+        watch,
+        host_port: url.host_port(),
+        connect_timeout: settings.connect_timeout,
+    })
 }
 
 struct ConnectError {

@@ -88,6 +88,31 @@ fn stalled_server_after_login_times_out() {
 }
 
 #[test]
+fn stalled_pooled_connection_times_out() {
+    // The first connection (modkit's probe) works; the pool's next one stalls after login.
+    let port = fake_pg::stalls_after_first_connection();
+    let (test, project) = project();
+    let url = format!("postgres://app@127.0.0.1:{port}/app");
+    let (output, elapsed) = timed(
+        test.command()
+            .args(["bootstrap", "--connect-timeout", "2", "--db", &url, "--project"])
+            .arg(&project),
+    );
+    assert_code(&output, 2);
+    assert!(
+        elapsed < Duration::from_secs(8),
+        "took {elapsed:?} with --connect-timeout 2"
+    );
+    let err = stderr(&output);
+    assert!(
+        err.contains(&format!(
+            "PostgreSQL at 127.0.0.1:{port} gave no usable connection within 2s"
+        )),
+        "{err}"
+    );
+}
+
+#[test]
 fn garbage_server_is_not_postgres() {
     // Garbage as the answer to the very first message (the SSLRequest), and garbage after a
     // PostgreSQL-like "no TLS" as the answer to the startup message.

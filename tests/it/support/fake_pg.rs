@@ -61,6 +61,32 @@ pub fn stalled_after_login() -> u16 {
     })
 }
 
+/// A PostgreSQL whose first connection works (every query gets an empty `SET` completion), and
+/// whose later connections log in and then stall: a server that runs out of steam after the
+/// first connection, as the pool opens more.
+pub fn stalls_after_first_connection() -> u16 {
+    let first = std::sync::atomic::AtomicBool::new(true);
+    serve(move |mut stream| {
+        if until_startup(&mut stream).is_err() {
+            return;
+        }
+        let _ = stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 0]); // AuthenticationOk
+        let _ = stream.write_all(&[b'Z', 0, 0, 0, 5, b'I']); // ReadyForQuery, idle
+        let _ = stream.set_read_timeout(None);
+        let answer = first.swap(false, std::sync::atomic::Ordering::SeqCst);
+        loop {
+            let mut tag = [0u8; 1];
+            if stream.read_exact(&mut tag).is_err() || read_body(&mut stream).is_err() {
+                return;
+            }
+            if answer && tag[0] == b'Q' {
+                let _ = stream.write_all(&[b'C', 0, 0, 0, 8, b'S', b'E', b'T', 0]); // CommandComplete
+                let _ = stream.write_all(&[b'Z', 0, 0, 0, 5, b'I']);
+            }
+        }
+    })
+}
+
 /// Something that answers the first bytes of every connection with `reply` and hangs up.
 pub fn answering(reply: &'static [u8]) -> u16 {
     serve(move |mut stream| {
