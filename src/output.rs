@@ -115,7 +115,8 @@ pub fn error_texts(err: &anyhow::Error) -> Vec<String> {
     texts
 }
 
-/// A server error as a user reads it: `message (detail; SQLSTATE 42703, at character 8)`.
+/// A server error as a user reads it: `message (detail; SQLSTATE 42703; at character 8 of the
+/// statement)`.
 pub fn server_error_text(db: &dyn sqlx::error::DatabaseError) -> String {
     let mut text = db.message().to_string();
     let mut notes = Vec::new();

@@ -195,7 +195,8 @@ impl DbUrl {
 
 /// Every way a password written `raw` can be spelled in a text: as written, percent-decoded (what
 /// the driver sends for a URL password), form-decoded (`+` as a space: what a query value becomes),
-/// and percent-encoded again in upper and lower case (a driver or proxy quoting the URL).
+/// and percent-encoded (as written or again) in upper and lower case (a driver or proxy quoting
+/// the URL).
 fn spellings(raw: &str) -> Vec<String> {
     use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
     let decoded = percent_decode_str(raw).decode_utf8_lossy().into_owned();
@@ -203,8 +204,14 @@ fn spellings(raw: &str) -> Vec<String> {
         .decode_utf8_lossy()
         .into_owned();
     let encoded = utf8_percent_encode(&decoded, NON_ALPHANUMERIC).to_string();
-    let lower = lower_escapes(&encoded);
-    vec![raw.to_string(), decoded, form_decoded, encoded, lower]
+    vec![
+        raw.to_string(),
+        lower_escapes(raw),
+        decoded,
+        form_decoded,
+        lower_escapes(&encoded),
+        encoded,
+    ]
 }
 
 /// `%2B` -> `%2b`: the escapes in lower case, the rest as it is.
@@ -286,6 +293,7 @@ mod tests {
         let url = DbUrl::parse("postgres://app:a%2Bb+c@db/app?password=x%2By+z", UrlSource::Flag).unwrap();
         for text in [
             "a%2Bb+c",
+            "a%2bb+c",
             "a+b+c",
             "a+b c",
             "a%2bb%2bc",
