@@ -79,7 +79,8 @@ pub struct DoctorArgs {
     pub dir: PathBuf,
 
     /// Also check the database: pending bootstrap work, edited migrations, tenant_id columns, stray
-    /// schemas. Without a URL: DATABASE_URL, then modkit.toml
+    /// schemas. Without a URL: DATABASE_URL, then modkit.toml. Leave the password out of the URL
+    /// (every local user sees it in `ps`): PGPASSWORD or ~/.pgpass (PGPASSFILE) give it
     #[arg(long = "db", value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     pub db: Option<String>,
 
