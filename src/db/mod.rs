@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod connect;
 pub mod statements;
 pub mod url;
+pub mod waits;
 
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection};

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 mod cli_test;
+pub mod fake_pg;
 pub mod http;
 pub mod pg;
 pub mod process;
