@@ -69,6 +69,23 @@ impl Origin {
             })?,
             None => answers_from_project(dir)?,
         };
+        // The record is the user's file: its answers go into every template, so they pass the
+        // checks `modkit init` applies to its arguments.
+        check_answers(&answers).map_err(|e| {
+            let hint = e.hint.clone().unwrap_or_default();
+            UserError::new(format!("{}: {}", record_path.display(), e.message)).hint(hint)
+        })?;
+        if version != CURRENT && !RELEASES.contains(&version.as_str()) {
+            return Err(UserError::new(format!(
+                "{} was made by modkit {version}, and this is modkit {CURRENT}: it does not carry the templates of {version}",
+                dir.display()
+            ))
+            .hint(format!(
+                "upgrade with a modkit at least as new as {version} (this one knows {} and {CURRENT})",
+                RELEASES.join(", ")
+            ))
+            .into());
+        }
         Ok(Self {
             version,
             answers,
@@ -89,7 +106,6 @@ fn answers_from_project(dir: &Path) -> Result<Answers> {
         .hint("run `modkit upgrade` in the sandbox's folder, or pass it: `modkit upgrade path/to/sandbox`")
         .into());
     };
-    names::check_module_id(&module.id)?;
     let name = module.name.unwrap_or_else(|| names::title_case(&module.id));
     let mut tenants = project
         .file
@@ -99,11 +115,25 @@ fn answers_from_project(dir: &Path) -> Result<Answers> {
     if !tenants.iter().any(|t| t == "dev") {
         tenants.insert(0, "dev".to_string());
     }
-    Ok(Answers {
+    let answers = Answers {
         module: module.id,
         name,
         tenants,
-    })
+    };
+    check_answers(&answers).map_err(|e| {
+        let hint = e.hint.clone().unwrap_or_default();
+        UserError::new(format!("{}: {}", dir.join(PROJECT_FILE).display(), e.message)).hint(hint)
+    })?;
+    Ok(answers)
+}
+
+fn check_answers(answers: &Answers) -> Result<(), UserError> {
+    names::check_module_id(&answers.module)?;
+    names::check_display_name(&answers.name)?;
+    answers
+        .tenants
+        .iter()
+        .try_for_each(|t| names::check_tenant_code(t))
 }
 
 /// The sandbox `version` of modkit rendered with `answers`; an error naming the version when this

@@ -300,3 +300,33 @@ fn upgrade_refuses_what_is_not_a_sandbox_it_knows() {
     let broken = test.transcript(test.command().args(["upgrade", "broken"]));
     assert_snapshot!(format!("{not_a_sandbox}\n{future}\n{broken}"));
 }
+
+#[test]
+fn a_linked_template_file_is_refused_not_followed() {
+    let test = CliTest::new();
+    let dir = test.copy_fixture(FIXTURE, "items");
+    test.write_file("secret.json", "{ \"token\": \"s3cr3t\" }");
+    std::fs::remove_file(dir.join("package.json")).unwrap();
+    std::os::unix::fs::symlink(test.path("secret.json"), dir.join("package.json")).unwrap();
+    let out = upgrade(&test, &[]);
+    let text = transcript(&out);
+    assert_eq!(code(&out), Some(2), "{text}");
+    assert!(text.contains("package.json"), "{text}");
+    assert!(!text.contains("s3cr3t"), "{text}");
+    assert_eq!(test.read_file("secret.json"), "{ \"token\": \"s3cr3t\" }");
+    assert!(!dir.join(".modkit-init.json").exists(), "something was written");
+}
+
+#[test]
+fn a_record_with_answers_init_would_refuse_is_refused() {
+    let test = CliTest::new();
+    test.copy_fixture(FIXTURE, "items");
+    test.write_file(
+        "items/.modkit-init.json",
+        r#"{"generated_by": "modkit 0.1.0", "answers": {"module": "items", "name": "Items", "tenants": ["dev", "x'; DROP SCHEMA public; --"]}, "files": {}}"#,
+    );
+    let out = upgrade(&test, &[]);
+    let text = transcript(&out);
+    assert_eq!(code(&out), Some(2), "{text}");
+    assert!(text.contains(".modkit-init.json"), "{text}");
+}
