@@ -234,7 +234,12 @@ fn decide(
     }
     let untouched = base == Some(ours) || recorded == Some(sha256_hex(ours.as_bytes()).as_str());
     if untouched {
-        return Step::new(Change::Updated, "", Some(theirs.to_string()));
+        let detail = if path == API_CONTRACT {
+            "the module authoring API changed: check plugin/ against it"
+        } else {
+            ""
+        };
+        return Step::new(Change::Updated, detail, Some(theirs.to_string()));
     }
     if base == Some(theirs) {
         // The template did not change it: the user's edit stays. Markers left by an earlier
@@ -336,6 +341,59 @@ mod tests {
         .unwrap();
         assert_eq!(step.change, Change::Merged);
         assert_eq!(step.contents.as_deref(), Some("A\nb\nC\n"));
+    }
+
+    fn edit(text: &str, edits: &[(&str, &str)]) -> String {
+        edits.iter().fold(text.to_string(), |text, (from, to)| {
+            assert!(text.contains(from), "no `{from}`");
+            text.replacen(from, to, 1)
+        })
+    }
+
+    /// A template bump (a version, a new dependency, a new script) over a team's package.json and
+    /// tsconfig.json (its own dependency, script, option and comment), on the 0.1.0 fixture's files.
+    #[test]
+    fn a_template_bump_merges_into_a_teams_package_json_and_tsconfig() {
+        for (path, base, template, team, expected) in [
+            (
+                "package.json",
+                include_str!("../../tests/fixtures/sandbox-0.1.0/package.json"),
+                &[
+                    ("\"vite\": \"^8.4.0\"", "\"vite\": \"^8.5.0\""),
+                    ("    \"pg\":", "    \"helmet\": \"^8.1.0\",\n    \"pg\":"),
+                ][..],
+                &[(
+                    "  \"dependencies\": {\n",
+                    "  \"dependencies\": {\n    \"zod\": \"^3.25.0\",\n",
+                )][..],
+                &[
+                    "\"vite\": \"^8.5.0\"",
+                    "\"zod\": \"^3.25.0\",\n    \"express\": \"^5.3.0\",\n    \"helmet\": \"^8.1.0\",\n    \"pg\"",
+                ][..],
+            ),
+            (
+                "tsconfig.json",
+                include_str!("../../tests/fixtures/sandbox-0.1.0/tsconfig.json"),
+                &[("\"ES2023\",", "\"ES2024\",")][..],
+                &[(
+                    "    \"strict\": true,\n",
+                    "    // ours\n    \"noFallthroughCasesInSwitch\": true,\n    \"strict\": true,\n",
+                )][..],
+                &[
+                    "\"target\": \"ES2024\"",
+                    "    // ours\n    \"noFallthroughCasesInSwitch\": true,\n",
+                ][..],
+            ),
+        ] {
+            let theirs = edit(base, template);
+            let ours = edit(base, team);
+            let step = decide(path, Some(base), Some(&theirs), Some(&ours), None).unwrap();
+            assert_eq!(step.change, Change::Merged, "{path}");
+            let merged = step.contents.unwrap();
+            for want in expected {
+                assert!(merged.contains(want), "{path}: no `{want}` in\n{merged}");
+            }
+        }
     }
 
     #[test]
