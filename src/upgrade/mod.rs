@@ -308,6 +308,8 @@ fn by_path(files: Vec<RenderedFile>) -> BTreeMap<String, String> {
 /// The text of `dir/path`, `None` when it does not exist. A link, a folder or a FIFO there is an
 /// error naming it; a file that is not UTF-8 is one too (it cannot be merged as text).
 fn read_ours(dir: &Path, path: &str) -> Result<Option<String>> {
+    // A linked folder on the way would make a file outside the sandbox "ours" (and print it).
+    crate::plan::guard_no_symlink(dir, path)?;
     let full = dir.join(path);
     match std::fs::symlink_metadata(&full) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

@@ -330,3 +330,25 @@ fn a_record_with_answers_init_would_refuse_is_refused() {
     assert_eq!(code(&out), Some(2), "{text}");
     assert!(text.contains(".modkit-init.json"), "{text}");
 }
+
+#[test]
+fn a_linked_folder_in_the_sandbox_is_refused_not_read_through() {
+    let test = CliTest::new();
+    let dir = test.copy_fixture(FIXTURE, "items");
+    let elsewhere = test.copy_fixture(FIXTURE, "elsewhere");
+    std::fs::write(
+        elsewhere.join("client/src/api.ts"),
+        "export const secret = 's3cr3t';\n",
+    )
+    .unwrap();
+    std::fs::remove_dir_all(dir.join("client")).unwrap();
+    std::os::unix::fs::symlink(elsewhere.join("client"), dir.join("client")).unwrap();
+    for args in [&["--dry-run"][..], &[][..]] {
+        let out = upgrade(&test, args);
+        let text = transcript(&out);
+        assert_eq!(code(&out), Some(2), "{text}");
+        assert!(text.contains("is a symbolic link"), "{text}");
+        assert!(!text.contains("s3cr3t"), "{text}");
+    }
+    assert!(!dir.join(".modkit-init.json").exists(), "something was written");
+}
