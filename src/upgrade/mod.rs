@@ -399,6 +399,41 @@ mod tests {
     }
 
     #[test]
+    fn deleted_stays_deleted_new_is_added_and_obsolete_is_only_reported() {
+        let deleted = decide("README.md", Some("a\n"), Some("b\n"), None, None).unwrap();
+        assert_eq!((deleted.change, deleted.contents), (Change::Deleted, None));
+        assert!(decide("README.md", Some("a\n"), Some("a\n"), None, None).is_none());
+        let added = decide("new.ts", None, Some("b\n"), None, None).unwrap();
+        assert_eq!(
+            (added.change, added.contents.as_deref()),
+            (Change::Added, Some("b\n"))
+        );
+        let clash = decide("new.ts", None, Some("b\n"), Some("mine\n"), None).unwrap();
+        assert_eq!(clash.change, Change::Conflict);
+        assert!(clash.contents.unwrap().contains("mine\n"));
+        let obsolete = decide("old.ts", Some("a\n"), None, Some("a\n"), None).unwrap();
+        assert_eq!((obsolete.change, obsolete.contents), (Change::Obsolete, None));
+    }
+
+    #[test]
+    fn the_recorded_hash_says_untouched_when_the_base_cannot() {
+        let ours = "as written\n";
+        let hash = sha256_hex(ours.as_bytes());
+        let step = decide(
+            "a.ts",
+            Some("other base\n"),
+            Some("new\n"),
+            Some(ours),
+            Some(&hash),
+        )
+        .unwrap();
+        assert_eq!(
+            (step.change, step.contents.as_deref()),
+            (Change::Updated, Some("new\n"))
+        );
+    }
+
+    #[test]
     fn markers_left_behind_stay_a_conflict() {
         let ours = "<<<<<<< ours\nx\n=======\ny\n>>>>>>> theirs\n";
         let step = decide("a.ts", Some("x\n"), Some("x\n"), Some(ours), None).unwrap();

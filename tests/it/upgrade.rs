@@ -352,3 +352,22 @@ fn a_linked_folder_in_the_sandbox_is_refused_not_read_through() {
     }
     assert!(!dir.join(".modkit-init.json").exists(), "something was written");
 }
+
+#[test]
+fn a_file_the_team_deleted_stays_deleted() {
+    let test = CliTest::new();
+    let dir = test.copy_fixture(FIXTURE, "items");
+    // README.md changes between 0.1.0 and this modkit (it names the version that rendered it).
+    std::fs::remove_file(dir.join("README.md")).unwrap();
+    let out = upgrade(&test, &[]);
+    assert_eq!(code(&out), Some(0), "{}", transcript(&out));
+    assert!(
+        stdout(&out).contains("deleted   README.md"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!dir.join("README.md").exists());
+    let again = upgrade(&test, &["--check"]);
+    assert_eq!(code(&again), Some(0), "{}", transcript(&again));
+    assert!(!dir.join("README.md").exists());
+}
