@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use anyhow::Result;
+use clap::{Args, FromArgMatches};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
@@ -176,15 +177,12 @@ pub fn render(version: &str, answers: &Answers) -> Result<Vec<RenderedFile>> {
 
 /// What `modkit init` renders today with the same answers.
 fn render_current(answers: &Answers) -> Result<Vec<RenderedFile>> {
-    let args = InitArgs {
-        module: answers.module.clone(),
-        dir: None,
-        name: Some(answers.name.clone()),
-        force: false,
-        overwrite_edits: false,
-        dry_run: false,
-        tenants: Vec::new(),
-    };
+    // Built as clap builds it from `modkit init <module> --name=<name>`, so that the options init
+    // gains later take their defaults here too.
+    let name = format!("--name={}", answers.name);
+    let matches = InitArgs::augment_args(clap::Command::new("init"))
+        .try_get_matches_from(["init", answers.module.as_str(), name.as_str()])?;
+    let args = InitArgs::from_arg_matches(&matches)?;
     crate::commands::init::render_sandbox(&args, &answers.tenants)
 }
 
