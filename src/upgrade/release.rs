@@ -180,8 +180,11 @@ fn render_current(answers: &Answers) -> Result<Vec<RenderedFile>> {
     // Built as clap builds it from `modkit init <module> --name=<name>`, so that the options init
     // gains later take their defaults here too.
     let name = format!("--name={}", answers.name);
-    let matches = InitArgs::augment_args(clap::Command::new("init"))
-        .try_get_matches_from(["init", answers.module.as_str(), name.as_str()])?;
+    let matches = InitArgs::augment_args(clap::Command::new("init")).try_get_matches_from([
+        "init",
+        answers.module.as_str(),
+        name.as_str(),
+    ])?;
     let args = InitArgs::from_arg_matches(&matches)?;
     crate::commands::init::render_sandbox(&args, &answers.tenants)
 }
