@@ -76,9 +76,10 @@ pub enum Command {
 
     /// Bring a sandbox up to this modkit's templates, keeping every edit (a 3-way merge)
     #[command(
-        after_help = "Examples:\n  modkit upgrade                  # the sandbox in this folder\n  \
+        after_help = "Examples:\n  modkit upgrade                    # the sandbox in this folder\n  \
                             modkit upgrade ./items --dry-run  # the changes as a unified diff, write nothing\n  \
-                            modkit upgrade --check           # CI gate: exit 1 when the sandbox is behind this modkit\n\n\
+                            modkit upgrade --check            # CI gate: exit 1 when the sandbox is behind this modkit\n  \
+                            modkit upgrade --format json      # one JSON document: each file, its change, conflicts\n\n\
                       Files nobody edited are updated; files you and the template both changed are merged (package.json\n\
                       and tsconfig.json key by key, other files line by line); overlapping changes are conflicts: written\n\
                       with conflict markers (your value kept, for a JSON key), listed, exit 1. plugin/ is yours and never\n\

@@ -371,3 +371,9 @@ fn a_file_the_team_deleted_stays_deleted() {
     assert_eq!(code(&again), Some(0), "{}", transcript(&again));
     assert!(!dir.join("README.md").exists());
 }
+
+#[test]
+fn upgrade_help_shows_the_options_and_examples() {
+    let test = CliTest::new();
+    assert_snapshot!(test.transcript(test.command().args(["upgrade", "--help"])));
+}
