@@ -12,3 +12,4 @@ mod e2e;
 mod harness;
 mod hostile;
 mod init;
+mod upgrade;
