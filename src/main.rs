@@ -8,6 +8,7 @@ mod diagnostics;
 mod doctor;
 mod exit;
 mod foundation;
+mod localdb;
 mod modules;
 mod names;
 mod output;
@@ -34,6 +35,7 @@ fn main() -> ExitCode {
         Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
         Command::Adapt(args) => commands::adapt::run(&args, printer),
         Command::Doctor(args) => commands::doctor::run(&args, printer),
+        Command::Db(args) => commands::db::run(&args, printer),
     };
     match result {
         Ok(status) => status.into(),

@@ -56,10 +56,7 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     printer.line(plan.render_tree().trim_end());
     printer.line("");
     printer.line("Next steps:");
-    printer.line(format!(
-        "  cd {} && npm install && modkit bootstrap && npm run dev",
-        shell_path(&dir)
-    ));
+    printer.line(format!("  cd {} && npm install && npm run dev", shell_path(&dir)));
     Ok(ExitStatus::Success)
 }
 

@@ -2,5 +2,6 @@
 
 pub mod adapt;
 pub mod bootstrap;
+pub mod db;
 pub mod doctor;
 pub mod init;
