@@ -18,11 +18,13 @@
 //! | [`load`] | 1,000 interleaved requests of two tenants, over 2 connections and through PgBouncer |
 //! | [`browser`] | the Vite client in headless Chromium, through the Vite proxy |
 //! | [`foundation`] | `modkit adapt` into the fixture foundation: tsc in 3 module systems, the definition of done |
+//! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 
 mod api;
 mod bootstrap;
 mod browser;
 mod foundation;
 mod load;
+mod localdb;
 mod sandbox;
 mod typecheck;
