@@ -111,6 +111,15 @@ pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstra
     Ok(started)
 }
 
+/// The local database's URL when no other is given and it has been made (whether it runs or not).
+pub fn made_local_url(flag: Option<&str>, project: &Project) -> Option<DbUrl> {
+    let env = std::env::var("DATABASE_URL").is_ok_and(|v| !v.trim().is_empty());
+    if flag.is_some() || env || project.file.database.url.is_some() {
+        return None;
+    }
+    DbUrl::parse(&local(project).url()?, UrlSource::Local).ok()
+}
+
 fn status(db: &LocalDb, printer: Printer) -> ExitStatus {
     let shown = db
         .url()

@@ -308,3 +308,36 @@ fn as_root_a_project_owned_by_root_is_refused_and_nothing_is_written() {
     assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
     assert!(stderr(&out).contains("no such user"), "{}", transcript(&out));
 }
+
+#[test]
+fn doctor_db_without_a_url_checks_the_local_database_and_never_starts_it() {
+    let local = Local::new();
+    let doctor = || {
+        local
+            .test
+            .command()
+            .args(["doctor", "--db", "--format", "json"])
+            .arg(&local.dir)
+            .output()
+            .unwrap()
+    };
+    local.db_ok(&["start"]);
+    let out = doctor();
+    let text = stdout(&out);
+    assert!(
+        text.contains("postgres://postgres:***@127.0.0.1:"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!text.contains("db-pending"), "{text}");
+    assert!(!text.contains(&local.read("password")), "{text}");
+    local.db_ok(&["stop"]);
+    let out = doctor();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("cannot reach PostgreSQL"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!port_is_open(local.port()), "doctor started the local database");
+}
