@@ -341,3 +341,20 @@ fn doctor_db_without_a_url_checks_the_local_database_and_never_starts_it() {
     );
     assert!(!port_is_open(local.port()), "doctor started the local database");
 }
+
+#[test]
+fn two_projects_run_their_local_databases_side_by_side() {
+    let (one, two) = (Local::new(), Local::new());
+    one.db_ok(&["start"]);
+    two.db_ok(&["start"]);
+    assert_ne!(one.port(), two.port());
+    assert_ne!(one.read("password"), two.read("password"));
+    for local in [&one, &two] {
+        assert_eq!(
+            psql_scalar(&local.read("url"), "SELECT count(*) FROM public.sys_tenant"),
+            "1"
+        );
+    }
+    one.db_ok(&["stop"]);
+    assert!(port_is_open(two.port()), "stopping one stopped the other");
+}

@@ -254,13 +254,34 @@ fn the_quick_start_runs_on_the_embedded_postgresql_with_no_system_postgresql() {
     assert!(stop.status.success(), "{}", transcript(&stop));
     assert!(!port_is_open(sb.db_port()), "modkit db stop left it running");
 
-    // A second cold-cluster-free start (stopped database, started by npm run dev) is fast too.
+    // A stopped database that exists: npm run dev starts it again, and stops it on Ctrl-C.
     let (mut again, ready) = npm_run_dev(&sb, "restart");
     record(
         "localdb: npm run dev to the first 200 (database stopped, made)",
         ready,
     );
     interrupt(&mut again);
+    assert!(!port_is_open(sb.db_port()));
+
+    // npm alone: `npm run bootstrap` and `npm test` start the local database themselves.
+    let bootstrap = sb.hidden("npm", &["run", "bootstrap"], &[]).output().unwrap();
+    assert!(bootstrap.status.success(), "{}", transcript(&bootstrap));
+    let test = sb.hidden("npm", &["test"], &[]).output().unwrap();
+    assert!(
+        test.status.success(),
+        "npm test on the local database:\n{}",
+        transcript(&test)
+    );
+    assert!(
+        String::from_utf8_lossy(&test.stdout).contains("ℹ fail 0"),
+        "{}",
+        transcript(&test)
+    );
+    let stop = sb
+        .hidden(&bin().display().to_string(), &["db", "stop"], &[])
+        .output()
+        .unwrap();
+    assert!(stop.status.success(), "{}", transcript(&stop));
     assert!(!port_is_open(sb.db_port()));
 }
 
