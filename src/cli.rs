@@ -37,7 +37,7 @@ pub enum Command {
 
     /// Bring a PostgreSQL database to the state the modules need, idempotently
     #[command(
-        after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: modkit.toml gives the database\n  \
+        after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: DATABASE_URL, modkit.toml, else its local database\n  \
                             modkit bootstrap --db \"$DATABASE_URL\" --tenant acme --tenant globex\n  \
                             modkit bootstrap --tenants-file tenants.txt --jobs 4\n  \
                             modkit bootstrap --check                 # CI gate: exit 1 when anything is pending\n  \
@@ -231,10 +231,12 @@ pub struct BootstrapArgs {
     pub output: OutputArgs,
 }
 
-/// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml.
+/// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml,
+/// then the project's local database (`modkit db`).
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// PostgreSQL URL, e.g. postgres://user@localhost:5432/app [env: DATABASE_URL]
+    /// PostgreSQL URL, e.g. postgres://user@localhost:5432/app [env: DATABASE_URL] [default: modkit.toml's
+    /// [database] url, else the project's local database in .modkit/pg, started if needed]
     #[arg(long = "db", value_name = "URL")]
     pub url: Option<String>,
 
