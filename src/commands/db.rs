@@ -14,6 +14,16 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
     let db = local(&project);
     match &args.action {
         DbAction::Start { run_as } => {
+            // A cluster (60 MB of data) only where a project is, never in a folder named by mistake.
+            let root = &project.root;
+            if !root.join(crate::project::PROJECT_FILE).is_file() && !root.join("src/modules").is_dir() {
+                return Err(UserError::new(format!(
+                    "{} is not a modkit project (no modkit.toml, no src/modules)",
+                    root.display()
+                ))
+                .hint("run it in a sandbox (modkit init) or a foundation, or pass --project DIR")
+                .into());
+            }
             start(&project, run_as.as_deref(), printer, true)?;
             Ok(ExitStatus::Success)
         }

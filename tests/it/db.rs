@@ -358,3 +358,16 @@ fn two_projects_run_their_local_databases_side_by_side() {
     one.db_ok(&["stop"]);
     assert!(port_is_open(two.port()), "stopping one stopped the other");
 }
+
+#[test]
+fn start_outside_a_project_is_refused_and_writes_nothing() {
+    let test = CliTest::new();
+    let out = test.run(&["db", "start"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("is not a modkit project"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!test.path(".modkit").exists());
+}
