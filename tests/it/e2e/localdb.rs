@@ -283,6 +283,45 @@ fn the_quick_start_runs_on_the_embedded_postgresql_with_no_system_postgresql() {
         .unwrap();
     assert!(stop.status.success(), "{}", transcript(&stop));
     assert!(!port_is_open(sb.db_port()));
+
+    // The npm side after a crash: a SIGKILLed server's postmaster.pid is stale, `npm run db:start`
+    // recovers it, `npm run db:stop` stops it.
+    let npm = |script: &str| sb.hidden("npm", &["run", "-s", script], &[]).output().unwrap();
+    let start = npm("db:start");
+    assert!(start.status.success(), "{}", transcript(&start));
+    let pid: i32 = fs::read_to_string(sb.pg("data/postmaster.pid"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    // SAFETY: kill(2) of the server this test started.
+    unsafe { kill(pid, 9) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while port_is_open(sb.db_port()) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = npm("db:status");
+    assert_eq!(
+        status.status.code(),
+        Some(1),
+        "a killed server is not running:\n{}",
+        transcript(&status)
+    );
+    let start = npm("db:start");
+    assert!(
+        start.status.success() && port_is_open(sb.db_port()),
+        "{}",
+        transcript(&start)
+    );
+    let stop = npm("db:stop");
+    assert!(
+        String::from_utf8_lossy(&stop.stdout).contains("stopped the local database"),
+        "{}",
+        transcript(&stop)
+    );
+    assert!(!port_is_open(sb.db_port()));
 }
 
 /// `npm install --ignore-scripts` (or a strict allowScripts policy) skips the platform package's
