@@ -371,3 +371,34 @@ fn start_outside_a_project_is_refused_and_writes_nothing() {
     );
     assert!(!test.path(".modkit").exists());
 }
+
+#[test]
+fn doctor_warns_when_the_local_database_has_no_binaries() {
+    let test = CliTest::new();
+    let init = test.run(&["init", "items"]);
+    assert!(init.status.success(), "{}", transcript(&init));
+    let doctor = |bin: &Path| {
+        test.command()
+            .env("MODKIT_PG_BIN", bin)
+            .args(["doctor", "items"])
+            .output()
+            .unwrap()
+    };
+    let out = doctor(test.root());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error:\n{text}");
+    assert!(text.contains("local-db-no-binaries"), "{text}");
+    assert!(text.contains("MODKIT_PG_BIN"), "{text}");
+    // With a server named in modkit.toml the local database is not used: no warning.
+    test.replace_in_file(
+        "items/modkit.toml",
+        "[database]\n",
+        "[database]\nurl = \"postgres://me@127.0.0.1:5432/items_dev\"\n",
+    );
+    let out = doctor(test.root());
+    assert!(
+        !stdout(&out).contains("local-db-no-binaries"),
+        "{}",
+        transcript(&out)
+    );
+}
