@@ -182,7 +182,12 @@ fn shown_ident(name: &str) -> String {
         && name
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-    if plain && !matches!(name, "user" | "public" | "all" | "group" | "current_user" | "session_user") {
+    if plain
+        && !matches!(
+            name,
+            "user" | "public" | "all" | "group" | "current_user" | "session_user"
+        )
+    {
         name.to_string()
     } else {
         names::quote_ident(name)

@@ -120,9 +120,7 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
                 match applied.and_then(|a| a.get(&key)) {
                     None => {
                         // Edited since another tenant recorded it: the same refusal as there.
-                        if let Some((sum, other)) =
-                            recorded_elsewhere(&recorded, &key, &migration.checksum)
-                        {
+                        if let Some((sum, other)) = recorded_elsewhere(&recorded, &key, &migration.checksum) {
                             mismatch.get_or_insert_with(|| {
                                 checksum_message(module, &migration.name, other, sum, &migration.checksum)
                             });

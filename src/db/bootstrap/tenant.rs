@@ -10,9 +10,7 @@ use tokio::sync::Mutex;
 
 use super::plan::{Applied, TenantWork, checksum_message, recorded_elsewhere};
 use super::tenant_script::TenantScript;
-use super::{
-    FailureKind, Report, Request, TenantFailure, failure_message, unusable_schema_message,
-};
+use super::{FailureKind, Report, Request, TenantFailure, failure_message, unusable_schema_message};
 use crate::db::simple;
 use crate::db::statements::render;
 use crate::modules::Module;
@@ -235,7 +233,14 @@ pub(super) fn planned_script(
         let quoted = names::quote_ident(&tenant.schema);
         script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
-        add_migrations(&mut script, &mut done, modules, tenant, &tenant.schema, &Applied::new())?;
+        add_migrations(
+            &mut script,
+            &mut done,
+            modules,
+            tenant,
+            &tenant.schema,
+            &Applied::new(),
+        )?;
         return Ok((script, done));
     }
     for statement in open_transaction(tenant) {
@@ -402,10 +407,14 @@ fn add_migrations(
         for migration in &module.migrations {
             let key = (module.id.clone(), migration.name.clone());
             if !applied.contains_key(&key) {
-                if let Some((sum, other)) =
-                    recorded_elsewhere(&tenant.recorded, &key, &migration.checksum)
-                {
-                    return Err(checksum_message(module, &migration.name, other, sum, &migration.checksum));
+                if let Some((sum, other)) = recorded_elsewhere(&tenant.recorded, &key, &migration.checksum) {
+                    return Err(checksum_message(
+                        module,
+                        &migration.name,
+                        other,
+                        sum,
+                        &migration.checksum,
+                    ));
                 }
             }
             match applied.get(&key) {
@@ -442,7 +451,10 @@ fn add_migrations(
     if done.migrations_applied > 0 {
         let check = render(
             "created_outside_schema",
-            &[Some(schema), Some(if done.schema_created { "true" } else { "false" })],
+            &[
+                Some(schema),
+                Some(if done.schema_created { "true" } else { "false" }),
+            ],
         );
         // The check's text goes into a dollar-quoted DO body: it must not hold the quote's tag
         // (only a schema name from a sys_tenant row could bring it).
