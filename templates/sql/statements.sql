@@ -161,24 +161,21 @@ WHERE c.oid BETWEEN (SELECT CASE WHEN $2::boolean THEN n.oid ELSE 0::oid END
        OR (pg_catalog.age(c.xmin) < 0
            AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'));
 
--- name: refuse_outside_schema
--- Not bound: the client substitutes created_outside_schema, its parameters put in, for :check.
--- modkit's form of that check, which fails the transaction itself, so that a new tenant's script
--- can still end with its own COMMIT (one round trip). The message starts with the marker modkit
--- looks for.
-DO $modkit_check$
-DECLARE outside text := (:check);
-BEGIN
-  IF outside IS NOT NULL THEN
-    RAISE EXCEPTION 'modkit-outside-schema: %', outside;
-  END IF;
-END
-$modkit_check$;
-
--- name: record_migration
--- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)
-INSERT INTO public.sys_module_migration (tenant_id, module, migration, checksum)
-VALUES ($1::uuid, $2, $3, $4);
+-- name: refuse_outside_new_schema
+-- $1 the tenant's schema (unquoted), created by this very transaction. modkit's fast path for a new
+-- tenant, whose script ends with its own COMMIT: the same test as created_outside_schema, reduced
+-- to what fails the transaction (division by zero) when anything was made outside the schema, so
+-- that the one round trip stays one and costs the server little (about 0.15 ms). It never reports:
+-- a failed new tenant is done anew, where created_outside_schema names what was made, and where.
+SELECT 1 / (NOT EXISTS (
+  SELECT 1 FROM pg_catalog.pg_class c
+  WHERE c.oid BETWEEN (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = $1) AND 4294967295::oid
+    AND c.relnamespace <> (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = $1)
+    AND c.relnamespace <> 'pg_toast'::pg_catalog.regnamespace AND c.relkind <> 't'
+    AND (pg_catalog.age(c.xmin) = 0
+         OR (pg_catalog.age(c.xmin) < 0
+             AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
+))::int AS modkit_nothing_outside;
 
 -- name: register_permission
 -- $1 permission code, $2 module

@@ -8,9 +8,6 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::privilege_hint;
 
-/// How `refuse_outside_schema` (statements.sql) starts its error message.
-const OUTSIDE_MARKER: &str = "modkit-outside-schema: ";
-
 #[derive(Default)]
 pub struct TenantScript {
     /// Statements that open the transaction (sent, but not replayed when looking for a culprit).
@@ -58,6 +55,11 @@ impl TenantScript {
         self.migrations.push(PendingMigration { label, sql, record });
     }
 
+    /// `module/file.sql` of each migration, in order.
+    pub fn labels(&self) -> Vec<&str> {
+        self.migrations.iter().map(|m| m.label.as_str()).collect()
+    }
+
     /// Whether `text()` ends with COMMIT (otherwise the caller sends it after its check).
     pub fn commits(&self) -> bool {
         !self.commit_later
@@ -98,18 +100,6 @@ impl TenantScript {
             return err.context(format!("bootstrapping schema {schema} failed"));
         };
         let message = db.message().to_string();
-        if let Some(outside) = message.strip_prefix(OUTSIDE_MARKER) {
-            let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
-            return crate::exit::UserError::new(format!(
-                "migrations {} created or changed objects outside schema {schema}: {outside}; nothing was kept",
-                labels.join(", ")
-            ))
-            .hint(
-                "a module's migrations run in the tenant's schema alone: create objects with unqualified names \
-                 (no `public.` or other schema), and leave other schemas alone",
-            )
-            .into();
-        }
         let position = db
             .try_downcast_ref::<PgDatabaseError>()
             .and_then(|pg| pg.position())
@@ -132,10 +122,9 @@ impl TenantScript {
                 Err(e) => e,
             },
             Culprit::Unknown => {
-                let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
                 anyhow!(
                     "bootstrapping schema {schema} (migrations {}) failed: {message}",
-                    labels.join(", ")
+                    self.labels().join(", ")
                 )
             }
         }
