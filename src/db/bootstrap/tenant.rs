@@ -469,7 +469,7 @@ fn add_migrations(
     // before COMMIT.
     if done.migrations_applied > 0 {
         script.before_commit(if commits_itself {
-            render("refuse_outside_new_schema", &[Some(schema)])
+            render("refuse_outside_new_schema", &[Some(&names::quote_ident(schema))])
         } else {
             let created = if done.schema_created { "true" } else { "false" };
             render("created_outside_schema", &[Some(schema), Some(created)])
