@@ -178,6 +178,11 @@ SELECT 1 / (NOT EXISTS (
              AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
 ))::int AS modkit_nothing_outside;
 
+-- name: record_migration
+-- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)
+INSERT INTO public.sys_module_migration (tenant_id, module, migration, checksum)
+VALUES ($1::uuid, $2, $3, $4);
+
 -- name: register_permission
 -- $1 permission code, $2 module
 INSERT INTO public.sys_permission (code, module) VALUES ($1, $2)
