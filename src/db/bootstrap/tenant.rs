@@ -8,9 +8,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Column, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
-use super::plan::{Applied, TenantWork, checksum_message};
+use super::plan::{Applied, TenantWork, checksum_message, recorded_elsewhere};
 use super::tenant_script::TenantScript;
-use super::{Report, Request, TenantFailure, failure_message};
+use super::{FailureKind, Report, Request, TenantFailure, failure_message, unusable_schema_message};
 use crate::db::simple;
 use crate::db::statements::render;
 use crate::modules::Module;
@@ -86,7 +86,9 @@ pub(super) async fn run_tenants(
                 report.schemas.created += usize::from(done.schema_created);
                 report.schemas.existing += usize::from(!done.schema_created && !tenant.had_schema);
                 report.migrations.created += done.migrations_applied;
-                report.migrations.existing += done.migrations_present;
+                // What the run found under the lock replaces what the catalog showed.
+                report.migrations.existing =
+                    report.migrations.existing.saturating_sub(tenant.present) + done.migrations_present;
                 report.tenant_lines.push(format!(
                     "tenant {code}: {}, schema {} {}, {} migration(s) applied",
                     if done.tenant_created {
@@ -105,6 +107,13 @@ pub(super) async fn run_tenants(
             }
             Err(e) => report.failures.push(TenantFailure {
                 tenant: code,
+                kind: if e.chain().any(|c| c.downcast_ref::<UnusableSchema>().is_some()) {
+                    FailureKind::SchemaUnusable
+                } else if e.chain().any(|c| c.downcast_ref::<EditedMigration>().is_some()) {
+                    FailureKind::MigrationEdited
+                } else {
+                    FailureKind::Other
+                },
                 message: failure_message(&e),
             }),
         }
@@ -112,6 +121,30 @@ pub(super) async fn run_tenants(
     report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(())
 }
+
+/// A tenant's schema this role may not use, found under the tenant's lock.
+#[derive(Debug)]
+struct UnusableSchema(String);
+
+impl std::fmt::Display for UnusableSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnusableSchema {}
+
+/// An applied migration whose file changed, found under the tenant's lock.
+#[derive(Debug)]
+struct EditedMigration(String);
+
+impl std::fmt::Display for EditedMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EditedMigration {}
 
 #[derive(Debug, Default)]
 pub(super) struct TenantDone {
@@ -164,8 +197,11 @@ async fn bootstrap_as_planned(
         return Ok(Some(done));
     }
     let applied: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
-    // What was applied before, plus what this script recorded.
-    if applied != i64::try_from(tenant.applied.len() + done.migrations_applied).ok() {
+    // What was applied before, plus what this script recorded; and nothing made outside the
+    // schema (done anew, that is reported with what and where).
+    if applied != i64::try_from(tenant.applied.len() + done.migrations_applied).ok()
+        || outside(&rows).is_some()
+    {
         roll_back(conn).await;
         return Ok(None);
     }
@@ -200,7 +236,15 @@ pub(super) fn planned_script(
         let quoted = names::quote_ident(&tenant.schema);
         script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
-        add_migrations(&mut script, &mut done, modules, tenant, &quoted, &Applied::new())?;
+        add_migrations(
+            &mut script,
+            &mut done,
+            modules,
+            tenant,
+            &tenant.schema,
+            &Applied::new(),
+            true,
+        )?;
         return Ok((script, done));
     }
     for statement in open_transaction(tenant) {
@@ -253,6 +297,12 @@ async fn bootstrap_anew(
     };
     let schema: String = first.try_get("schema_name")?;
     let schema_present: bool = first.try_get("schema_present")?;
+    if schema_present && !first.try_get::<bool, _>("schema_usable")? {
+        let owner: String = first.try_get("schema_owner")?;
+        let role: String = first.try_get("role_name")?;
+        let e = UnusableSchema(unusable_schema_message(&schema, &owner, &role));
+        return Err(rollback(conn, e.into()).await);
+    }
     let mut applied = Applied::new();
     for row in &state {
         if let (Some(module), Some(migration), Some(sum)) = (
@@ -273,7 +323,7 @@ async fn bootstrap_anew(
         schema_present,
         &applied,
     ) {
-        return Err(rollback(conn, anyhow::anyhow!(message)).await);
+        return Err(rollback(conn, EditedMigration(message).into()).await);
     }
     script.check_before_commit(render("plan_check", &[code, Some(&schema)]));
     let rows = match sqlx::raw_sql(AssertSqlSafe(script.text()))
@@ -288,6 +338,17 @@ async fn bootstrap_anew(
                 .await);
         }
     };
+    if let Some(outside) = outside(&rows) {
+        let e = crate::exit::UserError::new(format!(
+            "migrations {} created or changed objects outside schema {schema}: {outside}; nothing was kept",
+            script.labels().join(", ")
+        ))
+        .hint(
+            "a module's migrations run in the tenant's schema alone: create objects with unqualified names \
+             (no `public.` or other schema), and leave other schemas alone",
+        );
+        return Err(rollback(conn, e.into()).await);
+    }
     let recorded: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
     if recorded != i64::try_from(applied.len() + done.migrations_applied).ok() {
         let e = anyhow::anyhow!(
@@ -336,29 +397,43 @@ fn plan_script(
     schema_present: bool,
     applied: &Applied,
 ) -> Result<(), String> {
-    let quoted = names::quote_ident(schema);
     if !schema_present {
+        let quoted = names::quote_ident(schema);
         script.setup(render("create_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
     }
-    add_migrations(script, done, modules, tenant, &quoted, applied)
+    add_migrations(script, done, modules, tenant, schema, applied, false)
 }
 
-/// The tenant's search_path, then every migration not in `applied` with its record; counted in
-/// `done`. An applied migration whose file changed is an error.
+/// The tenant's search_path (its schema alone), then every migration not in `applied` with its
+/// record, then the check that nothing was made outside the schema; counted in `done`. An applied
+/// migration whose file changed (in this tenant, or as recorded in any other) is an error.
 fn add_migrations(
     script: &mut TenantScript,
     done: &mut TenantDone,
     modules: &[Module],
     tenant: &TenantWork,
-    quoted_schema: &str,
+    schema: &str,
     applied: &Applied,
+    commits_itself: bool,
 ) -> Result<(), String> {
     let code = tenant.spec.code.as_str();
-    script.setup(render("set_search_path", &[]).replace(":schema", quoted_schema));
+    script.setup(render("set_search_path", &[]).replace(":schema", &names::quote_ident(schema)));
     for module in modules {
         for migration in &module.migrations {
-            match applied.get(&(module.id.clone(), migration.name.clone())) {
+            let key = (module.id.clone(), migration.name.clone());
+            if !applied.contains_key(&key) {
+                if let Some((sum, other)) = recorded_elsewhere(&tenant.recorded, &key, &migration.checksum) {
+                    return Err(checksum_message(
+                        module,
+                        &migration.name,
+                        other,
+                        sum,
+                        &migration.checksum,
+                    ));
+                }
+            }
+            match applied.get(&key) {
                 Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
                 Some(sum) => {
                     return Err(checksum_message(
@@ -389,6 +464,17 @@ fn add_migrations(
             }
         }
     }
+    // Before COMMIT: nothing the migrations made may live outside the tenant's schema. A new
+    // tenant's script, which commits itself, fails on it; any other returns what it found, read
+    // before COMMIT.
+    if done.migrations_applied > 0 {
+        script.before_commit(if commits_itself {
+            render("refuse_outside_new_schema", &[Some(&names::quote_ident(schema))])
+        } else {
+            let created = if done.schema_created { "true" } else { "false" };
+            render("created_outside_schema", &[Some(schema), Some(created)])
+        });
+    }
     Ok(())
 }
 
@@ -402,6 +488,13 @@ async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error 
 /// from rows a migration's own SELECTs may return by its columns.
 fn is_inserted_tenant(row: &PgRow) -> bool {
     row.len() == 2 && has_column(row, "id") && has_column(row, "schema_name")
+}
+
+/// What created_outside_schema found outside the tenant's schema, if anything.
+fn outside(rows: &[PgRow]) -> Option<String> {
+    rows.iter()
+        .filter(|r| has_column(r, "outside"))
+        .find_map(|r| r.try_get::<Option<String>, _>("outside").ok().flatten())
 }
 
 fn has_column(row: &PgRow, name: &str) -> bool {

@@ -39,6 +39,11 @@ impl TenantScript {
         self.commit_later = true;
     }
 
+    /// A statement after the migrations, before the plan check and COMMIT.
+    pub fn before_commit(&mut self, statement: String) {
+        self.finale.push(statement);
+    }
+
     pub fn setup(&mut self, statement: String) {
         self.setup.push(statement);
     }
@@ -48,6 +53,11 @@ impl TenantScript {
         // follows cannot end up in a last-line comment (an extra empty statement is harmless).
         let sql = format!("{}\n", sql.trim_end());
         self.migrations.push(PendingMigration { label, sql, record });
+    }
+
+    /// `module/file.sql` of each migration, in order.
+    pub fn labels(&self) -> Vec<&str> {
+        self.migrations.iter().map(|m| m.label.as_str()).collect()
     }
 
     /// Whether `text()` ends with COMMIT (otherwise the caller sends it after its check).
@@ -112,10 +122,9 @@ impl TenantScript {
                 Err(e) => e,
             },
             Culprit::Unknown => {
-                let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
                 anyhow!(
                     "bootstrapping schema {schema} (migrations {}) failed: {message}",
-                    labels.join(", ")
+                    self.labels().join(", ")
                 )
             }
         }
