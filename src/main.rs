@@ -1,5 +1,18 @@
 //! modkit: scaffold, bootstrap and check modular multi-tenant TypeScript platforms.
 
+/// The published page of a guide under docs/, for help texts and hints: docs.rs serves the crate's
+/// source, so the link works for anyone who installed modkit, at the version they run.
+macro_rules! docs_url {
+    ($page:literal) => {
+        concat!(
+            "https://docs.rs/crate/modkit/",
+            env!("CARGO_PKG_VERSION"),
+            "/source/docs/",
+            $page
+        )
+    };
+}
+
 mod adapt;
 mod cli;
 mod commands;
@@ -17,9 +30,10 @@ mod templates;
 mod ts;
 mod tsconfig;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -31,34 +45,61 @@ use crate::output::Printer;
 const STACK_SIZE: usize = 256 << 20;
 
 fn main() -> ExitCode {
-    output::init_colors();
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Read before parsing, so that a usage error is coloured (or not) and shaped (JSON or not) as
+    // asked too.
+    let color = output::color_flag(&args);
+    let json = output::wants_json(&args);
+    output::init_colors(color);
+    let parsed = Cli::command()
+        .color(output::clap_color(color))
+        .try_get_matches_from(&args)
+        .and_then(|matches| Cli::from_arg_matches(&matches));
+    let cli = match parsed {
+        Ok(cli) => cli,
+        Err(err) => return output::usage_error(&err, json),
+    };
     match std::thread::Builder::new()
         .name("modkit".into())
         .stack_size(STACK_SIZE)
         .spawn(move || run(cli))
     {
         Ok(handle) => handle.join().unwrap_or(ExitCode::from(101)),
-        Err(_) => run(Cli::parse()),
+        Err(_) => ExitStatus::Error.into(),
     }
 }
 
 fn run(cli: Cli) -> ExitCode {
     let printer = Printer::new(&cli.verbosity);
+    let json = cli.command.json_output();
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&args, printer),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
         Command::Adapt(args) => commands::adapt::run(&args, printer),
         Command::Doctor(args) => commands::doctor::run(&args, printer),
+        Command::Completions(args) => completions(args.shell),
     };
     match result {
         Ok(status) => status.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             output::print_error(&err);
+            if json {
+                // The error is also the one JSON document on stdout; a closed pipe changes nothing.
+                let _ = output::write_stdout(&output::error_json(&err, ExitStatus::Error));
+            }
             ExitStatus::Error.into()
         }
     }
+}
+
+/// `modkit completions <shell>`: the script on stdout, generated from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitStatus> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "modkit", &mut script);
+    let text = String::from_utf8_lossy(&script);
+    output::write_stdout(text.trim_end_matches('\n'))?;
+    Ok(ExitStatus::Success)
 }
 
 /// `modkit ... | head` closing the pipe early is not an error.

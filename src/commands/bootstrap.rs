@@ -17,8 +17,9 @@ use crate::output::{Level, Printer};
 use crate::project::Project;
 
 pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
-    let project = Project::load(&args.project)?;
-    let url = DbUrl::resolve(args.db.url.as_deref(), project.file.database.url.as_deref())?;
+    // From a subfolder too, as cargo finds its manifest.
+    let project = Project::load(&crate::project::find_root(&args.project))?;
+    let url = DbUrl::resolve(args.db.url.as_deref(), &project)?;
     for warning in url.password_warnings() {
         printer.warn(warning);
     }
@@ -74,7 +75,7 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         .build()
         .context("cannot start the async runtime")?;
     let started = Instant::now();
-    let progress = progress_bar(args.output.format, printer);
+    let progress = progress_bar(args.output.format, printer, &url, mode);
     let report = runtime.block_on(async {
         let connections = u32::try_from(jobs).unwrap_or(u32::MAX);
         // A sandbox's own dev database (named in modkit.toml) is created when missing; a database
@@ -142,15 +143,35 @@ fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]
     })
 }
 
-/// Hidden unless a person watches stderr.
-fn progress_bar(format: Format, printer: Printer) -> ProgressBar {
+/// Hidden unless a person watches stderr. Its first line says what runs where (the report's
+/// heading, printed once the work is done, replaces it); the rate is in whole tenants a second.
+fn progress_bar(format: Format, printer: Printer, url: &DbUrl, mode: Mode) -> ProgressBar {
     if format != Format::Human || printer.level == Level::Quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("  tenants {bar:30} {pos}/{len} {per_sec} eta {eta}")
+        ProgressStyle::with_template(PROGRESS_TEMPLATE)
+            .map(|style| style.with_key("rate", rate))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar.set_message(progress_header(url, mode));
     bar
+}
+
+/// The bar under its header line.
+const PROGRESS_TEMPLATE: &str = "{msg}\n  tenants {bar:30} {pos}/{len} {rate} eta {eta}";
+
+fn progress_header(url: &DbUrl, mode: Mode) -> String {
+    let verb = match mode {
+        Mode::Apply => "bootstrap",
+        Mode::Check => "bootstrap --check",
+        Mode::DryRun => "bootstrap --dry-run",
+    };
+    format!("modkit {verb}: {}", url.redacted())
+}
+
+/// `37/s`, not indicatif's `37.4821/s`.
+fn rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.0}/s", state.per_sec());
 }

@@ -12,12 +12,14 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 
 pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
-    let target = Target::load(&args.dir)?;
+    // From a subfolder too, as cargo finds its manifest.
+    let dir = crate::project::find_root(&args.dir);
+    let target = Target::load(&dir)?;
     let mut found = doctor::run_static(&target)?;
     let mut database = None;
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
-        let url = DbUrl::resolve(flag, target.project.file.database.url.as_deref())?;
+        let url = DbUrl::resolve(flag, &target.project)?;
         for warning in url.password_warnings() {
             printer.warn(warning);
         }
@@ -44,7 +46,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     };
     match args.format {
         DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
-        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy())?,
+        DoctorFormat::Github => diagnostics::print_github(&found, &dir.to_string_lossy())?,
         DoctorFormat::Json => {
             let (errors, warnings) = diagnostics::counts(&found);
             let doc = json!({
