@@ -167,13 +167,12 @@ impl DbUrl {
     /// Where the driver will connect, for "cannot reach ..." messages: `host:port`, or the socket's
     /// path. Asked of the driver, so the libpq variables that fill the URL's gaps count too.
     pub fn host_port(&self) -> String {
-        use std::str::FromStr;
-        match sqlx::postgres::PgConnectOptions::from_str(self.url.as_str()) {
-            Ok(options) => match options.get_socket() {
+        match driver_options(self.url.as_str()) {
+            Some(options) => match options.get_socket() {
                 Some(dir) => format!("{}/.s.PGSQL.{}", dir.display(), options.get_port()),
                 None => format!("{}:{}", options.get_host(), options.get_port()),
             },
-            Err(_) => {
+            None => {
                 let host = self
                     .url
                     .host_str()
@@ -267,18 +266,15 @@ fn dotenv_url(root: &Path) -> Result<Option<String>> {
 /// `postgres://` naming what the libpq variables name, when one of them is set: the driver fills
 /// in the rest from them (this URL carries no value of its own, so it shows where it came from).
 fn pg_env_url() -> Option<String> {
-    use std::str::FromStr;
     PG_TARGET_VARS
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
         .then_some(())?;
     // Spelled out for messages: user, host (or socket folder), port and database as the driver sees them.
-    let options = sqlx::postgres::PgConnectOptions::from_str("postgres://").ok()?;
-    let enc =
-        |s: &str| percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string();
+    let options = driver_options("postgres://")?;
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URL_PART).to_string();
     let host = match options.get_socket() {
         Some(dir) => enc(&dir.to_string_lossy()),
-        None if options.get_host().starts_with('/') => enc(options.get_host()),
         None => options.get_host().to_string(),
     };
     let database = options.get_database().map(enc).unwrap_or_default();
@@ -288,6 +284,27 @@ fn pg_env_url() -> Option<String> {
         options.get_port()
     ))
 }
+
+/// The driver's options for a URL, with a socket folder that came as a host (from `PGHOST`, or
+/// the driver's default socket) set as the socket: it connects to either alike, but turning the
+/// options back into a URL (`to_url_lossy`) panics on a host that is a path.
+fn driver_options(url: &str) -> Option<sqlx::postgres::PgConnectOptions> {
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).ok()?;
+    if options.get_socket().is_none() && options.get_host().starts_with('/') {
+        let dir = options.get_host().to_string();
+        return Some(options.socket(dir));
+    }
+    Some(options)
+}
+
+/// What must be escaped in a user name, a host or a database name put into a URL (a socket
+/// folder's `/` included); `-`, `_`, `.` and `~` are left as they are, for readable messages.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
 
 /// `postgres://user@/db?host=/dir`, libpq's socket URL, as a URL parser accepts it: the url crate
 /// refuses a user with an empty host, so the socket folder of `host=` becomes the (percent-encoded)
@@ -331,7 +348,7 @@ fn socket_host(text: &str) -> String {
         }
         return format!("{scheme}://{path}?{}", pairs.join("&"));
     };
-    let host = percent_encoding::utf8_percent_encode(&socket, percent_encoding::NON_ALPHANUMERIC);
+    let host = percent_encoding::utf8_percent_encode(&socket, URL_PART);
     let rest: Vec<&str> = query.split('&').filter(|p| !p.starts_with("host=")).collect();
     let query = rest.join("&");
     let query = if query.is_empty() {
@@ -405,9 +422,7 @@ fn ignored_password_file() -> Option<String> {
 /// the driver itself so that it is exactly the one it will send.
 fn outside_password(url: &url::Url) -> Option<String> {
     use sqlx::ConnectOptions;
-    use std::str::FromStr;
-    let options = sqlx::postgres::PgConnectOptions::from_str(url.as_str()).ok()?;
-    let lossy = options.to_url_lossy();
+    let lossy = driver_options(url.as_str())?.to_url_lossy();
     let password = lossy.password()?;
     Some(
         percent_encoding::percent_decode_str(password)
