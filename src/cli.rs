@@ -29,8 +29,8 @@ pub struct Cli {
     #[command(flatten)]
     pub verbosity: Verbosity,
 
-    /// When to colour the output: auto (only on a terminal), always or never. Without this flag,
-    /// NO_COLOR turns colour off, then CLICOLOR_FORCE or FORCE_COLOR turn it on
+    /// When to colour: auto (on a terminal), always, never. With auto, NO_COLOR turns it off, else
+    /// CLICOLOR_FORCE or FORCE_COLOR turn it on
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto,
           display_order = 102)]
     pub color: ColorWhen,
@@ -52,8 +52,8 @@ pub enum Command {
                             modkit init items --force --dry-run -v   # what would change in an existing sandbox, as diffs\n\n\
                       --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
                       an edited file, or one modkit did not write, is a conflict: nothing is written, exit 2,\n\
-                      unless --overwrite-edits.\n\nNext steps after init:\n  \
-                            cd items && npm install && modkit bootstrap && npm run dev   # npm install done already with --install"
+                      unless --overwrite-edits.\n\nNext steps after init (--install has run npm install already):\n  \
+                            cd items && npm install && modkit bootstrap && npm run dev"
     )]
     Init(InitArgs),
 

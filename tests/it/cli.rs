@@ -546,3 +546,49 @@ fn init_cannot_run_npm_install() {
     // --install with --dry-run is refused: nothing to install into.
     assert_code(&test.run(&["init", "third", "--install", "--dry-run"]), 2);
 }
+
+// --- 7. the progress bar -------------------------------------------------------------------------
+
+#[test]
+fn progress_bar_has_no_header_and_fractional_rates() {
+    let db = TestDb::new();
+    let test = CliTest::new();
+    let tenants: String = (0..30).map(|i| format!("t{i:03}\n")).collect();
+    test.write_file("tenants.txt", tenants);
+    // A terminal on stderr, as a person watching has: script(1) gives the command a pseudo-terminal.
+    let command = format!(
+        "{} bootstrap --db '{}' --tenants-file tenants.txt --jobs 1",
+        crate::support::bin().display(),
+        db.url()
+    );
+    let out = test
+        .clean_command("script")
+        .args(["-qec", &command, "/dev/null"])
+        .env("TERM", "xterm")
+        .output()
+        .unwrap();
+    assert_code(&out, 0);
+    let screen = stdout(&out);
+    let header = format!("modkit bootstrap: {}", crate::support::pg::redact(db.url()));
+    let bar = screen
+        .find("  tenants ")
+        .unwrap_or_else(|| panic!("no progress bar drawn:\n{screen}"));
+    let first_header = screen
+        .find(&header)
+        .unwrap_or_else(|| panic!("no header:\n{screen}"));
+    assert!(first_header < bar, "the header comes after the bar:\n{screen}");
+    // Every rate drawn is whole: `12/s`, never `12.3456/s`.
+    let chunks: Vec<&str> = screen.split("/s").collect();
+    let rates: Vec<&str> = chunks[..chunks.len() - 1]
+        .iter()
+        .filter_map(|before| before.rsplit(' ').next())
+        .filter(|r| r.chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .collect();
+    assert!(!rates.is_empty(), "no rate drawn:\n{screen}");
+    for rate in rates {
+        assert!(
+            rate.parse::<u64>().is_ok(),
+            "rate `{rate}` is not whole:\n{screen}"
+        );
+    }
+}
