@@ -51,11 +51,13 @@ fn main() -> ExitCode {
     let color = output::color_flag(&args);
     let json = output::wants_json(&args);
     output::init_colors(color);
-    let parsed = Cli::command()
-        .color(output::clap_color(color))
-        .try_get_matches_from(&args)
-        .and_then(|matches| Cli::from_arg_matches(&matches));
-    let cli = match parsed {
+    let parse = || {
+        Cli::command()
+            .color(output::clap_color(color))
+            .try_get_matches_from(&args)
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    };
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(err) => return output::usage_error(&err, json),
     };
@@ -65,7 +67,11 @@ fn main() -> ExitCode {
         .spawn(move || run(cli))
     {
         Ok(handle) => handle.join().unwrap_or(ExitCode::from(101)),
-        Err(_) => ExitStatus::Error.into(),
+        // No thread for the big stack: run on this one (the arguments parsed once already).
+        Err(_) => match parse() {
+            Ok(cli) => run(cli),
+            Err(err) => output::usage_error(&err, json),
+        },
     }
 }
 
