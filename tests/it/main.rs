@@ -7,6 +7,7 @@ mod support;
 
 mod adapt;
 mod bootstrap;
+mod cli;
 mod db;
 mod doctor;
 mod e2e;
