@@ -95,7 +95,7 @@ pub fn execute(args: &BootstrapArgs, project: &Project, url: &DbUrl, printer: Pr
         .build()
         .context("cannot start the async runtime")?;
     let started = Instant::now();
-    let progress = progress_bar(args.output.format, printer, &url, mode);
+    let progress = progress_bar(args.output.format, printer, url, mode);
     let report = runtime.block_on(async {
         let connections = u32::try_from(jobs).unwrap_or(u32::MAX);
         // A sandbox's own dev database (named in modkit.toml) is created when missing; a database
