@@ -145,7 +145,13 @@ fn tenants_made_by_someone_else_after_the_plan_are_done_anew_under_their_locks()
          pg_advisory_xact_lock(1836016500, hashtext('stray'));"
     )
     .unwrap();
-    let waiting = || db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted");
+    // Advisory locks of this test's database only: other tests run bootstraps on the same server.
+    let waiting = || {
+        db.scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+    };
     wait_for("the test to hold the locks", Duration::from_secs(10), || {
         (waiting() == "2").then_some(())
     });
@@ -156,7 +162,10 @@ fn tenants_made_by_someone_else_after_the_plan_are_done_anew_under_their_locks()
         &["--tenant", "late", "--tenant", "stray", "--jobs", "2"],
     );
     wait_for("the run to wait on both locks", Duration::from_secs(90), || {
-        let n = db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
+        let n = db.scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        );
         (n == "2").then_some(())
     });
     writeln!(
