@@ -7,6 +7,7 @@
 pub mod bootstrap;
 pub mod catalog;
 pub mod connect;
+pub mod split;
 pub mod statements;
 pub mod url;
 
