@@ -7,6 +7,7 @@ mod support;
 
 mod adapt;
 mod bootstrap;
+mod citus;
 mod doctor;
 mod e2e;
 mod harness;
