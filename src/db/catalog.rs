@@ -34,6 +34,11 @@ pub struct Catalog {
     /// code -> row
     pub tenants: HashMap<String, TenantRow>,
     pub schemas: HashSet<String>,
+    /// Schemas this role may not use (USAGE and CREATE), with their owner: PostgreSQL silently
+    /// leaves such a schema out of search_path, so a migration run "in" it would land elsewhere.
+    pub unusable_schemas: HashMap<String, String>,
+    /// The role modkit is connected as (`current_user`), for the GRANT that fixes a schema.
+    pub role_name: String,
     /// tenant code -> (module, migration) -> checksum
     pub applied: HashMap<String, HashMap<(String, String), String>>,
     pub permissions: HashSet<String>,
@@ -69,7 +74,7 @@ impl Catalog {
             conn,
             "SELECT current_setting('server_version_num')::int, current_setting('server_version'), \
              EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto'), \
-             current_setting('standard_conforming_strings')"
+             current_setting('standard_conforming_strings'), current_user::text"
                 .into(),
         )
         .await?;
@@ -82,6 +87,7 @@ impl Catalog {
             .unwrap_or_default()
             .to_string();
         cat.has_pgcrypto = row.try_get(2)?;
+        cat.role_name = row.try_get(4)?;
         // Tenant scripts carry names as '...' literals, which are only plain text with this on.
         if row.try_get::<String, _>(3)? != "on" {
             return Err(crate::exit::UserError::new("the server runs with standard_conforming_strings off")
@@ -89,10 +95,20 @@ impl Catalog {
                 .into());
         }
         cat.system_tables = Self::system_tables_present(conn).await?;
-        cat.schemas = column(conn, "SELECT nspname::text FROM pg_namespace")
-            .await?
-            .into_iter()
-            .collect();
+        for row in simple(
+            conn,
+            "SELECT nspname::text, has_schema_privilege(oid, 'USAGE') AND has_schema_privilege(oid, 'CREATE'), \
+             pg_get_userbyid(nspowner)::text FROM pg_namespace"
+                .into(),
+        )
+        .await?
+        {
+            let name: String = row.try_get(0)?;
+            if !row.try_get::<bool, _>(1)? {
+                cat.unusable_schemas.insert(name.clone(), row.try_get(2)?);
+            }
+            cat.schemas.insert(name);
+        }
 
         if cat.system_tables.contains("sys_tenant") {
             for row in simple(

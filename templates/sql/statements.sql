@@ -58,14 +58,18 @@ SELECT id::text AS id, schema_name FROM public.sys_tenant WHERE code = $1;
 
 -- name: plan_check
 -- $1 tenant code, $2 its schema: how many migration records the tenant has, if its row names that
--- schema and the schema exists (no row otherwise). modkit plans a tenant from the catalog it read at
--- the start and sends the whole transaction at once, this last and without COMMIT; it commits only
--- when the count is what the plan expects (what was applied plus what the script recorded), and
--- otherwise rolls back and does the tenant again from its state read under the lock.
+-- schema, the schema exists and this role may use it (USAGE and CREATE: PostgreSQL silently leaves
+-- a schema the role may not use out of search_path) (no row otherwise). modkit plans a tenant from
+-- the catalog it read at the start and sends the whole transaction at once, this last and without
+-- COMMIT; it commits only when the count is what the plan expects (what was applied plus what the
+-- script recorded), and otherwise rolls back and does the tenant again from its state read under
+-- the lock.
 SELECT (SELECT count(*) FROM public.sys_module_migration m WHERE m.tenant_id = t.id) AS modkit_applied
 FROM public.sys_tenant t
 WHERE t.code = $1 AND t.schema_name = $2
-  AND EXISTS (SELECT 1 FROM pg_namespace n WHERE n.nspname = t.schema_name);
+  AND EXISTS (SELECT 1 FROM pg_catalog.pg_namespace n WHERE n.nspname = t.schema_name
+                AND pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                AND pg_catalog.has_schema_privilege(n.oid, 'CREATE'));
 
 -- name: record_migration_for_code
 -- $1 tenant code, $2 module, $3 migration file name, $4 sha-256 of the file (hex)
@@ -73,18 +77,38 @@ INSERT INTO public.sys_module_migration (tenant_id, module, migration, checksum)
 SELECT id, $2, $3, $4 FROM public.sys_tenant WHERE code = $1;
 
 -- name: tenant_state
--- $1 code: the tenant's id and schema, whether that schema exists, and one row per migration
--- already applied to it (module, migration and checksum are NULL when there is none).
+-- $1 code: the tenant's id and schema, whether that schema exists, whether this role may use it
+-- (USAGE and CREATE), its owner and the role's name (for the GRANT that fixes it), and one row per
+-- migration already applied to it (module, migration and checksum are NULL when there is none).
 SELECT t.id::text AS id, t.schema_name,
-       EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = t.schema_name) AS schema_present,
+       n.oid IS NOT NULL AS schema_present,
+       coalesce(pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                AND pg_catalog.has_schema_privilege(n.oid, 'CREATE'), false) AS schema_usable,
+       pg_catalog.pg_get_userbyid(n.nspowner)::text AS schema_owner, current_user::text AS role_name,
        m.module, m.migration, m.checksum
 FROM public.sys_tenant t
+LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name
 LEFT JOIN public.sys_module_migration m ON m.tenant_id = t.id
 WHERE t.code = $1;
 
--- name: schema_exists
--- $1 schema name (unquoted)
-SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1) AS present;
+-- name: schema_state
+-- $1 schema name (unquoted): whether it exists, whether this role may use it (USAGE and CREATE),
+-- its owner and the role's name.
+SELECT n.oid IS NOT NULL AS present,
+       coalesce(pg_catalog.has_schema_privilege(n.oid, 'USAGE')
+                AND pg_catalog.has_schema_privilege(n.oid, 'CREATE'), false) AS usable,
+       pg_catalog.pg_get_userbyid(n.nspowner)::text AS owner, current_user::text AS role_name
+FROM (SELECT $1::text AS name) want
+LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = want.name;
+
+-- name: recorded_checksums
+-- $1 module: each of its migrations applied to some tenant, with one checksum recorded for it and
+-- a tenant it was recorded in (a checksum that differs between tenants shows as two rows). The
+-- checksum already recorded is the truth: a new tenant never records an edited file.
+SELECT DISTINCT ON (m.migration, m.checksum) m.migration, m.checksum, t.code
+FROM public.sys_module_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id
+WHERE m.module = $1
+ORDER BY m.migration, m.checksum, t.code;
 
 -- name: create_schema
 -- Not bound: the client substitutes the quoted schema name for the placeholder.
@@ -96,8 +120,11 @@ CREATE SCHEMA IF NOT EXISTS :schema;
 CREATE SCHEMA :schema;
 
 -- name: set_search_path
--- Not bound: the client substitutes the quoted schema name. Transaction-local, like withTenantTx.
-SET LOCAL search_path TO :schema, public;
+-- Not bound: the client substitutes the quoted schema name. Transaction-local. The tenant's schema
+-- alone, no `public`: an unqualified name a migration creates can only land there (or fail, with
+-- "no schema has been selected to create in", if the role may not use it). Built-in functions such
+-- as gen_random_uuid() (PostgreSQL 13+) are in pg_catalog, which is always searched.
+SET LOCAL search_path TO :schema;
 
 -- name: list_tenants
 SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;
@@ -107,8 +134,59 @@ SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;
 SELECT module, migration, checksum FROM public.sys_module_migration WHERE tenant_id = $1::uuid;
 
 -- name: scope_to_schema
--- $1 the quoted schema name; transaction-local, like withTenantTx.
-SELECT set_config('search_path', $1 || ', public', true);
+-- $1 the quoted schema name; transaction-local, the tenant's schema alone (see set_search_path).
+SELECT set_config('search_path', $1, true);
+
+-- name: created_outside_schema
+-- $1 the tenant's schema (unquoted), $2 true when this transaction created that schema. Run after a
+-- tenant's migrations, before COMMIT: every relation, type, function or schema this transaction
+-- created or changed anywhere but in the tenant's schema, as one line (NULL when there is none).
+-- A catalog row was written by this transaction when its xmin is the transaction's id (age 0) or
+-- one of its subtransactions' (a later id, still in progress: rows other sessions are still
+-- writing are invisible here). When the schema is new, everything the transaction made has a
+-- higher OID than it, and only those rows are read (an index range, not a scan of the catalog).
+-- TOAST tables belong to a table that is itself checked.
+WITH since AS (
+  SELECT coalesce((SELECT oid FROM pg_catalog.pg_namespace WHERE nspname = $1 AND $2::boolean), 0::oid) AS oid
+), mine AS (
+  SELECT 'schema' AS kind, n.nspname AS schema, NULL::name AS name, n.xmin
+  FROM pg_catalog.pg_namespace n WHERE n.oid > (SELECT oid FROM since) AND n.nspname <> $1
+  UNION ALL
+  SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' WHEN 'v' THEN 'view'
+           WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence' WHEN 'i' THEN 'index'
+           WHEN 'I' THEN 'index' WHEN 'f' THEN 'foreign table' ELSE 'relation' END,
+         n.nspname, c.relname, c.xmin
+  FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+  WHERE c.oid > (SELECT oid FROM since) AND n.nspname <> $1 AND n.nspname NOT LIKE 'pg\_toast%'
+  UNION ALL
+  SELECT 'type', n.nspname, t.typname, t.xmin
+  FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+  WHERE t.oid > (SELECT oid FROM since) AND n.nspname <> $1 AND t.typrelid = 0 AND t.typcategory <> 'A'
+  UNION ALL
+  SELECT 'function', n.nspname, p.proname, p.xmin
+  FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+  WHERE p.oid > (SELECT oid FROM since) AND n.nspname <> $1
+)
+SELECT string_agg(kind || ' ' || coalesce(quote_ident(schema) || '.' || quote_ident(name), quote_ident(schema)),
+                  ', ' ORDER BY schema, name) AS outside
+FROM mine
+WHERE pg_catalog.age(xmin) = 0
+   OR (pg_catalog.age(xmin) < 0
+       AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(xmin)) = 'in progress');
+
+-- name: refuse_outside_schema
+-- Not bound: the client substitutes created_outside_schema, its parameters put in, for :check.
+-- modkit's form of that check, which fails the transaction itself, so that a new tenant's script
+-- can still end with its own COMMIT (one round trip). The message starts with the marker modkit
+-- looks for.
+DO $modkit_check$
+DECLARE outside text := (:check);
+BEGIN
+  IF outside IS NOT NULL THEN
+    RAISE EXCEPTION 'modkit-outside-schema: %', outside;
+  END IF;
+END
+$modkit_check$;
 
 -- name: record_migration
 -- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)
@@ -136,6 +214,15 @@ LIMIT 1;
 -- $1 role id, $2 permission code
 INSERT INTO public.sys_role_permission (role_id, permission) VALUES ($1::uuid, $2)
 ON CONFLICT DO NOTHING;
+
+-- name: dev_grants_held
+-- $1 user id, $2 tenant id, $3 role code: how many permissions the user holds through that role in
+-- that tenant, counted from the rows (before and after seeding: the report counts what happened).
+SELECT count(*) AS held
+FROM public.sys_user_role ur
+JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+JOIN public.sys_role_permission rp ON rp.role_id = r.id
+WHERE ur.user_id = $1 AND ur.tenant_id = $2::uuid AND r.code = $3;
 
 -- name: assign_role
 -- $1 user id, $2 tenant id, $3 role id

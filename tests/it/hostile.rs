@@ -11,4 +11,5 @@
 mod connection;
 mod files;
 mod runtime;
-mod schemas;
+// pub(crate): e2e::bootstrap starts the same server without pgcrypto for the sandbox's bootstrap.
+pub(crate) mod schemas;

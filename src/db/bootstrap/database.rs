@@ -29,21 +29,38 @@ pub(super) async fn database_wide(
         simple(&mut tx, "SAVEPOINT modkit_pgcrypto".into()).await?;
         match simple(&mut tx, render("create_pgcrypto", &[])).await {
             Ok(_) => report.pgcrypto.created = 1,
-            Err(e) if sqlstate(&e).as_deref() == Some("42501") => {
+            // Refused (42501), or not installed on the server at all: a build without contrib says
+            // "extension is not available" (0A000 since PostgreSQL 15, 58P01 "could not open
+            // extension control file" before). PostgreSQL 13+ has gen_random_uuid() built in.
+            Err(e) if matches!(sqlstate(&e).as_deref(), Some("42501" | "0A000" | "58P01")) => {
                 simple(&mut tx, "ROLLBACK TO SAVEPOINT modkit_pgcrypto".into()).await?;
+                let refused = sqlstate(&e).as_deref() == Some("42501");
+                let why = if refused {
+                    "this role may not create the pgcrypto extension"
+                } else {
+                    "the pgcrypto extension is not installed on this server (no contrib)"
+                };
                 if catalog.server_version_num < 130_000 {
                     return Err(crate::exit::UserError::new(format!(
-                        "this role may not create the pgcrypto extension, and PostgreSQL {} has no built-in gen_random_uuid()",
+                        "{why}, and PostgreSQL {} has no built-in gen_random_uuid()",
                         catalog.server_version
                     ))
-                    .hint("ask a superuser to run `CREATE EXTENSION pgcrypto;` in this database, then run again")
+                    .hint(if refused {
+                        "ask a superuser to run `CREATE EXTENSION pgcrypto;` in this database, then run again"
+                    } else {
+                        "install the server's contrib package (e.g. postgresql-contrib), or use PostgreSQL 13 or later"
+                    })
                     .into());
                 }
-                report.warnings.push(
-                    "this role may not create the pgcrypto extension; going on with PostgreSQL's built-in gen_random_uuid() \
-                     (a superuser can run `CREATE EXTENSION pgcrypto;` to silence this)"
-                        .into(),
-                );
+                report.warnings.push(format!(
+                    "{why}; going on with PostgreSQL's built-in gen_random_uuid() \
+                     ({})",
+                    if refused {
+                        "a superuser can run `CREATE EXTENSION pgcrypto;` to silence this"
+                    } else {
+                        "migrations that call other pgcrypto functions will fail"
+                    }
+                ));
             }
             Err(e) => return Err(e).context("cannot create the pgcrypto extension"),
         }
@@ -69,6 +86,13 @@ pub(super) async fn database_wide(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The one count a statement returns.
+async fn count_of(conn: &mut PgConnection, statement: &str) -> Result<usize> {
+    let rows = simple(conn, statement.to_string()).await?;
+    let n: i64 = rows.first().context("a count returned no row")?.try_get(0)?;
+    Ok(usize::try_from(n).unwrap_or(0))
 }
 
 async fn count_system_tables(conn: &mut PgConnection) -> Result<usize> {
@@ -103,24 +127,30 @@ pub(super) async fn seed_dev(
         .first()
         .context("the dev role was not created")?
         .try_get("id")?;
-    if !permissions.is_empty() {
-        let grants: Vec<String> = permissions
-            .iter()
-            .map(|(p, _)| render("grant_permission", &[Some(&role_id), Some(p)]))
-            .collect();
-        let done = sqlx::raw_sql(AssertSqlSafe(grants.join(";\n")))
-            .execute(&mut *tx)
-            .await?;
-        count.created = usize::try_from(done.rows_affected()).unwrap_or(0);
-    }
-    simple(
-        &mut tx,
-        render(
+    let held = render(
+        "dev_grants_held",
+        &[Some(&dev.user), Some(&tenant_id), Some(&dev.role_code)],
+    );
+    let before = count_of(&mut tx, &held).await?;
+    let grants: Vec<String> = permissions
+        .iter()
+        .map(|(p, _)| render("grant_permission", &[Some(&role_id), Some(p)]))
+        .chain([render(
             "assign_role",
             &[Some(&dev.user), Some(&tenant_id), Some(&role_id)],
-        ),
-    )
-    .await?;
+        )])
+        .collect();
+    simple(&mut tx, grants.join(";\n")).await?;
+    // The counts are what the rows say, before and after: never what the plan expected.
+    let after = count_of(&mut tx, &held).await?;
+    if after < permissions.len() {
+        anyhow::bail!(
+            "the dev user holds {after} of the {} permissions after seeding; nothing was kept",
+            permissions.len()
+        );
+    }
     tx.commit().await?;
+    count.existing = before;
+    count.created = after.saturating_sub(before);
     Ok(count)
 }

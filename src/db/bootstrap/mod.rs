@@ -141,6 +141,57 @@ pub struct Count {
 pub struct TenantFailure {
     pub tenant: String,
     pub message: String,
+    /// What kind of failure, for `doctor --db`'s diagnostic codes.
+    #[serde(skip)]
+    pub kind: FailureKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// An applied migration's file changed.
+    MigrationEdited,
+    /// The tenant's schema exists but this role may not use it (USAGE and CREATE).
+    SchemaUnusable,
+    Other,
+}
+
+/// Why a tenant is not bootstrapped in a schema this role may not use, with the fix. PostgreSQL
+/// silently leaves such a schema out of search_path, so a migration run "in" it would create its
+/// tables somewhere else (in `public`, shared by every tenant, before modkit scoped migrations to
+/// the tenant's schema alone).
+pub fn unusable_schema_message(schema: &str, owner: &str, role: &str) -> String {
+    format!(
+        "this role ({role}) may not use schema {schema} (owned by {owner}): it needs USAGE and CREATE on it; \
+         nothing was done in it (fix: {})",
+        unusable_schema_fix(schema, role)
+    )
+}
+
+/// The statements that let `role` use `schema`, for a message.
+pub fn unusable_schema_fix(schema: &str, role: &str) -> String {
+    let (schema, role) = (shown_ident(schema), shown_ident(role));
+    format!(
+        "as the schema's owner or a superuser run `GRANT USAGE, CREATE ON SCHEMA {schema} TO {role};` \
+         or `ALTER SCHEMA {schema} OWNER TO {role};`"
+    )
+}
+
+/// An identifier as it can be pasted into SQL: bare when it is a plain lowercase name, quoted otherwise.
+fn shown_ident(name: &str) -> String {
+    let plain = name.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain
+        && !matches!(
+            name,
+            "user" | "public" | "all" | "group" | "current_user" | "session_user"
+        )
+    {
+        name.to_string()
+    } else {
+        names::quote_ident(name)
+    }
 }
 
 #[derive(Debug, Default, Serialize)]
@@ -215,14 +266,17 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
         report.pgcrypto.existing = usize::from(catalog.has_pgcrypto);
         report.system_tables.existing = catalog.system_tables.len();
         report.permissions.existing = permissions.len() - missing_permissions.len();
-        if let Some(dev) = &req.dev {
-            report.dev_grants.existing = dev
-                .tenants
-                .iter()
-                .flat_map(|t| permissions.iter().map(move |(p, _)| (t.clone(), p.to_string())))
-                .filter(|grant| catalog.dev_grants.contains(grant))
-                .count();
-        }
+    }
+    // Grants the dev user holds already, per the catalog, in dev tenants with nothing to add; the
+    // others are counted from what seeding them finds and writes.
+    if let Some(dev) = &req.dev {
+        report.dev_grants.existing = dev
+            .tenants
+            .iter()
+            .filter(|t| req.mode != Mode::Apply || !dev_pending.contains(t))
+            .flat_map(|t| permissions.iter().map(move |(p, _)| (t.clone(), p.to_string())))
+            .filter(|grant| catalog.dev_grants.contains(grant))
+            .count();
     }
     match req.mode {
         Mode::Check => {
@@ -260,11 +314,10 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
                 Err(e) => report.failures.push(TenantFailure {
                     tenant: code.clone(),
                     message: format!("dev access: {}", failure_message(&e)),
+                    kind: FailureKind::Other,
                 }),
             }
         }
-        let expected = dev.tenants.len() * permissions.len();
-        report.dev_grants.existing = expected.saturating_sub(report.dev_grants.created);
     }
     Ok(report)
 }

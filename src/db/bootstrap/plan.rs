@@ -2,9 +2,10 @@
 //! `--dry-run` report, without touching any tenant.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use super::tenant::planned_script;
-use super::{Report, Request, TenantFailure, TenantSpec};
+use super::{FailureKind, Report, Request, TenantFailure, TenantSpec, unusable_schema_message};
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
 use crate::db::statements::{render, sql, system_sql};
 use crate::modules::Module;
@@ -13,6 +14,20 @@ use crate::names;
 /// What one tenant needs, decided from the catalog (and decided again under its lock).
 /// (module, migration file) -> the checksum recorded when it was applied.
 pub(super) type Applied = HashMap<(String, String), String>;
+
+/// (module, migration file) -> each distinct checksum recorded for it in any tenant, with one
+/// tenant it was recorded in. The checksum already recorded is the truth: a file that differs
+/// from it is never applied, to a new tenant either.
+pub(super) type Recorded = HashMap<(String, String), Vec<(String, String)>>;
+
+/// The recorded checksum of `key` that differs from `now`, if any, and the tenant it was recorded in.
+pub(super) fn recorded_elsewhere<'a>(
+    recorded: &'a Recorded,
+    key: &(String, String),
+    now: &str,
+) -> Option<&'a (String, String)> {
+    recorded.get(key)?.iter().find(|(sum, _)| sum != now)
+}
 
 #[derive(Debug, Clone)]
 pub(super) struct TenantWork {
@@ -25,11 +40,28 @@ pub(super) struct TenantWork {
     pub pending: Vec<String>,
     /// The migrations the catalog showed applied to the tenant: (module, file) -> checksum.
     pub applied: Applied,
+    /// How many of the modules' migrations the catalog showed applied (and unchanged).
+    pub present: usize,
+    /// What every tenant recorded, shared by all the work.
+    pub recorded: Arc<Recorded>,
 }
 
 /// The tenants to look at: those asked for, and every tenant the database already has (module
 /// tables belong in every tenant schema). Only those with something missing become work.
 pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<TenantWork> {
+    let mut recorded = Recorded::new();
+    for (code, applied) in &catalog.applied {
+        for (key, sum) in applied {
+            let sums = recorded.entry(key.clone()).or_default();
+            match sums.iter_mut().find(|(s, _)| s == sum) {
+                // One tenant per checksum, the same on every run: the first code in order.
+                Some(known) if known.1 <= *code => {}
+                Some(known) => known.1 = code.clone(),
+                None => sums.push((sum.clone(), code.clone())),
+            }
+        }
+    }
+    let recorded = Arc::new(recorded);
     let mut seen = HashSet::new();
     let mut all: Vec<TenantWork> = Vec::new();
     for spec in &req.tenants {
@@ -43,6 +75,8 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
                 had_schema: false,
                 pending: Vec::new(),
                 applied: Applied::new(),
+                present: 0,
+                recorded: recorded.clone(),
             });
         }
     }
@@ -65,6 +99,8 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
             had_schema: false,
             pending: Vec::new(),
             applied: Applied::new(),
+            present: 0,
+            recorded: recorded.clone(),
         });
     }
 
@@ -76,30 +112,45 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
         (tenant.had_row, tenant.had_schema) = (has_row, has_schema);
         let applied = catalog.applied.get(&code);
         let mut pending = Vec::new();
+        let mut present = 0;
         let mut mismatch = None;
         for module in &req.modules {
             for migration in &module.migrations {
-                match applied.and_then(|a| a.get(&(module.id.clone(), migration.name.clone()))) {
-                    None => pending.push(format!("{}/{}", module.id, migration.name)),
+                let key = (module.id.clone(), migration.name.clone());
+                match applied.and_then(|a| a.get(&key)) {
+                    None => {
+                        // Edited since another tenant recorded it: the same refusal as there.
+                        if let Some((sum, other)) = recorded_elsewhere(&recorded, &key, &migration.checksum) {
+                            mismatch.get_or_insert_with(|| {
+                                checksum_message(module, &migration.name, other, sum, &migration.checksum)
+                            });
+                        }
+                        pending.push(format!("{}/{}", module.id, migration.name))
+                    }
                     Some(sum) if *sum != migration.checksum => {
                         mismatch.get_or_insert_with(|| {
                             checksum_message(module, &migration.name, &code, sum, &migration.checksum)
                         });
                     }
-                    Some(_) => report.migrations.existing += 1,
+                    Some(_) => present += 1,
                 }
             }
         }
+        let needs_work = !has_row || !has_schema || !pending.is_empty();
         if has_row {
             report.tenants.existing += 1
         }
         if has_schema {
             report.schemas.existing += 1
         }
+        // Migrations found applied, counted once: a tenant that becomes work replaces this count
+        // with what its own run finds under its lock (run_tenants).
+        report.migrations.existing += present;
         if let Some(message) = mismatch {
             report.failures.push(TenantFailure {
                 tenant: code,
                 message,
+                kind: FailureKind::MigrationEdited,
             });
         } else if tenant.schema.len() > 63 {
             // PostgreSQL would cut it: the schema could never be found under this name.
@@ -110,10 +161,22 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
                     tenant.schema,
                     tenant.schema.len()
                 ),
+                kind: FailureKind::Other,
             });
-        } else if !has_row || !has_schema || !pending.is_empty() {
+        } else if let Some(owner) = catalog
+            .unusable_schemas
+            .get(&tenant.schema)
+            .filter(|_| has_schema && needs_work)
+        {
+            report.failures.push(TenantFailure {
+                tenant: code,
+                message: unusable_schema_message(&tenant.schema, owner, &catalog.role_name),
+                kind: FailureKind::SchemaUnusable,
+            });
+        } else if needs_work {
             tenant.pending = pending;
             tenant.applied = applied.cloned().unwrap_or_default();
+            tenant.present = present;
             work.push(tenant);
         }
     }

@@ -8,9 +8,9 @@ use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, Column, PgConnection, PgPool, Row};
 use tokio::sync::Mutex;
 
-use super::plan::{Applied, TenantWork, checksum_message};
+use super::plan::{Applied, TenantWork, checksum_message, recorded_elsewhere};
 use super::tenant_script::TenantScript;
-use super::{Report, Request, TenantFailure, failure_message};
+use super::{FailureKind, Report, Request, TenantFailure, failure_message, unusable_schema_message};
 use crate::db::simple;
 use crate::db::statements::render;
 use crate::modules::Module;
@@ -86,7 +86,9 @@ pub(super) async fn run_tenants(
                 report.schemas.created += usize::from(done.schema_created);
                 report.schemas.existing += usize::from(!done.schema_created && !tenant.had_schema);
                 report.migrations.created += done.migrations_applied;
-                report.migrations.existing += done.migrations_present;
+                // What the run found under the lock replaces what the catalog showed.
+                report.migrations.existing =
+                    report.migrations.existing.saturating_sub(tenant.present) + done.migrations_present;
                 report.tenant_lines.push(format!(
                     "tenant {code}: {}, schema {} {}, {} migration(s) applied",
                     if done.tenant_created {
@@ -105,6 +107,13 @@ pub(super) async fn run_tenants(
             }
             Err(e) => report.failures.push(TenantFailure {
                 tenant: code,
+                kind: if e.chain().any(|c| c.downcast_ref::<UnusableSchema>().is_some()) {
+                    FailureKind::SchemaUnusable
+                } else if e.chain().any(|c| c.downcast_ref::<EditedMigration>().is_some()) {
+                    FailureKind::MigrationEdited
+                } else {
+                    FailureKind::Other
+                },
                 message: failure_message(&e),
             }),
         }
@@ -112,6 +121,30 @@ pub(super) async fn run_tenants(
     report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
     Ok(())
 }
+
+/// A tenant's schema this role may not use, found under the tenant's lock.
+#[derive(Debug)]
+struct UnusableSchema(String);
+
+impl std::fmt::Display for UnusableSchema {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UnusableSchema {}
+
+/// An applied migration whose file changed, found under the tenant's lock.
+#[derive(Debug)]
+struct EditedMigration(String);
+
+impl std::fmt::Display for EditedMigration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for EditedMigration {}
 
 #[derive(Debug, Default)]
 pub(super) struct TenantDone {
@@ -200,7 +233,14 @@ pub(super) fn planned_script(
         let quoted = names::quote_ident(&tenant.schema);
         script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
-        add_migrations(&mut script, &mut done, modules, tenant, &quoted, &Applied::new())?;
+        add_migrations(
+            &mut script,
+            &mut done,
+            modules,
+            tenant,
+            &tenant.schema,
+            &Applied::new(),
+        )?;
         return Ok((script, done));
     }
     for statement in open_transaction(tenant) {
@@ -253,6 +293,12 @@ async fn bootstrap_anew(
     };
     let schema: String = first.try_get("schema_name")?;
     let schema_present: bool = first.try_get("schema_present")?;
+    if schema_present && !first.try_get::<bool, _>("schema_usable")? {
+        let owner: String = first.try_get("schema_owner")?;
+        let role: String = first.try_get("role_name")?;
+        let e = UnusableSchema(unusable_schema_message(&schema, &owner, &role));
+        return Err(rollback(conn, e.into()).await);
+    }
     let mut applied = Applied::new();
     for row in &state {
         if let (Some(module), Some(migration), Some(sum)) = (
@@ -273,7 +319,7 @@ async fn bootstrap_anew(
         schema_present,
         &applied,
     ) {
-        return Err(rollback(conn, anyhow::anyhow!(message)).await);
+        return Err(rollback(conn, EditedMigration(message).into()).await);
     }
     script.check_before_commit(render("plan_check", &[code, Some(&schema)]));
     let rows = match sqlx::raw_sql(AssertSqlSafe(script.text()))
@@ -336,29 +382,42 @@ fn plan_script(
     schema_present: bool,
     applied: &Applied,
 ) -> Result<(), String> {
-    let quoted = names::quote_ident(schema);
     if !schema_present {
+        let quoted = names::quote_ident(schema);
         script.setup(render("create_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
     }
-    add_migrations(script, done, modules, tenant, &quoted, applied)
+    add_migrations(script, done, modules, tenant, schema, applied)
 }
 
-/// The tenant's search_path, then every migration not in `applied` with its record; counted in
-/// `done`. An applied migration whose file changed is an error.
+/// The tenant's search_path (its schema alone), then every migration not in `applied` with its
+/// record, then the check that nothing was made outside the schema; counted in `done`. An applied
+/// migration whose file changed (in this tenant, or as recorded in any other) is an error.
 fn add_migrations(
     script: &mut TenantScript,
     done: &mut TenantDone,
     modules: &[Module],
     tenant: &TenantWork,
-    quoted_schema: &str,
+    schema: &str,
     applied: &Applied,
 ) -> Result<(), String> {
     let code = tenant.spec.code.as_str();
-    script.setup(render("set_search_path", &[]).replace(":schema", quoted_schema));
+    script.setup(render("set_search_path", &[]).replace(":schema", &names::quote_ident(schema)));
     for module in modules {
         for migration in &module.migrations {
-            match applied.get(&(module.id.clone(), migration.name.clone())) {
+            let key = (module.id.clone(), migration.name.clone());
+            if !applied.contains_key(&key) {
+                if let Some((sum, other)) = recorded_elsewhere(&tenant.recorded, &key, &migration.checksum) {
+                    return Err(checksum_message(
+                        module,
+                        &migration.name,
+                        other,
+                        sum,
+                        &migration.checksum,
+                    ));
+                }
+            }
+            match applied.get(&key) {
                 Some(sum) if *sum == migration.checksum => done.migrations_present += 1,
                 Some(sum) => {
                     return Err(checksum_message(
@@ -388,6 +447,23 @@ fn add_migrations(
                 }
             }
         }
+    }
+    if done.migrations_applied > 0 {
+        let check = render(
+            "created_outside_schema",
+            &[
+                Some(schema),
+                Some(if done.schema_created { "true" } else { "false" }),
+            ],
+        );
+        // The check's text goes into a dollar-quoted DO body: it must not hold the quote's tag
+        // (only a schema name from a sys_tenant row could bring it).
+        if check.contains("$modkit_check$") {
+            return Err(format!(
+                "schema name `{schema}` holds `$modkit_check$`; rename it in public.sys_tenant"
+            ));
+        }
+        script.before_commit(render("refuse_outside_schema", &[]).replace(":check", &check));
     }
     Ok(())
 }

@@ -8,6 +8,9 @@ use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::privilege_hint;
 
+/// How `refuse_outside_schema` (statements.sql) starts its error message.
+const OUTSIDE_MARKER: &str = "modkit-outside-schema: ";
+
 #[derive(Default)]
 pub struct TenantScript {
     /// Statements that open the transaction (sent, but not replayed when looking for a culprit).
@@ -37,6 +40,11 @@ impl TenantScript {
     pub fn check_before_commit(&mut self, statement: String) {
         self.finale.push(statement);
         self.commit_later = true;
+    }
+
+    /// A statement after the migrations, before the plan check and COMMIT.
+    pub fn before_commit(&mut self, statement: String) {
+        self.finale.push(statement);
     }
 
     pub fn setup(&mut self, statement: String) {
@@ -90,6 +98,18 @@ impl TenantScript {
             return err.context(format!("bootstrapping schema {schema} failed"));
         };
         let message = db.message().to_string();
+        if let Some(outside) = message.strip_prefix(OUTSIDE_MARKER) {
+            let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
+            return crate::exit::UserError::new(format!(
+                "migrations {} created or changed objects outside schema {schema}: {outside}; nothing was kept",
+                labels.join(", ")
+            ))
+            .hint(
+                "a module's migrations run in the tenant's schema alone: create objects with unqualified names \
+                 (no `public.` or other schema), and leave other schemas alone",
+            )
+            .into();
+        }
         let position = db
             .try_downcast_ref::<PgDatabaseError>()
             .and_then(|pg| pg.position())

@@ -64,6 +64,22 @@ function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
 
+/** The same text as modkit's: an applied migration's file changed. */
+function editedMessage(moduleId: string, file: string, tenant: string, applied: string, now: string): string {
+  return `migration ${moduleId}/${file} was edited after it was applied to tenant \`${tenant}\`: applied sha256 ${applied}, file now ${now}; nothing was applied over it (add a new migration file instead of editing an applied one)`;
+}
+
+/** An identifier as it can be pasted into SQL: bare when plain lowercase, quoted otherwise. */
+function shownIdent(name: string): string {
+  return /^[a-z_][a-z0-9_]*$/.test(name) && !['user', 'public', 'all', 'group', 'current_user', 'session_user'].includes(name) ? name : quoteIdent(name);
+}
+
+/** The same text as modkit's: a tenant schema this role may not use, and the fix. */
+function unusableSchemaMessage(schema: string, owner: string, role: string): string {
+  const [s, r] = [shownIdent(schema), shownIdent(role)];
+  return `this role (${role}) may not use schema ${schema} (owned by ${owner}): it needs USAGE and CREATE on it; nothing was done in it (fix: as the schema's owner or a superuser run \`GRANT USAGE, CREATE ON SCHEMA ${s} TO ${r};\` or \`ALTER SCHEMA ${s} OWNER TO ${r};\`)`;
+}
+
 function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
@@ -159,12 +175,18 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           await q('create_pgcrypto');
           await client.query('RELEASE SAVEPOINT pgcrypto');
         } catch (err) {
-          if (sqlState(err) !== '42501') throw err;
+          // Refused (42501), or not on the server at all (no contrib): "extension is not available"
+          // is 0A000 since PostgreSQL 15, 58P01 "could not open extension control file" before.
+          const state = sqlState(err);
+          if (state !== '42501' && state !== '0A000' && state !== '58P01') throw err;
           await client.query('ROLLBACK TO SAVEPOINT pgcrypto');
+          const why = state === '42501' ? 'this role may not create pgcrypto' : 'pgcrypto is not installed on this server (no contrib)';
           if (version < 130000) {
-            throw new BootstrapUsageError('pgcrypto is missing and this role may not create it; PostgreSQL < 13 needs it for gen_random_uuid(): ask a superuser to run CREATE EXTENSION pgcrypto');
+            throw new BootstrapUsageError(
+              `${why}, and PostgreSQL < 13 needs it for gen_random_uuid(): ${state === '42501' ? 'ask a superuser to run CREATE EXTENSION pgcrypto' : 'install the server\'s contrib package, or use PostgreSQL 13 or later'}`,
+            );
           }
-          report.warnings.push('this role may not create pgcrypto; using the built-in gen_random_uuid() of PostgreSQL 13+');
+          report.warnings.push(`${why}; using the built-in gen_random_uuid() of PostgreSQL 13+`);
         }
       }
       await client.query(systemSql);
@@ -178,6 +200,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
 
     // 2. Each tenant in its own transaction, under its tenant lock.
     const existing = (await q<{ code: string }>('list_tenants')).rows.map((r) => r.code);
+    // The checksums already recorded in any tenant are the truth: a file that differs from one is
+    // never applied, to a new tenant either (it would record the edited file as the truth).
+    const recordedChecksums = (await q<{ migration: string; checksum: string; code: string }>('recorded_checksums', [moduleId])).rows;
     const failed = new Set<string>();
     for (const code of [...new Set([...devTenants, ...existing])].sort()) {
       await client.query('BEGIN');
@@ -190,9 +215,15 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         const schema = quoteIdent(tenant.schema_name);
         const created: string[] = inserted ? ['new tenant'] : [];
         // Only create a missing schema: an existing one needs no CREATE privilege on the database.
-        if (!(await q<{ present: boolean }>('schema_exists', [tenant.schema_name])).rows[0]?.present) {
+        // An existing one this role may not use (USAGE and CREATE) is refused: PostgreSQL would
+        // leave it out of search_path and the module's tables would land elsewhere.
+        const state = (await q<{ present: boolean; usable: boolean; owner: string; role_name: string }>('schema_state', [tenant.schema_name])).rows[0];
+        const schemaCreated = !state?.present;
+        if (schemaCreated) {
           await client.query(stmt('create_schema').replace(':schema', schema));
           created.push('schema created');
+        } else if (!state?.usable) {
+          throw new Error(unusableSchemaMessage(tenant.schema_name, state?.owner ?? '?', state?.role_name ?? '?'));
         }
         const applied = new Map(
           (await q<{ module: string; migration: string; checksum: string }>('applied_for_tenant', [tenant.id])).rows
@@ -204,12 +235,21 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         for (const m of migrations) {
           const recorded = applied.get(m.file);
           if (recorded === undefined) {
+            const truth = recordedChecksums.find((r) => r.migration === m.file && r.checksum !== m.checksum);
+            if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
             await client.query(m.text);
             await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
             done.push(m.file);
           } else if (recorded !== m.checksum) {
+            throw new Error(editedMessage(moduleId, m.file, code, recorded, m.checksum));
+          }
+        }
+        if (done.length) {
+          // Before COMMIT: nothing the migrations made may live outside the tenant's schema.
+          const outside = (await q<{ outside: string | null }>('created_outside_schema', [tenant.schema_name, schemaCreated])).rows[0]?.outside;
+          if (outside) {
             throw new Error(
-              `migration ${moduleId}/${m.file} was edited after it was applied to tenant \`${code}\`: applied sha256 ${recorded}, file now ${m.checksum}; nothing was applied over it (add a new migration file instead of editing an applied one)`,
+              `migrations ${done.map((f) => `${moduleId}/${f}`).join(', ')} created or changed objects outside schema ${tenant.schema_name}: ${outside}; nothing was kept (a module's migrations run in the tenant's schema alone: create objects with unqualified names, no \`public.\` or other schema)`,
             );
           }
         }

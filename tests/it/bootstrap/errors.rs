@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::*;
-use crate::support::pg::{PgServer, TestDb, psql_execute, psql_scalar, try_rows};
+use crate::support::pg::{PgServer, TestDb, TestRole as Role, psql_scalar, try_rows};
 use crate::support::process::free_port;
 
 const SECRET: &str = "S3cretPw";
@@ -335,41 +335,6 @@ fn a_password_in_the_url_never_shows_in_a_successful_run() {
             "{args:?}: the URL is shown with the password hidden:\n{}",
             everything(&output)
         );
-    }
-}
-
-/// A LOGIN role for one test, dropped (after the test's database) when the test ends.
-struct Role {
-    name: String,
-}
-
-impl Role {
-    fn new(tag: &str) -> Self {
-        let name = format!("modkit_{tag}_{}", std::process::id());
-        psql_execute(
-            PgServer::shared().url(),
-            &format!("DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN PASSWORD 'role-pw'"),
-        );
-        Self { name }
-    }
-
-    /// The URL of `db` as this role.
-    fn url(&self, db: &TestDb) -> String {
-        let mut url = url::Url::parse(db.url()).unwrap();
-        url.set_username(&self.name).unwrap();
-        url.set_password(Some("role-pw")).unwrap();
-        url.to_string()
-    }
-}
-
-impl Drop for Role {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = try_rows(
-                PgServer::shared().url(),
-                &format!("DROP ROLE IF EXISTS {}", self.name),
-            );
-        }
     }
 }
 

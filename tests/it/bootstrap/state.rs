@@ -172,7 +172,9 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
         "CREATE SCHEMA \"tenant_acme\";",
         "CREATE SCHEMA \"tenant_dev\";",
         "VALUES ('acme', 'acme', NULL, 'tenant_acme');",
-        "SET LOCAL search_path TO \"tenant_acme\", public;",
+        // The tenant's schema alone: nothing unqualified can land in public.
+        "SET LOCAL search_path TO \"tenant_acme\";",
+        "modkit-outside-schema",
         // The migration's own text, comment included.
         ITEMS_0001.trim_end(),
         "INSERT INTO public.sys_permission (code, module) VALUES ('items.read', 'items')",

@@ -428,3 +428,135 @@ fn npm_bootstrap_creates_the_sandboxs_own_database_but_never_one_from_database_u
     assert_eq!(exists(&other), "0");
     psql_execute(server.url(), &format!("DROP DATABASE {own} WITH (FORCE)"));
 }
+
+/// A sandbox of its own beside the shared one (`<root>/<name>`), sharing its node_modules: for
+/// tests that change its migrations.
+fn own_sandbox(name: &str) -> std::path::PathBuf {
+    let sb = sandbox();
+    let dir = sb.root.join(name);
+    run_ok(command(env!("CARGO_BIN_EXE_modkit"), &sb.root).args(["init", "items", "--dir", name]));
+    std::os::unix::fs::symlink(sb.dir.join("node_modules"), dir.join("node_modules"))
+        .expect("cannot link node_modules");
+    dir
+}
+
+/// `npm run bootstrap` that is expected to fail: exit 1, and its whole transcript.
+fn npm_bootstrap_fails(dir: &Path, url: &str, tenants: &[&str]) -> String {
+    let out = npm_bootstrap(dir, url, tenants).output().unwrap();
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    text
+}
+
+/// Issue 7, item 1, the sandbox's side: a tenant schema the role may not use is refused with the
+/// GRANT that fixes it, and a migration never makes anything outside the tenant's schema.
+#[test]
+fn npm_bootstrap_never_puts_a_module_table_outside_the_tenant_schema() {
+    use crate::support::pg::TestRole;
+
+    let role = TestRole::new("npm_app");
+    let db = TestDb::new();
+    let dir = own_sandbox("outside");
+    db.execute(&format!("ALTER DATABASE {} OWNER TO {}", db.name(), role.name));
+    db.execute("CREATE SCHEMA tenant_acme");
+    let url = role.url(&db);
+    let in_public = |db: &TestDb| {
+        db.scalar("SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND tablename !~ '^sys_'")
+    };
+
+    let text = npm_bootstrap_fails(&dir, &url, &["acme"]);
+    assert!(
+        text.contains(&format!(
+            "GRANT USAGE, CREATE ON SCHEMA tenant_acme TO {}",
+            role.name
+        )),
+        "{text}"
+    );
+    assert_eq!(in_public(&db), "0", "{text}");
+    assert_eq!(db.scalar("SELECT string_agg(code, ',') FROM sys_tenant"), "dev");
+
+    db.execute(&format!("ALTER SCHEMA tenant_acme OWNER TO {}", role.name));
+    run_ok(&mut npm_bootstrap(&dir, &url, &["acme"]));
+    assert_eq!(in_public(&db), "0");
+
+    fs::write(
+        dir.join("plugin/migrations/0002_leak.sql"),
+        "CREATE TABLE public.leak (id int);\n",
+    )
+    .unwrap();
+    let text = npm_bootstrap_fails(&dir, &url, &["acme"]);
+    assert!(
+        text.contains("outside schema tenant_acme: table public.leak")
+            && text.contains("outside schema tenant_dev: table public.leak"),
+        "{text}"
+    );
+    assert_eq!(in_public(&db), "0", "{text}");
+}
+
+/// Issue 7, item 7, the sandbox's side: an applied migration edited, and a new tenant in the same
+/// run: the new tenant is stopped too, with the same message, and records nothing.
+#[test]
+fn npm_bootstrap_edited_migration_stops_a_new_tenant_too() {
+    let db = TestDb::new();
+    let dir = own_sandbox("edited");
+    run_ok(&mut npm_bootstrap(&dir, db.url(), &["acme"]));
+    let file = fs::read_dir(dir.join("plugin/migrations"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "sql"))
+        .expect("the sandbox has a migration");
+    let original = fs::read_to_string(&file).unwrap();
+    fs::write(&file, format!("{original}-- edited\n")).unwrap();
+
+    let text = npm_bootstrap_fails(&dir, db.url(), &["acme", "fresh"]);
+    let line = |tenant: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("error: tenant \"{tenant}\"")))
+            .unwrap_or_else(|| panic!("no error for {tenant}:\n{text}"))
+            .split_once(": ")
+            .unwrap()
+            .1
+            .split_once(": ")
+            .unwrap()
+            .1
+            .to_string()
+    };
+    assert!(
+        line("fresh").contains("was edited after it was applied"),
+        "{text}"
+    );
+    assert_eq!(line("fresh"), line("acme"), "{text}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sys_tenant WHERE code = 'fresh'"),
+        "0"
+    );
+
+    fs::write(&file, original).unwrap();
+    run_ok(&mut npm_bootstrap(&dir, db.url(), &["acme", "fresh"]));
+    assert_eq!(
+        db.scalar("SELECT count(DISTINCT checksum) FROM sys_module_migration"),
+        "1"
+    );
+}
+
+/// Issue 7, item 14, the sandbox's side: on a server without pgcrypto, PostgreSQL 13+'s built-in
+/// gen_random_uuid() is enough: a warning, and the bootstrap goes on.
+#[test]
+fn npm_bootstrap_goes_on_without_pgcrypto_on_pg13_plus() {
+    use crate::hostile::schemas::ServerWithoutPgcrypto;
+    use crate::support::pg::psql_scalar;
+
+    let server = ServerWithoutPgcrypto::start();
+    let dir = &sandbox().dir;
+    let out = run_ok(&mut npm_bootstrap(dir, &server.url, &["acme"]));
+    let text = transcript(&out);
+    assert!(
+        text.contains("warning: pgcrypto is not installed on this server"),
+        "{text}"
+    );
+    assert_eq!(
+        psql_scalar(&server.url, "SELECT count(*) FROM public.sys_tenant"),
+        "2"
+    );
+}

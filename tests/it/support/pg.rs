@@ -283,6 +283,49 @@ impl Drop for TestDb {
     }
 }
 
+/// A LOGIN role (not a superuser) for one test: roles are cluster-wide, so each gets a unique name
+/// (`modkit_<tag>_<pid>`), and is dropped when the test ends (declare it before the [`TestDb`], so
+/// that the database, which may hold its objects, is dropped first).
+#[derive(Debug)]
+pub struct TestRole {
+    pub name: String,
+}
+
+impl TestRole {
+    pub const PASSWORD: &'static str = "role-pw";
+
+    pub fn new(tag: &str) -> Self {
+        let name = format!("modkit_{tag}_{}", std::process::id());
+        psql_execute(
+            PgServer::shared().url(),
+            &format!(
+                "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN PASSWORD '{}'",
+                Self::PASSWORD
+            ),
+        );
+        Self { name }
+    }
+
+    /// The URL of `db` as this role.
+    pub fn url(&self, db: &TestDb) -> String {
+        let mut url = url::Url::parse(db.url()).unwrap();
+        url.set_username(&self.name).unwrap();
+        url.set_password(Some(Self::PASSWORD)).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for TestRole {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = try_rows(
+                PgServer::shared().url(),
+                &format!("DROP ROLE IF EXISTS {}", self.name),
+            );
+        }
+    }
+}
+
 /// The first column of the first row that `sql` returns, as text the way `psql -At` prints it
 /// (`t`/`f` for booleans, `""` for NULL). Panics on an error or when there is no row.
 pub fn psql_scalar(url: &str, sql: &str) -> String {
