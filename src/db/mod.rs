@@ -6,8 +6,8 @@
 
 pub mod bootstrap;
 pub mod catalog;
+pub mod citus;
 pub mod connect;
-#[allow(dead_code)] // used by the Citus bootstrap (next commits)
 pub mod split;
 pub mod statements;
 pub mod url;
