@@ -195,13 +195,28 @@ impl CitusDb {
             cluster.coordinator.host_str().unwrap_or("127.0.0.1")
         );
         for worker in &cluster.workers {
-            setup.push_str(&format!(
-                "SELECT citus_add_node('{}', {});",
+            let (host, port) = (
                 worker.host_str().unwrap_or("127.0.0.1"),
-                worker.port().unwrap_or(5432)
+                worker.port().unwrap_or(5432),
+            );
+            setup.push_str(&format!(
+                "SELECT citus_add_node('{host}', {port}) WHERE NOT EXISTS \
+                 (SELECT 1 FROM pg_dist_node WHERE nodename = '{host}' AND nodeport = {port});"
             ));
         }
-        psql_execute(&url, &setup);
+        // Adding a node connects to it; with many tests making databases at once on a loaded
+        // machine that connection has been seen to fail ("failure on connection marked as
+        // essential"). Each step is idempotent: try again.
+        for attempt in 1.. {
+            match try_rows(&url, &setup) {
+                Ok(_) => break,
+                Err(e) if attempt < 5 => {
+                    eprintln!("modkit tests: adding the Citus nodes to {name} failed ({e}); again");
+                    std::thread::sleep(std::time::Duration::from_millis(500 * attempt));
+                }
+                Err(e) => panic!("cannot add the Citus nodes to {name}: {e}"),
+            }
+        }
         Self { name, url, cluster }
     }
 
