@@ -3,18 +3,16 @@
 //! and `module.config.ts` are rendered for this foundation. A manifest beside them remembers what
 //! modkit wrote, so a re-run updates its own files and never silently overwrites an edit.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use minijinja::context;
-use serde::{Deserialize, Serialize};
 
 use crate::exit::UserError;
 use crate::foundation::{self, Foundation};
-use crate::modules::sha256_hex;
+use crate::modules::{read_text, refuse_link};
 use crate::names;
-use crate::plan::{Action, FilePlan};
+use crate::plan::{Conflict, FilePlan, Record};
 use crate::project::Project;
 use crate::templates::{self, RenderedFile};
 use crate::ts;
@@ -51,21 +49,6 @@ pub struct Adaptation {
     /// Files modkit would overwrite although they changed since it wrote them (or it never did).
     pub conflicts: Vec<Conflict>,
     pub warnings: Vec<String>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Conflict {
-    pub path: String,
-    pub why: String,
-}
-
-/// Not where the sandbox was (a re-run from another folder must not change the manifest).
-#[derive(Debug, Default, Serialize, Deserialize)]
-#[serde(default)]
-struct Manifest {
-    generated_by: String,
-    /// Path (relative to the module's folder) -> sha256 of what modkit wrote.
-    files: BTreeMap<String, String>,
 }
 
 impl Adaptation {
@@ -133,15 +116,11 @@ impl Adaptation {
         files.extend(migrations);
         files.extend(templates::render_dir("adapt", &ctx)?);
 
+        // The record of what adapt wrote: not where the sandbox was (a re-run from another folder
+        // must not change it).
         let manifest_path = foundation.root.join(&module_dir).join(MANIFEST);
-        let previous = read_manifest(&manifest_path)?;
-        let manifest = Manifest {
-            generated_by: format!("modkit {}", env!("CARGO_PKG_VERSION")),
-            files: files
-                .iter()
-                .map(|f| (f.path.clone(), sha256_hex(f.contents.as_bytes())))
-                .collect(),
-        };
+        let previous = Record::read(&manifest_path, "modkit adapt")?;
+        let manifest = Record::of(&files, None);
         for stale in previous.files.keys().filter(|p| !manifest.files.contains_key(*p)) {
             warnings.push(format!(
                 "{module_dir}/{stale} was written by an earlier `modkit adapt` but is no longer in the sandbox; it was left in place (delete it if it is not needed)"
@@ -156,11 +135,17 @@ impl Adaptation {
             .collect();
         all.push(RenderedFile {
             path: format!("{module_dir}/{MANIFEST}"),
-            contents: serde_json::to_string_pretty(&manifest)? + "\n",
+            contents: manifest.to_json()?,
         });
         let plan = FilePlan::new(&foundation.root, all)?;
 
-        let conflicts = find_conflicts(&plan, &module_dir, &previous, &migration_paths);
+        // A changed migration is a conflict even when modkit wrote it: it may already be applied
+        // somewhere, and bootstrap would refuse the edited file.
+        let conflicts = plan.conflicts(&format!("{module_dir}/"), MANIFEST, &previous, "modkit adapt", |rel| {
+            migration_paths.iter().any(|m| m == rel).then(|| {
+                "the migration differs from the sandbox's; if it was applied anywhere, `modkit bootstrap` will refuse the edited file: add a new migration instead".to_string()
+            })
+        });
         Ok(Self {
             module: module.to_string(),
             sandbox: sandbox.to_path_buf(),
@@ -208,6 +193,7 @@ fn check_sandbox(module: &str, sandbox: &Path) -> Result<Project> {
 /// The files of `plugin/` but its migrations, relative to `plugin/`.
 pub fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
     let root = sandbox.join("plugin");
+    refuse_link(&root)?;
     if !root.join("index.ts").is_file() {
         return Err(
             UserError::new(format!("{} has no plugin/index.ts", sandbox.display()))
@@ -228,18 +214,11 @@ pub fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
             }
             if kind.is_dir() {
                 stack.push(path);
-            } else if kind.is_file() {
-                let contents = std::fs::read_to_string(&path).with_context(|| {
-                    format!("cannot read {} (modkit copies text files only)", path.display())
-                })?;
+            } else {
+                // A link (to a secret, say) or a FIFO is refused, naming it; never followed.
+                let contents = read_text(&path)?;
                 let rel = foundation::slash(path.strip_prefix(&root).unwrap_or(&path));
                 out.push(RenderedFile { path: rel, contents });
-            } else {
-                return Err(
-                    UserError::new(format!("{} is not a regular file", path.display()))
-                        .hint("modkit copies the module's files, not links; replace it with the file itself")
-                        .into(),
-                );
             }
         }
     }
@@ -250,24 +229,13 @@ pub fn read_plugin(sandbox: &Path) -> Result<Vec<RenderedFile>> {
 /// `plugin/migrations/*.sql` -> `migrations/*.sql`.
 pub fn read_migrations(sandbox: &Path) -> Result<Vec<RenderedFile>> {
     let dir = sandbox.join("plugin/migrations");
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(&dir) else {
-        return Ok(out);
-    };
-    for entry in entries {
-        let path = entry?.path();
-        if path.extension().is_some_and(|e| e == "sql") && path.is_file() {
-            let name = path.file_name().unwrap_or_default().to_string_lossy().to_string();
-            let contents =
-                std::fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
-            out.push(RenderedFile {
-                path: format!("migrations/{name}"),
-                contents,
-            });
-        }
-    }
-    out.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(out)
+    Ok(crate::modules::load_migrations(&dir)?
+        .into_iter()
+        .map(|m| RenderedFile {
+            path: format!("migrations/{}", m.name),
+            contents: m.sql,
+        })
+        .collect())
 }
 
 struct Meta {
@@ -453,56 +421,6 @@ fn is_node_builtin(package: &str) -> bool {
         "zlib",
     ];
     BUILTINS.contains(&package)
-}
-
-fn read_manifest(path: &Path) -> Result<Manifest> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
-            UserError::new(format!("{} is not a modkit manifest: {e}", path.display()))
-                .hint("it records what modkit adapt wrote; delete it to start afresh (every existing file is then treated as an edit)")
-                .into()
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Manifest::default()),
-        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Files the plan would overwrite that modkit did not write as they are now: edited by someone,
-/// or there before modkit. A changed migration is one even when modkit wrote it: a migration
-/// may already be applied somewhere, and bootstrap would refuse the edited file.
-fn find_conflicts(
-    plan: &FilePlan,
-    module_dir: &str,
-    previous: &Manifest,
-    migrations: &[String],
-) -> Vec<Conflict> {
-    let mut out = Vec::new();
-    for file in plan.files.iter().filter(|f| f.action == Action::Overwrite) {
-        let rel = file
-            .path
-            .strip_prefix(&format!("{module_dir}/"))
-            .unwrap_or(&file.path);
-        if rel == MANIFEST {
-            continue;
-        }
-        let on_disk = std::fs::read(plan.root.join(&file.path))
-            .map(|b| sha256_hex(&b))
-            .unwrap_or_default();
-        let why = if migrations.iter().any(|m| m == rel) {
-            "the migration differs from the sandbox's; if it was applied anywhere, `modkit bootstrap` will refuse the edited file: add a new migration instead".to_string()
-        } else if previous.files.get(rel) == Some(&on_disk) {
-            continue; // modkit wrote it and nobody changed it since: update it
-        } else if previous.files.contains_key(rel) {
-            "edited since modkit adapt wrote it".to_string()
-        } else {
-            "not written by modkit adapt".to_string()
-        };
-        out.push(Conflict {
-            path: file.path.clone(),
-            why,
-        });
-    }
-    out
 }
 
 #[cfg(test)]

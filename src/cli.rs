@@ -30,18 +30,23 @@ pub enum Command {
     /// Render a standalone sandbox for a business module
     #[command(
         after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
-                            modkit init items --dry-run\n\nNext steps after init:\n  \
+                            modkit init items --dry-run\n  \
+                            modkit init items --force --dry-run -v   # what would change in an existing sandbox, as diffs\n\n\
+                      --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
+                      an edited file, or one modkit did not write, is a conflict: nothing is written, exit 2,\n\
+                      unless --overwrite-edits.\n\nNext steps after init:\n  \
                             cd items && npm install && modkit bootstrap && npm run dev"
     )]
     Init(InitArgs),
 
     /// Bring a PostgreSQL database to the state the modules need, idempotently
     #[command(
-        after_help = "Examples:\n  modkit bootstrap                         # in a sandbox: modkit.toml gives the database\n  \
-                            modkit bootstrap --db \"$DATABASE_URL\" --tenant acme --tenant globex\n  \
+        after_help = "Examples:\n  modkit bootstrap                                # in a sandbox: modkit.toml gives the database\n  \
+                            modkit bootstrap --tenant acme --tenant globex  # the URL from DATABASE_URL\n  \
+                            PGPASSWORD=... modkit bootstrap --db postgres://app@db.example/app\n  \
                             modkit bootstrap --tenants-file tenants.txt --jobs 4\n  \
-                            modkit bootstrap --check                 # CI gate: exit 1 when anything is pending\n  \
-                            modkit bootstrap --dry-run               # print the SQL, change nothing"
+                            modkit bootstrap --check                        # CI gate: exit 1 when anything is pending\n  \
+                            modkit bootstrap --dry-run                      # print the SQL, change nothing"
     )]
     Bootstrap(BootstrapArgs),
 
@@ -62,7 +67,7 @@ pub enum Command {
     /// Find what is broken or drifting in a sandbox or a foundation (and, with --db, its database)
     #[command(
         after_help = "Examples:\n  modkit doctor                              # the sandbox or foundation in this folder\n  \
-                            modkit doctor ../foundation --db \"$DATABASE_URL\"\n  \
+                            PGPASSWORD=... modkit doctor ../foundation --db postgres://app@db/app\n  \
                             modkit doctor --db                         # the URL from DATABASE_URL or modkit.toml\n  \
                             modkit doctor --format github              # annotations in a GitHub Actions log\n\n\
                       Exit codes: 0 no error (warnings may be printed), 1 errors found, 2 usage or environment error.\n\
@@ -78,13 +83,13 @@ pub struct DoctorArgs {
     pub dir: PathBuf,
 
     /// Also check the database: pending bootstrap work, edited migrations, tenant_id columns, stray
-    /// schemas. Without a URL: DATABASE_URL, then modkit.toml
+    /// schemas. Without a URL: DATABASE_URL, then modkit.toml. Leave the password out of the URL
+    /// (every local user sees it in `ps`): PGPASSWORD or ~/.pgpass (PGPASSFILE) give it
     #[arg(long = "db", value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     pub db: Option<String>,
 
-    /// Seconds to wait for the database server before giving up
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
-    pub connect_timeout: u64,
+    #[command(flatten)]
+    pub timeouts: Timeouts,
 
     /// Output format
     #[arg(long, value_enum, default_value_t = DoctorFormat::Human)]
@@ -137,11 +142,16 @@ pub struct InitArgs {
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
 
-    /// Write into a non-empty folder, overwriting the files modkit generates (never deletes anything)
+    /// Write into a non-empty folder, updating the files modkit generated there and nobody edited
+    /// since (never deletes anything; an edited file is a conflict and nothing is written)
     #[arg(long)]
     pub force: bool,
 
-    /// Print the files that would be written, write nothing
+    /// With --force: also overwrite files edited since modkit wrote them, or that it did not write
+    #[arg(long, requires = "force")]
+    pub overwrite_edits: bool,
+
+    /// Print what would change (new, updated, conflicting files; with -v a diff of each), write nothing
     #[arg(long)]
     pub dry_run: bool,
 
@@ -167,8 +177,9 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub project: PathBuf,
 
-    /// Parallel database connections for tenant work [default: 2 per CPU, at most 16]
-    #[arg(long, short = 'j', value_name = "N")]
+    /// Parallel database connections for tenant work, 1 to 256 [default: 2 per CPU, at most 16]
+    #[arg(long, short = 'j', value_name = "N",
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=MAX_JOBS))]
     pub jobs: Option<usize>,
 
     /// Print the SQL that would run, change nothing
@@ -186,13 +197,37 @@ pub struct BootstrapArgs {
 /// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml.
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// PostgreSQL URL, e.g. postgres://user@localhost:5432/app [env: DATABASE_URL]
+    /// PostgreSQL URL without its password, e.g. postgres://app@localhost:5432/app [env:
+    /// DATABASE_URL]. The password comes from PGPASSWORD or ~/.pgpass (PGPASSFILE): one in this
+    /// flag is visible to every local user in `ps`
     #[arg(long = "db", value_name = "URL")]
     pub url: Option<String>,
 
-    /// Seconds to wait for the server before giving up
-    #[arg(long, value_name = "SECS", default_value_t = 10)]
+    #[command(flatten)]
+    pub timeouts: Timeouts,
+}
+
+/// The most parallel connections `--jobs` may ask for (far above any useful value, far below a
+/// number that would exhaust the server's max_connections by accident).
+pub const MAX_JOBS: u64 = 256;
+
+/// The longest wait any timeout flag accepts: a day. Larger values would overflow the clock.
+pub const MAX_WAIT_SECS: u64 = 86_400;
+
+/// How long to wait for the database, shared by every command that connects.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct Timeouts {
+    /// Seconds to wait for the server to accept the connection, log in and answer its first
+    /// queries (1 to 86400)
+    #[arg(long, value_name = "SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=MAX_WAIT_SECS))]
     pub connect_timeout: u64,
+
+    /// Seconds to wait for a lock another session holds before giving up (0 = wait forever, at
+    /// most 86400); a wait is announced on stderr after 2 seconds, naming the holder
+    #[arg(long, value_name = "SECS", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_WAIT_SECS))]
+    pub lock_timeout: u64,
 }
 
 #[derive(Debug, Args)]

@@ -96,7 +96,7 @@ pub fn counts(diagnostics: &[Diagnostic]) -> (usize, usize) {
 
 /// One GitHub Actions workflow command per diagnostic (`::error file=...,line=...::message`),
 /// so that CI shows each on the line it is about.
-pub fn print_github(diagnostics: &[Diagnostic], root: &str) {
+pub fn print_github(diagnostics: &[Diagnostic], root: &str) -> std::io::Result<()> {
     for d in diagnostics {
         let kind = match d.severity {
             Severity::Error => "error",
@@ -121,8 +121,9 @@ pub fn print_github(diagnostics: &[Diagnostic], root: &str) {
             Some(h) => format!("{} (hint: {h})", d.message),
             None => d.message.clone(),
         };
-        println!("::{kind} {}::{}", props.join(","), escape_data(&text));
+        crate::output::write_stdout(&format!("::{kind} {}::{}", props.join(","), escape_data(&text)))?;
     }
+    Ok(())
 }
 
 /// GitHub's escaping of workflow command data: %, CR, LF.

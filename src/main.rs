@@ -25,9 +25,25 @@ use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
 use crate::output::Printer;
 
+/// The stack every command runs on. Reading TypeScript recurses once per nesting level; deep
+/// nesting is refused before parsing (`ts::MAX_NESTING`), and this generous stack (reserved, not
+/// used, until touched) keeps what the pre-scan cannot see from aborting the process.
+const STACK_SIZE: usize = 256 << 20;
+
 fn main() -> ExitCode {
     output::init_colors();
     let cli = Cli::parse();
+    match std::thread::Builder::new()
+        .name("modkit".into())
+        .stack_size(STACK_SIZE)
+        .spawn(move || run(cli))
+    {
+        Ok(handle) => handle.join().unwrap_or(ExitCode::from(101)),
+        Err(_) => run(Cli::parse()),
+    }
+}
+
+fn run(cli: Cli) -> ExitCode {
     let printer = Printer::new(&cli.verbosity);
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&args, printer),

@@ -56,6 +56,7 @@ pub fn discover(project: &Project) -> Result<Vec<Module>> {
     }
     let mut modules = Vec::new();
     for entry in sorted_entries(&dir)? {
+        refuse_link(&entry)?;
         if !entry.is_dir() {
             continue;
         }
@@ -75,11 +76,14 @@ pub fn discover(project: &Project) -> Result<Vec<Module>> {
 }
 
 fn load_module(id: &str, index: &Path, migrations_dir: &Path) -> Result<Module> {
-    let permissions = match std::fs::read_to_string(index) {
-        Ok(source) => ts::exported_string_array(&source, &index.display().to_string(), "permissions")?
-            .unwrap_or_default(),
+    let permissions = match std::fs::symlink_metadata(index) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", index.display())),
+        Ok(_) => {
+            let source = read_text(index)?;
+            ts::exported_string_array(&source, &index.display().to_string(), "permissions")?
+                .unwrap_or_default()
+        }
     };
     for permission in &permissions {
         if !permission.starts_with(&format!("{id}.")) {
@@ -102,28 +106,97 @@ fn load_module(id: &str, index: &Path, migrations_dir: &Path) -> Result<Module> 
 
 /// Every `*.sql` file of the folder, sorted by name.
 pub fn load_migrations(dir: &Path) -> Result<Vec<Migration>> {
+    refuse_link(dir)?;
     if !dir.is_dir() {
         return Ok(Vec::new());
     }
     let mut out = Vec::new();
     for path in sorted_entries(dir)? {
-        if path.extension().and_then(|e| e.to_str()) != Some("sql") || !path.is_file() {
+        if path.extension().and_then(|e| e.to_str()) != Some("sql") {
             continue;
         }
-        let bytes = std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
-        let sql = String::from_utf8(bytes.clone())
-            .map_err(|_| UserError::new(format!("{} is not UTF-8 text", path.display())))?;
+        // A `*.sql` that is a link, a folder or a FIFO is an error naming it, never skipped
+        // silently (a migration would go missing) nor followed.
+        let sql = read_text(&path)?;
+        let checksum = sha256_hex(sql.as_bytes());
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        out.push(Migration {
-            name,
-            sql,
-            checksum: sha256_hex(&bytes),
-        });
+        out.push(Migration { name, sql, checksum });
     }
     Ok(out)
+}
+
+/// The bytes of a file modkit reads as module code, a migration or a file it may overwrite. Only
+/// a regular file is read: a symbolic link could copy a secret from elsewhere into a foundation or
+/// into printed SQL, a FIFO would block forever, a folder is a mistake. Every error names the file.
+pub fn read_file_bytes(path: &Path) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+
+    let meta = std::fs::symlink_metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    not_regular(path, &meta.file_type())?;
+    // Checked again by the kernel, in case the file was swapped between the two calls.
+    let mut file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    not_regular(path, &file.metadata()?.file_type())?;
+    let mut bytes = Vec::new();
+    file.read_to_end(&mut bytes)
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(bytes)
+}
+
+/// [`read_file_bytes`] as UTF-8 text: anything else is an error naming the file.
+pub fn read_text(path: &Path) -> Result<String> {
+    String::from_utf8(read_file_bytes(path)?).map_err(|e| {
+        UserError::new(format!(
+            "{} is not UTF-8 text (invalid byte at offset {})",
+            path.display(),
+            e.utf8_error().valid_up_to()
+        ))
+        .hint("save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`), or move it out of the module")
+        .into()
+    })
+}
+
+/// A module folder or a migrations folder that is a symbolic link is refused like a linked file:
+/// modkit would read (and adapt would copy) what it points at.
+pub fn refuse_link(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_symlink() => Err(UserError::new(format!(
+            "{} is a symbolic link; modkit reads module code and migrations only from real folders and files",
+            path.display()
+        ))
+        .hint("replace the link with the folder itself")
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+/// A link, a folder or a special file where modkit expects a file's content, as an error.
+pub fn not_regular(path: &Path, kind: &std::fs::FileType) -> Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+
+    let what = if kind.is_file() {
+        return Ok(());
+    } else if kind.is_symlink() {
+        "is a symbolic link; modkit reads module code and migrations only from regular files, never through a link"
+    } else if kind.is_dir() {
+        "is a folder, not a file"
+    } else if kind.is_fifo() {
+        "is a FIFO (named pipe), not a regular file"
+    } else if kind.is_socket() {
+        "is a socket, not a regular file"
+    } else {
+        "is a device or other special file, not a regular file"
+    };
+    Err(UserError::new(format!("{} {what}", path.display()))
+        .hint("replace it with a regular file holding the content, or move it away")
+        .into())
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -87,6 +87,14 @@ pub struct Project {
 impl Project {
     pub fn load(root: &Path) -> Result<Self> {
         let path = root.join(PROJECT_FILE);
+        // A folder or a FIFO named modkit.toml is named as such, never opened (a FIFO would block).
+        if let Ok(meta) = std::fs::metadata(&path)
+            && !meta.is_file()
+        {
+            return Err(UserError::new(format!("{} is not a regular file", path.display()))
+                .hint("modkit.toml is the project's settings file; replace it with one (see docs/sandbox.md)")
+                .into());
+        }
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

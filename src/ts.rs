@@ -45,8 +45,21 @@ pub fn source_files(dir: &std::path::Path, skip: &[std::path::PathBuf]) -> Vec<s
     out
 }
 
+/// Deeper bracket nesting than this is refused before parsing: the parser and our visitors
+/// recurse once per level, and 10,000 levels overflowed the stack (an abort, exit 134). Real code
+/// stays far below; `main` also runs every command on a large stack as a second guard.
+pub const MAX_NESTING: usize = 1000;
+
 /// Parse `source` (the text of `file`, named in errors) as TypeScript.
 fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
+    if let Some(offset) = too_deep(source, MAX_NESTING) {
+        return Err(UserError::new(format!(
+            "{file}:{} does not parse as TypeScript: brackets nest more than {MAX_NESTING} levels deep, and modkit reads no deeper",
+            line_at(source, offset)
+        ))
+        .hint("flatten that expression (no hand-written module nests that deep; is it generated data? move it to a .json file)")
+        .into());
+    }
     let parsed = Parser::new(allocator, source, SourceType::ts()).parse();
     if let Some(err) = parsed.diagnostics.errors().next() {
         let line = err.labels.first().map(|l| line_at(source, l.offset() as usize));
@@ -59,6 +72,73 @@ fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Pr
         .into());
     }
     Ok(parsed.program)
+}
+
+/// The byte offset where bracket nesting (`(`, `[`, `{`, template `${`) first exceeds `limit`, if
+/// it does. Strings, comments and template text are skipped roughly; a regular expression's
+/// brackets count as code, which only ever overstates an opening.
+fn too_deep(source: &str, limit: usize) -> Option<usize> {
+    let bytes = source.as_bytes();
+    // What each open bracket is: a plain one, or the `${` of a template literal.
+    let mut stack: Vec<bool> = Vec::new();
+    let mut i = 0;
+    // Inside template text (after a backtick or the `}` closing a `${`)?
+    let mut in_template = false;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if in_template {
+            match b {
+                b'\\' => i += 1,
+                b'`' => in_template = false,
+                b'$' if bytes.get(i + 1) == Some(&b'{') => {
+                    stack.push(true);
+                    if stack.len() > limit {
+                        return Some(i);
+                    }
+                    in_template = false;
+                    i += 1;
+                }
+                _ => {}
+            }
+            i += 1;
+            continue;
+        }
+        match b {
+            b'/' if bytes.get(i + 1) == Some(&b'/') => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if bytes.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i < bytes.len() && !(bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/')) {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'\'' | b'"' => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != b && bytes[i] != b'\n' {
+                    if bytes[i] == b'\\' {
+                        i += 1;
+                    }
+                    i += 1;
+                }
+            }
+            b'`' => in_template = true,
+            b'(' | b'[' | b'{' => {
+                stack.push(false);
+                if stack.len() > limit {
+                    return Some(i);
+                }
+            }
+            // The `}` of a `${`: back to the template's text.
+            b')' | b']' | b'}' if stack.pop() == Some(true) => in_template = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    None
 }
 
 /// The 1-based line of a byte offset.
@@ -374,6 +454,16 @@ fn strip_type_wrappers<'a, 'b>(expr: &'b Expression<'a>) -> &'b Expression<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_depth_skips_strings_comments_and_template_text() {
+        let deep = format!("x = {}{};", "[".repeat(11), "]".repeat(11));
+        assert_eq!(too_deep(&deep, 10), Some(14));
+        assert_eq!(too_deep(&deep, 11), None);
+        let hidden = "a = '((((((((((((' + \"[[[[[[[[[[[[\" // {{{{{{{{{{{{\n/* (((((((((((( */ `${f(`((((((((((((`)}`;";
+        assert_eq!(too_deep(hidden, 3), None);
+        assert!(too_deep("`${`${`${`${1}`}`}`}`", 3).is_some());
+    }
 
     #[test]
     fn reads_permissions_like_typescript_does() {

@@ -9,7 +9,7 @@ use crate::adapt::Adaptation;
 use crate::cli::{AdaptArgs, Format};
 use crate::exit::{ExitStatus, UserError};
 use crate::foundation::{REQUIRE_PERMISSION, WITH_TENANT_TX};
-use crate::output::Printer;
+use crate::output::{Level, Printer};
 use crate::plan::Action;
 use crate::project::Project;
 
@@ -38,10 +38,9 @@ pub fn run(args: &AdaptArgs, printer: Printer) -> Result<ExitStatus> {
         adaptation.plan.apply()?;
     }
     match args.output.format {
-        Format::Json => println!(
-            "{}",
-            serde_json::to_string_pretty(&json_report(&adaptation, args))?
-        ),
+        Format::Json => {
+            crate::output::write_stdout(&serde_json::to_string_pretty(&json_report(&adaptation, args))?)?
+        }
         Format::Human => print_human(&adaptation, args, &printer),
     }
     Ok(ExitStatus::Success)
@@ -94,6 +93,9 @@ fn print_human(a: &Adaptation, args: &AdaptArgs, printer: &Printer) {
     if args.dry_run {
         for c in &a.conflicts {
             printer.warn(format!("{} would need --force: {}", c.path, c.why));
+        }
+        if printer.level >= Level::Verbose {
+            printer.line(a.plan.diffs().trim_end());
         }
         printer.line("Nothing was written (--dry-run).");
         return;

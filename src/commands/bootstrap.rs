@@ -1,7 +1,7 @@
 //! `modkit bootstrap`: bring a PostgreSQL database to the state the modules need.
 
 use std::io::IsTerminal;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -19,6 +19,9 @@ use crate::project::Project;
 pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&args.project)?;
     let url = DbUrl::resolve(args.db.url.as_deref(), project.file.database.url.as_deref())?;
+    for warning in url.password_warnings() {
+        printer.warn(warning);
+    }
     let modules = modules::discover(&project)?;
     let mut tenants = Vec::new();
     // modkit.toml's dev tenants are input like --tenant: a code that breaks the rule could name
@@ -77,10 +80,13 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         // A sandbox's own dev database (named in modkit.toml) is created when missing; a database
         // named by --db or DATABASE_URL never is.
         let create_missing = mode == Mode::Apply && url.source == UrlSource::ProjectFile;
-        let timeout = Duration::from_secs(args.db.connect_timeout);
-        let (pool, created) = connect::connect(&url, connections, timeout, create_missing).await?;
-        let result = bootstrap::run(&pool, &request, &progress).await;
-        pool.close().await;
+        let settings = connect::Settings::new(&args.db.timeouts, connections, create_missing);
+        let database = connect::connect(&url, settings, printer).await?;
+        let result = bootstrap::run(&database.pool, &request, &progress)
+            .await
+            .map_err(|e| database.explain(e));
+        let created = database.created;
+        database.close().await;
         result.map(|report| Report {
             database_created: created,
             ..report

@@ -1,7 +1,5 @@
 //! `modkit doctor [DIR] [--db [URL]]`: report what is broken or drifting; exit 1 on any error.
 
-use std::time::Duration;
-
 use anyhow::{Context, Result};
 use serde_json::json;
 
@@ -20,15 +18,20 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
         let url = DbUrl::resolve(flag, target.project.file.database.url.as_deref())?;
+        for warning in url.password_warnings() {
+            printer.warn(warning);
+        }
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
         let live = runtime.block_on(async {
-            let timeout = Duration::from_secs(args.connect_timeout);
-            let (pool, _) = connect::connect(&url, 1, timeout, false).await?;
-            let result = doctor::live::run(&pool, &target.project).await;
-            pool.close().await;
+            let settings = connect::Settings::new(&args.timeouts, 1, false);
+            let database = connect::connect(&url, settings, printer).await?;
+            let result = doctor::live::run(&database.pool, &target.project)
+                .await
+                .map_err(|e| database.explain(e));
+            database.close().await;
             result
         });
         found.extend(live.map_err(|e| url.scrub_error(e))?);
@@ -41,7 +44,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     };
     match args.format {
         DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
-        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy()),
+        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy())?,
         DoctorFormat::Json => {
             let (errors, warnings) = diagnostics::counts(&found);
             let doc = json!({
@@ -51,7 +54,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
                 "warnings": warnings,
                 "diagnostics": found,
             });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
+            crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
         }
     }
     Ok(if found.iter().any(|d| d.severity == Severity::Error) {

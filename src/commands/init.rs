@@ -1,16 +1,21 @@
 //! `modkit init <module>`: render a standalone sandbox for one business module.
 
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use minijinja::context;
+use serde_json::json;
 
 use crate::cli::InitArgs;
 use crate::exit::{ExitStatus, UserError};
 use crate::names;
-use crate::output::Printer;
-use crate::plan::{Action, FilePlan};
+use crate::output::{Level, Printer};
+use crate::plan::{self, Action, FilePlan, Record};
 use crate::templates::{self, RenderedFile};
+
+/// The record of what init wrote (see [`Record`]), at the sandbox's root, committed with it.
+pub const RECORD: &str = ".modkit-init.json";
 
 /// The bootstrap SQL every sandbox carries, copied verbatim: `npm run bootstrap` and
 /// `modkit bootstrap` run the same statements.
@@ -32,28 +37,111 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
         }
     }
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.module));
-    check_target(&dir, args.force)?;
+    check_target(&dir)?;
 
-    let plan = FilePlan::new(&dir, render_sandbox(args, &tenants)?)?;
+    let mut files = render_sandbox(args, &tenants)?;
+    let answers = json!({
+        "module": &args.module,
+        "name": module_name(args),
+        "tenants": &tenants,
+    });
+    let record = Record::of(&files, Some(answers));
+    files.push(RenderedFile {
+        path: RECORD.to_string(),
+        contents: record.to_json()?,
+    });
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    let plan = FilePlan::new(&dir, files)?;
+    if !args.force
+        && let Some(found) = foreign_entry(&dir, &plan)?
+    {
+        return Err(UserError::new(format!(
+            "{} exists and is not empty (it has {})",
+            dir.display(),
+            found.display()
+        ))
+        .hint("choose another place with --dir, or pass --force to update the files modkit generates (an edited file is never overwritten without --overwrite-edits; nothing else is touched)")
+        .into());
+    }
+    let previous = Record::read(&dir.join(RECORD), "modkit init")?;
+    let conflicts = plan.conflicts("", RECORD, &previous, "modkit init", |_| None);
+
+    let created = plan.count(Action::Create);
+    let updated = plan.count(Action::Overwrite) - conflicts.len();
+    let unchanged = plan.count(Action::Unchanged);
+    let summary = format!(
+        "{created} new, {updated} updated, {} conflicting, {unchanged} unchanged",
+        conflicts.len()
+    );
     if args.dry_run {
-        printer.heading(format!(
-            "Would write {} files to {}:",
-            plan.files.len(),
-            dir.display()
-        ));
-        printer.line(plan.render_tree().trim_end());
+        if created + plan.count(Action::Overwrite) == 0 {
+            printer.heading(format!(
+                "Nothing would change in {}: every file is as modkit renders it.",
+                dir.display()
+            ));
+        } else {
+            printer.heading(format!("Would change {} ({summary}):", dir.display()));
+            printer.line(plan.render_changes(&conflicts).trim_end());
+        }
+        if !conflicts.is_empty() {
+            printer.line(format!(
+                "{} conflicting file(s) would stop a real run: keep them, or add --overwrite-edits to replace them.",
+                conflicts.len()
+            ));
+        }
+        if printer.level >= Level::Verbose {
+            printer.line(plan.diffs().trim_end());
+        }
         printer.line("Nothing was written (--dry-run).");
         return Ok(ExitStatus::Success);
     }
+    if !conflicts.is_empty() && !args.overwrite_edits {
+        let list: Vec<String> = conflicts
+            .iter()
+            .map(|c| format!("  {}: {}", c.path, c.why))
+            .collect();
+        return Err(UserError::new(format!(
+            "{} file(s) in {} would be overwritten, and nothing was written:\n{}",
+            list.len(),
+            dir.display(),
+            list.join("\n")
+        ))
+        .hint("see the changes with `--dry-run -v`; keep your edits (nothing else needs doing), or replace them with --force --overwrite-edits")
+        .into());
+    }
     plan.apply()?;
 
-    let written = plan.count(Action::Create) + plan.count(Action::Overwrite);
-    printer.heading(format!(
-        "Wrote the `{}` sandbox to {} ({written} files):",
-        args.module,
-        dir.display()
-    ));
-    printer.line(plan.render_tree().trim_end());
+    let overwritten = if conflicts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({} of them overwriting an edit)", conflicts.len())
+    };
+    let summary = format!(
+        "{created} new, {} updated{overwritten}, {unchanged} unchanged",
+        plan.count(Action::Overwrite)
+    );
+    let written = created + plan.count(Action::Overwrite);
+    if unchanged == 0 {
+        printer.heading(format!(
+            "Wrote the `{}` sandbox to {} ({written} files):",
+            args.module,
+            dir.display()
+        ));
+        printer.line(plan.render_tree().trim_end());
+    } else if written == 0 {
+        printer.heading(format!(
+            "Nothing to do: the `{}` sandbox in {} is as modkit renders it ({unchanged} files).",
+            args.module,
+            dir.display()
+        ));
+    } else {
+        printer.heading(format!(
+            "Updated the `{}` sandbox in {} ({summary}):",
+            args.module,
+            dir.display()
+        ));
+        printer.line(plan.render_changes(&[]).trim_end());
+    }
     printer.line("");
     printer.line("Next steps:");
     printer.line(format!(
@@ -63,15 +151,17 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
+fn module_name(args: &InitArgs) -> String {
+    args.name
+        .clone()
+        .unwrap_or_else(|| names::title_case(&args.module))
+}
+
 /// The sandbox's files: the rendered `templates/sandbox/` tree plus the shared bootstrap SQL.
 pub fn render_sandbox(args: &InitArgs, tenants: &[String]) -> Result<Vec<RenderedFile>> {
-    let module_name = args
-        .name
-        .clone()
-        .unwrap_or_else(|| names::title_case(&args.module));
     let ctx = context! {
         module_id => &args.module,
-        module_name => module_name,
+        module_name => module_name(args),
         table => args.module.replace('-', "_"),
         resource => &args.module,
         const_name => names::camel_case(&args.module),
@@ -89,34 +179,65 @@ pub fn render_sandbox(args: &InitArgs, tenants: &[String]) -> Result<Vec<Rendere
     Ok(files)
 }
 
-/// A folder that exists and is not empty is refused unless `--force`.
-fn check_target(dir: &std::path::Path, force: bool) -> Result<()> {
-    let meta = match std::fs::metadata(dir) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
-    };
-    if !meta.is_dir() {
-        return Err(
-            UserError::new(format!("{} exists and is not a folder", dir.display()))
-                .hint("choose another place with --dir")
-                .into(),
-        );
+/// The target must be a folder, or not exist yet.
+fn check_target(dir: &Path) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(meta) if !meta.is_dir() => Err(UserError::new(format!(
+            "{} exists and is not a folder",
+            dir.display()
+        ))
+        .hint("choose another place with --dir")
+        .into()),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", dir.display())),
     }
-    let non_empty = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read {}", dir.display()))?
-        .next()
-        .is_some();
-    if non_empty && !force {
-        return Err(UserError::new(format!("{} exists and is not empty", dir.display()))
-            .hint("choose another place with --dir, or pass --force to overwrite the files modkit generates (nothing else is touched)")
-            .into());
+}
+
+/// Something in `dir` that this init would not have written as it is: a file of the user's, or
+/// one with other content. What an interrupted init left (its staging folder, the files it had
+/// already put in place) does not count, so that a plain re-run completes it.
+fn foreign_entry(dir: &Path, plan: &FilePlan) -> Result<Option<PathBuf>> {
+    let ours: HashSet<&str> = plan
+        .files
+        .iter()
+        .filter(|f| f.action == Action::Unchanged)
+        .map(|f| f.path.as_str())
+        .collect();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(current) = stack.pop() {
+        let entries = match std::fs::read_dir(&current) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", current.display())),
+        };
+        for entry in entries {
+            let entry = entry.with_context(|| format!("cannot read {}", current.display()))?;
+            let path = entry.path();
+            let kind = entry.file_type()?;
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if plan::is_debris(&name, kind.is_dir(), kind.is_file()) {
+                continue;
+            }
+            if kind.is_dir() {
+                stack.push(path);
+                continue;
+            }
+            let rel = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            if !(kind.is_file() && ours.contains(rel.as_str())) {
+                return Ok(Some(path));
+            }
+        }
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A path as the user would type it after `cd`.
-fn shell_path(dir: &std::path::Path) -> String {
+fn shell_path(dir: &Path) -> String {
     let s = dir.display().to_string();
     if s.chars().all(|c| c.is_ascii_alphanumeric() || "/._-".contains(c)) {
         s

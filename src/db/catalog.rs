@@ -68,9 +68,31 @@ impl Catalog {
         rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
     }
 
+    /// Read it in one read-only transaction on one pooled connection: one snapshot, one
+    /// transaction whatever the number of tenants, and each statement bounded by `statement_timeout`
+    /// (`connect::catalog_statement_timeout_ms`): a catalog read never hangs a run.
     pub async fn read(pool: &PgPool, dev: Option<(&str, &str)>) -> Result<Self> {
         let mut conn = pool.acquire().await?;
-        let conn = &mut *conn;
+        let ms = crate::db::connect::catalog_statement_timeout_ms();
+        simple(
+            &mut conn,
+            format!("BEGIN READ ONLY; SET LOCAL statement_timeout = {ms}"),
+        )
+        .await?;
+        match Self::read_on(&mut conn, dev).await {
+            Ok(cat) => {
+                simple(&mut conn, "COMMIT".into()).await?;
+                Ok(cat)
+            }
+            Err(e) => {
+                // The error is the news; a connection that cannot even roll back is the pool's to close.
+                let _ = simple(&mut conn, "ROLLBACK".into()).await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn read_on(conn: &mut PgConnection, dev: Option<(&str, &str)>) -> Result<Self> {
         let mut cat = Catalog::default();
         let rows = simple(
             conn,

@@ -11,6 +11,7 @@ pub mod connect;
 pub mod split;
 pub mod statements;
 pub mod url;
+pub mod waits;
 
 use sqlx::postgres::PgRow;
 use sqlx::{AssertSqlSafe, PgConnection};

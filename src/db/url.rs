@@ -27,6 +27,9 @@ impl UrlSource {
 pub struct DbUrl {
     url: url::Url,
     pub source: UrlSource,
+    /// The password the driver will send when the URL has none: from `PGPASSWORD`, or the
+    /// `PGPASSFILE` / `~/.pgpass` line for this host, port, database and user. Kept only to scrub it.
+    outside: Option<String>,
 }
 
 impl std::fmt::Debug for DbUrl {
@@ -71,7 +74,31 @@ impl DbUrl {
             .hint("modkit works with PostgreSQL only: postgres://user@host:5432/dbname")
             .into());
         }
-        Ok(Self { url, source })
+        let outside = outside_password(&url);
+        Ok(Self { url, source, outside })
+    }
+
+    /// What to say about where the password comes from: from `--db`, where every local user can
+    /// read it (`ps`, /proc/<pid>/cmdline) for as long as modkit runs; or not at all because the
+    /// password file is one others may read, which the driver (like libpq) then ignores.
+    pub fn password_warnings(&self) -> Vec<String> {
+        let in_url = self.url.password().is_some_and(|p| !p.is_empty())
+            || self
+                .url
+                .query_pairs()
+                .any(|(k, v)| k.eq_ignore_ascii_case("password") && !v.is_empty());
+        let mut out = Vec::new();
+        if self.source == UrlSource::Flag && in_url {
+            out.push(
+                "the password in --db is visible to every local user (ps) while modkit runs: \
+                 leave it out of the URL and set PGPASSWORD, a ~/.pgpass line (or PGPASSFILE), or put the whole URL in DATABASE_URL"
+                    .to_string(),
+            );
+        }
+        if !in_url && self.outside.is_none() {
+            out.extend(ignored_password_file());
+        }
+        out
     }
 
     /// The full URL, password included: only ever handed to the driver.
@@ -116,24 +143,26 @@ impl DbUrl {
         format!("{host}:{}", self.url.port().unwrap_or(5432))
     }
 
-    /// Every secret string this URL holds, so error texts from the driver can be scrubbed too.
+    /// Every secret string this URL holds, in every form it can take in a text, longest first,
+    /// so error texts from the driver or the server can be scrubbed too.
     pub fn secrets(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        if let Some(p) = self.url.password().filter(|p| !p.is_empty()) {
-            out.push(p.to_string());
-            if let Ok(decoded) = url::form_urlencoded::parse(format!("p={p}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-                .ok_or(())
+        let mut known = Vec::new();
+        if let Some(p) = self.url.password() {
+            known.push(p.to_string());
+        }
+        // The raw text of `password=` values (query_pairs would already have decoded them).
+        for pair in self.url.query().unwrap_or_default().split('&') {
+            if let Some((k, v)) = pair.split_once('=')
+                && k.eq_ignore_ascii_case("password")
             {
-                out.push(decoded);
+                known.push(v.to_string());
             }
         }
-        for (k, v) in self.url.query_pairs() {
-            if k.eq_ignore_ascii_case("password") && !v.is_empty() {
-                out.push(v.into_owned());
-            }
-        }
+        known.extend(self.outside.clone());
+        let mut out: Vec<String> = known.iter().flat_map(|s| spellings(s)).collect();
+        out.retain(|s| !s.is_empty());
+        out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+        out.dedup();
         out
     }
 
@@ -143,7 +172,7 @@ impl DbUrl {
         if err.chain().any(|e| e.is::<UserError>()) && self.secrets().is_empty() {
             return err;
         }
-        let text = self.scrub(&format!("{err:#}"));
+        let text = self.scrub(&crate::output::error_line(&err));
         match err.chain().find_map(|e| e.downcast_ref::<UserError>()) {
             Some(user) => UserError {
                 message: self.scrub(&user.message),
@@ -162,6 +191,80 @@ impl DbUrl {
         }
         out
     }
+}
+
+/// Every way a password written `raw` can be spelled in a text: as written, percent-decoded (what
+/// the driver sends for a URL password), form-decoded (`+` as a space: what a query value becomes),
+/// and percent-encoded (as written or again) in upper and lower case (a driver or proxy quoting
+/// the URL).
+fn spellings(raw: &str) -> Vec<String> {
+    use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+    let decoded = percent_decode_str(raw).decode_utf8_lossy().into_owned();
+    let form_decoded = percent_decode_str(&raw.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned();
+    let encoded = utf8_percent_encode(&decoded, NON_ALPHANUMERIC).to_string();
+    vec![
+        raw.to_string(),
+        lower_escapes(raw),
+        decoded,
+        form_decoded,
+        lower_escapes(&encoded),
+        encoded,
+    ]
+}
+
+/// `%2B` -> `%2b`: the escapes in lower case, the rest as it is.
+fn lower_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find('%') {
+        out.push_str(&rest[..at]);
+        let escape = rest.get(at..at + 3).unwrap_or(&rest[at..]);
+        out.push_str(&escape.to_ascii_lowercase());
+        rest = &rest[at + escape.len()..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The password file the driver would read, when it ignores it for its mode.
+fn ignored_password_file() -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if std::env::var_os("PGPASSWORD").is_some_and(|p| !p.is_empty()) {
+        return None;
+    }
+    let (path, shown) = match std::env::var_os("PGPASSFILE") {
+        Some(file) => {
+            let path = std::path::PathBuf::from(file);
+            let shown = format!("PGPASSFILE {}", path.display());
+            (path, shown)
+        }
+        None => (std::env::home_dir()?.join(".pgpass"), "~/.pgpass".to_string()),
+    };
+    let mode = std::fs::metadata(&path).ok()?.permissions().mode();
+    (mode & 0o077 != 0).then(|| {
+        format!(
+            "{shown} is ignored: group or others may read it (mode {:o}); `chmod 600 {}` to use it",
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+/// The password the driver finds outside the URL (PGPASSWORD, PGPASSFILE, ~/.pgpass), asked of
+/// the driver itself so that it is exactly the one it will send.
+fn outside_password(url: &url::Url) -> Option<String> {
+    use sqlx::ConnectOptions;
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url.as_str()).ok()?;
+    let lossy = options.to_url_lossy();
+    let password = lossy.password()?;
+    Some(
+        percent_encoding::percent_decode_str(password)
+            .decode_utf8_lossy()
+            .into_owned(),
+    )
 }
 
 #[cfg(test)]
@@ -183,6 +286,24 @@ mod tests {
             url.scrub("failed: s3cr@t and s3cr%40t and other"),
             "failed: *** and *** and ***"
         );
+    }
+
+    #[test]
+    fn redacts_every_spelling_of_a_plus_encoded_password() {
+        let url = DbUrl::parse("postgres://app:a%2Bb+c@db/app?password=x%2By+z", UrlSource::Flag).unwrap();
+        for text in [
+            "a%2Bb+c",
+            "a%2bb+c",
+            "a+b+c",
+            "a+b c",
+            "a%2bb%2bc",
+            "a%2Bb%2Bc",
+            "x%2By+z",
+            "x+y z",
+            "x+y+z",
+        ] {
+            assert_eq!(url.scrub(&format!("got \"{text}\"")), "got \"***\"", "{text}");
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@ use anyhow::Result;
 use crate::adapt::{self, ImportProblem, MANIFEST};
 use crate::diagnostics::Diagnostic;
 use crate::foundation::slash;
-use crate::modules::sha256_hex;
+use crate::modules::{read_file_bytes, read_text, sha256_hex};
 use crate::project::Project;
 use crate::templates::{self, RenderedFile};
 use crate::{ts, tsconfig};
@@ -241,7 +241,9 @@ fn check_cors(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     };
     for dir in dirs {
         for file in ts_files(&target.root.join(dir)) {
-            let source = std::fs::read_to_string(&file)?;
+            let Some(source) = read_or_report(target, &file, out) else {
+                continue;
+            };
             if !source.contains("cors") {
                 continue;
             }
@@ -273,7 +275,19 @@ fn check_module_code(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     };
     for module in target.modules() {
         let plugin_dir = target.root.join(&module.plugin);
-        let files = plugin_files(&plugin_dir)?;
+        // Links among the migrations are reported by the migrations check.
+        let migrations_dir = target.root.join(&module.migrations);
+        for link in links_in(&plugin_dir)
+            .into_iter()
+            .filter(|l| !l.starts_with(&migrations_dir))
+        {
+            out.push(
+                Diagnostic::error("module-file-link", "is a symbolic link: `modkit adapt` and `modkit bootstrap` refuse it rather than copy or run what it points at")
+                    .at(target.relative(&link), None)
+                    .hint("replace the link with the file (or folder) itself"),
+            );
+        }
+        let files = plugin_files(target, &plugin_dir, out);
         let findings = match adapt::import_findings(&files, packages.as_deref()) {
             Ok(findings) => findings,
             Err(e) => {
@@ -298,11 +312,15 @@ fn check_module_code(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             out.push(d.at(file, Some(finding.line)).hint(finding.hint()));
         }
         let index_rel = format!("{}/index.ts", module.plugin);
-        let Ok(index) = std::fs::read_to_string(target.root.join(&index_rel)) else {
+        let index_path = target.root.join(&index_rel);
+        if std::fs::symlink_metadata(&index_path).is_err() {
             out.push(Diagnostic::error(
                 "module-index-missing",
                 format!("module `{}` has no {index_rel}", module.id),
             ));
+            continue;
+        }
+        let Some(index) = read_or_report(target, &index_path, out) else {
             continue;
         };
         let meta = ts::object_strings(&index, &index_rel, "meta")?;
@@ -362,6 +380,19 @@ fn check_module_code(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
 fn check_migrations(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for module in target.modules() {
         let dir = target.root.join(&module.migrations);
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+            if module.adapted.is_some() {
+                out.push(
+                    Diagnostic::error(
+                        "module-file-link",
+                        "is a symbolic link: `modkit bootstrap` refuses it rather than run what it points at",
+                    )
+                    .at(target.relative(&dir), None)
+                    .hint("replace the link with the folder itself"),
+                );
+            }
+            continue;
+        }
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
@@ -372,7 +403,11 @@ fn check_migrations(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             .collect();
         files.sort();
         for file in files {
-            let sql = std::fs::read_to_string(&file)?;
+            // A FIFO is never opened (it would hang doctor), a link never followed, a folder or
+            // a file that is not UTF-8 named: bootstrap would refuse each of them.
+            let Some(sql) = read_or_report(target, &file, out) else {
+                continue;
+            };
             for line in tenant_id_lines(&sql) {
                 out.push(
                     Diagnostic::error("module-table-tenant-id", "a module table has a `tenant_id` column")
@@ -405,7 +440,9 @@ fn check_adapted(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             );
         }
         for file in ts_files(&target.root.join(dir)) {
-            let source = std::fs::read_to_string(&file)?;
+            let Some(source) = read_or_report(target, &file, out) else {
+                continue;
+            };
             let rel = target.relative(&file);
             let imports = match ts::static_imports(&source, &rel) {
                 Ok(imports) => imports,
@@ -431,8 +468,8 @@ fn check_adapted(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         }
         let config_rel = format!("{dir}/module.config.ts");
         if let (Ok(config), Ok(index)) = (
-            std::fs::read_to_string(target.root.join(&config_rel)),
-            std::fs::read_to_string(target.root.join(&module.plugin).join("index.ts")),
+            read_text(&target.root.join(&config_rel)),
+            read_text(&target.root.join(&module.plugin).join("index.ts")),
         ) {
             // A config that does not parse was reported with the module's files above.
             let listed = ts::default_export_string_array(&config, &config_rel, "permissions")
@@ -471,7 +508,7 @@ fn check_adapted(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
 
 /// Files modkit adapt wrote and someone edited since: the next adapt will refuse them.
 fn check_manifest(target: &Target, dir: &str, out: &mut Vec<Diagnostic>) {
-    let Ok(text) = std::fs::read_to_string(target.root.join(dir).join(MANIFEST)) else {
+    let Ok(text) = read_text(&target.root.join(dir).join(MANIFEST)) else {
         return;
     };
     let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -481,7 +518,7 @@ fn check_manifest(target: &Target, dir: &str, out: &mut Vec<Diagnostic>) {
         return;
     };
     for (file, sum) in files {
-        let Ok(bytes) = std::fs::read(target.root.join(dir).join(file)) else {
+        let Ok(bytes) = read_file_bytes(&target.root.join(dir).join(file)) else {
             continue;
         };
         if sum.as_str() != Some(&sha256_hex(&bytes)) {
@@ -551,17 +588,63 @@ fn ts_files(dir: &Path) -> Vec<PathBuf> {
     ts::source_files(dir, &[])
 }
 
-fn plugin_files(dir: &Path) -> Result<Vec<RenderedFile>> {
+fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<RenderedFile> {
     ts_files(dir)
         .into_iter()
         .filter(|p| !p.starts_with(dir.join("migrations")))
-        .map(|p| {
-            Ok(RenderedFile {
+        .filter_map(|p| {
+            Some(RenderedFile {
                 path: slash(p.strip_prefix(dir).unwrap_or(&p)),
-                contents: std::fs::read_to_string(&p)?,
+                contents: read_or_report(target, &p, out)?,
             })
         })
         .collect()
+}
+
+/// A file's text, or a `file-unreadable` diagnostic naming it: a link, a folder, a FIFO (never
+/// opened), a file that is not UTF-8. The other files are still checked.
+fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<String> {
+    match read_text(path) {
+        Ok(text) => Some(text),
+        Err(e) => {
+            let (message, hint) = match e.downcast_ref::<crate::exit::UserError>() {
+                Some(user) => (user.message.clone(), user.hint.clone()),
+                None => (format!("{e:#}"), None),
+            };
+            let rel = target.relative(path);
+            let message = target.relative_text(&message);
+            let message = message
+                .strip_prefix(&rel)
+                .map_or(message.clone(), |m| m.trim_start().to_string());
+            let mut d = Diagnostic::error("file-unreadable", message).at(rel, None);
+            if let Some(hint) = hint {
+                d = d.hint(hint);
+            }
+            out.push(d);
+            None
+        }
+    }
+}
+
+/// The symbolic links under `dir` (not followed), sorted.
+fn links_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else { continue };
+            if kind.is_symlink() {
+                out.push(entry.path());
+            } else if kind.is_dir() && entry.file_name() != "node_modules" {
+                stack.push(entry.path());
+            }
+        }
+    }
+    out.sort();
+    out
 }
 
 fn package_names(root: &Path) -> Vec<String> {

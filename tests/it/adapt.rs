@@ -501,3 +501,27 @@ fn adapt_help_shows_the_options_and_examples() {
     let test = CliTest::new();
     assert_snapshot!(test.transcript(test.command().args(["adapt", "--help"])));
 }
+
+#[test]
+fn dry_run_verbose_shows_a_diff_of_each_replaced_file() {
+    let test = setup();
+    assert_code(&test, &adapt(&test, &[]), 0);
+    test.replace_in_file(
+        ADAPTER,
+        "const router = Router();",
+        "const router = Router(); // tuned",
+    );
+    let out = adapt(&test, &["--dry-run", "-v"]);
+    assert_code(&test, &out, 0);
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "--- a/src/modules/items/server/routes/index.ts\n+++ b/src/modules/items/server/routes/index.ts\n"
+        ) && text.contains("\n-const router = Router(); // tuned\n+const router = Router();\n"),
+        "{text}"
+    );
+    assert!(
+        !stdout(&adapt(&test, &["--dry-run"])).contains("+++ b/"),
+        "a diff only with -v"
+    );
+}

@@ -24,5 +24,5 @@ mod bootstrap;
 mod browser;
 mod foundation;
 mod load;
-mod sandbox;
+pub(crate) mod sandbox;
 mod typecheck;

@@ -362,8 +362,8 @@ fn failure_message(err: &anyhow::Error) -> String {
         .find_map(|e| e.downcast_ref::<crate::exit::UserError>())
         .and_then(|u| u.hint.as_deref())
     {
-        Some(hint) => format!("{err:#} (fix: {hint})"),
-        None => format!("{err:#}"),
+        Some(hint) => format!("{} (fix: {hint})", crate::output::error_line(err)),
+        None => crate::output::error_line(err),
     }
 }
 

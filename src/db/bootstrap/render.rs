@@ -137,6 +137,6 @@ pub fn json(
         "report": report,
     });
     let text = serde_json::to_string_pretty(&doc)?;
-    println!("{}", url.scrub(&text));
+    crate::output::write_stdout(&url.scrub(&text))?;
     Ok(())
 }

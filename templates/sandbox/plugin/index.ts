@@ -32,6 +32,11 @@ function nameFrom(req: Request, res: Response): string | undefined {
     res.status(400).json({ error: `"name" must be a non-empty string of at most ${MAX_NAME} characters` });
     return undefined;
   }
+  // PostgreSQL's text cannot hold U+0000 (it would fail as a 500): refuse it like any bad name.
+  if (name.includes('\u0000')) {
+    res.status(400).json({ error: '"name" must not contain a NUL character (\\u0000)' });
+    return undefined;
+  }
   return name;
 }
 

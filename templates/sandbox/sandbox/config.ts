@@ -69,3 +69,36 @@ export function isEntryPoint(metaUrl: string): boolean {
     return false;
   }
 }
+
+/** Whether the sandbox may take the user from the X-User-Id header, and why (for the log and 401s). */
+export interface DevIdentity {
+  allowed: boolean;
+  why: string;
+}
+
+/**
+ * The sandbox has no authentication: in development the user is whatever X-User-Id says. That must
+ * never quietly reach production, where anyone could claim any user: with `production` the header is
+ * refused unless MODKIT_DEV_IDENTITY=1 says, knowingly, to trust it anyway.
+ */
+export function devIdentity(production: boolean, env: NodeJS.ProcessEnv = process.env): DevIdentity {
+  if (!production) return { allowed: true, why: 'development: the user is taken from the X-User-Id header' };
+  if (env.MODKIT_DEV_IDENTITY?.trim() === '1') {
+    return {
+      allowed: true,
+      why: 'NODE_ENV=production with MODKIT_DEV_IDENTITY=1: the X-User-Id header is trusted, anyone can claim any user',
+    };
+  }
+  return {
+    allowed: false,
+    why:
+      'NODE_ENV=production: the X-User-Id header identity of the sandbox is refused, since the sandbox has no ' +
+      'authentication and anyone could claim any user; serve the module from the foundation, or set ' +
+      'MODKIT_DEV_IDENTITY=1 to trust the header anyway',
+  };
+}
+
+/** The address the API listens on: HOST, else 127.0.0.1 (the development server is not for the network). */
+export function listenHost(env: NodeJS.ProcessEnv = process.env): string {
+  return env.HOST?.trim() || '127.0.0.1';
+}

@@ -1,11 +1,20 @@
 // requirePermission, mirroring the foundation's RBAC: the user (X-User-Id, in the sandbox) must hold the
 // permission through a role *in the request's tenant* (X-Tenant-Id, an id or a code).
 import type { RequestHandler } from 'express';
+import { devIdentity, type DevIdentity } from './config.js';
 import { pool } from './db/client.js';
 import { findTenant } from './db/tenant-db.js';
 
-export function requirePermission(permission: string): RequestHandler {
+/** `identity` says whether X-User-Id may be trusted (default: refused when NODE_ENV=production). */
+export function requirePermission(
+  permission: string,
+  identity: DevIdentity = devIdentity(process.env.NODE_ENV === 'production'),
+): RequestHandler {
   return async (req, res, next) => {
+    if (!identity.allowed) {
+      res.status(401).json({ error: identity.why });
+      return;
+    }
     const user = req.get('x-user-id')?.trim();
     if (!user) {
       res.status(401).json({ error: 'missing X-User-Id header' });

@@ -4,16 +4,16 @@ import type { Server } from 'node:http';
 import express from 'express';
 import type { ErrorRequestHandler, Express } from 'express';
 import plugin from '../plugin/index.js';
-import { isEntryPoint } from './config.js';
+import { devIdentity, isEntryPoint, listenHost } from './config.js';
 import { pool } from './db/client.js';
-import { withTenantTx } from './db/tenant-db.js';
+import { databaseUnavailable, withTenantTx } from './db/tenant-db.js';
 import { requirePermission } from './rbac.js';
 
 /** Origins allowed by the development CORS: http://localhost[:port] and http://127.0.0.1[:port]. */
 const LOCAL_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:\d{1,5})?$/;
 
 export interface AppOptions {
-  /** Default: NODE_ENV === 'production'. Production has no CORS at all. */
+  /** Default: NODE_ENV === 'production'. No CORS at all; X-User-Id refused unless MODKIT_DEV_IDENTITY=1. */
   production?: boolean;
 }
 
@@ -31,9 +31,10 @@ export async function createApp(options: AppOptions = {}): Promise<Express> {
   app.use(express.json());
 
   const router = express.Router();
+  const identity = devIdentity(production);
   await plugin.register({
     router,
-    rbac: { require: requirePermission },
+    rbac: { require: (permission) => requirePermission(permission, identity) },
     withTenantTx,
     log: (msg, meta) => console.log(JSON.stringify({ at: 'plugin', plugin: plugin.meta.id, msg, ...meta })),
   });
@@ -46,23 +47,37 @@ export async function createApp(options: AppOptions = {}): Promise<Express> {
   return app;
 }
 
-// 4xx errors (bad JSON, unknown tenant...) keep their status and message; anything else is a logged 500.
-const errorHandler: ErrorRequestHandler = (err, _req, res, next) => {
-  const e = err as { status?: unknown; statusCode?: unknown; message?: unknown };
+// SQLSTATEs of a value PostgreSQL cannot store (a NUL byte in text, a character outside the encoding):
+// bad input, whichever route let it through.
+const BAD_CHARACTER_SQLSTATES = new Set(['22021', '22P05']);
+
+// 4xx errors (bad JSON, unknown tenant...) keep their status and message; a database that went away is
+// a 503 saying so; anything else is a logged 500 without detail.
+export const errorHandler: ErrorRequestHandler = (err, _req, res, next) => {
+  const unavailable = databaseUnavailable(err);
+  const e = (unavailable ?? err) as { status?: unknown; statusCode?: unknown; message?: unknown; code?: unknown };
+  if (typeof e.code === 'string' && BAD_CHARACTER_SQLSTATES.has(e.code)) {
+    if (!res.headersSent) res.status(400).json({ error: 'the request holds a character the database cannot store (e.g. a NUL byte)' });
+    return;
+  }
   const raw = Number(e.status ?? e.statusCode);
   const status = Number.isInteger(raw) && raw >= 400 && raw < 600 ? raw : 500;
-  if (status >= 500) console.error(err);
+  if (status === 503) console.error(`[api] 503: ${String(e.message)}`);
+  else if (status >= 500) console.error(err);
   if (res.headersSent) return next(err);
   res.status(status).json({ error: status >= 500 && status !== 503 ? 'internal error' : String(e.message) });
 };
 
-/** Starts the API on PORT (default 3001); resolves once it listens. */
-export async function start(port = Number(process.env.PORT ?? 3001)): Promise<Server> {
+/** Starts the API on PORT (default 3001) and HOST (default 127.0.0.1); resolves once it listens. */
+export async function start(port = Number(process.env.PORT ?? 3001), host = listenHost()): Promise<Server> {
   const app = await createApp();
+  const identity = devIdentity(process.env.NODE_ENV === 'production');
   return new Promise((resolve, reject) => {
-    const server = app.listen(port, (err?: Error) => {
+    const server = app.listen(port, host, (err?: Error) => {
       if (err) return reject(err);
-      console.log(`API on http://localhost:${port}/api/plugins/${plugin.meta.id}`);
+      const shown = host.includes(':') ? `[${host}]` : host;
+      console.log(`API on http://${shown}:${port}/api/plugins/${plugin.meta.id}`);
+      console.log(`identity: ${identity.why}`);
       resolve(server);
     });
   });

@@ -4,11 +4,12 @@ import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import express from 'express';
 import plugin from '../plugin/index.js';
 import { bootstrap } from '../sandbox/bootstrap.js';
 import { pool } from '../sandbox/db/client.js';
 import { withTenantTx } from '../sandbox/db/tenant-db.js';
-import { createApp } from '../sandbox/server.js';
+import { createApp, errorHandler } from '../sandbox/server.js';
 
 const A = 'sandbox_test_a';
 const B = 'sandbox_test_b';
@@ -36,8 +37,8 @@ function as(user: string | null, tenant: string | null, extra: Record<string, st
   return h;
 }
 
-async function call(method: string, path: string, headers: Record<string, string>, body?: unknown) {
-  const res = await fetch(`${dev}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+async function call(method: string, path: string, headers: Record<string, string>, body?: unknown, url = dev) {
+  const res = await fetch(`${url}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   return { status: res.status, body: text ? (JSON.parse(text) as { data?: any; error?: string; ok?: boolean }) : {} };
 }
@@ -128,6 +129,37 @@ describe('tenancy', () => {
     assert.equal((await call('GET', `${items}/not-a-uuid`, as('dev', A))).status, 404);
     const badJson = await fetch(`${dev}${items}`, { method: 'POST', headers: as('dev', A), body: '{"name":' });
     assert.equal(badJson.status, 400);
+  });
+
+  test('a NUL byte in a name is a 400, not a 500', async () => {
+    const res = await call('POST', items, as('dev', A), { name: 'a\u0000b' });
+    assert.equal(res.status, 400);
+    assert.match(res.body.error ?? '', /NUL/);
+  });
+
+  test('a character the database cannot store is a 400 from the error handler too', async () => {
+    // The backstop for any route: PostgreSQL's 22021 (e.g. a NUL byte in text) and 22P05.
+    const app = express();
+    app.get('/x', () => {
+      throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), { code: '22021' });
+    });
+    app.use(errorHandler);
+    const server = await new Promise<Server>((resolve) => {
+      const s = app.listen(0, '127.0.0.1', () => resolve(s));
+    });
+    servers.push(server);
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/x`);
+    assert.equal(res.status, 400);
+  });
+});
+
+describe('identity', () => {
+  test('production refuses the X-User-Id identity, saying why', async () => {
+    const res = await call('GET', items, as('dev', A), undefined, prod);
+    assert.equal(res.status, 401);
+    assert.match(res.body.error ?? '', /NODE_ENV=production/);
+    assert.match(res.body.error ?? '', /MODKIT_DEV_IDENTITY=1/);
+    assert.equal((await call('GET', `${base}/health`, {}, undefined, prod)).status, 200);
   });
 });
 

@@ -7,7 +7,9 @@ import { after, before, test } from 'node:test';
 process.env.PGPOOL_MAX = '1';
 const { bootstrap } = await import('../sandbox/bootstrap.js');
 const { pool } = await import('../sandbox/db/client.js');
-const { withTenantTx, TenantNotFoundError } = await import('../sandbox/db/tenant-db.js');
+const { withTenantTx, TenantNotFoundError, DatabaseUnavailableError, databaseUnavailable } = await import('../sandbox/db/tenant-db.js');
+const { databaseUrl } = await import('../sandbox/config.js');
+const { default: pg } = await import('pg');
 
 const A = 'sandbox_test_c';
 
@@ -26,9 +28,50 @@ test('the search_path does not outlive the transaction', async () => {
     const { rows } = await db.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
     return rows[0]!.path;
   });
-  assert.equal(inside, '"tenant_sandbox_test_c", public');
+  // The tenant's schema alone: a module table missing there is an error, never public's table.
+  assert.equal(inside, '"tenant_sandbox_test_c"');
   const { rows: afterwards } = await pool.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
   assert.equal(afterwards[0]!.path, before[0]!.path);
+});
+
+test('public is not on the search_path: system tables are reachable only schema-qualified', async () => {
+  const found = await withTenantTx(A, async (db) => {
+    const { rows } = await db.query<{ bare: string | null; qualified: string | null }>(
+      `SELECT to_regclass('sys_tenant')::text AS bare, to_regclass('public.sys_tenant')::text AS qualified`,
+    );
+    return rows[0]!;
+  });
+  assert.deepEqual(found, { bare: null, qualified: 'public.sys_tenant' });
+});
+
+test('a dropped connection is a 503 DatabaseUnavailableError; other errors are not', () => {
+  const terminated = databaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }));
+  assert.equal(terminated?.status, 503);
+  assert.match(terminated!.message, /database unavailable \(terminating connection/);
+  assert.equal(databaseUnavailable(new Error('Connection terminated unexpectedly'))?.status, 503);
+  assert.equal(databaseUnavailable(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' }))?.status, 503);
+  assert.equal(databaseUnavailable(Object.assign(new Error('duplicate key'), { code: '23505' })), null);
+  assert.equal(databaseUnavailable('boom'), null);
+});
+
+test('a connection dropped inside withTenantTx is a 503, not a crash, and the pool recovers', async () => {
+  await assert.rejects(
+    withTenantTx(A, async (db) => {
+      const { rows } = await db.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+      const other = new pg.Client({ connectionString: databaseUrl() });
+      await other.connect();
+      await other.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+      await other.end();
+      // The drop arrives while no query runs: an 'error' event on the checked-out client, which
+      // nobody but withTenantTx listens to (unhandled, it would end this process).
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await db.query('SELECT 1');
+    }),
+    (err: unknown) => err instanceof DatabaseUnavailableError && err.status === 503,
+  );
+  // The broken client was destroyed, not pooled: the one-connection pool serves the next call.
+  const n = await withTenantTx(A, async (db) => (await db.query<{ n: number }>('SELECT 1 AS n')).rows[0]!.n);
+  assert.equal(n, 1);
 });
 
 test('an error rolls the transaction back', async () => {

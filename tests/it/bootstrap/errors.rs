@@ -1,12 +1,11 @@
 //! Where the URL comes from, what happens when the server cannot be used, and that a password
 //! never shows.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
+use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
 use super::*;
+use crate::support::fake_pg;
 use crate::support::pg::{PgServer, TestDb, TestRole as Role, psql_scalar, try_rows};
 use crate::support::process::free_port;
 
@@ -188,72 +187,9 @@ fn a_server_that_never_answers_fails_within_the_timeout_naming_host_and_port() {
     assert_no_secret(&output, SECRET);
 }
 
-/// A fake PostgreSQL that asks for a cleartext password and refuses it (28P01), quoting the
-/// password it got in its error message, as a careless proxy might. Returns the port and the
-/// passwords it received.
-fn server_refusing_logins() -> (u16, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let record = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let record = record.clone();
-            std::thread::spawn(move || {
-                let _ = refuse_login(&mut stream, &record);
-            });
-        }
-    });
-    (port, seen)
-}
-
-fn refuse_login(stream: &mut TcpStream, seen: &Mutex<Vec<String>>) -> std::io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let read_body = |stream: &mut TcpStream| -> std::io::Result<Vec<u8>> {
-        let mut len = [0u8; 4];
-        stream.read_exact(&mut len)?;
-        let mut body = vec![0u8; (i32::from_be_bytes(len) as usize).saturating_sub(4)];
-        stream.read_exact(&mut body)?;
-        Ok(body)
-    };
-    // SSLRequest / GSSENCRequest get "N" (no TLS here), then comes the startup message.
-    loop {
-        let body = read_body(stream)?;
-        match i32::from_be_bytes(body[..4].try_into().unwrap()) {
-            80_877_103 | 80_877_104 => stream.write_all(b"N")?,
-            _ => break,
-        }
-    }
-    stream.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3])?; // AuthenticationCleartextPassword
-    let mut tag = [0u8; 1];
-    stream.read_exact(&mut tag)?; // 'p'
-    let password = String::from_utf8_lossy(&read_body(stream)?)
-        .trim_end_matches('\0')
-        .to_string();
-    seen.lock().unwrap().push(password.clone());
-    let message = format!("password authentication failed for user \"app\" (got \"{password}\")");
-    let mut fields = Vec::new();
-    for (key, value) in [
-        (b'S', "FATAL"),
-        (b'V', "FATAL"),
-        (b'C', "28P01"),
-        (b'M', message.as_str()),
-    ] {
-        fields.push(key);
-        fields.extend_from_slice(value.as_bytes());
-        fields.push(0);
-    }
-    fields.push(0);
-    stream.write_all(b"E")?;
-    stream.write_all(&(fields.len() as i32 + 4).to_be_bytes())?;
-    stream.write_all(&fields)?;
-    stream.flush()
-}
-
 #[test]
 fn a_refused_password_is_reported_without_the_password() {
-    let (port, seen) = server_refusing_logins();
+    let (port, seen) = fake_pg::refusing_logins();
     let (test, project) = project();
     for (url, args) in [
         (format!("postgres://app:{SECRET}@127.0.0.1:{port}/app"), &[][..]),

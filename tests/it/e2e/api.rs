@@ -355,12 +355,13 @@ fn cors_allows_local_origins_with_credentials_in_development_only() {
     }
 
     // Production, installed without dev dependencies: it runs, and sends no CORS header at all.
+    // (MODKIT_DEV_IDENTITY=1: production refuses the X-User-Id identity otherwise, see hostile::runtime.)
     let copy = timed("production copy (no devDependencies)", production_copy);
     let prod = start_api_in(
         &copy,
         "api-cors-production",
         db.url(),
-        &[("NODE_ENV", "production")],
+        &[("NODE_ENV", "production"), ("MODKIT_DEV_IDENTITY", "1")],
     );
     let res = list_from_vite_origin(&prod.base());
     assert_eq!(res.status, 200, "production serves the module: {res:?}");

@@ -7,6 +7,7 @@
 
 pub mod citus;
 mod cli_test;
+pub mod fake_pg;
 pub mod http;
 pub mod pg;
 pub mod process;

@@ -13,7 +13,9 @@ function poolMax(): number {
 
 export const pool = new pg.Pool({ connectionString: databaseUrl(), max: poolMax() });
 
-// An idle client whose connection drops emits 'error' on the pool; unhandled, that would kill the server.
+// A pooled client whose connection drops (idle, or already released after a failure) emits 'error' on
+// the pool; unhandled, that would kill the server. The pool has already discarded the client; the next
+// request opens a new connection. (A client checked out by withTenantTx has its own listener there.)
 pool.on('error', (err) => {
-  console.error(`[db] idle connection lost: ${err.message}`);
+  console.error(`[db] a pooled connection was lost: ${err.message}`);
 });
