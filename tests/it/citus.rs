@@ -2,7 +2,10 @@
 //! sharding puts each tenant schema whole on one worker. What is checked is the cluster's own
 //! metadata (`citus_shards`, `pg_dist_schema`), not only what modkit prints.
 //!
-//! See docs/citus.md for what modkit does there.
+//! See docs/citus.md for what modkit does there. `tls` checks sslmode against a server with the
+//! kind of certificate Citus makes.
+
+mod tls;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
