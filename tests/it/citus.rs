@@ -3,8 +3,9 @@
 //! metadata (`citus_shards`, `pg_dist_schema`), not only what modkit prints.
 //!
 //! See docs/citus.md for what modkit does there. `tls` checks sslmode against a server with the
-//! kind of certificate Citus makes.
+//! kind of certificate Citus makes; `sandbox` runs the sandbox (npm run bootstrap, the API) on it.
 
+mod sandbox;
 mod tls;
 
 use std::path::{Path, PathBuf};
