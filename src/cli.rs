@@ -74,6 +74,37 @@ pub enum Command {
                       Every check and its code: docs/doctor.md."
     )]
     Doctor(DoctorArgs),
+
+    /// Bring a sandbox up to this modkit's templates, keeping every edit (a 3-way merge)
+    #[command(
+        after_help = "Examples:\n  modkit upgrade                    # the sandbox in this folder\n  \
+                            modkit upgrade ./items --dry-run  # the changes as a unified diff, write nothing\n  \
+                            modkit upgrade --check            # CI gate: exit 1 when the sandbox is behind this modkit\n  \
+                            modkit upgrade --format json      # one JSON document: each file, its change, conflicts\n\n\
+                      Files nobody edited are updated; files you and the template both changed are merged (package.json\n\
+                      and tsconfig.json key by key, other files line by line); overlapping changes are conflicts: written\n\
+                      with conflict markers (your value kept, for a JSON key), listed, exit 1. plugin/ is yours and never\n\
+                      written (except plugin/context.ts, the host contract). The rules: docs/upgrade.md."
+    )]
+    Upgrade(UpgradeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// The sandbox to upgrade
+    #[arg(value_name = "DIR", default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Print what would change, as a unified diff; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Write nothing; exit 1 when the sandbox is behind this modkit (files to update, or conflicts)
+    #[arg(long)]
+    pub check: bool,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

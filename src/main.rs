@@ -16,6 +16,7 @@ mod project;
 mod templates;
 mod ts;
 mod tsconfig;
+mod upgrade;
 
 use std::process::ExitCode;
 
@@ -50,6 +51,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
         Command::Adapt(args) => commands::adapt::run(&args, printer),
         Command::Doctor(args) => commands::doctor::run(&args, printer),
+        Command::Upgrade(args) => commands::upgrade::run(&args, printer),
     };
     match result {
         Ok(status) => status.into(),

@@ -447,7 +447,7 @@ fn check_relative(path: &str) -> Result<()> {
 /// A symbolic link on the way from `root` to `rel` (or at `rel`'s folders) could send a read or a
 /// write elsewhere: refuse it. Checked from the root down before anything is created, so a refused
 /// run makes no folder anywhere.
-fn guard_no_symlink(root: &Path, rel: &str) -> Result<()> {
+pub fn guard_no_symlink(root: &Path, rel: &str) -> Result<()> {
     let mut current = root.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();
     for part in &parts[..parts.len().saturating_sub(1)] {

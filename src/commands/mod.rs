@@ -4,3 +4,4 @@ pub mod adapt;
 pub mod bootstrap;
 pub mod doctor;
 pub mod init;
+pub mod upgrade;

@@ -18,6 +18,7 @@
 //! | [`load`] | 1,000 interleaved requests of two tenants, over 2 connections and through PgBouncer |
 //! | [`browser`] | the Vite client in headless Chromium, through the Vite proxy |
 //! | [`foundation`] | `modkit adapt` into the fixture foundation: tsc in 3 module systems, the definition of done |
+//! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
 
 mod api;
 mod bootstrap;
@@ -26,3 +27,4 @@ mod foundation;
 mod load;
 pub(crate) mod sandbox;
 mod typecheck;
+mod upgrade;

@@ -13,3 +13,4 @@ mod e2e;
 mod harness;
 mod hostile;
 mod init;
+mod upgrade;

@@ -1,0 +1,71 @@
+// The sandbox's settings: modkit.toml (the same file the modkit CLI reads) and the environment.
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parse } from 'smol-toml';
+
+/** The sandbox's root folder (where package.json and modkit.toml are). */
+export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
+
+export interface SandboxConfig {
+  moduleId: string;
+  moduleName: string;
+  databaseUrl: string | undefined;
+  devUser: string;
+  devTenants: string[];
+}
+
+function table(doc: Record<string, unknown>, key: string): Record<string, unknown> {
+  const value = doc[key];
+  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+}
+
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}
+
+export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import.meta.url))): SandboxConfig {
+  const doc = parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+  const module = table(doc, 'module');
+  const dev = table(doc, 'dev');
+  const moduleId = str(module.id);
+  if (!moduleId) throw new Error(`${file}: [module] id is missing`);
+  const tenants = Array.isArray(dev.tenants) ? dev.tenants.filter((t): t is string => typeof t === 'string') : ['dev'];
+  return {
+    moduleId,
+    // Like modkit: `order-lines` -> `Order Lines` when the name is not set.
+    moduleName: str(module.name) ?? moduleId.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' '),
+    databaseUrl: str(table(doc, 'database').url),
+    devUser: str(dev.user) ?? 'dev',
+    devTenants: tenants,
+  };
+}
+
+/** DATABASE_URL, else modkit.toml's [database] url: the order the modkit CLI uses after --db. */
+export function databaseUrl(): string {
+  const url = str(process.env.DATABASE_URL) ?? loadConfig().databaseUrl;
+  if (!url) throw new Error('no database: set DATABASE_URL or [database] url in modkit.toml');
+  return url;
+}
+
+/** A database URL fit for output: a password never appears. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    if (u.searchParams.has('password')) u.searchParams.set('password', '***');
+    return u.toString();
+  } catch {
+    return '(unparseable database URL)';
+  }
+}
+
+/** True when the module at `metaUrl` is the script node (or tsx) was started with. */
+export function isEntryPoint(metaUrl: string): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return pathToFileURL(realpathSync(script)).href === metaUrl;
+  } catch {
+    return false;
+  }
+}
