@@ -378,3 +378,60 @@ fn a_run_killed_mid_way_on_citus_is_completed_by_the_next_run() {
     let placed = placement(&db);
     assert_eq!(placed.len(), 2, "{placed:?}");
 }
+
+/// `modkit doctor --db` on a coordinator: an undistributed tenant schema, migrations that cannot run
+/// distributed (a trigger, a foreign key to a public table that is not a reference table), and the
+/// placement of the tenants per worker in its summary.
+#[test]
+fn doctor_on_citus_finds_undistributed_schemas_and_migrations_citus_cannot_run() {
+    let db = CitusDb::new();
+    let test = CliTest::new();
+    let project = sandbox(&test);
+    assert_code(&run(&test, db.url(), &project, &strs(&tenant_args(3))), 0);
+    let doctor = |project: &Path| {
+        test.command()
+            .arg("doctor")
+            .arg(project)
+            .arg("--db")
+            .arg(db.url())
+            .output()
+            .expect("cannot run modkit")
+    };
+    let clean = doctor(&project);
+    let out = stdout(&clean);
+    assert!(!out.contains("citus"), "{}", transcript(&clean));
+    for worker in db.worker_addresses() {
+        assert!(out.contains(&format!("tenant schema(s) on {worker}")), "{out}");
+    }
+
+    // A tenant whose schema was made without sharding, and migrations Citus refuses.
+    db.execute(
+        "INSERT INTO sys_tenant (code, name, schema_name) VALUES ('old', 'Old', 'tenant_old'); \
+         CREATE SCHEMA tenant_old; CREATE TABLE tenant_old.notes (body text)",
+    );
+    test.write_file(
+        "items/plugin/migrations/0004_hazards.sql",
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END $$;\n\
+         CREATE TRIGGER items_touch BEFORE UPDATE ON items FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         ALTER TABLE items ADD COLUMN owner uuid REFERENCES public.sys_tenant (id);\n",
+    );
+    let found = doctor(&project);
+    assert_code(&found, 1);
+    let out = stdout(&found);
+    assert!(
+        out.contains(
+            "error[db-citus-schema-not-distributed]: schema tenant_old of tenant `old` is not distributed"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "error[citus-migration-trigger]: migration items/0004_hazards.sql (line 2) creates a trigger"
+        ),
+        "{out}"
+    );
+    assert!(
+        out.contains("error[citus-migration-foreign-key]: migration items/0004_hazards.sql (line 3) adds a foreign key to public.sys_tenant"),
+        "{out}"
+    );
+}
