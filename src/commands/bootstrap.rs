@@ -18,11 +18,32 @@ use crate::project::Project;
 
 pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&args.project)?;
-    let url = DbUrl::resolve(args.db.url.as_deref(), project.file.database.url.as_deref())?;
-    for warning in url.password_warnings() {
-        printer.warn(warning);
+    let url = resolve_url(args.db.url.as_deref(), &project, printer)?;
+    let status = execute(args, &project, &url, printer)?;
+    if url.source == UrlSource::Local && status == ExitStatus::Success && !args.dry_run && !args.check {
+        crate::commands::db::local(&project).mark_bootstrapped()?;
     }
-    let modules = modules::discover(&project)?;
+    Ok(status)
+}
+
+/// The database URL: `--db`, then `DATABASE_URL`, then modkit.toml's `[database] url`, and when none
+/// is given the project's local database, started (not bootstrapped: the caller does that) if needed.
+pub fn resolve_url(flag: Option<&str>, project: &Project, printer: Printer) -> Result<DbUrl> {
+    let env = std::env::var("DATABASE_URL").is_ok_and(|v| !v.trim().is_empty());
+    if flag.is_some() || env || project.file.database.url.is_some() {
+        let url = DbUrl::resolve(flag, project.file.database.url.as_deref())?;
+        for warning in url.password_warnings() {
+            printer.warn(warning);
+        }
+        return Ok(url);
+    }
+    let started = crate::commands::db::start(project, None, printer, false)?;
+    DbUrl::parse(&started.url, UrlSource::Local)
+}
+
+/// Bootstrap `project` on `url` as `args` ask (`modkit db start` calls it for a fresh cluster).
+pub fn execute(args: &BootstrapArgs, project: &Project, url: &DbUrl, printer: Printer) -> Result<ExitStatus> {
+    let modules = modules::discover(project)?;
     let mut tenants = Vec::new();
     // modkit.toml's dev tenants are input like --tenant: a code that breaks the rule could name
     // a schema PostgreSQL cuts to 63 bytes, shared by two tenants.
@@ -33,7 +54,7 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
                 .hint(e.hint.unwrap_or_default())
         })?;
     }
-    let dev = dev_seed(&project, args, &modules);
+    let dev = dev_seed(project, args, &modules);
     if let Some(dev) = &dev {
         tenants.extend(dev.tenants.iter().map(|code| TenantSpec {
             code: code.clone(),
@@ -79,9 +100,10 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         let connections = u32::try_from(jobs).unwrap_or(u32::MAX);
         // A sandbox's own dev database (named in modkit.toml) is created when missing; a database
         // named by --db or DATABASE_URL never is.
-        let create_missing = mode == Mode::Apply && url.source == UrlSource::ProjectFile;
+        let create_missing =
+            mode == Mode::Apply && matches!(url.source, UrlSource::ProjectFile | UrlSource::Local);
         let settings = connect::Settings::new(&args.db.timeouts, connections, create_missing);
-        let database = connect::connect(&url, settings, printer).await?;
+        let database = connect::connect(url, settings, printer).await?;
         let result = bootstrap::run(&database.pool, &request, &progress)
             .await
             .map_err(|e| database.explain(e));
@@ -101,8 +123,8 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
         ExitStatus::Success
     };
     match args.output.format {
-        Format::Json => render::json(&url, &request, &report, status, started.elapsed())?,
-        Format::Human => render::human(printer, &url, &request, &report, started.elapsed()),
+        Format::Json => render::json(url, &request, &report, status, started.elapsed())?,
+        Format::Human => render::human(printer, url, &request, &report, started.elapsed()),
     }
     Ok(status)
 }

@@ -18,7 +18,12 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     let mut citus = None;
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
-        let url = DbUrl::resolve(flag, target.project.file.database.url.as_deref())?;
+        // Like bootstrap, the project's local database when no URL is given; doctor only reads,
+        // so it never starts it (a stopped one is "cannot reach", with the hint to start it).
+        let url = match crate::commands::db::made_local_url(flag, &target.project) {
+            Some(url) => url,
+            None => DbUrl::resolve(flag, target.project.file.database.url.as_deref())?,
+        };
         for warning in url.password_warnings() {
             printer.warn(warning);
         }

@@ -144,10 +144,7 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     }
     printer.line("");
     printer.line("Next steps:");
-    printer.line(format!(
-        "  cd {} && npm install && modkit bootstrap && npm run dev",
-        shell_path(&dir)
-    ));
+    printer.line(format!("  cd {} && npm install && npm run dev", shell_path(&dir)));
     Ok(ExitStatus::Success)
 }
 

@@ -2,6 +2,7 @@
 
 pub mod adapt;
 pub mod bootstrap;
+pub mod db;
 pub mod doctor;
 pub mod init;
 pub mod upgrade;

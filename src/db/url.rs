@@ -11,6 +11,8 @@ pub enum UrlSource {
     Flag,
     Env,
     ProjectFile,
+    /// The project's own local cluster (`modkit db`), used when none of the others is given.
+    Local,
 }
 
 impl UrlSource {
@@ -19,6 +21,7 @@ impl UrlSource {
             UrlSource::Flag => "--db",
             UrlSource::Env => "DATABASE_URL",
             UrlSource::ProjectFile => "modkit.toml [database] url",
+            UrlSource::Local => "the local database in .modkit/pg",
         }
     }
 }

@@ -5,6 +5,7 @@
 
 pub mod citus;
 pub mod live;
+mod local_db;
 
 use std::path::{Path, PathBuf};
 
@@ -133,13 +134,14 @@ struct ModuleDirs {
 type Check = fn(&Target, &mut Vec<Diagnostic>) -> Result<()>;
 
 /// Every static check, in the order they report.
-pub const STATIC_CHECKS: [(&str, Check); 6] = [
+pub const STATIC_CHECKS: [(&str, Check); 7] = [
     ("tsconfig", check_tsconfig),
     ("cors", check_cors),
     ("module code", check_module_code),
     ("migrations", check_migrations),
     ("adapted modules", check_adapted),
     ("bootstrap SQL", check_bootstrap_sql),
+    ("local database", local_db::check_local_db),
 ];
 
 /// Every static check. A check that cannot finish on bad input (a file that does not parse as

@@ -80,10 +80,7 @@ fn init_items_writes_the_sandbox_and_says_what_next() {
         printed, on_disk,
         "the printed tree lists exactly the files written, in order"
     );
-    assert!(
-        out.contains("cd items && npm install && modkit bootstrap && npm run dev"),
-        "{out}"
-    );
+    assert!(out.contains("cd items && npm install && npm run dev"), "{out}");
     assert!(
         test.files("items")
             .iter()

@@ -31,7 +31,7 @@ pub fn human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, elap
         report.server_version
     ));
     if report.database_created {
-        printer.line("  database         created (named in modkit.toml)");
+        printer.line(format!("  database         created ({})", url.source.describe()));
     }
     match req.mode {
         Mode::DryRun => {

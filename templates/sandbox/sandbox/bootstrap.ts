@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import plugin, { permissions } from '../plugin/index.js';
 import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
+import { hasExplicitDatabase, startLocalDb } from './localdb.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
 export const TENANT_CODE = /^[a-z][a-z0-9_]{0,47}$/;
@@ -450,6 +451,8 @@ async function main(): Promise<number> {
     return 0;
   }
   try {
+    // No server named: the sandbox's local database (started, and bootstrapped the first time).
+    if (!values.db && !hasExplicitDatabase()) await startLocalDb();
     const report = await bootstrap({ tenants: values.tenant ?? [], databaseUrl: values.db });
     return report.errors.length ? 1 : 0;
   } catch (err) {

@@ -1,5 +1,6 @@
 // The sandbox's settings: modkit.toml (the same file the modkit CLI reads) and the environment.
 import { readFileSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'smol-toml';
 
@@ -40,11 +41,25 @@ export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import
   };
 }
 
-/** DATABASE_URL, else modkit.toml's [database] url: the order the modkit CLI uses after --db. */
+/** DATABASE_URL, else modkit.toml's [database] url, else the local database's (sandbox/localdb.ts, started
+ * by `npm run dev`): the order the modkit CLI uses after --db. */
 export function databaseUrl(): string {
-  const url = str(process.env.DATABASE_URL) ?? loadConfig().databaseUrl;
-  if (!url) throw new Error('no database: set DATABASE_URL or [database] url in modkit.toml');
+  const url = str(process.env.DATABASE_URL) ?? loadConfig().databaseUrl ?? localDatabaseUrl();
+  if (!url) {
+    throw new Error(
+      'no database: `npm run dev` or `npm run db:start` make and start the local one (.modkit/pg); or set DATABASE_URL, or [database] url in modkit.toml',
+    );
+  }
   return url;
+}
+
+/** The URL of the local database in .modkit/pg/url, once made (it holds the password: never print it). */
+export function localDatabaseUrl(): string | undefined {
+  try {
+    return str(readFileSync(join(projectRoot, '.modkit', 'pg', 'url'), 'utf8').trim());
+  } catch {
+    return undefined;
+  }
 }
 
 /** A database URL fit for output: a password never appears. */

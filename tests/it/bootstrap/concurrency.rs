@@ -155,7 +155,7 @@ fn tenants_made_by_someone_else_after_the_plan_are_done_anew_under_their_locks()
         &project,
         &["--tenant", "late", "--tenant", "stray", "--jobs", "2"],
     );
-    wait_for("the run to wait on both locks", Duration::from_secs(20), || {
+    wait_for("the run to wait on both locks", Duration::from_secs(90), || {
         let n = db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted");
         (n == "2").then_some(())
     });

@@ -385,14 +385,18 @@ fn npm_bootstrap_creates_the_sandboxs_own_database_but_never_one_from_database_u
             &format!("SELECT count(*) FROM pg_database WHERE datname = '{name}'"),
         )
     };
+    // The template names no server (the local database is the default): write one under [database].
     let toml = fs::read_to_string(dir.join("modkit.toml")).unwrap();
-    let line = toml
-        .lines()
-        .find(|l| l.starts_with("url = "))
-        .expect("modkit.toml has a [database] url");
+    assert!(
+        toml.contains("[database]\n"),
+        "modkit.toml has a [database] section:\n{toml}"
+    );
     fs::write(
         dir.join("modkit.toml"),
-        toml.replace(line, &format!("url = \"{}\"", server.url_for(&own))),
+        toml.replace(
+            "[database]\n",
+            &format!("[database]\nurl = \"{}\"\n", server.url_for(&own)),
+        ),
     )
     .unwrap();
 

@@ -1,0 +1,184 @@
+//! `modkit db start|stop|status|url|logs|reset`: the project's own local PostgreSQL (src/localdb).
+
+use anyhow::Result;
+
+use crate::cli::{BootstrapArgs, DbAction, DbArgs, DbCommandArgs, Format, OutputArgs, Timeouts};
+use crate::db::url::{DbUrl, UrlSource};
+use crate::exit::{ExitStatus, UserError};
+use crate::localdb::{self, LocalDb, Started, State};
+use crate::output::Printer;
+use crate::project::Project;
+
+pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
+    let project = Project::load(&args.project)?;
+    let db = local(&project);
+    match &args.action {
+        DbAction::Start { run_as } => {
+            // A cluster (60 MB of data) only where a project is, never in a folder named by mistake.
+            let root = &project.root;
+            if !root.join(crate::project::PROJECT_FILE).is_file() && !root.join("src/modules").is_dir() {
+                return Err(UserError::new(format!(
+                    "{} is not a modkit project (no modkit.toml, no src/modules)",
+                    root.display()
+                ))
+                .hint("run it in a sandbox (modkit init) or a foundation, or pass --project DIR")
+                .into());
+            }
+            start(&project, run_as.as_deref(), printer, true)?;
+            Ok(ExitStatus::Success)
+        }
+        DbAction::Stop => {
+            if db.stop()? {
+                printer.line(format!("stopped the local database in {}", db.dir.display()));
+            } else {
+                printer.line("the local database is not running");
+            }
+            Ok(ExitStatus::Success)
+        }
+        DbAction::Status => Ok(status(&db, printer)),
+        DbAction::Url => {
+            let url = db.url().ok_or_else(not_made)?;
+            println!("{}", DbUrl::parse(&url, UrlSource::Local)?.redacted());
+            Ok(ExitStatus::Success)
+        }
+        DbAction::Logs { lines } => {
+            println!("{}", db.log_tail(*lines)?);
+            Ok(ExitStatus::Success)
+        }
+        DbAction::Reset => {
+            if db.reset()? {
+                printer.line(format!(
+                    "deleted the local database in {} (the next start makes a fresh one)",
+                    db.dir.display()
+                ));
+            } else {
+                printer.line("there is no local database to delete");
+            }
+            Ok(ExitStatus::Success)
+        }
+    }
+}
+
+/// The local database of a project: its database is `<module>_dev` in a sandbox, `app_dev` elsewhere.
+pub fn local(project: &Project) -> LocalDb {
+    let name = project
+        .file
+        .module
+        .as_ref()
+        .map_or_else(|| "app".to_string(), |m| m.id.replace('-', "_"));
+    // Absolute, so messages and pg_ctl's -D name the real folder, not `.`.
+    let root = std::fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
+    LocalDb::new(&root, &format!("{name}_dev"))
+}
+
+/// Start (or reuse) the project's local database; with `bootstrap`, a cluster never bootstrapped
+/// is bootstrapped now, with modkit's own engine.
+pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstrap: bool) -> Result<Started> {
+    let db = local(project);
+    let started = db.start(run_as)?;
+    let url = DbUrl::parse(&started.url, UrlSource::Local)?;
+    if started.reused {
+        printer.detail(format!("the local database is running: {}", url.redacted()));
+    } else {
+        let how = if started.created {
+            "made and started"
+        } else {
+            "started"
+        };
+        let from = started
+            .binaries
+            .as_ref()
+            .map(|b| {
+                format!(
+                    " (PostgreSQL {} from {})",
+                    b.version().unwrap_or_default(),
+                    b.source
+                )
+            })
+            .unwrap_or_default();
+        printer.line(format!("{how} the local database{from}: {}", url.redacted()));
+    }
+    if bootstrap && started.needs_bootstrap {
+        let args = BootstrapArgs {
+            db: DbArgs {
+                url: None,
+                timeouts: Timeouts {
+                    connect_timeout: 10,
+                    lock_timeout: 60,
+                },
+            },
+            tenants: Vec::new(),
+            tenants_file: None,
+            project: project.root.clone(),
+            jobs: None,
+            dry_run: false,
+            check: false,
+            output: OutputArgs {
+                format: Format::Human,
+            },
+        };
+        if crate::commands::bootstrap::execute(&args, project, &url, printer)? == ExitStatus::Success {
+            db.mark_bootstrapped()?;
+        }
+    }
+    Ok(started)
+}
+
+/// The local database's URL when no other is given and it has been made (whether it runs or not).
+pub fn made_local_url(flag: Option<&str>, project: &Project) -> Option<DbUrl> {
+    let env = std::env::var("DATABASE_URL").is_ok_and(|v| !v.trim().is_empty());
+    if flag.is_some() || env || project.file.database.url.is_some() {
+        return None;
+    }
+    DbUrl::parse(&local(project).url()?, UrlSource::Local).ok()
+}
+
+fn status(db: &LocalDb, printer: Printer) -> ExitStatus {
+    let shown = db
+        .url()
+        .and_then(|u| DbUrl::parse(&u, UrlSource::Local).ok())
+        .map(|u| u.redacted())
+        .unwrap_or_default();
+    let binaries = match db.binaries() {
+        Ok(b) => format!(
+            "{} (PostgreSQL {}, from {})",
+            b.dir.display(),
+            b.version().unwrap_or_default(),
+            b.source
+        ),
+        Err(e) => format!("none found ({e})"),
+    };
+    let (line, code) = match db.state() {
+        State::Absent => (
+            "not made yet (modkit db start makes it)".to_string(),
+            ExitStatus::Failure,
+        ),
+        State::Stopped => (format!("stopped: {shown}"), ExitStatus::Failure),
+        State::Running { pid } => {
+            let port = db.port().unwrap_or_default();
+            let answers = if localdb::answers(port) {
+                ""
+            } else {
+                ", not answering yet"
+            };
+            (
+                format!("running (pid {pid}{answers}): {shown}"),
+                ExitStatus::Success,
+            )
+        }
+    };
+    printer.line(format!("local database: {line}"));
+    printer.line(format!("  folder:       {}", db.dir.display()));
+    printer.line(format!(
+        "  bootstrapped: {}",
+        if db.bootstrapped() { "yes" } else { "no" }
+    ));
+    printer.line(format!("  binaries:     {binaries}"));
+    code
+}
+
+fn not_made() -> anyhow::Error {
+    UserError::new("there is no local database in this project yet")
+        .hint("`modkit db start` makes one (run it in the sandbox, or pass --project DIR)")
+        .into()
+}

