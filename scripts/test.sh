@@ -52,6 +52,14 @@ if [ "$node_major" -lt 20 ]; then
   exit 2
 fi
 
+# Citus, built the first time (needs root and the source tarball; says why when it cannot). Before
+# any cluster starts: building it installs postgresql-server-dev-15, which upgrades the server
+# packages to the archive's newest 15.x.
+citus_lib=""
+if [ -z "${MODKIT_TEST_CITUS_URL:-}" ]; then
+  citus_lib=$(scripts/citus.sh install) || citus_lib=""
+fi
+
 export npm_config_cache=${npm_config_cache:-${HOME:-$PWD/target}/.npm}
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
@@ -119,8 +127,7 @@ fi
 # --- 3. A throwaway Citus cluster ------------------------------------------------------------------
 
 if [ -z "${MODKIT_TEST_CITUS_URL:-}" ]; then
-  # Builds Citus the first time (needs root and the source tarball); says why when it cannot.
-  if citus_lib=$(scripts/citus.sh install); then
+  if [ -n "$citus_lib" ]; then
     # The nodes' Unix sockets live in this folder: keep its path short.
     citus_dir=${TMPDIR:-/tmp}/modkit-test-citus-$(id -u)
     scripts/citus.sh stop "$citus_dir" 2>/dev/null || true

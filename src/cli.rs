@@ -11,11 +11,16 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     about = "Scaffold, bootstrap and check modular multi-tenant TypeScript platforms",
     long_about = "modkit renders a standalone sandbox for one business module, bootstraps its \
                   schema-per-tenant PostgreSQL database, and keeps the module working in the foundation.",
-    after_help = "Examples:\n  modkit init items\n  cd items && npm install && npm run dev\n  \
-                  modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n  \
-                  modkit adapt items --foundation ../foundation\n  \
-                  modkit doctor --db\n\n\
-                  Exit codes: 0 ok, 1 problems found, 2 usage or environment error."
+    after_help = concat!(
+        "Examples:\n  modkit init items --install\n  cd items && npm run dev\n  \
+         modkit bootstrap --db postgres://app@localhost/app --tenant acme --tenant globex\n  \
+         modkit adapt items --foundation ../foundation\n  \
+         modkit doctor --db\n\n\
+         Every command that reads a project finds its modkit.toml in the current folder or a parent.\n\
+         Exit codes: 0 ok, 1 problems found, 2 usage or environment error.\n\
+         Guides: ",
+        docs_url!("")
+    )
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -23,18 +28,31 @@ pub struct Cli {
 
     #[command(flatten)]
     pub verbosity: Verbosity,
+
+    /// When to colour: auto (on a terminal), always, never. With auto, NO_COLOR turns it off, else
+    /// CLICOLOR_FORCE or FORCE_COLOR turn it on
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto,
+          display_order = 102)]
+    pub color: ColorWhen,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a standalone sandbox for a business module
     #[command(
-        after_help = "Examples:\n  modkit init items\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
+        after_help = "Examples:\n  modkit init items --install\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
                             modkit init items --dry-run\n  \
                             modkit init items --force --dry-run -v   # what would change in an existing sandbox, as diffs\n\n\
                       --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
                       an edited file, or one modkit did not write, is a conflict: nothing is written, exit 2,\n\
-                      unless --overwrite-edits.\n\nNext steps after init:\n  \
+                      unless --overwrite-edits.\n\nNext steps after init (--install has run npm install already):\n  \
                             cd items && npm install && npm run dev"
     )]
     Init(InitArgs),
@@ -66,12 +84,12 @@ pub enum Command {
 
     /// Find what is broken or drifting in a sandbox or a foundation (and, with --db, its database)
     #[command(
-        after_help = "Examples:\n  modkit doctor                              # the sandbox or foundation in this folder\n  \
+        after_help = concat!("Examples:\n  modkit doctor                              # the sandbox or foundation here (or in a parent)\n  \
                             PGPASSWORD=... modkit doctor ../foundation --db postgres://app@db/app\n  \
                             modkit doctor --db                         # the URL from DATABASE_URL or modkit.toml\n  \
                             modkit doctor --format github              # annotations in a GitHub Actions log\n\n\
                       Exit codes: 0 no error (warnings may be printed), 1 errors found, 2 usage or environment error.\n\
-                      Every check and its code: docs/doctor.md."
+                      Every check and its code: ", docs_url!("doctor.md"))
     )]
     Doctor(DoctorArgs),
 
@@ -100,6 +118,14 @@ pub enum Command {
                       /usr/lib/postgresql/*/bin. Development only: the cluster is made with initdb --no-sync."
     )]
     Db(DbCommandArgs),
+
+    /// Print a shell completion script (bash, zsh, fish, powershell)
+    #[command(after_help = "Install, e.g.:\n  \
+            modkit completions bash > ~/.local/share/bash-completion/completions/modkit\n  \
+            modkit completions zsh > ~/.zfunc/_modkit       # with `fpath+=~/.zfunc; autoload -U compinit; compinit`\n  \
+            modkit completions fish > ~/.config/fish/completions/modkit.fish\n  \
+            modkit completions powershell >> $PROFILE")]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +181,26 @@ pub enum DbAction {
     Reset,
 }
 
+impl Command {
+    /// Whether this command was asked for JSON output: its errors are then JSON too.
+    pub fn json_output(&self) -> bool {
+        match self {
+            Command::Bootstrap(args) => args.output.format == Format::Json,
+            Command::Adapt(args) => args.output.format == Format::Json,
+            Command::Doctor(args) => args.format == DoctorFormat::Json,
+            Command::Upgrade(args) => args.output.format == Format::Json,
+            Command::Init(_) | Command::Db(_) | Command::Completions(_) => false,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to write the script for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
 #[derive(Debug, Args)]
 pub struct DoctorArgs {
     /// The sandbox or foundation to check
@@ -162,7 +208,7 @@ pub struct DoctorArgs {
     pub dir: PathBuf,
 
     /// Also check the database: pending bootstrap work, edited migrations, tenant_id columns, stray
-    /// schemas. Without a URL: DATABASE_URL, then modkit.toml. Leave the password out of the URL
+    /// schemas. Without a URL: DATABASE_URL, the project's .env, modkit.toml, then the local database. Leave the password out of the URL
     /// (every local user sees it in `ps`): PGPASSWORD or ~/.pgpass (PGPASSFILE) give it
     #[arg(long = "db", value_name = "URL", num_args = 0..=1, default_missing_value = "")]
     pub db: Option<String>,
@@ -192,7 +238,8 @@ pub struct AdaptArgs {
     #[arg(long, value_name = "DIR")]
     pub foundation: PathBuf,
 
-    /// The module's sandbox [default: the current folder if it is that module's sandbox, else ./<module>]
+    /// The module's sandbox [default: the sandbox around the current folder if it is that module's,
+    /// else ./<module>]
     #[arg(long, value_name = "DIR")]
     pub from: Option<PathBuf>,
 
@@ -237,6 +284,10 @@ pub struct InitArgs {
     /// Extra dev tenant to list in modkit.toml (repeatable; `dev` is always there)
     #[arg(long = "tenant", value_name = "CODE")]
     pub tenants: Vec<String>,
+
+    /// Then run `npm install` in the new sandbox (npm must be on PATH)
+    #[arg(long, conflicts_with = "dry_run")]
+    pub install: bool,
 }
 
 #[derive(Debug, Args)]
@@ -252,7 +303,8 @@ pub struct BootstrapArgs {
     #[arg(long, value_name = "FILE")]
     pub tenants_file: Option<PathBuf>,
 
-    /// Sandbox or foundation folder whose modules to bootstrap
+    /// Sandbox or foundation folder whose modules to bootstrap: the nearest one holding a
+    /// modkit.toml (or a package.json), from this folder up
     #[arg(long, value_name = "DIR", default_value = ".")]
     pub project: PathBuf,
 
@@ -273,15 +325,17 @@ pub struct BootstrapArgs {
     pub output: OutputArgs,
 }
 
-/// How to reach the database. The URL comes from `--db`, then `DATABASE_URL`, then modkit.toml,
-/// then the project's local database (`modkit db`).
+/// How to reach the database: `--db`, then `DATABASE_URL`, then the project's .env, then
+/// modkit.toml, then the PG* variables alone, then the project's local database (`modkit db`)
+/// (docs/bootstrap.md, "Which database").
 #[derive(Debug, Args)]
 pub struct DbArgs {
-    /// PostgreSQL URL without its password, e.g. postgres://app@localhost:5432/app [env:
-    /// DATABASE_URL]. The password comes from PGPASSWORD or ~/.pgpass (PGPASSFILE): one in this
-    /// flag is visible to every local user in `ps`
-    /// [default: modkit.toml's [database] url, else the project's local database in .modkit/pg,
-    /// started if needed]
+    /// PostgreSQL URL without its password, e.g. postgres://app@localhost:5432/app or, over a
+    /// socket, postgres://app@/app?host=/var/run/postgresql [env: DATABASE_URL, or in .env].
+    /// PGHOST, PGPORT, PGUSER, PGDATABASE and PGSSLMODE fill what it leaves out, as in libpq. The
+    /// password comes from PGPASSWORD or ~/.pgpass (PGPASSFILE): one in this flag is visible to
+    /// every local user in `ps`
+    /// [default: the project's local database in .modkit/pg, started if needed]
     #[arg(long = "db", value_name = "URL")]
     pub url: Option<String>,
 

@@ -1,5 +1,18 @@
 //! modkit: scaffold, bootstrap and check modular multi-tenant TypeScript platforms.
 
+/// The published page of a guide under docs/, for help texts and hints: docs.rs serves the crate's
+/// source, so the link works for anyone who installed modkit, at the version they run.
+macro_rules! docs_url {
+    ($page:literal) => {
+        concat!(
+            "https://docs.rs/crate/modkit/",
+            env!("CARGO_PKG_VERSION"),
+            "/source/docs/",
+            $page
+        )
+    };
+}
+
 mod adapt;
 mod cli;
 mod commands;
@@ -19,9 +32,10 @@ mod ts;
 mod tsconfig;
 mod upgrade;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command};
 use crate::exit::ExitStatus;
@@ -33,20 +47,39 @@ use crate::output::Printer;
 const STACK_SIZE: usize = 256 << 20;
 
 fn main() -> ExitCode {
-    output::init_colors();
-    let cli = Cli::parse();
+    let args: Vec<OsString> = std::env::args_os().collect();
+    // Read before parsing, so that a usage error is coloured (or not) and shaped (JSON or not) as
+    // asked too.
+    let color = output::color_flag(&args);
+    let json = output::wants_json(&args);
+    output::init_colors(color);
+    let parse = || {
+        Cli::command()
+            .color(output::clap_color(color))
+            .try_get_matches_from(&args)
+            .and_then(|matches| Cli::from_arg_matches(&matches))
+    };
+    let cli = match parse() {
+        Ok(cli) => cli,
+        Err(err) => return output::usage_error(&err, json),
+    };
     match std::thread::Builder::new()
         .name("modkit".into())
         .stack_size(STACK_SIZE)
         .spawn(move || run(cli))
     {
         Ok(handle) => handle.join().unwrap_or(ExitCode::from(101)),
-        Err(_) => run(Cli::parse()),
+        // No thread for the big stack: run on this one (the arguments parsed once already).
+        Err(_) => match parse() {
+            Ok(cli) => run(cli),
+            Err(err) => output::usage_error(&err, json),
+        },
     }
 }
 
 fn run(cli: Cli) -> ExitCode {
     let printer = Printer::new(&cli.verbosity);
+    let json = cli.command.json_output();
     let result = match cli.command {
         Command::Init(args) => commands::init::run(&args, printer),
         Command::Bootstrap(args) => commands::bootstrap::run(&args, printer),
@@ -54,15 +87,29 @@ fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(&args, printer),
         Command::Upgrade(args) => commands::upgrade::run(&args, printer),
         Command::Db(args) => commands::db::run(&args, printer),
+        Command::Completions(args) => completions(args.shell),
     };
     match result {
         Ok(status) => status.into(),
         Err(err) if is_broken_pipe(&err) => ExitCode::SUCCESS,
         Err(err) => {
             output::print_error(&err);
+            if json {
+                // The error is also the one JSON document on stdout; a closed pipe changes nothing.
+                let _ = output::write_stdout(&output::error_json(&err, ExitStatus::Error));
+            }
             ExitStatus::Error.into()
         }
     }
+}
+
+/// `modkit completions <shell>`: the script on stdout, generated from the clap definitions.
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitStatus> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "modkit", &mut script);
+    let text = String::from_utf8_lossy(&script);
+    output::write_stdout(text.trim_end_matches('\n'))?;
+    Ok(ExitStatus::Success)
 }
 
 /// `modkit ... | head` closing the pipe early is not an error.

@@ -1,17 +1,27 @@
 //! Where human-readable output goes, and whether it is coloured.
 //!
-//! Colour only on a terminal and never with `NO_COLOR`; `-q` keeps only errors. Machine output
-//! (`--format json`) is printed by the commands with [`write_stdout`] and never coloured.
+//! Colour: `--color always|never` decides; without it (or with `auto`), `NO_COLOR` turns it off,
+//! then `CLICOLOR_FORCE` or `FORCE_COLOR` turn it on, else only a terminal gets it. `-q` keeps only
+//! errors. Machine output (`--format json`) is printed by the commands with [`write_stdout`] and
+//! never coloured.
+//!
+//! Errors always go to stderr as text. With `--format json` the same error is also the one JSON
+//! document on stdout ([`error_json`]), usage errors included, so a reader of stdout always gets
+//! exactly one document.
 //!
 //! Nothing writes to stdout with `println!`, which panics when the reader has gone
 //! (`modkit ... | head -1`): [`write_stdout`] returns the error, which `main` turns into a quiet exit.
 
+use std::ffi::OsString;
 use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use console::{Style, style};
+use serde_json::json;
 
-use crate::cli::Verbosity;
+use crate::cli::{ColorWhen, Verbosity};
+use crate::exit::ExitStatus;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
@@ -20,11 +30,130 @@ pub enum Level {
     Verbose,
 }
 
+/// The version of the JSON error document; bumped only when a field changes meaning or goes.
+pub const ERROR_SCHEMA_VERSION: u32 = 1;
+
 /// Decide colour once, for stdout and stderr alike, before anything is printed.
-pub fn init_colors() {
-    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
-    console::set_colors_enabled(!no_color && std::io::stdout().is_terminal());
-    console::set_colors_enabled_stderr(!no_color && std::io::stderr().is_terminal());
+pub fn init_colors(flag: Option<ColorWhen>) {
+    let forced = forced_color(flag);
+    console::set_colors_enabled(forced.unwrap_or_else(|| std::io::stdout().is_terminal()));
+    console::set_colors_enabled_stderr(forced.unwrap_or_else(|| std::io::stderr().is_terminal()));
+}
+
+/// Colour on or off whatever the terminal: flag > NO_COLOR > CLICOLOR_FORCE / FORCE_COLOR; `None`
+/// leaves it to whether the stream is a terminal.
+fn forced_color(flag: Option<ColorWhen>) -> Option<bool> {
+    let set = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    match flag {
+        Some(ColorWhen::Always) => return Some(true),
+        Some(ColorWhen::Never) => return Some(false),
+        Some(ColorWhen::Auto) | None => {}
+    }
+    if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+        return Some(false);
+    }
+    // CLICOLOR_FORCE=0 and FORCE_COLOR=0/false (Node's spelling of "off") do not force.
+    let force = set("CLICOLOR_FORCE").is_some_and(|v| v != "0")
+        || set("FORCE_COLOR").is_some_and(|v| v != "0" && v != "false");
+    force.then_some(true)
+}
+
+/// The same decision for clap's help and usage errors.
+pub fn clap_color(flag: Option<ColorWhen>) -> clap::ColorChoice {
+    match forced_color(flag) {
+        Some(true) => clap::ColorChoice::Always,
+        Some(false) => clap::ColorChoice::Never,
+        None => clap::ColorChoice::Auto,
+    }
+}
+
+/// `--color WHEN` read from the raw arguments (before clap, whose own errors it colours too).
+pub fn color_flag(args: &[OsString]) -> Option<ColorWhen> {
+    use clap::ValueEnum;
+    option_value(args, "--color").and_then(|v| ColorWhen::from_str(&v, false).ok())
+}
+
+/// Whether `--format json` was asked for, read from the raw arguments, so that a usage error is
+/// JSON too.
+pub fn wants_json(args: &[OsString]) -> bool {
+    option_value(args, "--format").as_deref() == Some("json")
+}
+
+/// The last value given to a long option, spelled `--name value` or `--name=value`; nothing after
+/// `--`.
+fn option_value(args: &[OsString], name: &str) -> Option<String> {
+    let mut found = None;
+    let mut args = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = args.next() {
+        if arg == "--" {
+            break;
+        }
+        if arg == name {
+            found = args.next().map(|v| v.into_owned());
+        } else if let Some(value) = arg.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            found = Some(value.to_string());
+        }
+    }
+    found
+}
+
+/// A usage error from clap: printed as clap prints it (help and `--version` too, on stdout), and
+/// with `--format json` also as the JSON error document.
+pub fn usage_error(err: &clap::Error, json: bool) -> ExitCode {
+    if json && err.use_stderr() {
+        let text = err.render().to_string();
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let message = lines
+            .next()
+            .map(|l| l.strip_prefix("error: ").unwrap_or(l).to_string())
+            .unwrap_or_default();
+        let rest: Vec<&str> = lines.collect();
+        let tips: Vec<&str> = rest.iter().filter_map(|l| l.strip_prefix("tip: ")).collect();
+        let usage = rest.iter().find_map(|l| l.strip_prefix("Usage: "));
+        let hint = if tips.is_empty() {
+            usage.map(|u| format!("usage: {u}; see --help"))
+        } else {
+            Some(tips.join("; "))
+        };
+        let doc = error_document("usage", &message, &[], hint.as_deref(), 2);
+        let _ = write_stdout(&doc);
+    }
+    // Prints help and --version to stdout, errors to stderr.
+    let _ = err.print();
+    ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2))
+}
+
+/// The JSON error document of an error a command returned.
+pub fn error_json(err: &anyhow::Error, status: ExitStatus) -> String {
+    let mut texts = error_texts(err).into_iter();
+    let message = texts.next().unwrap_or_default();
+    let causes: Vec<String> = texts.collect();
+    let hint = err
+        .chain()
+        .find_map(|e| e.downcast_ref::<crate::exit::UserError>())
+        .and_then(|e| e.hint.clone());
+    let code = match status {
+        ExitStatus::Success => 0,
+        ExitStatus::Failure => 1,
+        ExitStatus::Error => 2,
+    };
+    error_document("error", &message, &causes, hint.as_deref(), code)
+}
+
+/// `{"version": 1, "error": {"kind", "message", "causes", "hint", "exit_code"}}`, the schema
+/// documented in README.md ("Errors as JSON").
+fn error_document(kind: &str, message: &str, causes: &[String], hint: Option<&str>, exit_code: u8) -> String {
+    let doc = json!({
+        "version": ERROR_SCHEMA_VERSION,
+        "error": {
+            "kind": kind,
+            "message": message,
+            "causes": causes,
+            "hint": hint,
+            "exit_code": exit_code,
+        }
+    });
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
 #[derive(Debug, Clone, Copy)]

@@ -77,6 +77,47 @@ fn default_modules_dir() -> String {
     "src/modules".to_string()
 }
 
+/// The project a command run from `dir` means, as cargo finds Cargo.toml: `dir` itself or the
+/// nearest parent holding a `modkit.toml`. A `package.json` without one ends the search there too:
+/// that folder is the project (a foundation needs no modkit.toml), and a search never leaves one
+/// JavaScript project for an unrelated folder above it. The walk goes to the filesystem root
+/// (cargo's rule: no stop at a `.git`). Nothing found: `dir` as given, whose own checks then say
+/// what is missing.
+///
+/// The path returned is `dir` itself when the project is there (so messages keep the user's
+/// spelling); a parent is returned relative to the current folder when it contains it.
+pub fn find_root(dir: &Path) -> PathBuf {
+    let Ok(start) = std::fs::canonicalize(dir) else {
+        return dir.to_path_buf();
+    };
+    for (steps, folder) in start.ancestors().enumerate() {
+        let marks = |name: &str| std::fs::metadata(folder.join(name)).is_ok_and(|m| m.is_file());
+        if marks(PROJECT_FILE) || marks("package.json") {
+            return if steps == 0 {
+                dir.to_path_buf()
+            } else {
+                shown(folder)
+            };
+        }
+    }
+    dir.to_path_buf()
+}
+
+/// `folder` as a user would write it from the current folder: `..`, `../..`, or absolute.
+fn shown(folder: &Path) -> PathBuf {
+    let Some(here) = std::env::current_dir()
+        .ok()
+        .and_then(|d| std::fs::canonicalize(d).ok())
+    else {
+        return folder.to_path_buf();
+    };
+    match here.strip_prefix(folder) {
+        Ok(below) if below.as_os_str().is_empty() => PathBuf::from("."),
+        Ok(below) => below.components().map(|_| "..").collect(),
+        Err(_) => folder.to_path_buf(),
+    }
+}
+
 /// A project folder and its parsed modkit.toml (absent file = empty settings).
 #[derive(Debug)]
 pub struct Project {
@@ -91,9 +132,15 @@ impl Project {
         if let Ok(meta) = std::fs::metadata(&path)
             && !meta.is_file()
         {
-            return Err(UserError::new(format!("{} is not a regular file", path.display()))
-                .hint("modkit.toml is the project's settings file; replace it with one (see docs/sandbox.md)")
-                .into());
+            return Err(
+                UserError::new(format!("{} is not a regular file", path.display()))
+                    .hint(concat!(
+                        "modkit.toml is the project's settings file; replace it with one (see ",
+                        docs_url!("sandbox.md"),
+                        ")"
+                    ))
+                    .into(),
+            );
         }
         let text = match std::fs::read_to_string(&path) {
             Ok(text) => text,
@@ -111,7 +158,11 @@ impl Project {
                 path.display(),
                 e.message()
             ))
-            .hint("see docs/sandbox.md for its keys, or run `modkit init` to write a fresh one")
+            .hint(concat!(
+                "see ",
+                docs_url!("sandbox.md"),
+                " for its keys, or run `modkit init` to write a fresh one"
+            ))
         })?;
         Ok(Self {
             root: root.to_path_buf(),

@@ -46,14 +46,15 @@ pub fn run(args: &AdaptArgs, printer: Printer) -> Result<ExitStatus> {
     Ok(ExitStatus::Success)
 }
 
-/// The current folder when it is this module's sandbox, else `./<module>`.
+/// The sandbox around the current folder (as cargo finds its manifest) when it is this module's,
+/// else `./<module>`.
 fn default_sandbox(module: &str) -> Result<PathBuf> {
-    let here = Path::new(".");
+    let here = crate::project::find_root(Path::new("."));
     if here.join("modkit.toml").is_file()
-        && let Ok(project) = Project::load(here)
+        && let Ok(project) = Project::load(&here)
         && project.file.module.as_ref().is_some_and(|m| m.id == module)
     {
-        return Ok(here.to_path_buf());
+        return Ok(here);
     }
     if Path::new(module).join("modkit.toml").is_file() {
         return Ok(PathBuf::from(module));

@@ -17,7 +17,8 @@ use crate::output::{Level, Printer};
 use crate::project::Project;
 
 pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
-    let project = Project::load(&args.project)?;
+    // From a subfolder too, as cargo finds its manifest.
+    let project = Project::load(&crate::project::find_root(&args.project))?;
     let url = resolve_url(args.db.url.as_deref(), &project, printer)?;
     let status = execute(args, &project, &url, printer)?;
     if url.source == UrlSource::Local && status == ExitStatus::Success && !args.dry_run && !args.check {
@@ -26,12 +27,11 @@ pub fn run(args: &BootstrapArgs, printer: Printer) -> Result<ExitStatus> {
     Ok(status)
 }
 
-/// The database URL: `--db`, then `DATABASE_URL`, then modkit.toml's `[database] url`, and when none
-/// is given the project's local database, started (not bootstrapped: the caller does that) if needed.
+/// The database URL (`DbUrl::resolve_given`: `--db`, `DATABASE_URL`, `.env`, modkit.toml, the PG*
+/// variables), and when none is given the project's local database, started (not bootstrapped: the
+/// caller does that) if needed.
 pub fn resolve_url(flag: Option<&str>, project: &Project, printer: Printer) -> Result<DbUrl> {
-    let env = std::env::var("DATABASE_URL").is_ok_and(|v| !v.trim().is_empty());
-    if flag.is_some() || env || project.file.database.url.is_some() {
-        let url = DbUrl::resolve(flag, project.file.database.url.as_deref())?;
+    if let Some(url) = DbUrl::resolve_given(flag, project)? {
         for warning in url.password_warnings() {
             printer.warn(warning);
         }
@@ -95,7 +95,7 @@ pub fn execute(args: &BootstrapArgs, project: &Project, url: &DbUrl, printer: Pr
         .build()
         .context("cannot start the async runtime")?;
     let started = Instant::now();
-    let progress = progress_bar(args.output.format, printer);
+    let progress = progress_bar(args.output.format, printer, url, mode);
     let report = runtime.block_on(async {
         let connections = u32::try_from(jobs).unwrap_or(u32::MAX);
         // A sandbox's own dev database (named in modkit.toml) is created when missing; a database
@@ -164,15 +164,35 @@ fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]
     })
 }
 
-/// Hidden unless a person watches stderr.
-fn progress_bar(format: Format, printer: Printer) -> ProgressBar {
+/// Hidden unless a person watches stderr. Its first line says what runs where (the report's
+/// heading, printed once the work is done, replaces it); the rate is in whole tenants a second.
+fn progress_bar(format: Format, printer: Printer, url: &DbUrl, mode: Mode) -> ProgressBar {
     if format != Format::Human || printer.level == Level::Quiet || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("  tenants {bar:30} {pos}/{len} {per_sec} eta {eta}")
+        ProgressStyle::with_template(PROGRESS_TEMPLATE)
+            .map(|style| style.with_key("rate", rate))
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
+    bar.set_message(progress_header(url, mode));
     bar
+}
+
+/// The bar under its header line.
+const PROGRESS_TEMPLATE: &str = "{msg}\n  tenants {bar:30} {pos}/{len} {rate} eta {eta}";
+
+fn progress_header(url: &DbUrl, mode: Mode) -> String {
+    let verb = match mode {
+        Mode::Apply => "bootstrap",
+        Mode::Check => "bootstrap --check",
+        Mode::DryRun => "bootstrap --dry-run",
+    };
+    format!("modkit {verb}: {}", url.redacted())
+}
+
+/// `37/s`, not indicatif's `37.4821/s`.
+fn rate(state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write) {
+    let _ = write!(w, "{:.0}/s", state.per_sec());
 }

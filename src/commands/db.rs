@@ -10,7 +10,7 @@ use crate::output::Printer;
 use crate::project::Project;
 
 pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
-    let project = Project::load(&args.project)?;
+    let project = Project::load(&crate::project::find_root(&args.project))?;
     let db = local(&project);
     match &args.action {
         DbAction::Start { run_as } => {
@@ -124,12 +124,8 @@ pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstra
     Ok(started)
 }
 
-/// The local database's URL when no other is given and it has been made (whether it runs or not).
-pub fn made_local_url(flag: Option<&str>, project: &Project) -> Option<DbUrl> {
-    let env = std::env::var("DATABASE_URL").is_ok_and(|v| !v.trim().is_empty());
-    if flag.is_some() || env || project.file.database.url.is_some() {
-        return None;
-    }
+/// The local database's URL when it has been made (whether it runs or not).
+pub fn made_local_url(project: &Project) -> Option<DbUrl> {
     DbUrl::parse(&local(project).url()?, UrlSource::Local).ok()
 }
 

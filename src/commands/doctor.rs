@@ -12,7 +12,9 @@ use crate::exit::ExitStatus;
 use crate::output::Printer;
 
 pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
-    let target = Target::load(&args.dir)?;
+    // From a subfolder too, as cargo finds its manifest.
+    let dir = crate::project::find_root(&args.dir);
+    let target = Target::load(&dir)?;
     let mut found = doctor::run_static(&target)?;
     let mut database = None;
     let mut citus = None;
@@ -20,9 +22,10 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
         // Like bootstrap, the project's local database when no URL is given; doctor only reads,
         // so it never starts it (a stopped one is "cannot reach", with the hint to start it).
-        let url = match crate::commands::db::made_local_url(flag, &target.project) {
+        let url = match DbUrl::resolve_given(flag, &target.project)? {
             Some(url) => url,
-            None => DbUrl::resolve(flag, target.project.file.database.url.as_deref())?,
+            None => crate::commands::db::made_local_url(&target.project)
+                .map_or_else(|| DbUrl::resolve(flag, &target.project), Ok)?,
         };
         for warning in url.password_warnings() {
             printer.warn(warning);
@@ -55,7 +58,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     };
     match args.format {
         DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
-        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy())?,
+        DoctorFormat::Github => diagnostics::print_github(&found, &dir.to_string_lossy())?,
         DoctorFormat::Json => {
             let (errors, warnings) = diagnostics::counts(&found);
             let doc = json!({

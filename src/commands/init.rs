@@ -142,10 +142,61 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
         ));
         printer.line(plan.render_changes(&[]).trim_end());
     }
+    let install = if args.install {
+        npm_install(&dir, printer)?;
+        ""
+    } else {
+        "npm install && "
+    };
     printer.line("");
     printer.line("Next steps:");
-    printer.line(format!("  cd {} && npm install && npm run dev", shell_path(&dir)));
+    printer.line(format!("  cd {} && {install}npm run dev", shell_path(&dir)));
     Ok(ExitStatus::Success)
+}
+
+/// `init --install`: `npm install` in the new sandbox, like create-vite's `--immediate`. npm's own
+/// output goes to stderr, so that stdout keeps only modkit's report.
+fn npm_install(dir: &Path, printer: Printer) -> Result<()> {
+    use std::os::fd::AsFd;
+    printer.line("");
+    printer.heading(format!("Running npm install in {}:", dir.display()));
+    let mut npm = std::process::Command::new("npm");
+    npm.arg("install")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    if printer.level == Level::Quiet {
+        npm.arg("--silent");
+    }
+    if let Ok(stderr) = std::io::stderr().as_fd().try_clone_to_owned() {
+        npm.stdout(stderr);
+    }
+    let status = match npm.status() {
+        Ok(status) => status,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(UserError::new(format!(
+                "the sandbox is written in {}, but npm is not on PATH to install its dependencies",
+                dir.display()
+            ))
+            .hint(format!(
+                "install Node.js 20 or later with npm (https://nodejs.org/en/download), then run `cd {} && npm install`",
+                shell_path(dir)
+            ))
+            .into());
+        }
+        Err(e) => return Err(e).context("cannot run npm install"),
+    };
+    if !status.success() {
+        return Err(UserError::new(format!(
+            "the sandbox is written in {}, but `npm install` failed ({status})",
+            dir.display()
+        ))
+        .hint(format!(
+            "read npm's messages above, fix the cause (network, registry, Node.js version), then run `cd {} && npm install`",
+            shell_path(dir)
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 fn module_name(args: &InitArgs) -> String {

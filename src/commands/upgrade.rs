@@ -12,8 +12,10 @@ use crate::plan::FilePlan;
 use crate::upgrade::{CURRENT, Change, Upgrade};
 
 pub fn run(args: &UpgradeArgs, printer: Printer) -> Result<ExitStatus> {
-    let upgrade = Upgrade::plan(&args.dir, RECORD)?;
-    let plan = FilePlan::new(&args.dir, upgrade.writes.clone())?;
+    // From a subfolder of the sandbox too, as cargo finds its manifest.
+    let dir = crate::project::find_root(&args.dir);
+    let upgrade = Upgrade::plan(&dir, RECORD)?;
+    let plan = FilePlan::new(&dir, upgrade.writes.clone())?;
     let write = !args.check && !args.dry_run;
     if write {
         plan.apply()?;

@@ -1,16 +1,38 @@
-//! The database URL: where it comes from (`--db`, then `DATABASE_URL`, then modkit.toml) and how it
-//! is shown. A password never appears in any output: everything printed goes through `redacted`.
+//! The database URL: where it comes from and how it is shown. A password never appears in any
+//! output: everything printed goes through `redacted`.
+//!
+//! Where, first found wins (docs/bootstrap.md, "Which database"):
+//!
+//! 1. `--db URL`;
+//! 2. `DATABASE_URL` in the environment;
+//! 3. `DATABASE_URL` in the project's `.env` file (as sqlx and most web frameworks read it);
+//! 4. modkit.toml's `[database] url`;
+//! 5. the libpq variables alone (`PGHOST`, `PGHOSTADDR`, `PGPORT`, `PGUSER`, `PGDATABASE`), when
+//!    at least one is set;
+//! 6. the project's local database (`modkit db`, src/localdb): `bootstrap` starts it, `doctor` only
+//!    reads one that was made.
+//!
+//! Whichever URL is used, the libpq variables fill what it leaves out (host, port, user, database,
+//! `PGSSLMODE`), and the password comes from `PGPASSWORD` or the password file, as in libpq: the
+//! driver does this when it parses the URL. A socket is a host that is a folder:
+//! `postgres://app@/app?host=/var/run/postgresql`, `postgres://app@%2Fvar%2Frun%2Fpostgresql/app`
+//! or `PGHOST=/var/run/postgresql`.
+
+use std::path::Path;
 
 use anyhow::Result;
 
 use crate::exit::UserError;
+use crate::project::Project;
 
 /// Where the URL was found, for messages ("from DATABASE_URL").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlSource {
     Flag,
     Env,
+    DotEnv,
     ProjectFile,
+    PgEnv,
     /// The project's own local cluster (`modkit db`), used when none of the others is given.
     Local,
 }
@@ -20,11 +42,16 @@ impl UrlSource {
         match self {
             UrlSource::Flag => "--db",
             UrlSource::Env => "DATABASE_URL",
+            UrlSource::DotEnv => "DATABASE_URL in .env",
             UrlSource::ProjectFile => "modkit.toml [database] url",
+            UrlSource::PgEnv => "PGHOST, PGPORT, PGUSER and PGDATABASE",
             UrlSource::Local => "the local database in .modkit/pg",
         }
     }
 }
+
+/// The libpq variables that, set alone, name a database to connect to.
+const PG_TARGET_VARS: [&str; 5] = ["PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE"];
 
 #[derive(Clone)]
 pub struct DbUrl {
@@ -42,26 +69,40 @@ impl std::fmt::Debug for DbUrl {
 }
 
 impl DbUrl {
-    /// `--db`, then `DATABASE_URL`, then modkit.toml; none is a usage error.
-    pub fn resolve(flag: Option<&str>, project_url: Option<&str>) -> Result<Self> {
-        let env = std::env::var("DATABASE_URL")
+    /// The URL of the first source that gives one (see the module's docs); none is a usage error.
+    pub fn resolve(flag: Option<&str>, project: &Project) -> Result<Self> {
+        Self::resolve_given(flag, project)?.ok_or_else(|| {
+            UserError::new("no database URL given")
+                .hint("pass --db postgres://user@host:5432/dbname, set DATABASE_URL (in the environment or the project's .env) or PGHOST/PGDATABASE, or run inside a sandbox whose modkit.toml has [database] url")
+                .into()
+        })
+    }
+
+    /// The URL from the first of places 1–5 that gives one; `None` when none does, so that the
+    /// caller may fall back to the project's local database (place 6, `modkit db`).
+    pub fn resolve_given(flag: Option<&str>, project: &Project) -> Result<Option<Self>> {
+        let (text, source) = if let Some(flag) = flag {
+            (flag.to_string(), UrlSource::Flag)
+        } else if let Some(env) = std::env::var("DATABASE_URL")
             .ok()
-            .filter(|s| !s.trim().is_empty());
-        let (text, source) = match (flag, env, project_url) {
-            (Some(f), _, _) => (f.to_string(), UrlSource::Flag),
-            (None, Some(e), _) => (e, UrlSource::Env),
-            (None, None, Some(p)) => (p.to_string(), UrlSource::ProjectFile),
-            (None, None, None) => {
-                return Err(UserError::new("no database URL given")
-                    .hint("pass --db postgres://user@host:5432/dbname, set DATABASE_URL, or run inside a sandbox whose modkit.toml has [database] url")
-                    .into());
-            }
+            .filter(|s| !s.trim().is_empty())
+        {
+            (env, UrlSource::Env)
+        } else if let Some(dotenv) = dotenv_url(&project.root)? {
+            (dotenv, UrlSource::DotEnv)
+        } else if let Some(file) = project.file.database.url.clone() {
+            (file, UrlSource::ProjectFile)
+        } else if let Some(pg) = pg_env_url() {
+            (pg, UrlSource::PgEnv)
+        } else {
+            return Ok(None);
         };
-        Self::parse(&text, source)
+        Self::parse(&text, source).map(Some)
     }
 
     pub fn parse(text: &str, source: UrlSource) -> Result<Self> {
-        let url = url::Url::parse(text.trim()).map_err(|e| {
+        let text = socket_host(text.trim());
+        let url = url::Url::parse(&text).map_err(|e| {
             UserError::new(format!(
                 "the database URL from {} is not a valid URL ({e})",
                 source.describe()
@@ -136,14 +177,23 @@ impl DbUrl {
         shown.to_string()
     }
 
-    /// `host:port`, for "cannot reach ..." messages.
+    /// Where the driver will connect, for "cannot reach ..." messages: `host:port`, or the socket's
+    /// path. Asked of the driver, so the libpq variables that fill the URL's gaps count too.
     pub fn host_port(&self) -> String {
-        let host = self
-            .url
-            .host_str()
-            .filter(|h| !h.is_empty())
-            .unwrap_or("localhost");
-        format!("{host}:{}", self.url.port().unwrap_or(5432))
+        match driver_options(self.url.as_str()) {
+            Some(options) => match options.get_socket() {
+                Some(dir) => format!("{}/.s.PGSQL.{}", dir.display(), options.get_port()),
+                None => format!("{}:{}", options.get_host(), options.get_port()),
+            },
+            None => {
+                let host = self
+                    .url
+                    .host_str()
+                    .filter(|h| !h.is_empty())
+                    .unwrap_or("localhost");
+                format!("{host}:{}", self.url.port().unwrap_or(5432))
+            }
+        }
     }
 
     /// Every secret string this URL holds, in every form it can take in a text, longest first,
@@ -194,6 +244,132 @@ impl DbUrl {
         }
         out
     }
+}
+
+/// `DATABASE_URL` from `<project>/.env`, when the file exists and sets it. Only that variable is
+/// read; nothing is put in modkit's environment.
+fn dotenv_url(root: &Path) -> Result<Option<String>> {
+    let path = root.join(".env");
+    match std::fs::metadata(&path) {
+        Err(_) => return Ok(None),
+        // A folder or a FIFO named .env is named as such, never opened (a FIFO would block).
+        Ok(meta) if !meta.is_file() => {
+            return Err(
+                UserError::new(format!("{} is not a regular file", path.display()))
+                    .hint("modkit reads DATABASE_URL from a project's .env file: make it one, or remove it")
+                    .into(),
+            );
+        }
+        Ok(_) => {}
+    }
+    let bad = |e: dotenvy::Error| -> anyhow::Error {
+        UserError::new(format!("cannot read {}: {e}", path.display()))
+            .hint("write it as lines of NAME=value, e.g. DATABASE_URL=postgres://app@localhost:5432/app")
+            .into()
+    };
+    for item in dotenvy::from_path_iter(&path).map_err(bad)? {
+        let (name, value) = item.map_err(bad)?;
+        if name == "DATABASE_URL" && !value.trim().is_empty() {
+            return Ok(Some(value));
+        }
+    }
+    Ok(None)
+}
+
+/// `postgres://` naming what the libpq variables name, when one of them is set: the driver fills
+/// in the rest from them (this URL carries no value of its own, so it shows where it came from).
+fn pg_env_url() -> Option<String> {
+    PG_TARGET_VARS
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))
+        .then_some(())?;
+    // Spelled out for messages: user, host (or socket folder), port and database as the driver sees them.
+    let options = driver_options("postgres://")?;
+    let enc = |s: &str| percent_encoding::utf8_percent_encode(s, URL_PART).to_string();
+    let host = match options.get_socket() {
+        Some(dir) => enc(&dir.to_string_lossy()),
+        None => options.get_host().to_string(),
+    };
+    let database = options.get_database().map(enc).unwrap_or_default();
+    Some(format!(
+        "postgres://{}@{host}:{}/{database}",
+        enc(options.get_username()),
+        options.get_port()
+    ))
+}
+
+/// The driver's options for a URL, with a socket folder that came as a host (from `PGHOST`, or
+/// the driver's default socket) set as the socket: it connects to either alike, but turning the
+/// options back into a URL (`to_url_lossy`) panics on a host that is a path.
+fn driver_options(url: &str) -> Option<sqlx::postgres::PgConnectOptions> {
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url).ok()?;
+    if options.get_socket().is_none() && options.get_host().starts_with('/') {
+        let dir = options.get_host().to_string();
+        return Some(options.socket(dir));
+    }
+    Some(options)
+}
+
+/// What must be escaped in a user name, a host or a database name put into a URL (a socket
+/// folder's `/` included); `-`, `_`, `.` and `~` are left as they are, for readable messages.
+const URL_PART: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `postgres://user@/db?host=/dir`, libpq's socket URL, as a URL parser accepts it: the url crate
+/// refuses a user with an empty host, so the socket folder of `host=` becomes the (percent-encoded)
+/// host, which the driver reads as a socket too. Any other text is returned as it is.
+fn socket_host(text: &str) -> String {
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return text.to_string();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let Some(userinfo) = authority.strip_suffix('@') else {
+        return text.to_string();
+    };
+    let (path, query) = tail.split_once('?').unwrap_or((tail, ""));
+    let socket = query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == "host")
+        .map(|(_, v)| {
+            percent_encoding::percent_decode_str(v)
+                .decode_utf8_lossy()
+                .into_owned()
+        })
+        .filter(|v| v.starts_with('/'));
+    let Some(socket) = socket else {
+        // No socket folder given: leave the host to libpq's rule (PGHOST, else the default socket)
+        // by moving user and password into the query, where an empty host is allowed.
+        let mut pairs: Vec<String> = query
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+            .collect();
+        let (user, password) = userinfo
+            .split_once(':')
+            .map_or((userinfo, None), |(u, p)| (u, Some(p)));
+        if !user.is_empty() {
+            pairs.push(format!("user={user}"));
+        }
+        if let Some(password) = password {
+            pairs.push(format!("password={password}"));
+        }
+        return format!("{scheme}://{path}?{}", pairs.join("&"));
+    };
+    let host = percent_encoding::utf8_percent_encode(&socket, URL_PART);
+    let rest: Vec<&str> = query.split('&').filter(|p| !p.starts_with("host=")).collect();
+    let query = rest.join("&");
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{scheme}://{userinfo}@{host}{path}{query}")
 }
 
 /// Every way a password written `raw` can be spelled in a text: as written, percent-decoded (what
@@ -259,9 +435,7 @@ fn ignored_password_file() -> Option<String> {
 /// the driver itself so that it is exactly the one it will send.
 fn outside_password(url: &url::Url) -> Option<String> {
     use sqlx::ConnectOptions;
-    use std::str::FromStr;
-    let options = sqlx::postgres::PgConnectOptions::from_str(url.as_str()).ok()?;
-    let lossy = options.to_url_lossy();
+    let lossy = driver_options(url.as_str())?.to_url_lossy();
     let password = lossy.password()?;
     Some(
         percent_encoding::percent_decode_str(password)
@@ -307,6 +481,31 @@ mod tests {
         ] {
             assert_eq!(url.scrub(&format!("got \"{text}\"")), "got \"***\"", "{text}");
         }
+    }
+
+    #[test]
+    fn reads_socket_urls() {
+        let url = DbUrl::parse(
+            "postgres://app@/appdb?host=/var/run/postgresql&sslmode=disable",
+            UrlSource::Flag,
+        )
+        .unwrap();
+        assert_eq!(url.host_port(), "/var/run/postgresql/.s.PGSQL.5432");
+        assert_eq!(
+            url.redacted(),
+            "postgres://app@%2Fvar%2Frun%2Fpostgresql/appdb?sslmode=disable"
+        );
+        let url = DbUrl::parse("postgres://app@%2Ftmp:5433/appdb", UrlSource::Flag).unwrap();
+        assert_eq!(url.host_port(), "/tmp/.s.PGSQL.5433");
+        let url = DbUrl::parse("postgres://app@/appdb", UrlSource::Flag).unwrap();
+        assert_eq!(url.redacted(), "postgres:///appdb?user=app");
+        let url = DbUrl::parse("postgres://app:s3cret@/appdb?sslmode=disable", UrlSource::Flag).unwrap();
+        assert_eq!(
+            url.redacted(),
+            "postgres:///appdb?sslmode=disable&user=app&password=***"
+        );
+        let url = DbUrl::parse("postgres:///appdb?host=/tmp", UrlSource::Flag).unwrap();
+        assert_eq!(url.host_port(), "/tmp/.s.PGSQL.5432");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod support;
 mod adapt;
 mod bootstrap;
 mod citus;
+mod cli;
 mod db;
 mod doctor;
 mod e2e;

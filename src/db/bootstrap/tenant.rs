@@ -205,8 +205,11 @@ async fn bootstrap_as_planned(
         return Ok(Some(done));
     }
     let applied: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
-    // What was applied before, plus what this script recorded.
-    if applied != i64::try_from(tenant.applied.len() + done.migrations_applied).ok() {
+    // What was applied before, plus what this script recorded; and nothing made outside the
+    // schema (done anew, that is reported with what and where).
+    if applied != i64::try_from(tenant.applied.len() + done.migrations_applied).ok()
+        || outside(&rows).is_some()
+    {
         roll_back(conn).await;
         return Ok(None);
     }
@@ -248,6 +251,7 @@ pub(super) fn planned_script(
             tenant,
             &tenant.schema,
             &Applied::new(),
+            true,
         )?;
         return Ok((script, done));
     }
@@ -339,6 +343,17 @@ async fn bootstrap_anew(
                 .await);
         }
     };
+    if let Some(outside) = outside(&rows) {
+        let e = crate::exit::UserError::new(format!(
+            "migrations {} created or changed objects outside schema {schema}: {outside}; nothing was kept",
+            script.labels().join(", ")
+        ))
+        .hint(
+            "a module's migrations run in the tenant's schema alone: create objects with unqualified names \
+             (no `public.` or other schema), and leave other schemas alone",
+        );
+        return Err(rollback(conn, e.into()).await);
+    }
     let recorded: Option<i64> = rows.iter().find_map(|r| r.try_get("modkit_applied").ok());
     if recorded != i64::try_from(applied.len() + done.migrations_applied).ok() {
         let e = anyhow::anyhow!(
@@ -405,7 +420,7 @@ fn plan_script(
         // A schema made before Citus, or with sharding off; a no-op when it is distributed already.
         script.setup(render("citus_distribute_schema", &[Some(schema)]));
     }
-    add_migrations(script, done, modules, tenant, schema, applied)
+    add_migrations(script, done, modules, tenant, schema, applied, false)
 }
 
 /// The tenant's search_path (its schema alone), then every migration not in `applied` with its
@@ -418,6 +433,7 @@ fn add_migrations(
     tenant: &TenantWork,
     schema: &str,
     applied: &Applied,
+    commits_itself: bool,
 ) -> Result<(), String> {
     let code = tenant.spec.code.as_str();
     script.setup(render("set_search_path", &[]).replace(":schema", &names::quote_ident(schema)));
@@ -466,22 +482,16 @@ fn add_migrations(
             }
         }
     }
+    // Before COMMIT: nothing the migrations made may live outside the tenant's schema. A new
+    // tenant's script, which commits itself, fails on it; any other returns what it found, read
+    // before COMMIT.
     if done.migrations_applied > 0 {
-        let check = render(
-            "created_outside_schema",
-            &[
-                Some(schema),
-                Some(if done.schema_created { "true" } else { "false" }),
-            ],
-        );
-        // The check's text goes into a dollar-quoted DO body: it must not hold the quote's tag
-        // (only a schema name from a sys_tenant row could bring it).
-        if check.contains("$modkit_check$") {
-            return Err(format!(
-                "schema name `{schema}` holds `$modkit_check$`; rename it in public.sys_tenant"
-            ));
-        }
-        script.before_commit(render("refuse_outside_schema", &[]).replace(":check", &check));
+        script.before_commit(if commits_itself {
+            render("refuse_outside_new_schema", &[Some(&names::quote_ident(schema))])
+        } else {
+            let created = if done.schema_created { "true" } else { "false" };
+            render("created_outside_schema", &[Some(schema), Some(created)])
+        });
     }
     Ok(())
 }
@@ -496,6 +506,13 @@ async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error 
 /// from rows a migration's own SELECTs may return by its columns.
 fn is_inserted_tenant(row: &PgRow) -> bool {
     row.len() == 2 && has_column(row, "id") && has_column(row, "schema_name")
+}
+
+/// What created_outside_schema found outside the tenant's schema, if anything.
+fn outside(rows: &[PgRow]) -> Option<String> {
+    rows.iter()
+        .filter(|r| has_column(r, "outside"))
+        .find_map(|r| r.try_get::<Option<String>, _>("outside").ok().flatten())
 }
 
 fn has_column(row: &PgRow, name: &str) -> bool {

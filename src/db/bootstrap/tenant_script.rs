@@ -30,9 +30,6 @@ impl std::fmt::Display for SentAlone {
     }
 }
 
-/// How `refuse_outside_schema` (statements.sql) starts its error message.
-const OUTSIDE_MARKER: &str = "modkit-outside-schema: ";
-
 #[derive(Default)]
 pub struct TenantScript {
     /// Statements that open the transaction (sent, but not replayed when looking for a culprit).
@@ -78,6 +75,11 @@ impl TenantScript {
         // follows cannot end up in a last-line comment (an extra empty statement is harmless).
         let sql = format!("{}\n", sql.trim_end());
         self.migrations.push(PendingMigration { label, sql, record });
+    }
+
+    /// `module/file.sql` of each migration, in order.
+    pub fn labels(&self) -> Vec<&str> {
+        self.migrations.iter().map(|m| m.label.as_str()).collect()
     }
 
     /// Whether `text()` ends with COMMIT (otherwise the caller sends it after its check).
@@ -166,18 +168,6 @@ impl TenantScript {
             return err.context(format!("bootstrapping schema {schema} failed"));
         };
         let message = db.message().to_string();
-        if let Some(outside) = message.strip_prefix(OUTSIDE_MARKER) {
-            let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
-            return crate::exit::UserError::new(format!(
-                "migrations {} created or changed objects outside schema {schema}: {outside}; nothing was kept",
-                labels.join(", ")
-            ))
-            .hint(
-                "a module's migrations run in the tenant's schema alone: create objects with unqualified names \
-                 (no `public.` or other schema), and leave other schemas alone",
-            )
-            .into();
-        }
         // Sent one statement per query (Citus): the failing statement is known, no replay needed.
         if let Some(sent) = err.downcast_ref::<SentAlone>() {
             return match &sent.migration {
@@ -211,10 +201,9 @@ impl TenantScript {
                 Err(e) => e,
             },
             Culprit::Unknown => {
-                let labels: Vec<&str> = self.migrations.iter().map(|m| m.label.as_str()).collect();
                 anyhow!(
                     "bootstrapping schema {schema} (migrations {}) failed: {message}",
-                    labels.join(", ")
+                    self.labels().join(", ")
                 )
             }
         }

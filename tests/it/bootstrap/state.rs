@@ -174,7 +174,7 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
         "VALUES ('acme', 'acme', NULL, 'tenant_acme');",
         // The tenant's schema alone: nothing unqualified can land in public.
         "SET LOCAL search_path TO \"tenant_acme\";",
-        "modkit-outside-schema",
+        "AS modkit_nothing_outside",
         // The migration's own text, comment included.
         ITEMS_0001.trim_end(),
         "INSERT INTO public.sys_permission (code, module) VALUES ('items.read', 'items')",

@@ -142,8 +142,8 @@ fn migration_never_creates_a_table_in_public() {
         "nothing was kept"
     );
 
-    // Existing tenants, a new migration: a sequence, a view and a function elsewhere are refused
-    // too, and so is a table put in another schema.
+    // Existing tenants, a new migration: a sequence, a view, a composite type or an index
+    // elsewhere are refused too, and so is a table put in another schema.
     std::fs::remove_file(test.path(leak)).unwrap();
     assert_code(&run(&test, &db, &project, &["--tenant", "acme"]), 0);
     db.execute("CREATE SCHEMA shared");
@@ -153,9 +153,10 @@ fn migration_never_creates_a_table_in_public() {
             "CREATE VIEW public.leak_v AS SELECT 1 AS x;\n",
             "view public.leak_v",
         ),
+        ("CREATE TYPE public.leak_t AS (x int);\n", "type public.leak_t"),
         (
-            "CREATE FUNCTION public.leak_f() RETURNS int LANGUAGE sql AS 'SELECT 1';\n",
-            "function public.leak_f",
+            "CREATE INDEX leak_idx ON public.sys_tenant (name);\n",
+            "index public.leak_idx",
         ),
         ("CREATE TABLE shared.leak (id int);\n", "table shared.leak"),
         // Inside a subtransaction (a DO block that catches errors) as well.
