@@ -37,6 +37,9 @@ pub fn resolve_url(flag: Option<&str>, project: &Project, printer: Printer) -> R
         }
         return Ok(url);
     }
+    if !crate::commands::db::holds_a_project(project) {
+        return DbUrl::resolve(flag, project); // "no database URL given", with the ways to give one
+    }
     let started = crate::commands::db::start(project, None, printer, false)?;
     DbUrl::parse(&started.url, UrlSource::Local)
 }

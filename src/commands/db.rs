@@ -14,12 +14,10 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
     let db = local(&project);
     match &args.action {
         DbAction::Start { run_as } => {
-            // A cluster (60 MB of data) only where a project is, never in a folder named by mistake.
-            let root = &project.root;
-            if !root.join(crate::project::PROJECT_FILE).is_file() && !root.join("src/modules").is_dir() {
+            if !holds_a_project(&project) {
                 return Err(UserError::new(format!(
                     "{} is not a modkit project (no modkit.toml, no src/modules)",
-                    root.display()
+                    project.root.display()
                 ))
                 .hint("run it in a sandbox (modkit init) or a foundation, or pass --project DIR")
                 .into());
@@ -122,6 +120,12 @@ pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstra
         }
     }
     Ok(started)
+}
+
+/// A cluster (60 MB of data) is made only where a project is (a sandbox's modkit.toml, a
+/// foundation's src/modules), never in a folder named by mistake.
+pub fn holds_a_project(project: &Project) -> bool {
+    project.root.join(crate::project::PROJECT_FILE).is_file() || project.root.join("src/modules").is_dir()
 }
 
 /// The local database's URL when it has been made (whether it runs or not).

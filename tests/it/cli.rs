@@ -516,7 +516,7 @@ fn init_cannot_run_npm_install() {
     // npm's output goes to stderr; stdout's next steps no longer say npm install.
     assert!(stderr(&out).contains("installed-by-npm"), "{}", everything(&out));
     assert!(
-        stdout(&out).contains("cd items && modkit bootstrap && npm run dev"),
+        stdout(&out).contains("cd items && npm run dev"),
         "{}",
         everything(&out)
     );
