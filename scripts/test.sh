@@ -10,7 +10,11 @@
 # 2. Starts a throwaway PostgreSQL cluster with scripts/pg.sh, unless MODKIT_TEST_DATABASE_URL is
 #    already set, and exports MODKIT_TEST_DATABASE_URL; the cluster is stopped on exit (and its data
 #    folder kept for debugging when tests failed).
-# 3. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
+# 3. Finds or builds Citus 13.2 (scripts/citus.sh install: from CITUS_TARBALL, default
+#    ../shared/citus/citus-v13.2.2.tar.gz, about 80 s on 2 cores the first time) and starts a
+#    coordinator and two workers, unless MODKIT_TEST_CITUS_URL is already set; exports
+#    MODKIT_TEST_CITUS_URL and stops the cluster on exit. Without Citus the Citus tests fail: no skip.
+# 4. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
 #
 # The npm cache stays shared between runs (npm's default ~/.npm, or npm_config_cache if set).
 set -euo pipefail
@@ -48,6 +52,14 @@ if [ "$node_major" -lt 20 ]; then
   exit 2
 fi
 
+# Citus, built the first time (needs root and the source tarball; says why when it cannot). Before
+# any cluster starts: building it installs postgresql-server-dev-15, which upgrades the server
+# packages to the archive's newest 15.x.
+citus_lib=""
+if [ -z "${MODKIT_TEST_CITUS_URL:-}" ]; then
+  citus_lib=$(scripts/citus.sh install) || citus_lib=""
+fi
+
 export npm_config_cache=${npm_config_cache:-${HOME:-$PWD/target}/.npm}
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
@@ -55,9 +67,14 @@ export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=f
 
 pg_dir=""
 pg_port=""
+citus_dir=""
 status=1
 
 finish() {
+  if [ -n "$citus_dir" ]; then
+    scripts/citus.sh stop "$citus_dir" || true
+    [ "$status" = 0 ] && rm -rf "$citus_dir"
+  fi
   if [ -n "$pg_dir" ]; then
     scripts/pg.sh stop "$pg_dir" || true
     if [ "$status" = 0 ]; then
@@ -107,7 +124,28 @@ else
   say "PostgreSQL for the tests: MODKIT_TEST_DATABASE_URL (set by the caller)"
 fi
 
-# --- 3. The tests ----------------------------------------------------------------------------------
+# --- 3. A throwaway Citus cluster ------------------------------------------------------------------
+
+if [ -z "${MODKIT_TEST_CITUS_URL:-}" ]; then
+  if [ -n "$citus_lib" ]; then
+    # The nodes' Unix sockets live in this folder: keep its path short.
+    citus_dir=${TMPDIR:-/tmp}/modkit-test-citus-$(id -u)
+    scripts/citus.sh stop "$citus_dir" 2>/dev/null || true
+    rm -rf "$citus_dir"
+    MODKIT_TEST_CITUS_URL=$(scripts/citus.sh start "$citus_dir") || { say "could not start the Citus cluster; logs in $citus_dir"; exit 2; }
+    export MODKIT_TEST_CITUS_URL
+    say "Citus ($citus_lib) for the tests at $MODKIT_TEST_CITUS_URL (data in $citus_dir)"
+  elif [ "${CI:-}" = true ]; then
+    say "CI=true and no Citus: the Citus tests cannot run (see scripts/citus.sh install above)"
+    exit 2
+  else
+    say "no Citus: the Citus tests will fail (see above); set MODKIT_TEST_CITUS_URL to a coordinator with two workers"
+  fi
+else
+  say "Citus for the tests: MODKIT_TEST_CITUS_URL (set by the caller)"
+fi
+
+# --- 4. The tests ----------------------------------------------------------------------------------
 
 log=target/test-output.log
 mkdir -p target

@@ -17,6 +17,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     let target = Target::load(&dir)?;
     let mut found = doctor::run_static(&target)?;
     let mut database = None;
+    let mut citus = None;
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
         // Like bootstrap, the project's local database when no URL is given; doctor only reads,
@@ -39,6 +40,10 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
             let result = doctor::live::run(&database.pool, &target.project)
                 .await
                 .map_err(|e| database.explain(e));
+            // On a Citus coordinator, the summary says how the tenants are placed.
+            if result.is_ok() {
+                citus = doctor::citus::summary(&database.pool).await.ok().flatten();
+            }
             database.close().await;
             result
         });
@@ -46,9 +51,10 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         database = Some(url.redacted());
     }
     found.sort_by_key(|d| d.severity);
-    let checked = match &database {
-        Some(db) => format!("{} and {db}", target.describe()),
-        None => target.describe(),
+    let checked = match (&database, &citus) {
+        (Some(db), Some(citus)) => format!("{} and {db} ({citus})", target.describe()),
+        (Some(db), None) => format!("{} and {db}", target.describe()),
+        _ => target.describe(),
     };
     match args.format {
         DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),

@@ -44,6 +44,8 @@ pub struct Catalog {
     pub permissions: HashSet<String>,
     /// (tenant code, permission) the dev user holds through the dev role
     pub dev_grants: HashSet<(String, String)>,
+    /// Plain PostgreSQL or a Citus coordinator (read by `bootstrap::run` before this catalog).
+    pub topology: crate::db::citus::Topology,
 }
 
 impl Catalog {

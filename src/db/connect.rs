@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use sqlx::{Connection, PgConnection};
 
 use crate::cli::Timeouts;
@@ -106,8 +106,18 @@ pub async fn connect(url: &DbUrl, settings: Settings, printer: Printer) -> Resul
     CATALOG_STATEMENT_TIMEOUT_MS.store(u64::try_from(statement_ms).unwrap_or(0), Ordering::Relaxed);
     // Our own name, so that the lock watcher finds our sessions and no one else's.
     let application = format!("modkit {}", std::process::id());
-    let options = options(url)?.application_name(&application);
-    let (pool, created) = match open(url, &options, settings).await {
+    let mut options = options(url)?.application_name(&application);
+    let first = match open(url, &options, settings).await {
+        // libpq's `prefer` (the default): TLS when the handshake succeeds, plain text when it
+        // fails; it verifies nothing either way. rustls cannot even read some certificates a
+        // server may have, such as the self-signed X.509 v1 one Citus makes when it turns TLS on.
+        Err(e) if e.tls && matches!(options.get_ssl_mode(), PgSslMode::Prefer) => {
+            options = options.ssl_mode(PgSslMode::Disable);
+            open(url, &options, settings).await
+        }
+        other => other,
+    };
+    let (pool, created) = match first {
         Err(e) if settings.create_missing && e.sqlstate.as_deref() == Some("3D000") => {
             create_database(url, &options, settings.connect_timeout).await?;
             (open(url, &options, settings).await.map_err(|e| e.error)?, true)
@@ -128,6 +138,8 @@ pub async fn connect(url: &DbUrl, settings: Settings, printer: Printer) -> Resul
 struct ConnectError {
     error: UserError,
     sqlstate: Option<String>,
+    /// The TLS handshake failed.
+    tls: bool,
 }
 
 async fn open(url: &DbUrl, options: &PgConnectOptions, settings: Settings) -> Result<PgPool, ConnectError> {
@@ -154,6 +166,7 @@ async fn open(url: &DbUrl, options: &PgConnectOptions, settings: Settings) -> Re
             return Err(ConnectError {
                 error: describe(url, &e, timeout).await,
                 sqlstate,
+                tls: tls_failure(&e).is_some(),
             });
         }
         Err(_) => {
@@ -170,6 +183,7 @@ async fn open(url: &DbUrl, options: &PgConnectOptions, settings: Settings) -> Re
             return Err(ConnectError {
                 error,
                 sqlstate: None,
+                tls: false,
             });
         }
     }
@@ -230,8 +244,37 @@ fn options(url: &DbUrl) -> Result<PgConnectOptions, UserError> {
     })
 }
 
+/// The TLS failure behind a connection error, if it is one. rustls reports a failed handshake (a
+/// certificate it cannot read or does not trust) as an I/O error wrapping its own error.
+fn tls_failure(err: &sqlx::Error) -> Option<String> {
+    match err {
+        sqlx::Error::Tls(e) => Some(e.to_string()),
+        sqlx::Error::Io(io) => io
+            .get_ref()?
+            .downcast_ref::<rustls::Error>()
+            .map(ToString::to_string),
+        _ => None,
+    }
+}
+
 /// A connection error as the user can act on it.
 async fn describe(url: &DbUrl, err: &sqlx::Error, timeout: Duration) -> UserError {
+    if let Some(tls) = tls_failure(err) {
+        let hint = if tls.contains("UnsupportedCertVersion") {
+            "the server's certificate is X.509 v1 (as the one Citus makes when it turns TLS on), which modkit's TLS \
+             library cannot read: give the server an X.509 v3 certificate, or use sslmode=prefer or disable on a \
+             network you trust"
+        } else {
+            "sslmode=require, verify-ca and verify-full need TLS to succeed (verify-ca and verify-full also check \
+             the certificate against sslrootcert); sslmode=prefer falls back to plain text"
+        };
+        return UserError::new(format!(
+            "TLS with PostgreSQL at {} failed: {}",
+            url.host_port(),
+            url.scrub(&tls)
+        ))
+        .hint(hint);
+    }
     if let Some(db) = err.as_database_error() {
         let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
         let message = url.scrub(db.message());
@@ -280,12 +323,6 @@ async fn describe(url: &DbUrl, err: &sqlx::Error, timeout: Duration) -> UserErro
             "is the server running and the URL from {} right?",
             url.source.describe()
         )),
-        sqlx::Error::Tls(tls) => UserError::new(format!(
-            "TLS with PostgreSQL at {} failed: {}",
-            url.host_port(),
-            url.scrub(&tls.to_string())
-        ))
-        .hint("check sslmode in the database URL"),
         other => UserError::new(format!(
             "cannot connect to PostgreSQL at {}: {}",
             url.host_port(),

@@ -6,7 +6,9 @@
 
 pub mod bootstrap;
 pub mod catalog;
+pub mod citus;
 pub mod connect;
+pub mod split;
 pub mod statements;
 pub mod url;
 pub mod waits;

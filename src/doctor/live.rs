@@ -49,6 +49,7 @@ pub async fn run(pool: &PgPool, project: &Project) -> Result<Vec<Diagnostic>> {
         .await?
         .try_get("present")?;
     module_tables_in_public(pool, &modules, has_tenants, &mut out).await?;
+    out.extend(super::citus::run(pool, &modules).await?);
     if !has_tenants {
         return Ok(out);
     }
@@ -215,7 +216,7 @@ fn created_relations(sql: &str) -> Vec<String> {
 
 /// SQL as words (unquoted ones lower-cased; a quoted identifier flagged `true`) and the
 /// punctuation `.` and `(`; comments, string literals and dollar-quoted text dropped.
-fn sql_words(sql: &str) -> Vec<(String, bool)> {
+pub(super) fn sql_words(sql: &str) -> Vec<(String, bool)> {
     let chars: Vec<char> = sql.chars().collect();
     let mut out = Vec::new();
     let mut i = 0;

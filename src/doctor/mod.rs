@@ -3,6 +3,7 @@
 //! (`live.rs`) read the database. Each check is a function in [`STATIC_CHECKS`] that adds
 //! [`Diagnostic`]s; codes are stable and documented in docs/doctor.md.
 
+pub mod citus;
 pub mod live;
 mod local_db;
 

@@ -218,3 +218,18 @@ WHERE ur.user_id = $1 AND ur.tenant_id = $2::uuid AND r.code = $3;
 -- $1 user id, $2 tenant id, $3 role id
 INSERT INTO public.sys_user_role (user_id, tenant_id, role_id) VALUES ($1, $2::uuid, $3::uuid)
 ON CONFLICT DO NOTHING;
+
+-- name: citus_schema_sharding
+-- On a Citus coordinator only, first in a tenant's transaction: a schema created in this
+-- transaction becomes a distributed schema (Citus 12+ schema-based sharding), placed whole on one
+-- worker with every table created in it. The system tables in public stay on the coordinator.
+SET LOCAL citus.enable_schema_based_sharding = on;
+
+-- name: citus_distribute_schema
+-- On a Citus coordinator only. $1 schema name (unquoted): distributes an existing schema that is not
+-- distributed yet (made before Citus, or with sharding off), moving its tables to one worker; does
+-- nothing when it already is. Under the tenant's lock, in its transaction.
+SELECT pg_catalog.citus_schema_distribute(s.oid::regnamespace) AS modkit_distributed
+FROM pg_catalog.pg_namespace s
+WHERE s.nspname = $1
+  AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_dist_schema d WHERE d.schemaid = s.oid);

@@ -7,6 +7,7 @@ mod support;
 
 mod adapt;
 mod bootstrap;
+mod citus;
 mod cli;
 mod db;
 mod doctor;

@@ -21,6 +21,7 @@ use self::database::{database_wide, seed_dev};
 use self::plan::{describe_pending, dry_run_sql, plan_dev, plan_tenants};
 use self::tenant::run_tenants;
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
+use crate::db::citus::Topology;
 use crate::exit::UserError;
 use crate::modules::Module;
 use crate::names;
@@ -213,9 +214,35 @@ pub struct Report {
     /// One line per tenant worked on, shown with `-v`.
     #[serde(skip)]
     pub tenant_lines: Vec<String>,
+    /// On a Citus coordinator only: the cluster and the tenant schemas distributed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub citus: Option<CitusReport>,
     /// The SQL a `--dry-run` would run.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub sql: Vec<String>,
+}
+
+/// What a bootstrap did on a Citus coordinator.
+#[derive(Debug, Default, Serialize)]
+pub struct CitusReport {
+    /// The citus extension's version.
+    pub version: String,
+    /// Active workers.
+    pub workers: usize,
+    /// Tenant schemas distributed by this run (new ones, created distributed, and existing ones
+    /// distributed with citus_schema_distribute) against those that already were.
+    pub distributed: Count,
+}
+
+fn citus_report(topology: &Topology) -> Option<CitusReport> {
+    match topology {
+        Topology::Plain => None,
+        Topology::Coordinator(cluster) => Some(CitusReport {
+            version: cluster.version.clone(),
+            workers: cluster.workers,
+            distributed: Count::default(),
+        }),
+    }
 }
 
 impl Report {
@@ -229,6 +256,7 @@ impl Report {
                 self.schemas,
                 self.migrations,
                 self.dev_grants,
+                self.citus.as_ref().map(|c| c.distributed).unwrap_or_default(),
             ]
             .iter()
             .any(|c| c.created > 0)
@@ -237,13 +265,17 @@ impl Report {
 
 pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar) -> Result<Report> {
     let dev_key = req.dev.as_ref().map(|d| (d.user.as_str(), d.role_code.as_str()));
-    let catalog = Catalog::read(pool, dev_key)
+    // Before anything is read or written: a Citus worker is refused here.
+    let topology = Topology::detect(&mut *pool.acquire().await?).await?;
+    let mut catalog = Catalog::read(pool, dev_key)
         .await
         .context("cannot read the database catalog")?;
     let mut report = Report {
         server_version: catalog.server_version.clone(),
+        citus: citus_report(&topology),
         ..Report::default()
     };
+    catalog.topology = topology;
 
     let permissions: Vec<(&str, &str)> = req
         .modules

@@ -44,6 +44,11 @@ pub(super) struct TenantWork {
     pub present: usize,
     /// What every tenant recorded, shared by all the work.
     pub recorded: Arc<Recorded>,
+    /// On a Citus coordinator: the schema is created distributed, an existing one is distributed,
+    /// and the migrations are sent one statement per query (docs/citus.md).
+    pub citus: bool,
+    /// On Citus, the catalog showed the schema present but not distributed.
+    pub undistributed: bool,
 }
 
 /// The tenants to look at: those asked for, and every tenant the database already has (module
@@ -77,6 +82,8 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
                 applied: Applied::new(),
                 present: 0,
                 recorded: recorded.clone(),
+                citus: catalog.topology.is_citus(),
+                undistributed: false,
             });
         }
     }
@@ -101,6 +108,8 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
             applied: Applied::new(),
             present: 0,
             recorded: recorded.clone(),
+            citus: catalog.topology.is_citus(),
+            undistributed: false,
         });
     }
 
@@ -136,7 +145,15 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
                 }
             }
         }
-        let needs_work = !has_row || !has_schema || !pending.is_empty();
+        tenant.undistributed = has_schema && catalog.topology.undistributed(&tenant.schema);
+        if let Some(citus) = report
+            .citus
+            .as_mut()
+            .filter(|_| has_schema && !tenant.undistributed)
+        {
+            citus.distributed.existing += 1;
+        }
+        let needs_work = !has_row || !has_schema || !pending.is_empty() || tenant.undistributed;
         if has_row {
             report.tenants.existing += 1
         }
@@ -246,6 +263,9 @@ pub(super) fn describe_pending(
         }
         if !tenant.pending.is_empty() {
             what.push(format!("migrations {}", tenant.pending.join(", ")));
+        }
+        if tenant.undistributed {
+            what.push(format!("schema {} distributed (Citus)", tenant.schema));
         }
         report
             .pending

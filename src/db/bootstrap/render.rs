@@ -22,8 +22,11 @@ pub fn human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, elap
         Mode::Check => "bootstrap --check",
         Mode::DryRun => "bootstrap --dry-run",
     };
+    let citus = report.citus.as_ref().map_or_else(String::new, |c| {
+        format!(", Citus {} coordinator with {} worker(s)", c.version, c.workers)
+    });
     printer.heading(format!(
-        "modkit {verb}: {} (PostgreSQL {})",
+        "modkit {verb}: {} (PostgreSQL {}{citus})",
         url.redacted(),
         report.server_version
     ));
@@ -68,6 +71,10 @@ pub fn human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, elap
             row("tenants", report.tenants, "created", "already there");
             row("tenant schemas", report.schemas, "created", "already there");
             row("migrations", report.migrations, "applied", "already applied");
+            if let Some(citus) = &report.citus {
+                // Schema-based sharding: each tenant schema placed whole on one worker.
+                row("distributed", citus.distributed, "distributed", "already were");
+            }
             if req.dev.is_some() {
                 row("dev grants", report.dev_grants, "granted", "already there");
             }

@@ -86,6 +86,14 @@ pub(super) async fn run_tenants(
                 report.schemas.created += usize::from(done.schema_created);
                 report.schemas.existing += usize::from(!done.schema_created && !tenant.had_schema);
                 report.migrations.created += done.migrations_applied;
+                if let Some(citus) = report.citus.as_mut() {
+                    if done.schema_distributed {
+                        citus.distributed.created += 1;
+                    } else if tenant.undistributed {
+                        // Distributed by a concurrent run meanwhile.
+                        citus.distributed.existing += 1;
+                    }
+                }
                 // What the run found under the lock replaces what the catalog showed.
                 report.migrations.existing =
                     report.migrations.existing.saturating_sub(tenant.present) + done.migrations_present;
@@ -152,6 +160,8 @@ pub(super) struct TenantDone {
     schema_created: bool,
     migrations_applied: usize,
     migrations_present: usize,
+    /// On Citus: the schema was created distributed, or distributed by this transaction.
+    schema_distributed: bool,
 }
 
 /// One tenant, one transaction: row, schema, migrations, sent as scripts over the simple-query
@@ -181,16 +191,14 @@ async fn bootstrap_as_planned(
 ) -> Result<Option<TenantDone>> {
     // The catalog already showed any edited migration: plan_tenants reports it and sends nothing.
     let (script, mut done) = planned_script(modules, tenant).map_err(|message| anyhow::anyhow!(message))?;
-    let rows = match sqlx::raw_sql(AssertSqlSafe(script.text()))
-        .fetch_all(&mut *conn)
-        .await
-    {
+    let rows = match script.send(conn, tenant.citus).await {
         Ok(rows) => rows,
         Err(_) => {
             roll_back(conn).await;
             return Ok(None);
         }
     };
+    done.schema_distributed = distributed(tenant, &done, &rows);
     if script.commits() {
         // A new tenant's script ends with its COMMIT: any change since the catalog was read made
         // one of its statements fail, so getting here means it was committed as planned.
@@ -326,13 +334,10 @@ async fn bootstrap_anew(
         return Err(rollback(conn, EditedMigration(message).into()).await);
     }
     script.check_before_commit(render("plan_check", &[code, Some(&schema)]));
-    let rows = match sqlx::raw_sql(AssertSqlSafe(script.text()))
-        .fetch_all(&mut *conn)
-        .await
-    {
+    let rows = match script.send(conn, tenant.citus).await {
         Ok(rows) => rows,
         Err(e) => {
-            let e = rollback(conn, e.into()).await;
+            let e = rollback(conn, e).await;
             return Err(script
                 .explain(conn, e, &schema, &render("lock_tenant", &[code]))
                 .await);
@@ -357,7 +362,14 @@ async fn bootstrap_anew(
         return Err(rollback(conn, e).await);
     }
     sqlx::raw_sql("COMMIT").execute(&mut *conn).await?;
+    done.schema_distributed = distributed(tenant, &done, &rows);
     Ok(done)
+}
+
+/// Whether this transaction distributed the tenant's schema on Citus: created it (with schema-based
+/// sharding on), or distributed an existing one (citus_distribute_schema returned its row).
+fn distributed(tenant: &TenantWork, done: &TenantDone, rows: &[PgRow]) -> bool {
+    tenant.citus && (done.schema_created || rows.iter().any(|r| has_column(r, "modkit_distributed")))
 }
 
 /// BEGIN, asynchronous commit, the tenant's lock, its row (created if missing).
@@ -373,9 +385,11 @@ fn open_new_tenant(tenant: &TenantWork) -> Vec<String> {
 fn tenant_opening(tenant: &TenantWork, insert: impl Fn(&[Option<&str>]) -> String) -> Vec<String> {
     let spec = &tenant.spec;
     let code = Some(spec.code.as_str());
-    vec![
-        "BEGIN".to_string(),
-        render("async_commit", &[]),
+    let mut opening = vec!["BEGIN".to_string(), render("async_commit", &[])];
+    if tenant.citus {
+        opening.push(render("citus_schema_sharding", &[]));
+    }
+    opening.extend([
         render("lock_tenant", &[code]),
         insert(&[
             code,
@@ -383,7 +397,8 @@ fn tenant_opening(tenant: &TenantWork, insert: impl Fn(&[Option<&str>]) -> Strin
             spec.domain.as_deref(),
             Some(&tenant.schema),
         ]),
-    ]
+    ]);
+    opening
 }
 
 /// The schema (unless present), the tenant's search_path, and every migration not in `applied`
@@ -401,6 +416,9 @@ fn plan_script(
         let quoted = names::quote_ident(schema);
         script.setup(render("create_schema", &[]).replace(":schema", &quoted));
         done.schema_created = true;
+    } else if tenant.citus {
+        // A schema made before Citus, or with sharding off; a no-op when it is distributed already.
+        script.setup(render("citus_distribute_schema", &[Some(schema)]));
     }
     add_migrations(script, done, modules, tenant, schema, applied, false)
 }

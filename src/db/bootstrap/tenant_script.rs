@@ -1,12 +1,34 @@
 //! A tenant's script: opening statements, its schema, its pending migrations and their records,
 //! and COMMIT, sent in one round trip. It remembers where each migration starts, so that a failure is reported
 //! against the migration file and line that caused it, not against the whole script.
+//!
+//! On a Citus coordinator the same statements are sent one per query instead (`send` with
+//! `one_by_one`), each migration split into its statements by `db::split`: Citus forwards the
+//! whole query string of a `CREATE INDEX`, `ADD CONSTRAINT` or rename to the worker, where a string
+//! of several statements fails. The transaction is the same; only the round trips differ.
 
 use anyhow::anyhow;
-use sqlx::postgres::{PgDatabaseError, PgErrorPosition};
+use sqlx::postgres::{PgDatabaseError, PgErrorPosition, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::privilege_hint;
+use crate::db::split::split;
+
+/// Where a statement sent alone came from, attached to its error: the migration and the line of
+/// the file it starts on, or nothing for modkit's own statements.
+#[derive(Debug)]
+struct SentAlone {
+    migration: Option<(String, usize)>,
+}
+
+impl std::fmt::Display for SentAlone {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.migration {
+            Some((label, line)) => write!(f, "migration {label}, statement at line {line}"),
+            None => f.write_str("a statement of modkit's"),
+        }
+    }
+}
 
 #[derive(Default)]
 pub struct TenantScript {
@@ -83,6 +105,52 @@ impl TenantScript {
         parts.join(";\n") + ";"
     }
 
+    /// Send the script: as one string (`text()`), or on Citus one statement per query, each
+    /// migration split into its statements. The rows of every statement, in order.
+    pub async fn send(&self, conn: &mut PgConnection, one_by_one: bool) -> anyhow::Result<Vec<PgRow>> {
+        if !one_by_one {
+            return Ok(sqlx::raw_sql(AssertSqlSafe(self.text()))
+                .fetch_all(&mut *conn)
+                .await?);
+        }
+        let mut statements: Vec<(&str, Option<(&str, usize)>)> = self
+            .prelude
+            .iter()
+            .chain(&self.setup)
+            .map(|s| (s.as_str(), None))
+            .collect();
+        for m in &self.migrations {
+            for statement in split(&m.sql) {
+                statements.push((statement.sql, Some((m.label.as_str(), statement.line_in(&m.sql)))));
+            }
+            statements.push((&m.record, None));
+        }
+        statements.extend(self.finale.iter().map(|s| (s.as_str(), None)));
+        if !self.commit_later {
+            statements.push(("COMMIT", None));
+        }
+        let mut rows = Vec::new();
+        for (sql, migration) in statements {
+            match sqlx::raw_sql(AssertSqlSafe(sql.to_string()))
+                .fetch_all(&mut *conn)
+                .await
+            {
+                Ok(more) => rows.extend(more),
+                Err(e) => {
+                    // The line in the file: where the statement starts, plus the lines before the
+                    // position PostgreSQL points at within it.
+                    let migration = migration.map(|(label, line)| {
+                        let within =
+                            position(&e).map_or(0, |at| sql.chars().take(at).filter(|c| *c == '\n').count());
+                        (label.to_string(), line + within)
+                    });
+                    return Err(anyhow::Error::new(e).context(SentAlone { migration }));
+                }
+            }
+        }
+        Ok(rows)
+    }
+
     /// Turn the failure of `text()` into a message naming the migration. The transaction has been
     /// rolled back already; when the server gave no position and several migrations were pending,
     /// they are run again one by one in a transaction that is rolled back, to find the one.
@@ -100,13 +168,24 @@ impl TenantScript {
             return err.context(format!("bootstrapping schema {schema} failed"));
         };
         let message = db.message().to_string();
-        let position = db
-            .try_downcast_ref::<PgDatabaseError>()
-            .and_then(|pg| pg.position())
-            .and_then(|p| match p {
-                PgErrorPosition::Original(at) => Some(at.saturating_sub(1)),
-                PgErrorPosition::Internal { .. } => None,
-            });
+        // Sent one statement per query (Citus): the failing statement is known, no replay needed.
+        if let Some(sent) = err.downcast_ref::<SentAlone>() {
+            return match &sent.migration {
+                Some((label, line)) => {
+                    anyhow!("migration {label} failed at line {line} in schema {schema}: {message}")
+                }
+                None => match err.downcast::<sqlx::Error>() {
+                    Ok(e) => privilege_hint(
+                        e,
+                        "create schemas in this database",
+                        "GRANT CREATE ON DATABASE <db> TO <role>;",
+                    )
+                    .context(format!("bootstrapping schema {schema} failed")),
+                    Err(e) => e,
+                },
+            };
+        }
+        let position = err.downcast_ref::<sqlx::Error>().and_then(position);
         if let Some((label, line)) = position.and_then(|at| self.at_position(at)) {
             return anyhow!("migration {label} failed at line {line} in schema {schema}: {message}");
         }
@@ -193,6 +272,17 @@ impl TenantScript {
         let _ = sqlx::raw_sql("ROLLBACK").execute(&mut *conn).await;
         culprit
     }
+}
+
+/// The 0-based character offset in the query string where PostgreSQL located an error, if it did.
+fn position(err: &sqlx::Error) -> Option<usize> {
+    err.as_database_error()?
+        .try_downcast_ref::<PgDatabaseError>()?
+        .position()
+        .and_then(|p| match p {
+            PgErrorPosition::Original(at) => Some(at.saturating_sub(1)),
+            PgErrorPosition::Internal { .. } => None,
+        })
 }
 
 enum Culprit {

@@ -61,6 +61,130 @@ export function parseStatements(text: string): Map<string, string> {
   return statements;
 }
 
+/**
+ * Splits a migration into its statements the way `psql -f` does (modkit's src/db/split.rs, the same
+ * rules): a `;` ends a statement only outside '...' and E'...' strings, "identifiers", $tag$ dollar
+ * quotes, -- and nested /* *\/ comments, parentheses, and the BEGIN ATOMIC ... END body of a
+ * CREATE [OR REPLACE] FUNCTION|PROCEDURE. Statements of only comments and whitespace are left out.
+ * Used on Citus, which forwards a CREATE INDEX's or a rename's whole query string to the worker,
+ * where a string of several statements fails.
+ */
+export function splitStatements(sql: string): string[] {
+  const out: string[] = [];
+  const identStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c);
+  const identCont = (c: string) => identStart(c) || /[0-9$]/.test(c);
+  let start = 0;
+  let i = 0;
+  let sawToken = false;
+  let parens = 0;
+  let blocks = 0;
+  let words: string[] = [];
+  const end = (at: number) => {
+    if (sawToken) out.push(sql.slice(start, at).trim());
+    start = at + 1;
+    sawToken = false;
+    parens = 0;
+    blocks = 0;
+    words = [];
+  };
+  const skipQuoted = (quote: string, backslash: boolean) => {
+    i++;
+    while (i < sql.length) {
+      const c = sql[i];
+      if (backslash && c === '\\') i += 2;
+      else if (c === quote && sql[i + 1] === quote) i += 2;
+      else if (c === quote) {
+        i++;
+        return;
+      } else i++;
+    }
+  };
+  while (i < sql.length) {
+    const c = sql[i];
+    const next = sql[i + 1];
+    if (c === '-' && next === '-') {
+      while (i < sql.length && sql[i] !== '\n') i++;
+    } else if (c === '/' && next === '*') {
+      let depth = 0;
+      while (i < sql.length) {
+        if (sql[i] === '/' && sql[i + 1] === '*') {
+          depth++;
+          i += 2;
+        } else if (sql[i] === '*' && sql[i + 1] === '/') {
+          depth--;
+          i += 2;
+          if (depth === 0) break;
+        } else i++;
+      }
+    } else if (c === ';' && parens === 0 && blocks === 0) {
+      end(i);
+      i++;
+    } else if (/\s/.test(c)) {
+      i++;
+    } else {
+      sawToken = true;
+      if (c === "'" || c === '"') skipQuoted(c, false);
+      else if (c === '(') {
+        parens++;
+        i++;
+      } else if (c === ')') {
+        parens = Math.max(0, parens - 1);
+        i++;
+      } else if (c === '$') {
+        const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*)?\$/.exec(sql.slice(i));
+        if (tag) {
+          const close = sql.indexOf(tag[0], i + tag[0].length);
+          i = close < 0 ? sql.length : close + tag[0].length;
+        } else {
+          i++;
+          while (i < sql.length && /[0-9]/.test(sql[i])) i++;
+        }
+      } else if (identStart(c)) {
+        const from = i;
+        while (i < sql.length && identCont(sql[i])) i++;
+        const word = sql.slice(from, i).toLowerCase();
+        if (word === 'e' && sql[i] === "'") {
+          skipQuoted("'", true);
+          continue;
+        }
+        // psql's heuristic: in CREATE [OR REPLACE] FUNCTION|PROCEDURE, BEGIN opens a block, CASE
+        // inside one opens another, END closes one.
+        if (words.length < 4) words.push(['create', 'or', 'replace', 'function', 'procedure'].includes(word) ? word : '');
+        const routine =
+          words[0] === 'create' &&
+          (words[1] === 'function' || words[1] === 'procedure' ||
+            (words[1] === 'or' && words[2] === 'replace' && (words[3] === 'function' || words[3] === 'procedure')));
+        if (routine && parens === 0) {
+          if (word === 'begin') blocks++;
+          else if (word === 'case' && blocks > 0) blocks++;
+          else if (word === 'end') blocks = Math.max(0, blocks - 1);
+        }
+      } else if (/[0-9]/.test(c)) {
+        while (i < sql.length && identCont(sql[i])) i++;
+      } else i++;
+    }
+  }
+  end(sql.length);
+  return out;
+}
+
+/** What the database is: plain PostgreSQL or a Citus coordinator; a Citus worker is refused. */
+async function detectCitus(client: pg.Client): Promise<boolean> {
+  const ext = await client.query(`SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'`);
+  if (!ext.rowCount) return false;
+  const row = (
+    await client.query<{ groupid: number; coordinator: boolean }>(
+      'SELECT (SELECT groupid FROM pg_catalog.pg_dist_local_group) AS groupid, citus_is_coordinator() AS coordinator',
+    )
+  ).rows[0];
+  if (row && Number(row.groupid) !== 0) {
+    throw new BootstrapUsageError(
+      `this database is on a Citus worker node (group ${row.groupid}), not on the coordinator: nothing was changed; point the database URL at the coordinator`,
+    );
+  }
+  return Boolean(row?.coordinator);
+}
+
 function quoteIdent(name: string): string {
   return `"${name.replaceAll('"', '""')}"`;
 }
@@ -162,7 +286,10 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
   const started = Date.now();
 
   try {
-    log(`bootstrap ${moduleId} on ${redactUrl(url)}`);
+    // Before anything is written: a Citus worker is refused; on a coordinator every tenant schema
+    // is distributed and migrations are sent one statement per query (docs/citus.md in modkit).
+    const citus = await detectCitus(client);
+    log(`bootstrap ${moduleId} on ${redactUrl(url)}${citus ? ' (Citus coordinator: tenant schemas distributed)' : ''}`);
 
     // 1. The database-wide part, under the database lock.
     let newPermissions = 0;
@@ -208,6 +335,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     for (const code of [...new Set([...devTenants, ...existing])].sort()) {
       await client.query('BEGIN');
       try {
+        if (citus) await q('citus_schema_sharding');
         await q('lock_tenant', [code]);
         // insert_tenant returns the new row, or nothing when the tenant exists (then find_tenant).
         const inserted = (await q<{ id: string; schema_name: string }>('insert_tenant', [code, code, null, `tenant_${code}`])).rows[0];
@@ -225,6 +353,8 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           created.push('schema created');
         } else if (!state?.usable) {
           throw new Error(unusableSchemaMessage(tenant.schema_name, state?.owner ?? '?', state?.role_name ?? '?'));
+        } else if (citus && (await q('citus_distribute_schema', [tenant.schema_name])).rowCount) {
+          created.push('schema distributed');
         }
         const applied = new Map(
           (await q<{ module: string; migration: string; checksum: string }>('applied_for_tenant', [tenant.id])).rows
@@ -238,7 +368,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           if (recorded === undefined) {
             const truth = recordedChecksums.find((r) => r.migration === m.file && r.checksum !== m.checksum);
             if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
-            await client.query(m.text);
+            for (const statement of citus ? splitStatements(m.text) : [m.text]) await client.query(statement);
             await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
             done.push(m.file);
           } else if (recorded !== m.checksum) {
