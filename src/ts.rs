@@ -51,7 +51,7 @@ pub fn source_files(dir: &std::path::Path, skip: &[std::path::PathBuf]) -> Vec<s
 pub const MAX_NESTING: usize = 1000;
 
 /// Parse `source` (the text of `file`, named in errors) as TypeScript.
-fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
+pub(crate) fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
     if let Some(offset) = too_deep(source, MAX_NESTING) {
         return Err(UserError::new(format!(
             "{file}:{} does not parse as TypeScript: brackets nest more than {MAX_NESTING} levels deep, and modkit reads no deeper",
@@ -142,7 +142,7 @@ fn too_deep(source: &str, limit: usize) -> Option<usize> {
 }
 
 /// The 1-based line of a byte offset.
-fn line_at(source: &str, offset: usize) -> usize {
+pub(crate) fn line_at(source: &str, offset: usize) -> usize {
     source[..offset.min(source.len())].lines().count().max(1)
 }
 

@@ -9,13 +9,26 @@ use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::db::connect;
 use crate::db::url::DbUrl;
 use crate::diagnostics::{self, Severity};
-use crate::doctor::{self, Target};
-use crate::exit::ExitStatus;
+use crate::doctor::{self, Target, checks, rule};
+use crate::exit::{ExitStatus, UserError};
 use crate::output::Printer;
 
 pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
+    if let Some(code) = &args.explain {
+        let rule = rule::find(code).ok_or_else(|| unknown_code(code, "--explain"))?;
+        crate::output::write_stdout(rule::explain(rule).trim_end())?;
+        return Ok(ExitStatus::Success);
+    }
     let target = Target::load(&args.dir)?;
-    let mut found = doctor::run_static(&target)?;
+    let ignore = Ignore::new(&target.project.file.doctor.ignore, &args.ignore)?;
+    if args.fix {
+        for change in doctor::fix::run(&target, &ignore)? {
+            printer.line(format!("fixed: {change}"));
+        }
+    }
+    let skip = |code: &str| ignore.skips(code);
+    let (toolchain, mut found) = checks::toolchain::check(&target, &skip);
+    found.extend(doctor::run_static(&target)?);
     let mut database = None;
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());
@@ -34,14 +47,28 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         found.extend(live.map_err(|e| url.scrub_error(e))?);
         database = Some(url.redacted());
     }
+    found.retain(|d| !ignore.skips(d.code));
     found.sort_by_key(|d| d.severity);
     let checked = match &database {
         Some(db) => format!("{} and {db}", target.describe()),
         None => target.describe(),
     };
+    let root = args.dir.to_string_lossy();
     match args.format {
-        DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
-        DoctorFormat::Github => diagnostics::print_github(&found, &args.dir.to_string_lossy())?,
+        DoctorFormat::Human => {
+            diagnostics::print_toolchain(&printer, &toolchain);
+            diagnostics::print_human(&printer, &found, &checked);
+        }
+        DoctorFormat::Github => {
+            diagnostics::print_github(&found, &root)?;
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+                diagnostics::append_step_summary(std::path::Path::new(&path), &found, &checked, &root)?;
+            }
+        }
+        DoctorFormat::Sarif => {
+            let doc = diagnostics::sarif(&found, &root);
+            crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
+        }
         DoctorFormat::Json => {
             let (errors, warnings) = diagnostics::counts(&found);
             let doc = json!({
@@ -59,4 +86,38 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// The codes a project turns off: modkit.toml's `[doctor] ignore` and `--ignore`. Each entry is a
+/// code or a prefix of codes before a `-` (`toolchain`, `dependency`); an entry that names no
+/// code is a usage error, so that a typo never silently keeps a check on.
+pub struct Ignore(Vec<String>);
+
+impl Ignore {
+    fn new(from_file: &[String], from_args: &[String]) -> Result<Self> {
+        for (entry, source) in from_file
+            .iter()
+            .map(|e| (e, "modkit.toml's [doctor] ignore"))
+            .chain(from_args.iter().map(|e| (e, "--ignore")))
+        {
+            if !rule::all().any(|r| matches(entry, r.code)) {
+                return Err(unknown_code(entry, source).into());
+            }
+        }
+        Ok(Self(from_file.iter().chain(from_args).cloned().collect()))
+    }
+
+    pub fn skips(&self, code: &str) -> bool {
+        self.0.iter().any(|entry| matches(entry, code))
+    }
+}
+
+fn matches(entry: &str, code: &str) -> bool {
+    code == entry || code.strip_prefix(entry).is_some_and(|rest| rest.starts_with('-'))
+}
+
+fn unknown_code(code: &str, source: &str) -> UserError {
+    let codes: Vec<&str> = rule::all().map(|r| r.code).collect();
+    UserError::new(format!("{source}: `{code}` is not a doctor check"))
+        .hint(format!("use one of the codes docs/doctor.md lists: {}", codes.join(", ")))
 }

@@ -1,0 +1,56 @@
+//! One file per check, each with the documentation of the codes it reports beside its code
+//! (`RULES`), as ruff keeps its rules. The order here is the order they report in and the order of
+//! docs/doctor.md's tables.
+
+use anyhow::Result;
+
+use super::Target;
+use super::rule::Rule;
+use crate::diagnostics::Diagnostic;
+
+pub mod adapted;
+pub mod bootstrap_sql;
+pub mod cors;
+pub mod database;
+pub mod dependencies;
+pub mod general;
+pub mod migrations;
+pub mod module_code;
+pub mod toolchain;
+pub mod routes;
+pub mod tsconfig;
+
+pub type Run = fn(&Target, &mut Vec<Diagnostic>) -> Result<()>;
+
+/// A static check: its name (in "the X check could not finish") and the function that runs it.
+pub struct Check {
+    pub name: &'static str,
+    pub run: Run,
+}
+
+/// Every static check, in the order they report.
+pub const STATIC: &[Check] = &[
+    Check { name: "tsconfig", run: tsconfig::check },
+    Check { name: "cors", run: cors::check },
+    Check { name: "module code", run: module_code::check },
+    Check { name: "routes", run: routes::check },
+    Check { name: "dependencies", run: dependencies::check },
+    Check { name: "migrations", run: migrations::check },
+    Check { name: "adapted modules", run: adapted::check },
+    Check { name: "bootstrap SQL", run: bootstrap_sql::check },
+];
+
+/// Every registered code, grouped by the file that documents it, in docs/doctor.md's order.
+pub const ALL_RULES: &[&[Rule]] = &[
+    general::RULES,
+    tsconfig::RULES,
+    cors::RULES,
+    module_code::RULES,
+    routes::RULES,
+    dependencies::RULES,
+    migrations::RULES,
+    adapted::RULES,
+    bootstrap_sql::RULES,
+    toolchain::RULES,
+    database::RULES,
+];
