@@ -215,16 +215,25 @@ pub fn sarif(diagnostics: &[Diagnostic], root: &str) -> serde_json::Value {
 
 /// The text up to the first `: ` or `.`, for SARIF's short description.
 fn first_sentence(text: &str) -> &str {
-    let end = [text.find(": "), text.find(". ")].into_iter().flatten().min().unwrap_or(text.len());
+    let end = [text.find(": "), text.find(". ")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(text.len());
     &text[..end]
 }
 
 /// `--format github` with `$GITHUB_STEP_SUMMARY` set: a Markdown table of the findings appended to
 /// the job's summary page.
-pub fn append_step_summary(path: &std::path::Path, diagnostics: &[Diagnostic], checked: &str, root: &str) -> std::io::Result<()> {
+pub fn append_step_summary(
+    path: &std::path::Path,
+    diagnostics: &[Diagnostic],
+    checked: &str,
+    root: &str,
+) -> std::io::Result<()> {
     use std::io::Write;
     let (errors, warnings) = counts(diagnostics);
-    let mut text = format!("## modkit doctor\n\n{errors} error(s), {warnings} warning(s) in {checked}.\n");
+    let mut text = format!("\n## modkit doctor\n\n{errors} error(s), {warnings} warning(s) in {checked}.\n");
     if !diagnostics.is_empty() {
         text.push_str("\n| | code | where | message |\n| --- | --- | --- | --- |\n");
         for d in diagnostics {
@@ -238,7 +247,11 @@ pub fn append_step_summary(path: &std::path::Path, diagnostics: &[Diagnostic], c
                 _ => String::new(),
             };
             let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
-            text.push_str(&format!("| {mark} | `{}` | {place} | {} |\n", d.code, cell(&d.message)));
+            text.push_str(&format!(
+                "| {mark} | `{}` | {place} | {} |\n",
+                d.code,
+                cell(&d.message)
+            ));
         }
     }
     text.push('\n');

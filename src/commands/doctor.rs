@@ -118,6 +118,8 @@ fn matches(entry: &str, code: &str) -> bool {
 
 fn unknown_code(code: &str, source: &str) -> UserError {
     let codes: Vec<&str> = rule::all().map(|r| r.code).collect();
-    UserError::new(format!("{source}: `{code}` is not a doctor check"))
-        .hint(format!("use one of the codes docs/doctor.md lists: {}", codes.join(", ")))
+    UserError::new(format!("{source}: `{code}` is not a doctor check")).hint(format!(
+        "use one of the codes docs/doctor.md lists: {}",
+        codes.join(", ")
+    ))
 }

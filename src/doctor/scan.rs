@@ -47,7 +47,9 @@ pub fn routes(source: &str, file: &str) -> Result<Vec<Route>> {
     }
     fn is_router(expr: &Expression, aliases: &[String]) -> bool {
         match expr {
-            Expression::Identifier(id) => id.name == "router" || aliases.iter().any(|a| a == id.name.as_str()),
+            Expression::Identifier(id) => {
+                id.name == "router" || aliases.iter().any(|a| a == id.name.as_str())
+            }
             Expression::StaticMemberExpression(m) => m.property.name == "router",
             Expression::ParenthesizedExpression(p) => is_router(&p.expression, aliases),
             _ => false,
@@ -156,7 +158,11 @@ pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
             }
         }
         fn dynamic_kind(&self) -> LoadKind {
-            if self.dev_depth > 0 { LoadKind::DevOnly } else { LoadKind::Dynamic }
+            if self.dev_depth > 0 {
+                LoadKind::DevOnly
+            } else {
+                LoadKind::Dynamic
+            }
         }
     }
     impl<'a> Visit<'a> for Finder<'_> {
@@ -198,7 +204,11 @@ pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
             Statement::ExportAllDeclaration(e) => (&e.source, e.export_kind.is_type()),
             _ => continue,
         };
-        let kind = if type_only { LoadKind::TypeOnly } else { LoadKind::Static };
+        let kind = if type_only {
+            LoadKind::TypeOnly
+        } else {
+            LoadKind::Static
+        };
         finder.push(Some(literal.value.to_string()), literal.span.start, kind);
     }
     finder.visit_program(&program);
@@ -221,7 +231,11 @@ fn is_dev_guard(test: &str) -> bool {
 /// The npm package a bare specifier names: `@scope/name/sub` -> `@scope/name`, `name/sub` -> `name`;
 /// None for a relative path, a URL, or one of Node's own modules.
 pub fn package_of(specifier: &str) -> Option<String> {
-    if specifier.starts_with('.') || specifier.starts_with('/') || specifier.contains(':') || specifier.starts_with('#') {
+    if specifier.starts_with('.')
+        || specifier.starts_with('/')
+        || specifier.contains(':')
+        || specifier.starts_with('#')
+    {
         return None;
     }
     let mut parts = specifier.split('/');
@@ -236,11 +250,46 @@ pub fn package_of(specifier: &str) -> Option<String> {
 
 /// Node's built-in modules, importable without `node:`.
 const NODE_BUILTINS: [&str; 40] = [
-    "assert", "async_hooks", "buffer", "child_process", "cluster", "console", "constants", "crypto",
-    "dgram", "diagnostics_channel", "dns", "domain", "events", "fs", "http", "http2", "https",
-    "inspector", "module", "net", "os", "path", "perf_hooks", "process", "punycode", "querystring",
-    "readline", "repl", "stream", "string_decoder", "sys", "timers", "tls", "trace_events", "tty",
-    "url", "util", "v8", "vm", "zlib",
+    "assert",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "domain",
+    "events",
+    "fs",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "module",
+    "net",
+    "os",
+    "path",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "repl",
+    "stream",
+    "string_decoder",
+    "sys",
+    "timers",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "v8",
+    "vm",
+    "zlib",
 ];
 
 #[cfg(test)]
@@ -251,7 +300,8 @@ mod tests {
     fn finds_routes_and_their_guards() {
         let src = "export default { async register(ctx) {\n  const r = ctx.router;\n  r.get('/health', (_q, s) => s.json({}));\n  r.get('/items', ctx.rbac.require('items.read'), h);\n  ctx.router.post(`/items`, h);\n  r.delete('/items/:id', ctx.rbac.require(perm), h);\n  const m = new Map(); m.get('/x');\n} };";
         let got = routes(src, "i.ts").unwrap();
-        let got: Vec<(&str, Option<&str>, usize, Vec<Option<String>>)> = got
+        type Row<'a> = (&'a str, Option<&'a str>, usize, Vec<Option<String>>);
+        let got: Vec<Row> = got
             .iter()
             .map(|r| (r.method.as_str(), r.path.as_deref(), r.line, r.guards.clone()))
             .collect();

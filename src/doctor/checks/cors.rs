@@ -7,15 +7,13 @@ use crate::doctor::rule::{Rule, Scope};
 
 use crate::doctor::*;
 
-pub const RULES: &[Rule] = &[
-    Rule {
-        code: "cors-any-origin",
-        severity: Severity::Error,
-        scope: Scope::Both,
-        what: "`cors({ origin: true, credentials: true })`: every origin is reflected with credentials, so any web page can call the API as the signed-in user",
-        fix: "allow only `http://localhost:*` and `http://127.0.0.1:*`, in development only (as the sandbox's `server.ts` does)",
-    },
-];
+pub const RULES: &[Rule] = &[Rule {
+    code: "cors-any-origin",
+    severity: Severity::Error,
+    scope: Scope::Both,
+    what: "`cors({ origin: true, credentials: true })`: every origin is reflected with credentials, so any web page can call the API as the signed-in user",
+    fix: "allow only `http://localhost:*` and `http://127.0.0.1:*`, in development only (as the sandbox's `server.ts` does)",
+}];
 
 /// `cors({ origin: true, credentials: true })` in the server code.
 pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {

@@ -33,4 +33,3 @@ pub const RULES: &[Rule] = &[
         fix: "drop it; `modkit bootstrap --tenant <code>` would give it to that tenant as it is",
     },
 ];
-

@@ -86,7 +86,11 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         .flat_map(|d| ts::source_files(&target.root.join(d), &module_dirs))
         .collect();
     // Root files such as vite.config.ts.
-    files.extend(ts::source_files(&target.root, &[]).into_iter().filter(|f| f.parent() == Some(&target.root)));
+    files.extend(
+        ts::source_files(&target.root, &[])
+            .into_iter()
+            .filter(|f| f.parent() == Some(&target.root)),
+    );
     let production = production_files(target);
 
     // Per package: where it is first loaded, and whether production loads it / development only.
@@ -96,13 +100,20 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for file in &files {
         let Ok(source) = read_text(file) else { continue };
         let rel = target.relative(file);
-        let Ok(loads) = scan::loads(&source, &rel) else { continue };
+        let Ok(loads) = scan::loads(&source, &rel) else {
+            continue;
+        };
         let runs_in_production = production.as_ref().is_none_or(|p| p.contains(file));
         for load in loads {
-            if aliases.iter().any(|a| !a.is_empty() && load.specifier.starts_with(a.as_str())) {
+            if aliases
+                .iter()
+                .any(|a| !a.is_empty() && load.specifier.starts_with(a.as_str()))
+            {
                 continue;
             }
-            let Some(package) = scan::package_of(&load.specifier) else { continue };
+            let Some(package) = scan::package_of(&load.specifier) else {
+                continue;
+            };
             first.entry(package.clone()).or_insert((rel.clone(), load.line));
             if !runs_in_production {
                 continue;
@@ -121,9 +132,14 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for (package, (file, line)) in &first {
         if !declared.production.contains(package) && !declared.dev.contains(package) {
             out.push(
-                Diagnostic::error("dependency-undeclared", format!("imports `{package}`, which package.json does not declare"))
-                    .at(file, Some(*line))
-                    .hint(format!("`npm install {package}` (with --save-dev if only development code loads it)")),
+                Diagnostic::error(
+                    "dependency-undeclared",
+                    format!("imports `{package}`, which package.json does not declare"),
+                )
+                .at(file, Some(*line))
+                .hint(format!(
+                    "`npm install {package}` (with --save-dev if only development code loads it)"
+                )),
             );
         }
     }
@@ -167,8 +183,11 @@ fn production_files(target: &Target) -> Option<BTreeSet<PathBuf>> {
     let start = package.get("scripts")?.get("start").and_then(|s| s.as_str());
     let entry = start
         .and_then(|s| {
-            s.split_whitespace()
-                .find(|t| [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"].iter().any(|e| t.ends_with(e)))
+            s.split_whitespace().find(|t| {
+                [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]
+                    .iter()
+                    .any(|e| t.ends_with(e))
+            })
         })
         .or_else(|| package.get("main").and_then(|m| m.as_str()))?;
     let entry = resolve_relative(&target.root, entry)?;
@@ -179,10 +198,13 @@ fn production_files(target: &Target) -> Option<BTreeSet<PathBuf>> {
             continue;
         }
         let Ok(source) = read_text(&file) else { continue };
-        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else { continue };
+        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
+            continue;
+        };
         let base = file.parent().unwrap_or(&target.root).to_path_buf();
         for load in loads {
-            if load.specifier.starts_with('.') && matches!(load.kind, LoadKind::Static | LoadKind::Dynamic)
+            if load.specifier.starts_with('.')
+                && matches!(load.kind, LoadKind::Static | LoadKind::Dynamic)
                 && let Some(next) = resolve_relative(&base, &load.specifier)
             {
                 stack.push(next);

@@ -22,9 +22,8 @@ pub const RULES: &[Rule] = &[
     Rule {
         code: "check-failed",
         severity: Severity::Error,
-        scope: Scope::Database,
-        what: "both",
-        fix: "a check could not finish on bad input (the message says why) |",
+        scope: Scope::Both,
+        what: "a check could not finish on bad input (the message says why)",
+        fix: "",
     },
 ];
-

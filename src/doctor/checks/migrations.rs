@@ -75,7 +75,10 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
 fn numbering(target: &Target, files: &[PathBuf], out: &mut Vec<Diagnostic>) {
     let mut numbered: Vec<(u64, &PathBuf)> = Vec::new();
     for file in files {
-        let name = file.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
         let digits: String = name.chars().take_while(char::is_ascii_digit).collect();
         match digits.parse::<u64>() {
             Ok(n) if digits.len() < 19 => numbered.push((n, file)),
@@ -91,16 +94,26 @@ fn numbering(target: &Target, files: &[PathBuf], out: &mut Vec<Diagnostic>) {
     for (i, (n, file)) in numbered.iter().enumerate() {
         if i > 0 && numbered[i - 1].0 == *n {
             out.push(
-                Diagnostic::error("migration-numbering", format!("has the number {n} of {} too: which runs first depends on the rest of the name", target.relative(numbered[i - 1].1)))
-                    .at(target.relative(file), None)
-                    .hint("give it the next free number (if it was never applied)"),
+                Diagnostic::error(
+                    "migration-numbering",
+                    format!(
+                        "has the number {n} of {} too: which runs first depends on the rest of the name",
+                        target.relative(numbered[i - 1].1)
+                    ),
+                )
+                .at(target.relative(file), None)
+                .hint("give it the next free number (if it was never applied)"),
             );
             continue;
         }
         if *n != expected {
-            let missing = if *n == expected + 1 { format!("{expected}") } else { format!("{expected} to {}", n - 1) };
+            let missing = if *n == expected + 1 {
+                format!("{expected} is")
+            } else {
+                format!("{expected} to {} are", n - 1)
+            };
             out.push(
-                Diagnostic::error("migration-numbering", format!("is number {n}, but {missing} is missing: a migration lost in a merge, or numbers skipped"))
+                Diagnostic::error("migration-numbering", format!("is number {n}, but {missing} missing: a migration lost in a merge, or numbers skipped"))
                     .at(target.relative(file), None)
                     .hint("renumber the migrations that were never applied so they follow on (never an applied one)"),
             );

@@ -16,8 +16,8 @@ pub mod dependencies;
 pub mod general;
 pub mod migrations;
 pub mod module_code;
-pub mod toolchain;
 pub mod routes;
+pub mod toolchain;
 pub mod tsconfig;
 
 pub type Run = fn(&Target, &mut Vec<Diagnostic>) -> Result<()>;
@@ -30,14 +30,38 @@ pub struct Check {
 
 /// Every static check, in the order they report.
 pub const STATIC: &[Check] = &[
-    Check { name: "tsconfig", run: tsconfig::check },
-    Check { name: "cors", run: cors::check },
-    Check { name: "module code", run: module_code::check },
-    Check { name: "routes", run: routes::check },
-    Check { name: "dependencies", run: dependencies::check },
-    Check { name: "migrations", run: migrations::check },
-    Check { name: "adapted modules", run: adapted::check },
-    Check { name: "bootstrap SQL", run: bootstrap_sql::check },
+    Check {
+        name: "tsconfig",
+        run: tsconfig::check,
+    },
+    Check {
+        name: "cors",
+        run: cors::check,
+    },
+    Check {
+        name: "module code",
+        run: module_code::check,
+    },
+    Check {
+        name: "routes",
+        run: routes::check,
+    },
+    Check {
+        name: "dependencies",
+        run: dependencies::check,
+    },
+    Check {
+        name: "migrations",
+        run: migrations::check,
+    },
+    Check {
+        name: "adapted modules",
+        run: adapted::check,
+    },
+    Check {
+        name: "bootstrap SQL",
+        run: bootstrap_sql::check,
+    },
 ];
 
 /// Every registered code, grouped by the file that documents it, in docs/doctor.md's order.

@@ -39,9 +39,9 @@ pub const RULES: &[Rule] = &[
     Rule {
         code: "module-index-missing",
         severity: Severity::Error,
-        scope: Scope::Database,
-        what: "both",
-        fix: "no `plugin/index.ts` |",
+        scope: Scope::Both,
+        what: "no `plugin/index.ts`",
+        fix: "",
     },
     Rule {
         code: "module-meta-id",

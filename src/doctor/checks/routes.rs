@@ -28,9 +28,11 @@ pub const RULES: &[Rule] = &[
 pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for module in target.modules() {
         let plugin_dir = target.root.join(&module.plugin);
-        let declared = read_text(&plugin_dir.join("index.ts"))
-            .ok()
-            .and_then(|index| ts::exported_string_array(&index, "plugin/index.ts", "permissions").ok().flatten());
+        let declared = read_text(&plugin_dir.join("index.ts")).ok().and_then(|index| {
+            ts::exported_string_array(&index, "plugin/index.ts", "permissions")
+                .ok()
+                .flatten()
+        });
         // Unreadable files were reported by the module code check: do not report them twice.
         let mut ignored = Vec::new();
         for file in plugin_files(target, &plugin_dir, &mut ignored) {

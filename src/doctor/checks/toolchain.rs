@@ -20,7 +20,7 @@ pub const RULES: &[Rule] = &[
         code: "toolchain-node-version",
         severity: Severity::Error,
         scope: Scope::Toolchain,
-        what: "`node --version` is outside the package's `engines.node` range (npm's syntax: `^20.19.0 || >=22.12.0`), or the range does not parse",
+        what: "`node --version` is outside the package's `engines.node` range (npm's syntax, alternatives included: the sandbox's `^20.19.0` or `>=22.12.0`), or the range does not parse",
         fix: "install a Node.js the range allows (`nvm install 22`), or fix the range",
     },
     Rule {
@@ -101,7 +101,10 @@ pub fn check(target: &Target, skip: &dyn Fn(&str) -> bool) -> (Vec<Line>, Vec<Di
 }
 
 fn node(engines: &Option<String>, lines: &mut Vec<Line>, out: &mut Vec<Diagnostic>) {
-    let wanted = engines.as_deref().map(|e| format!(" (engines: {e})")).unwrap_or_default();
+    let wanted = engines
+        .as_deref()
+        .map(|e| format!(" (engines: {e})"))
+        .unwrap_or_default();
     let Ok(path) = which::which("node") else {
         lines.push(Line {
             ok: false,
@@ -126,8 +129,11 @@ fn node(engines: &Option<String>, lines: &mut Vec<Line>, out: &mut Vec<Diagnosti
             text: format!("Node.js at {}: `node --version` failed", path.display()),
         });
         out.push(
-            Diagnostic::error("toolchain-node-version", format!("`{} --version` failed", path.display()))
-                .hint("reinstall Node.js"),
+            Diagnostic::error(
+                "toolchain-node-version",
+                format!("`{} --version` failed", path.display()),
+            )
+            .hint("reinstall Node.js"),
         );
         return;
     };
@@ -143,15 +149,24 @@ fn node(engines: &Option<String>, lines: &mut Vec<Line>, out: &mut Vec<Diagnosti
         Ok(false) => {
             lines.push(Line {
                 ok: false,
-                text: format!("Node.js {version} at {}: outside engines.node {}", path.display(), engines.as_deref().unwrap_or_default()),
+                text: format!(
+                    "Node.js {version} at {}: outside engines.node {}",
+                    path.display(),
+                    engines.as_deref().unwrap_or_default()
+                ),
             });
             out.push(
                 Diagnostic::error(
                     "toolchain-node-version",
-                    format!("Node.js {version} is outside the range engines.node allows ({})", engines.as_deref().unwrap_or_default()),
+                    format!(
+                        "Node.js {version} is outside the range engines.node allows ({})",
+                        engines.as_deref().unwrap_or_default()
+                    ),
                 )
                 .at("package.json", None)
-                .hint("install a Node.js that range allows (e.g. `nvm install 22`), and put it first on PATH"),
+                .hint(
+                    "install a Node.js that range allows (e.g. `nvm install 22`), and put it first on PATH",
+                ),
             );
         }
         Err(why) => {
@@ -160,9 +175,12 @@ fn node(engines: &Option<String>, lines: &mut Vec<Line>, out: &mut Vec<Diagnosti
                 text: format!("Node.js {version}: engines.node does not parse"),
             });
             out.push(
-                Diagnostic::error("toolchain-node-version", format!("engines.node does not parse as a version range: {why}"))
-                    .at("package.json", None)
-                    .hint("write it as npm does, e.g. \"^20.19.0 || >=22.12.0\""),
+                Diagnostic::error(
+                    "toolchain-node-version",
+                    format!("engines.node does not parse as a version range: {why}"),
+                )
+                .at("package.json", None)
+                .hint("write it as npm does, e.g. \"^20.19.0 || >=22.12.0\""),
             );
         }
     }
@@ -179,7 +197,10 @@ pub fn satisfies(version: &str, range: &str) -> Result<bool, String> {
         let tokens: Vec<&str> = alternative.split_whitespace().collect();
         let comparators: Vec<String> = match tokens.as_slice() {
             [] => vec!["*".to_string()],
-            [low, "-", high] => vec![format!(">={}", low.trim_start_matches('v')), format!("<={}", high.trim_start_matches('v'))],
+            [low, "-", high] => vec![
+                format!(">={}", low.trim_start_matches('v')),
+                format!("<={}", high.trim_start_matches('v')),
+            ],
             _ => {
                 // `>= 20` (an operator apart from its version) joins the next token.
                 let mut joined: Vec<String> = Vec::new();
@@ -213,15 +234,22 @@ fn node_modules(
     let dir = root.join("node_modules");
     let lockfile = root.join("package-lock.json");
     if !dir.is_dir() {
-        let install = if lockfile.is_file() { "npm ci" } else { "npm install" };
+        let install = if lockfile.is_file() {
+            "npm ci"
+        } else {
+            "npm install"
+        };
         lines.push(Line {
             ok: false,
             text: format!("node_modules: missing (run `{install}`)"),
         });
         out.push(
-            Diagnostic::error("toolchain-node-modules-missing", "the packages are not installed: there is no node_modules")
-                .at("package.json", None)
-                .hint(format!("run `{install}` in this folder")),
+            Diagnostic::error(
+                "toolchain-node-modules-missing",
+                "the packages are not installed: there is no node_modules",
+            )
+            .at("package.json", None)
+            .hint(format!("run `{install}` in this folder")),
         );
         return;
     }
@@ -248,26 +276,39 @@ fn node_modules(
     if missing.is_empty() && !lock_newer {
         lines.push(Line {
             ok: true,
-            text: format!("node_modules: the {} declared package(s) are installed", declared.len()),
+            text: format!(
+                "node_modules: the {} declared package(s) are installed",
+                declared.len()
+            ),
         });
         return;
     }
     let mut why = Vec::new();
     if !missing.is_empty() {
         let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-        why.push(format!("{} declared package(s) not installed: {}", missing.len(), names.join(", ")));
+        why.push(format!(
+            "{} declared package(s) not installed: {}",
+            missing.len(),
+            names.join(", ")
+        ));
     }
     if lock_newer {
-        why.push("package-lock.json changed after the last install (newer than node_modules/.package-lock.json)".into());
+        why.push(
+            "package-lock.json changed after the last install (newer than node_modules/.package-lock.json)"
+                .into(),
+        );
     }
     lines.push(Line {
         ok: false,
-        text: format!("node_modules: out of step with package.json (run `npm install`)"),
+        text: "node_modules: out of step with package.json (run `npm install`)".to_string(),
     });
     out.push(
-        Diagnostic::error("toolchain-node-modules-stale", format!("node_modules is out of step: {}", why.join("; ")))
-            .at("package.json", None)
-            .hint("run `npm install` in this folder"),
+        Diagnostic::error(
+            "toolchain-node-modules-stale",
+            format!("node_modules is out of step: {}", why.join("; ")),
+        )
+        .at("package.json", None)
+        .hint("run `npm install` in this folder"),
     );
 }
 
@@ -279,18 +320,29 @@ fn ports(lines: &mut Vec<Line>, out: &mut Vec<Diagnostic>) {
             .and_then(|v| v.trim().parse::<u16>().ok())
             .unwrap_or(default)
     };
-    let wanted = [("the API", "PORT", port("PORT", 3001)), ("Vite", "VITE_PORT", port("VITE_PORT", 5173))];
+    let wanted = [
+        ("the API", "PORT", port("PORT", 3001)),
+        ("Vite", "VITE_PORT", port("VITE_PORT", 5173)),
+    ];
     let mut busy = Vec::new();
     for (what, var, port) in wanted {
         if taken(port) {
             busy.push(format!("{port} ({what})"));
             out.push(
-                Diagnostic::warning("toolchain-port-busy", format!("port {port} ({what}, {var}) is already in use: `npm run dev` would fail there"))
-                    .hint(format!("stop what listens on {port} (`ss -ltnp 'sport = :{port}'`), or set {var} to a free port")),
+                Diagnostic::warning(
+                    "toolchain-port-busy",
+                    format!("port {port} ({what}, {var}) is already in use: `npm run dev` would fail there"),
+                )
+                .hint(format!(
+                    "stop what listens on {port} (`ss -ltnp 'sport = :{port}'`), or set {var} to a free port"
+                )),
             );
         }
     }
-    let listed: Vec<String> = wanted.iter().map(|(what, _, p)| format!("{p} ({what})")).collect();
+    let listed: Vec<String> = wanted
+        .iter()
+        .map(|(what, _, p)| format!("{p} ({what})"))
+        .collect();
     lines.push(if busy.is_empty() {
         Line {
             ok: true,
