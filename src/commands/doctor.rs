@@ -21,9 +21,17 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     }
     let target = Target::load(&args.dir)?;
     let ignore = Ignore::new(&target.project.file.doctor.ignore, &args.ignore)?;
-    if args.fix {
-        for change in doctor::fix::run(&target, &ignore)? {
-            printer.line(format!("fixed: {change}"));
+    let fixed = if args.fix {
+        doctor::fix::run(&target, &ignore)?
+    } else {
+        Vec::new()
+    };
+    for change in &fixed {
+        // On stdout for a person; on stderr when stdout carries a document for tools.
+        match args.format {
+            DoctorFormat::Human => printer.line(change.to_string()),
+            _ if printer.level >= crate::output::Level::Normal => eprintln!("{change}"),
+            _ => {}
         }
     }
     let skip = |code: &str| ignore.skips(code);
@@ -78,6 +86,10 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
                 "warnings": warnings,
                 "diagnostics": found,
             });
+            let mut doc = doc;
+            if args.fix {
+                doc["fixed"] = json!(fixed);
+            }
             crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
         }
     }

@@ -731,3 +731,97 @@ fn every_format_of_one_report() {
         assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
     }
 }
+
+// --- issue 11: --fix --------------------------------------------------------------------------
+
+#[test]
+fn fix_round_trips_the_safe_fixes_and_keeps_comments_and_order() {
+    let test = CliTest::new();
+    sandbox(&test);
+    // A comment of the user's, which must survive.
+    test.replace_in_file(
+        "items/tsconfig.json",
+        "\"compilerOptions\": {",
+        "\"compilerOptions\": {\n    // ours: keep me",
+    );
+    let tsconfig = test.read_file("items/tsconfig.json");
+    let package = test.read_file("items/package.json");
+    // The seed's traps: baseUrl, the alias to a folder that is not there, cors (and its types) in
+    // dependencies though only development loads it.
+    test.replace_in_file(
+        "items/tsconfig.json",
+        "// ours: keep me",
+        "// ours: keep me\n    \"baseUrl\": \".\",",
+    );
+    test.replace_in_file("items/tsconfig.json", "\"./client/src/*\"", "\"./src/client/*\"");
+    let moved = package
+        .replace("    \"cors\": \"^2.8.6\",\n", "")
+        .replace("    \"@types/cors\": \"^2.8.19\",\n", "")
+        .replace(
+            "\"dependencies\": {\n",
+            "\"dependencies\": {\n    \"@types/cors\": \"^2.8.19\",\n    \"cors\": \"^2.8.6\",\n",
+        );
+    test.write_file("items/package.json", &moved);
+    let (code, list) = found(&test, &["doctor", "items"]);
+    let codes: Vec<&str> = list.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert_eq!(
+        (code, codes),
+        (
+            1,
+            vec![
+                "tsconfig-base-url",
+                "tsconfig-path-missing",
+                "dependency-dev-path-in-dependencies"
+            ]
+        )
+    );
+
+    let out = test.run(&["doctor", "items", "--fix", "--ignore", "toolchain"]);
+    assert_eq!(code_of(&test, &out), 0, "{}", stdout(&out));
+    assert_snapshot!(test.filter(&stdout(&out)));
+    // Byte for byte what it was before the traps: the comment, the key order, the formatting.
+    assert_eq!(test.read_file("items/tsconfig.json"), tsconfig);
+    assert_eq!(test.read_file("items/package.json"), package);
+    let (code, list) = found(&test, &["doctor", "items"]);
+    assert_eq!((code, list.len()), (0, 0), "{list:?}");
+}
+
+#[test]
+fn fix_adapts_a_drifted_module_again_but_never_over_an_edit() {
+    let test = CliTest::new();
+    sandbox(&test);
+    test.copy_fixture("foundation", "foundation");
+    assert!(
+        test.run(&["adapt", "items", "--foundation", "foundation", "-q"])
+            .status
+            .success()
+    );
+    let adapter = "foundation/src/modules/items/server/routes/index.ts";
+    let written = test.read_file(adapter);
+    std::fs::remove_file(test.path(adapter)).unwrap();
+    let (code, list) = found(&test, &["doctor", "foundation"]);
+    assert_eq!((code, list[0].0.as_str()), (1, "adapter-missing"));
+    let out = test.run(&["doctor", "foundation", "--fix", "--ignore", "toolchain"]);
+    assert_eq!(code_of(&test, &out), 0, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("fixed: src/modules/items/: adapted `items` again from "),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(test.read_file(adapter), written);
+
+    // An edit is never overwritten: the drift stays, and --fix says why.
+    test.replace_in_file(
+        adapter,
+        "'../../../../lib/db/tenant-db.js'",
+        "'../../../lib/db/tenant-db.js'",
+    );
+    let out = test.run(&["doctor", "foundation", "--fix", "--ignore", "toolchain"]);
+    assert_eq!(code_of(&test, &out), 1, "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("not fixed: adapting `items` again would overwrite edited file(s) src/modules/items/server/routes/index.ts"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(test.read_file(adapter).contains("'../../../lib/db/tenant-db.js'"));
+}

@@ -63,11 +63,41 @@ impl Declared {
     }
 }
 
-pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
-    let Some(declared) = Declared::read(&target.root) else {
-        // No package.json (or a broken one): the toolchain check says so.
-        return Ok(());
-    };
+/// What the project's code loads, against what package.json declares.
+struct Analysis {
+    declared: Declared,
+    /// Each package, where it is first loaded.
+    first: BTreeMap<String, (String, usize)>,
+    /// Packages production code loads (not only on a development path), where first.
+    in_production: BTreeMap<String, (String, usize)>,
+    /// Packages production files load on development paths.
+    dev_paths: BTreeSet<String>,
+}
+
+impl Analysis {
+    /// Packages in `dependencies` that only development paths load: they belong in devDependencies
+    /// (with their `@types/*`, when that is in dependencies too).
+    fn movable_to_dev(&self) -> Vec<(String, Option<String>)> {
+        self.dev_paths
+            .iter()
+            .filter(|p| !self.in_production.contains_key(*p) && self.declared.production.contains(*p))
+            .map(|p| {
+                let types = format!("@types/{}", p.trim_start_matches('@').replace('/', "__"));
+                let types = self.declared.production.contains(&types).then_some(types);
+                (p.clone(), types)
+            })
+            .collect()
+    }
+}
+
+/// The packages `--fix` moves to devDependencies: (package, its `@types/*` in dependencies).
+pub fn movable_to_dev(target: &Target) -> Vec<(String, Option<String>)> {
+    analyze(target).map(|a| a.movable_to_dev()).unwrap_or_default()
+}
+
+fn analyze(target: &Target) -> Option<Analysis> {
+    // No package.json (or a broken one): the toolchain check says so.
+    let declared = Declared::read(&target.root)?;
     let aliases: Vec<String> = tsconfig::load(&target.root.join("tsconfig.json"))
         .map(|o| {
             o.paths
@@ -129,7 +159,25 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             }
         }
     }
-    for (package, (file, line)) in &first {
+    Some(Analysis {
+        declared,
+        first,
+        in_production,
+        dev_paths,
+    })
+}
+
+pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
+    let Some(analysis) = analyze(target) else {
+        return Ok(());
+    };
+    let Analysis {
+        declared,
+        first,
+        in_production,
+        ..
+    } = &analysis;
+    for (package, (file, line)) in first {
         if !declared.production.contains(package) && !declared.dev.contains(package) {
             out.push(
                 Diagnostic::error(
@@ -143,7 +191,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             );
         }
     }
-    for (package, (file, line)) in &in_production {
+    for (package, (file, line)) in in_production {
         if declared.dev.contains(package) && !declared.production.contains(package) {
             out.push(
                 Diagnostic::error(
@@ -155,23 +203,16 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             );
         }
     }
-    for package in dev_paths.iter().filter(|p| !in_production.contains_key(*p)) {
-        if declared.production.contains(package) {
-            let types = format!("@types/{}", package.trim_start_matches('@').replace('/', "__"));
-            let also = if declared.production.contains(&types) {
-                format!(" (and `{types}`)")
-            } else {
-                String::new()
-            };
-            out.push(
-                Diagnostic::warning(
-                    "dependency-dev-path-in-dependencies",
-                    format!("`{package}`{also} is in dependencies, but only development paths load it: production installs what it never runs"),
-                )
-                .at("package.json", line_of(&target.root.join("package.json"), &format!("\"{package}\"")))
-                .hint(format!("move `{package}`{also} to devDependencies (`modkit doctor --fix` does)")),
-            );
-        }
+    for (package, types) in analysis.movable_to_dev() {
+        let also = types.map(|t| format!(" (and `{t}`)")).unwrap_or_default();
+        out.push(
+            Diagnostic::warning(
+                "dependency-dev-path-in-dependencies",
+                format!("`{package}`{also} is in dependencies, but only development paths load it: production installs what it never runs"),
+            )
+            .at("package.json", line_of(&target.root.join("package.json"), &format!("\"{package}\"")))
+            .hint(format!("move `{package}`{also} to devDependencies (`modkit doctor --fix` does)")),
+        );
     }
     Ok(())
 }
