@@ -48,7 +48,13 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         let live = runtime.block_on(async {
             let timeout = Duration::from_secs(args.connect_timeout);
             let (pool, _) = connect::connect(&url, 1, timeout, false).await?;
-            let result = doctor::live::run(&pool, &target.project).await;
+            let mut result = doctor::live::run(&pool, &target.project).await;
+            if let Ok(found) = &mut result {
+                match doctor::drift::run(&pool).await {
+                    Ok(drift) => found.extend(drift),
+                    Err(e) => result = Err(e),
+                }
+            }
             pool.close().await;
             result
         });

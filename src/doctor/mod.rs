@@ -4,6 +4,7 @@
 //! [`Diagnostic`]s; codes are stable and documented in docs/doctor.md.
 
 pub mod checks;
+pub mod drift;
 pub mod fix;
 pub mod live;
 pub mod rule;

@@ -825,3 +825,47 @@ fn fix_adapts_a_drifted_module_again_but_never_over_an_edit() {
     );
     assert!(test.read_file(adapter).contains("'../../../lib/db/tenant-db.js'"));
 }
+
+// --- issue 11: live drift across tenant schemas ----------------------------------------------
+
+#[test]
+fn drift_across_tenant_schemas_is_named_per_tenant_and_object() {
+    let db = TestDb::new();
+    let test = CliTest::new()
+        .with_filter(db.url(), "[DB]")
+        .with_filter(redact(db.url()), "[DB]");
+    sandbox(&test);
+    let dir = test.path("items");
+    let dir = dir.to_str().unwrap();
+    let bootstrap = test.run(&[
+        "bootstrap",
+        "--project",
+        dir,
+        "--db",
+        db.url(),
+        "--tenant",
+        "acme",
+        "--tenant",
+        "globex",
+        "--tenant",
+        "initech",
+        "-q",
+    ]);
+    assert!(
+        bootstrap.status.success(),
+        "{}",
+        test.filter(&crate::support::transcript(&bootstrap))
+    );
+    let (code, list) = found(&test, &["doctor", dir, "--db", db.url()]);
+    assert_eq!((code, list.len()), (0, 0), "{list:?}");
+
+    // One tenant drifts: a missing column, an extra index, a changed type.
+    db.execute(
+        "ALTER TABLE tenant_initech.items DROP COLUMN updated_at;
+         CREATE INDEX items_name_idx ON tenant_initech.items (name);
+         ALTER TABLE tenant_initech.items ALTER COLUMN name TYPE varchar(100);",
+    );
+    let out = test.run(&["doctor", dir, "--db", db.url(), "--ignore", "toolchain"]);
+    assert_eq!(code_of(&test, &out), 1);
+    assert_snapshot!(test.filter(&stdout(&out)));
+}

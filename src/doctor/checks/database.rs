@@ -32,4 +32,11 @@ pub const RULES: &[Rule] = &[
         what: "a `tenant_*` schema has no `sys_tenant` row: left over, or made by hand",
         fix: "drop it; `modkit bootstrap --tenant <code>` would give it to that tenant as it is",
     },
+    Rule {
+        code: "db-tenant-schema-drift",
+        severity: Severity::Error,
+        scope: Scope::Database,
+        what: "tenant schemas differ in structure: against what most tenant schemas have, a tenant lacks a module table, a column, an index or a constraint, has one the others lack, or has another column type, nullability, default or definition (each named per tenant and object; one catalog query whatever the number of tenants)",
+        fix: "find what was changed by hand (or a migration that failed half-way) and add a migration that brings every tenant to one shape",
+    },
 ];
