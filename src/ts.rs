@@ -152,6 +152,15 @@ pub(crate) fn line_at(source: &str, offset: usize) -> usize {
 pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Option<Vec<String>>> {
     let allocator = Allocator::default();
     let program = parse(&allocator, source, file)?;
+    exported_string_array_in(&program, file, name)
+}
+
+/// [`exported_string_array`] of a file already parsed (one parse for several readings).
+pub(crate) fn exported_string_array_in(
+    program: &Program,
+    file: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>> {
     for stmt in &program.body {
         let Statement::ExportDeclaration(export) = stmt else {
             continue;

@@ -35,8 +35,16 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         }
     }
     let skip = |code: &str| ignore.skips(code);
-    let (toolchain, mut found) = checks::toolchain::check(&target, &skip);
-    found.extend(doctor::run_static(&target)?);
+    // The toolchain waits on `node --version` (tens of milliseconds): run it beside the static checks.
+    let (toolchain, mut found, static_found) = std::thread::scope(|scope| {
+        let toolchain = scope.spawn(|| checks::toolchain::check(&target, &skip));
+        let static_found = doctor::run_static(&target, &skip);
+        let (lines, found) = toolchain
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (lines, found, static_found)
+    });
+    found.extend(static_found?);
     let mut database = None;
     if let Some(flag) = &args.db {
         let flag = Some(flag.as_str()).filter(|f| !f.is_empty());

@@ -39,7 +39,14 @@ impl Route {
 
 /// Calls like `router.get('/x', ...)`, `ctx.router.post(...)` or `r.delete(...)` after
 /// `const r = ctx.router`: the receiver is a `router` (a variable, or a property) or an alias of one.
+#[cfg(test)]
 pub fn routes(source: &str, file: &str) -> Result<Vec<Route>> {
+    Ok(routes_and_permissions(source, file)?.0)
+}
+
+/// The routes, and the `permissions` export when the file has one (read in the same parse; an
+/// export that is not an array of string literals reads as None: `permissions-missing` says so).
+pub fn routes_and_permissions(source: &str, file: &str) -> Result<(Vec<Route>, Option<Vec<String>>)> {
     struct Finder<'s> {
         source: &'s str,
         aliases: Vec<String>,
@@ -90,7 +97,21 @@ pub fn routes(source: &str, file: &str) -> Result<Vec<Route>> {
         out: Vec::new(),
     };
     finder.visit_program(&program);
-    Ok(finder.out)
+    let permissions = crate::ts::exported_string_array_in(&program, file, "permissions")
+        .ok()
+        .flatten();
+    Ok((finder.out, permissions))
+}
+
+/// Whether a file may register routes at all (a method call on something), so that files that
+/// cannot are not parsed.
+pub fn may_register_routes(source: &str) -> bool {
+    source.contains("router")
+        && ROUTE_METHODS.iter().any(|m| {
+            source
+                .match_indices(m)
+                .any(|(i, _)| source[..i].ends_with('.') && source[i + m.len()..].starts_with('('))
+        })
 }
 
 /// A string literal, or a template literal without expressions.

@@ -22,10 +22,14 @@ pub mod tsconfig;
 
 pub type Run = fn(&Target, &mut Vec<Diagnostic>) -> Result<()>;
 
-/// A static check: its name (in "the X check could not finish") and the function that runs it.
+/// A static check: its name (in "the X check could not finish"), the function that runs it, and
+/// the codes it reports: its own, and `also` those documented elsewhere (a file it cannot read or
+/// parse). A check whose codes are all ignored does not run.
 pub struct Check {
     pub name: &'static str,
     pub run: Run,
+    pub rules: &'static [Rule],
+    pub also: &'static [&'static str],
 }
 
 /// Every static check, in the order they report.
@@ -33,34 +37,50 @@ pub const STATIC: &[Check] = &[
     Check {
         name: "tsconfig",
         run: tsconfig::check,
+        rules: tsconfig::RULES,
+        also: &[],
     },
     Check {
         name: "cors",
         run: cors::check,
+        rules: cors::RULES,
+        also: &["file-unreadable", "typescript-syntax"],
     },
     Check {
         name: "module code",
         run: module_code::check,
+        rules: module_code::RULES,
+        also: &["file-unreadable", "typescript-syntax"],
     },
     Check {
         name: "routes",
         run: routes::check,
+        rules: routes::RULES,
+        also: &[],
     },
     Check {
         name: "dependencies",
         run: dependencies::check,
+        rules: dependencies::RULES,
+        also: &[],
     },
     Check {
         name: "migrations",
         run: migrations::check,
+        rules: migrations::RULES,
+        also: &["file-unreadable", "module-file-link"],
     },
     Check {
         name: "adapted modules",
         run: adapted::check,
+        rules: adapted::RULES,
+        also: &["file-unreadable", "typescript-syntax"],
     },
     Check {
         name: "bootstrap SQL",
         run: bootstrap_sql::check,
+        rules: bootstrap_sql::RULES,
+        also: &[],
     },
 ];
 

@@ -28,23 +28,26 @@ pub const RULES: &[Rule] = &[
 pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for module in target.modules() {
         let plugin_dir = target.root.join(&module.plugin);
-        let declared = read_text(&plugin_dir.join("index.ts")).ok().and_then(|index| {
-            ts::exported_string_array(&index, "plugin/index.ts", "permissions")
-                .ok()
-                .flatten()
-        });
         // Unreadable files were reported by the module code check: do not report them twice.
         let mut ignored = Vec::new();
-        for file in plugin_files(target, &plugin_dir, &mut ignored) {
-            if !file.contents.contains("router") {
+        let mut files = plugin_files(target, &plugin_dir, &mut ignored);
+        // index.ts first: it declares the permissions the other files' guards are checked against.
+        files.sort_by_key(|f| f.path != "index.ts");
+        let mut declared: Option<Vec<String>> = None;
+        for file in files {
+            let is_index = file.path == "index.ts";
+            if !is_index && !scan::may_register_routes(&file.contents) {
                 continue;
             }
             let rel = format!("{}/{}", module.plugin, file.path);
-            let routes = match scan::routes(&file.contents, &rel) {
-                Ok(routes) => routes,
+            let (routes, permissions) = match scan::routes_and_permissions(&file.contents, &rel) {
+                Ok(found) => found,
                 // A syntax error is reported (once) by the module code check.
                 Err(_) => continue,
             };
+            if is_index {
+                declared = permissions;
+            }
             for route in routes.iter().filter(|r| !r.is_health_check()) {
                 let what = match &route.path {
                     Some(path) => format!("{} {path}", route.method.to_uppercase()),
