@@ -87,9 +87,13 @@ pub enum Command {
         after_help = concat!("Examples:\n  modkit doctor                              # the sandbox or foundation here (or in a parent)\n  \
                             PGPASSWORD=... modkit doctor ../foundation --db postgres://app@db/app\n  \
                             modkit doctor --db                         # the URL from DATABASE_URL or modkit.toml\n  \
-                            modkit doctor --format github              # annotations in a GitHub Actions log\n\n\
+                            modkit doctor --format github              # annotations in a GitHub Actions log\n  \
+                            modkit doctor --format sarif > doctor.sarif # for GitHub code scanning\n  \
+                            modkit doctor --explain tsconfig-base-url  # what a code means and its fix\n  \
+                            modkit doctor --fix                        # apply the safe fixes, then check again\n\n\
                       Exit codes: 0 no error (warnings may be printed), 1 errors found, 2 usage or environment error.\n\
-                      Every check and its code: ", docs_url!("doctor.md"))
+                      Turn a check off with [doctor] ignore = [\"CODE\"] in modkit.toml. Every check and its code: ",
+                      docs_url!("doctor.md"))
     )]
     Doctor(DoctorArgs),
 
@@ -219,14 +223,31 @@ pub struct DoctorArgs {
     /// Output format
     #[arg(long, value_enum, default_value_t = DoctorFormat::Human)]
     pub format: DoctorFormat,
+
+    /// Print the documentation of a check (its code, e.g. `tsconfig-base-url`) and exit
+    #[arg(long, value_name = "CODE")]
+    pub explain: Option<String>,
+
+    /// Turn a check off for this run: a code, or a prefix before `-` (`toolchain`); adds to
+    /// modkit.toml's `[doctor] ignore`
+    #[arg(long, value_name = "CODE")]
+    pub ignore: Vec<String>,
+
+    /// Apply the safe fixes (tsconfig `baseUrl`, a wrong `@client/*` alias, `cors` in
+    /// dependencies, adapted files that drifted), say what changed, then check again
+    #[arg(long)]
+    pub fix: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DoctorFormat {
     Human,
     Json,
-    /// GitHub Actions workflow commands (`::error file=...,line=...::...`)
+    /// GitHub Actions workflow commands (`::error file=...,line=...::...`), and a Markdown summary
+    /// in $GITHUB_STEP_SUMMARY when it is set
     Github,
+    /// SARIF 2.1.0, for GitHub code scanning (`github/codeql-action/upload-sarif`)
+    Sarif,
 }
 
 #[derive(Debug, Args)]

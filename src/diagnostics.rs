@@ -1,5 +1,6 @@
-//! Diagnostics: what `modkit doctor` finds, one type for every check, and its three reporters
-//! (a person at a terminal, JSON for tools, GitHub Actions annotations for CI).
+//! Diagnostics: what `modkit doctor` finds, one type for every check, and its reporters (a person
+//! at a terminal, JSON for tools, GitHub Actions annotations and step summary, SARIF for code
+//! scanning).
 
 use serde::Serialize;
 
@@ -107,12 +108,7 @@ pub fn print_github(diagnostics: &[Diagnostic], root: &str) -> std::io::Result<(
             escape_property(&format!("modkit doctor {}", d.code))
         )];
         if let Some(file) = &d.file {
-            let path = if root == "." || root.is_empty() {
-                file.clone()
-            } else {
-                format!("{root}/{file}")
-            };
-            props.insert(0, format!("file={}", escape_property(&path)));
+            props.insert(0, format!("file={}", escape_property(&from_root(root, file))));
         }
         if let Some(line) = d.line {
             props.insert(1, format!("line={line}"));
@@ -124,6 +120,143 @@ pub fn print_github(diagnostics: &[Diagnostic], root: &str) -> std::io::Result<(
         crate::output::write_stdout(&format!("::{kind} {}::{}", props.join(","), escape_data(&text)))?;
     }
     Ok(())
+}
+
+/// The toolchain, flutter doctor style: one ✓ / ✗ line per tool, before the diagnostics.
+pub fn print_toolchain(printer: &Printer, lines: &[crate::doctor::checks::toolchain::Line]) {
+    if lines.is_empty() {
+        return;
+    }
+    printer.line("Toolchain:");
+    for line in lines {
+        let mark = if line.ok {
+            console::style("✓").green()
+        } else {
+            console::style("✗").red()
+        };
+        printer.line(format!("  [{mark}] {}", line.text));
+    }
+}
+
+/// A path as the repository's root sees it: `items/plugin/x.ts` for `modkit doctor items`.
+fn from_root(root: &str, file: &str) -> String {
+    let root = root.trim_end_matches('/');
+    if root == "." || root.is_empty() {
+        file.to_string()
+    } else {
+        format!("{}/{file}", root.trim_start_matches("./"))
+    }
+}
+
+/// SARIF 2.1.0, as GitHub code scanning takes it: every rule with its id, short description and
+/// help URI; each result with its rule, level, message and a location (a relative URI and a
+/// 1-based line; a finding with no file is put on modkit.toml, line 1, as code scanning needs one).
+pub fn sarif(diagnostics: &[Diagnostic], root: &str) -> serde_json::Value {
+    use serde_json::json;
+    let rules: Vec<&crate::doctor::rule::Rule> = crate::doctor::rule::all().collect();
+    let level = |s: Severity| match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+    };
+    let rule_json: Vec<serde_json::Value> = rules
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.code,
+                "name": r.code,
+                "shortDescription": { "text": first_sentence(r.what) },
+                "fullDescription": { "text": r.what },
+                "help": { "text": if r.fix.is_empty() { r.what } else { r.fix }, "markdown": crate::doctor::rule::explain(r) },
+                "helpUri": crate::doctor::rule::help_uri(r.code),
+                "defaultConfiguration": { "level": level(r.severity) },
+            })
+        })
+        .collect();
+    let results: Vec<serde_json::Value> = diagnostics
+        .iter()
+        .map(|d| {
+            let text = match &d.hint {
+                Some(h) => format!("{} (hint: {h})", d.message),
+                None => d.message.clone(),
+            };
+            json!({
+                "ruleId": d.code,
+                "ruleIndex": rules.iter().position(|r| r.code == d.code),
+                "level": level(d.severity),
+                "message": { "text": text },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": {
+                            "uri": from_root(root, d.file.as_deref().unwrap_or(crate::project::PROJECT_FILE)),
+                            "uriBaseId": "%SRCROOT%",
+                        },
+                        "region": { "startLine": d.line.unwrap_or(1).max(1) },
+                    }
+                }],
+            })
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "modkit doctor",
+                    "version": env!("CARGO_PKG_VERSION"),
+                    "informationUri": crate::doctor::rule::help_uri(""),
+                    "rules": rule_json,
+                }
+            },
+            "results": results,
+        }]
+    })
+}
+
+/// The text up to the first `: ` or `.`, for SARIF's short description.
+fn first_sentence(text: &str) -> &str {
+    let end = [text.find(": "), text.find(". ")]
+        .into_iter()
+        .flatten()
+        .min()
+        .unwrap_or(text.len());
+    &text[..end]
+}
+
+/// `--format github` with `$GITHUB_STEP_SUMMARY` set: a Markdown table of the findings appended to
+/// the job's summary page.
+pub fn append_step_summary(
+    path: &std::path::Path,
+    diagnostics: &[Diagnostic],
+    checked: &str,
+    root: &str,
+) -> std::io::Result<()> {
+    use std::io::Write;
+    let (errors, warnings) = counts(diagnostics);
+    let mut text = format!("\n## modkit doctor\n\n{errors} error(s), {warnings} warning(s) in {checked}.\n");
+    if !diagnostics.is_empty() {
+        text.push_str("\n| | code | where | message |\n| --- | --- | --- | --- |\n");
+        for d in diagnostics {
+            let mark = match d.severity {
+                Severity::Error => "❌",
+                Severity::Warning => "⚠️",
+            };
+            let place = match (&d.file, d.line) {
+                (Some(f), Some(l)) => format!("`{}:{l}`", from_root(root, f)),
+                (Some(f), None) => format!("`{}`", from_root(root, f)),
+                _ => String::new(),
+            };
+            let cell = |s: &str| s.replace('|', "\\|").replace('\n', " ");
+            text.push_str(&format!(
+                "| {mark} | `{}` | {place} | {} |\n",
+                d.code,
+                cell(&d.message)
+            ));
+        }
+    }
+    text.push('\n');
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    file.write_all(text.as_bytes())
 }
 
 /// GitHub's escaping of workflow command data: %, CR, LF.

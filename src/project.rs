@@ -30,6 +30,17 @@ pub struct ProjectFile {
     pub database: DatabaseSection,
     pub dev: Option<DevSection>,
     pub foundation: Option<FoundationSection>,
+    #[serde(default)]
+    pub doctor: DoctorSection,
+}
+
+/// `[doctor]`: checks this project turns off (`ignore = ["cors-any-origin", "toolchain"]`): a
+/// code, or a prefix of codes before a `-` (`toolchain` = every `toolchain-*` code).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoctorSection {
+    #[serde(default)]
+    pub ignore: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

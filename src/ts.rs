@@ -51,7 +51,7 @@ pub fn source_files(dir: &std::path::Path, skip: &[std::path::PathBuf]) -> Vec<s
 pub const MAX_NESTING: usize = 1000;
 
 /// Parse `source` (the text of `file`, named in errors) as TypeScript.
-fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
+pub(crate) fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
     if let Some(offset) = too_deep(source, MAX_NESTING) {
         return Err(UserError::new(format!(
             "{file}:{} does not parse as TypeScript: brackets nest more than {MAX_NESTING} levels deep, and modkit reads no deeper",
@@ -142,7 +142,7 @@ fn too_deep(source: &str, limit: usize) -> Option<usize> {
 }
 
 /// The 1-based line of a byte offset.
-fn line_at(source: &str, offset: usize) -> usize {
+pub(crate) fn line_at(source: &str, offset: usize) -> usize {
     source[..offset.min(source.len())].lines().count().max(1)
 }
 
@@ -152,6 +152,15 @@ fn line_at(source: &str, offset: usize) -> usize {
 pub fn exported_string_array(source: &str, file: &str, name: &str) -> Result<Option<Vec<String>>> {
     let allocator = Allocator::default();
     let program = parse(&allocator, source, file)?;
+    exported_string_array_in(&program, file, name)
+}
+
+/// [`exported_string_array`] of a file already parsed (one parse for several readings).
+pub(crate) fn exported_string_array_in(
+    program: &Program,
+    file: &str,
+    name: &str,
+) -> Result<Option<Vec<String>>> {
     for stmt in &program.body {
         let Statement::ExportDeclaration(export) = stmt else {
             continue;

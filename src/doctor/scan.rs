@@ -1,0 +1,365 @@
+//! What the new checks read from TypeScript, with the same parser as `crate::ts`: the routes a
+//! module registers and their guards, and every package a file loads (static, dynamic, `require`),
+//! with whether it sits on a development-only path.
+
+use anyhow::Result;
+use oxc_allocator::Allocator;
+use oxc_ast::ast::{
+    Argument, BindingPattern, CallExpression, Expression, IfStatement, ImportExpression, Statement,
+    VariableDeclarator,
+};
+use oxc_ast_visit::{Visit, walk};
+use oxc_span::GetSpan;
+
+use crate::ts::{line_at, parse};
+
+/// Router methods that register a route (or middleware) on an Express router.
+const ROUTE_METHODS: [&str; 7] = ["get", "post", "put", "patch", "delete", "all", "use"];
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub method: String,
+    /// The path when it is a string literal (`use` may have none).
+    pub path: Option<String>,
+    pub line: usize,
+    /// The permissions of its `rbac.require('...')` / `requirePermission('...')` guards; `None`
+    /// for a guard whose permission is not a string literal.
+    pub guards: Vec<Option<String>>,
+}
+
+impl Route {
+    /// `GET /health`, `/healthz`, `/<x>/health`: a health check answers without a user.
+    pub fn is_health_check(&self) -> bool {
+        self.path.as_deref().is_some_and(|p| {
+            let last = p.trim_end_matches('/').rsplit('/').next().unwrap_or_default();
+            matches!(last, "health" | "healthz" | "ready" | "live")
+        })
+    }
+}
+
+/// Calls like `router.get('/x', ...)`, `ctx.router.post(...)` or `r.delete(...)` after
+/// `const r = ctx.router`: the receiver is a `router` (a variable, or a property) or an alias of one.
+#[cfg(test)]
+pub fn routes(source: &str, file: &str) -> Result<Vec<Route>> {
+    Ok(routes_and_permissions(source, file)?.0)
+}
+
+/// The routes, and the `permissions` export when the file has one (read in the same parse; an
+/// export that is not an array of string literals reads as None: `permissions-missing` says so).
+pub fn routes_and_permissions(source: &str, file: &str) -> Result<(Vec<Route>, Option<Vec<String>>)> {
+    struct Finder<'s> {
+        source: &'s str,
+        aliases: Vec<String>,
+        out: Vec<Route>,
+    }
+    fn is_router(expr: &Expression, aliases: &[String]) -> bool {
+        match expr {
+            Expression::Identifier(id) => {
+                id.name == "router" || aliases.iter().any(|a| a == id.name.as_str())
+            }
+            Expression::StaticMemberExpression(m) => m.property.name == "router",
+            Expression::ParenthesizedExpression(p) => is_router(&p.expression, aliases),
+            _ => false,
+        }
+    }
+    impl<'a> Visit<'a> for Finder<'_> {
+        fn visit_variable_declarator(&mut self, it: &VariableDeclarator<'a>) {
+            if let (BindingPattern::BindingIdentifier(id), Some(init)) = (&it.id, &it.init)
+                && is_router(init, &self.aliases)
+            {
+                self.aliases.push(id.name.to_string());
+            }
+            walk::walk_variable_declarator(self, it);
+        }
+        fn visit_call_expression(&mut self, call: &CallExpression<'a>) {
+            if let Expression::StaticMemberExpression(m) = &call.callee
+                && ROUTE_METHODS.contains(&m.property.name.as_str())
+                && is_router(&m.object, &self.aliases)
+                && !call.arguments.is_empty()
+            {
+                let path = call.arguments.first().and_then(|a| literal(a.as_expression()?));
+                let guards = call.arguments.iter().filter_map(guard).collect();
+                self.out.push(Route {
+                    method: m.property.name.to_string(),
+                    path,
+                    line: line_at(self.source, call.span.start as usize),
+                    guards,
+                });
+            }
+            walk::walk_call_expression(self, call);
+        }
+    }
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let mut finder = Finder {
+        source,
+        aliases: Vec::new(),
+        out: Vec::new(),
+    };
+    finder.visit_program(&program);
+    let permissions = crate::ts::exported_string_array_in(&program, file, "permissions")
+        .ok()
+        .flatten();
+    Ok((finder.out, permissions))
+}
+
+/// Whether a file may register routes at all (a method call on something), so that files that
+/// cannot are not parsed.
+pub fn may_register_routes(source: &str) -> bool {
+    source.contains("router")
+        && ROUTE_METHODS.iter().any(|m| {
+            source
+                .match_indices(m)
+                .any(|(i, _)| source[..i].ends_with('.') && source[i + m.len()..].starts_with('('))
+        })
+}
+
+/// A string literal, or a template literal without expressions.
+fn literal(expr: &Expression) -> Option<String> {
+    match expr {
+        Expression::StringLiteral(s) => Some(s.value.to_string()),
+        Expression::TemplateLiteral(t) if t.expressions.is_empty() => {
+            Some(t.quasis.iter().map(|q| q.value.raw.as_str()).collect())
+        }
+        _ => None,
+    }
+}
+
+/// `x.rbac.require('p')`, `rbac.require('p')`, `requirePermission('p')`: Some(permission).
+fn guard(arg: &Argument) -> Option<Option<String>> {
+    let Expression::CallExpression(call) = arg.as_expression()? else {
+        return None;
+    };
+    let is_guard = match &call.callee {
+        Expression::StaticMemberExpression(m) if m.property.name == "require" => match &m.object {
+            Expression::Identifier(id) => id.name == "rbac",
+            Expression::StaticMemberExpression(o) => o.property.name == "rbac",
+            _ => false,
+        },
+        Expression::Identifier(id) => id.name == "requirePermission",
+        _ => false,
+    };
+    is_guard.then(|| call.arguments.first().and_then(|a| literal(a.as_expression()?)))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoadKind {
+    /// `import x from 'p'`, `export ... from 'p'`, `require('p')`: loaded when the file is.
+    Static,
+    /// `import type`: erased, never loaded.
+    TypeOnly,
+    /// `await import('p')` inside `if (!production)` (or `NODE_ENV !== 'production'`).
+    DevOnly,
+    /// `await import('p')` anywhere else: loaded when that code runs.
+    Dynamic,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Load {
+    pub specifier: String,
+    pub line: usize,
+    pub kind: LoadKind,
+}
+
+/// Every module specifier the file loads, and how.
+pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
+    struct Finder<'s> {
+        source: &'s str,
+        dev_depth: usize,
+        out: Vec<Load>,
+    }
+    impl Finder<'_> {
+        fn push(&mut self, specifier: Option<String>, at: u32, kind: LoadKind) {
+            if let Some(specifier) = specifier {
+                self.out.push(Load {
+                    specifier,
+                    line: line_at(self.source, at as usize),
+                    kind,
+                });
+            }
+        }
+        fn dynamic_kind(&self) -> LoadKind {
+            if self.dev_depth > 0 {
+                LoadKind::DevOnly
+            } else {
+                LoadKind::Dynamic
+            }
+        }
+    }
+    impl<'a> Visit<'a> for Finder<'_> {
+        fn visit_if_statement(&mut self, it: &IfStatement<'a>) {
+            self.visit_expression(&it.test);
+            let test = &self.source[it.test.span().start as usize..it.test.span().end as usize];
+            let dev = is_dev_guard(test);
+            self.dev_depth += usize::from(dev);
+            self.visit_statement(&it.consequent);
+            self.dev_depth -= usize::from(dev);
+            if let Some(alternate) = &it.alternate {
+                self.visit_statement(alternate);
+            }
+        }
+        fn visit_import_expression(&mut self, it: &ImportExpression<'a>) {
+            let kind = self.dynamic_kind();
+            self.push(literal(&it.source), it.span.start, kind);
+            walk::walk_import_expression(self, it);
+        }
+        fn visit_call_expression(&mut self, call: &CallExpression<'a>) {
+            if matches!(&call.callee, Expression::Identifier(id) if id.name == "require") {
+                let spec = call.arguments.first().and_then(|a| literal(a.as_expression()?));
+                self.push(spec, call.span.start, LoadKind::Static);
+            }
+            walk::walk_call_expression(self, call);
+        }
+    }
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let mut finder = Finder {
+        source,
+        dev_depth: 0,
+        out: Vec::new(),
+    };
+    for stmt in &program.body {
+        let (literal, type_only) = match stmt {
+            Statement::ImportDeclaration(i) => (&i.source, i.import_kind.is_type()),
+            Statement::ExportFromDeclaration(e) => (&e.source, e.export_kind.is_type()),
+            Statement::ExportAllDeclaration(e) => (&e.source, e.export_kind.is_type()),
+            _ => continue,
+        };
+        let kind = if type_only {
+            LoadKind::TypeOnly
+        } else {
+            LoadKind::Static
+        };
+        finder.push(Some(literal.value.to_string()), literal.span.start, kind);
+    }
+    finder.visit_program(&program);
+    Ok(finder.out)
+}
+
+/// `!production`, `!isProd`, `process.env.NODE_ENV !== 'production'`, `isDev`, `dev`.
+fn is_dev_guard(test: &str) -> bool {
+    let t: String = test.chars().filter(|c| !c.is_whitespace()).collect();
+    let lower = t.to_ascii_lowercase();
+    (lower.starts_with('!') && lower.contains("prod") && !lower.contains("&&") && !lower.contains("||"))
+        || lower.contains("!=='production'")
+        || lower.contains("!=\"production\"")
+        || lower.contains("!==\"production\"")
+        || lower.contains("!='production'")
+        || lower.contains("==='development'")
+        || matches!(lower.as_str(), "dev" | "isdev" | "development" | "isdevelopment")
+}
+
+/// The npm package a bare specifier names: `@scope/name/sub` -> `@scope/name`, `name/sub` -> `name`;
+/// None for a relative path, a URL, or one of Node's own modules.
+pub fn package_of(specifier: &str) -> Option<String> {
+    if specifier.starts_with('.')
+        || specifier.starts_with('/')
+        || specifier.contains(':')
+        || specifier.starts_with('#')
+    {
+        return None;
+    }
+    let mut parts = specifier.split('/');
+    let first = parts.next()?;
+    let name = if first.starts_with('@') {
+        format!("{first}/{}", parts.next()?)
+    } else {
+        first.to_string()
+    };
+    (!NODE_BUILTINS.contains(&name.as_str())).then_some(name)
+}
+
+/// Node's built-in modules, importable without `node:`.
+const NODE_BUILTINS: [&str; 40] = [
+    "assert",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "domain",
+    "events",
+    "fs",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "module",
+    "net",
+    "os",
+    "path",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "repl",
+    "stream",
+    "string_decoder",
+    "sys",
+    "timers",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "v8",
+    "vm",
+    "zlib",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_routes_and_their_guards() {
+        let src = "export default { async register(ctx) {\n  const r = ctx.router;\n  r.get('/health', (_q, s) => s.json({}));\n  r.get('/items', ctx.rbac.require('items.read'), h);\n  ctx.router.post(`/items`, h);\n  r.delete('/items/:id', ctx.rbac.require(perm), h);\n  const m = new Map(); m.get('/x');\n} };";
+        let got = routes(src, "i.ts").unwrap();
+        type Row<'a> = (&'a str, Option<&'a str>, usize, Vec<Option<String>>);
+        let got: Vec<Row> = got
+            .iter()
+            .map(|r| (r.method.as_str(), r.path.as_deref(), r.line, r.guards.clone()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("get", Some("/health"), 3, vec![]),
+                ("get", Some("/items"), 4, vec![Some("items.read".into())]),
+                ("post", Some("/items"), 5, vec![]),
+                ("delete", Some("/items/:id"), 6, vec![None]),
+            ]
+        );
+    }
+
+    #[test]
+    fn finds_loads_and_dev_only_paths() {
+        let src = "import type { X } from 'express';\nimport pg from 'pg';\nif (!production) {\n  const { default: cors } = await import('cors');\n}\nconst v = await import('vite');\nconst l = require('lodash/fp');\nexport { a } from './a.js';\n";
+        let got: Vec<(String, usize, LoadKind)> = loads(src, "s.ts")
+            .unwrap()
+            .into_iter()
+            .map(|l| (l.specifier, l.line, l.kind))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("express".into(), 1, LoadKind::TypeOnly),
+                ("pg".into(), 2, LoadKind::Static),
+                ("./a.js".into(), 8, LoadKind::Static),
+                ("cors".into(), 4, LoadKind::DevOnly),
+                ("vite".into(), 6, LoadKind::Dynamic),
+                ("lodash/fp".into(), 7, LoadKind::Static),
+            ]
+        );
+        assert_eq!(package_of("@types/node/fs"), Some("@types/node".into()));
+        assert_eq!(package_of("node:fs"), None);
+        assert_eq!(package_of("fs"), None);
+        assert_eq!(package_of("./x"), None);
+        assert_eq!(package_of("smol-toml"), Some("smol-toml".into()));
+    }
+}
