@@ -7,7 +7,7 @@ use std::process::Output;
 use insta::assert_snapshot;
 
 use crate::support::pg::{TestDb, redact};
-use crate::support::{CliTest, stdout};
+use crate::support::{CliTest, stderr, stdout};
 
 fn code_of(test: &CliTest, out: &Output) -> i32 {
     out.status
@@ -107,9 +107,28 @@ fn fresh_projects_are_clean() {
         "  [✓] npm at ",
         "  [✓] node_modules: the 11 declared package(s) are installed",
         "  [✓] dev ports free: ",
+        // No URL anywhere: the local database, and the binaries found for it.
+        "  [✓] database: the local one in .modkit/pg, run by the PostgreSQL binaries in ",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }
+    // A server named by DATABASE_URL: its URL, the password hidden.
+    let out = doctor(&test, &["items"])
+        .env(
+            "DATABASE_URL",
+            "postgres://app:S3cretPw@db.example:5432/items_dev",
+        )
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(
+        text.contains("  [✓] database: postgres://app:***@db.example:5432/items_dev (from DATABASE_URL)"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("S3cretPw") && !stderr(&out).contains("S3cretPw"),
+        "{text}"
+    );
 
     test.copy_fixture("foundation", "foundation");
     assert!(

