@@ -44,7 +44,7 @@ use crate::output::Printer;
 /// The stack every command runs on. Reading TypeScript recurses once per nesting level; deep
 /// nesting is refused before parsing (`ts::MAX_NESTING`), and this generous stack (reserved, not
 /// used, until touched) keeps what the pre-scan cannot see from aborting the process.
-const STACK_SIZE: usize = 256 << 20;
+pub const STACK_SIZE: usize = 256 << 20;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();

@@ -138,16 +138,47 @@ struct ModuleDirs {
 /// Every static check. A check that cannot finish on bad input (a file that does not parse as
 /// TypeScript) becomes a diagnostic, and the other checks still run.
 pub fn run_static(target: &Target, skip: &dyn Fn(&str) -> bool) -> Result<Vec<Diagnostic>> {
+    let wanted: Vec<&checks::Check> = checks::STATIC
+        .iter()
+        .filter(|check| !(check.rules.iter().all(|r| skip(r.code)) && check.also.iter().all(|c| skip(c))))
+        .collect();
+    // The checks are independent and bound by parsing: run them side by side, each on a stack as
+    // large as the main thread's (main.rs: deep nesting the pre-scan misses must not overflow it),
+    // and report in their fixed order. A check keeps what it found before it could not finish.
+    let run = |check: &checks::Check| {
+        let mut found = Vec::new();
+        let result = (check.run)(target, &mut found);
+        (found, result)
+    };
+    let results: Vec<(Vec<Diagnostic>, Result<()>)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = wanted
+            .iter()
+            .map(|&check| {
+                std::thread::Builder::new()
+                    .stack_size(crate::STACK_SIZE)
+                    .spawn_scoped(scope, move || run(check))
+                    .map_err(|_| check)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| match handle {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                // No thread to be had: run it here.
+                Err(check) => run(check),
+            })
+            .collect()
+    });
     let mut out = Vec::new();
-    for check in checks::STATIC {
-        if check.rules.iter().all(|r| skip(r.code)) && check.also.iter().all(|c| skip(c)) {
-            continue;
-        }
-        let name = check.name;
-        if let Err(e) = (check.run)(target, &mut out) {
+    for (check, (found, result)) in wanted.iter().zip(results) {
+        out.extend(found);
+        if let Err(e) = result {
             let Some(user) = e.downcast_ref::<crate::exit::UserError>() else {
                 return Err(e);
             };
+            let name = check.name;
             let message = target.relative_text(&user.message);
             let (code, message) = if message.contains("does not parse as TypeScript") {
                 ("typescript-syntax", message)
