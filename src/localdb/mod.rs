@@ -85,6 +85,12 @@ impl LocalDb {
         self.dir.join(name)
     }
 
+    /// `.modkit`, `.modkit/pg` or its `data` being a symbolic link would let `start` write, and
+    /// `stop`/`reset` stop or delete, a cluster outside the project: refuse it before anything else.
+    fn refuse_links(&self) -> Result<()> {
+        crate::plan::guard_no_symlink(&self.project, &format!("{DIR}/data/PG_VERSION"))
+    }
+
     fn initialized(&self) -> bool {
         self.data().join("PG_VERSION").is_file() && self.file("url").is_file()
     }
@@ -130,6 +136,7 @@ impl LocalDb {
 
     /// Make the cluster when there is none, then start it unless it runs already.
     pub fn start(&self, run_as: Option<&str>) -> Result<Started> {
+        self.refuse_links()?;
         if let State::Running { .. } = self.state() {
             return self.started(false, true, None);
         }
@@ -248,6 +255,7 @@ impl LocalDb {
 
     /// Stop a running server; false when none ran.
     pub fn stop(&self) -> Result<bool> {
+        self.refuse_links()?;
         if !matches!(self.state(), State::Running { .. }) {
             return Ok(false);
         }
@@ -266,7 +274,7 @@ impl LocalDb {
 
     /// Stop it and delete the whole cluster; false when there was none.
     pub fn reset(&self) -> Result<bool> {
-        self.stop()?;
+        self.stop()?; // refuses links first
         if !self.dir.exists() {
             return Ok(false);
         }

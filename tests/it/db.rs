@@ -403,3 +403,35 @@ fn doctor_warns_when_the_local_database_has_no_binaries() {
         transcript(&out)
     );
 }
+
+/// A `.modkit` that is a symbolic link pointed `modkit db reset` at a folder outside the project,
+/// which it deleted. Every action that starts, stops or deletes now refuses the link first.
+#[test]
+fn db_reset_never_follows_a_symlinked_modkit_folder_out_of_the_project() {
+    let test = CliTest::new();
+    let init = test.run(&["init", "items"]);
+    assert!(init.status.success(), "{}", transcript(&init));
+    let victim = test.path("victim");
+    std::fs::create_dir_all(victim.join("pg/data")).unwrap();
+    std::fs::write(victim.join("pg/data/important"), "keep").unwrap();
+    std::os::unix::fs::symlink(&victim, test.path("items/.modkit")).unwrap();
+    for action in ["reset", "stop", "start"] {
+        let out = test
+            .command()
+            .current_dir(test.path("items"))
+            .args(["db", action])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{action}: {}", transcript(&out));
+        assert!(
+            stderr(&out).contains(".modkit is a symbolic link"),
+            "{action}: {}",
+            transcript(&out)
+        );
+        assert_eq!(
+            std::fs::read_to_string(victim.join("pg/data/important")).unwrap(),
+            "keep",
+            "{action}"
+        );
+    }
+}

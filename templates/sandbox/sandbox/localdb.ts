@@ -20,6 +20,7 @@ import {
   appendFileSync,
   chownSync,
   existsSync,
+  lstatSync,
   mkdirSync,
   readdirSync,
   readFileSync,
@@ -48,6 +49,22 @@ export const localDbUrl = localDatabaseUrl;
 /** True when DATABASE_URL or modkit.toml names a server: then the local database is not used. */
 export function hasExplicitDatabase(): boolean {
   return Boolean(process.env.DATABASE_URL?.trim()) || loadConfig().databaseUrl !== undefined;
+}
+
+/**
+ * `.modkit`, `.modkit/pg` or its `data` being a symbolic link would let a start write, and a stop
+ * or a failed initdb's clean-up stop or delete, a cluster outside the project: refuse it first.
+ */
+function refuseLinks(): void {
+  for (const path of [join(projectRoot, '.modkit'), LOCAL_DIR, DATA]) {
+    let link = false;
+    try {
+      link = lstatSync(path).isSymbolicLink();
+    } catch {
+      return; // nothing further down exists yet: it is made as real folders
+    }
+    if (link) throw new Error(`${path} is a symbolic link; the local database lives only inside the project (replace the link with a real folder)`);
+  }
 }
 
 export type LocalDbState = { state: 'absent' } | { state: 'stopped' } | { state: 'running'; pid: number };
@@ -240,6 +257,7 @@ export interface StartedLocalDb {
 
 /** Make the cluster when there is none, start it unless it runs, bootstrap it if it never was. */
 export async function startLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
+  refuseLinks();
   const before = localDbState();
   if (before.state === 'running') {
     await bootstrapOnce(log);
@@ -305,6 +323,7 @@ async function bootstrapOnce(log: (line: string) => void): Promise<void> {
 
 /** Stop a running local database; false when none ran. */
 export async function stopLocalDb(): Promise<boolean> {
+  refuseLinks();
   if (localDbState().state !== 'running') return false;
   const user = process.getuid?.() === 0 ? { uid: statSync(DATA).uid, gid: statSync(DATA).gid } : undefined;
   await run(join(findBinaries().dir, 'pg_ctl'), ['-D', DATA, '-m', 'fast', '-w', '-t', '60', 'stop'], user, 'pg_ctl stop');
