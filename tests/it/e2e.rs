@@ -19,11 +19,13 @@
 //! | [`browser`] | the Vite client in headless Chromium, through the Vite proxy |
 //! | [`foundation`] | `modkit adapt` into the fixture foundation: tsc in 3 module systems, the definition of done |
 //! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
+//! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 
 mod api;
 mod bootstrap;
 mod browser;
+mod dev;
 mod foundation;
 mod load;
 mod localdb;

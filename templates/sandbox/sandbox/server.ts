@@ -83,12 +83,19 @@ export async function start(port = Number(process.env.PORT ?? 3001), host = list
   });
 }
 
-if (isEntryPoint(import.meta.url)) {
+/** start(), then Ctrl-C or SIGTERM closes the server and the pool: `npm start`, and `npm run dev`'s API. */
+export async function serve(): Promise<Server> {
   const server = await start();
+  let stopping = false;
   const stop = () => {
+    if (stopping) return; // Ctrl-C reaches npm run dev's API twice: from the terminal and from dev.mjs
+    stopping = true;
     server.close(() => void pool.end());
     server.closeAllConnections(); // keep-alive sockets (e.g. Vite's proxy) would hold close() open
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  return server;
 }
+
+if (isEntryPoint(import.meta.url)) await serve();

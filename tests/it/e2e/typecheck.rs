@@ -102,6 +102,21 @@ fn sandboxes_type_check_with_the_pinned_and_the_latest_typescript() {
         assert_clean(&format!("{module}, latest {latest}"), &out, &sources);
     }
 
+    // npm run dev's launcher is plain JavaScript (it starts before any TypeScript loader), typed with
+    // JSDoc: checked too, with the same tsconfig.
+    let out = output(command(sb.dir.join("node_modules/.bin/tsc"), &sb.dir).args([
+        "--noEmit",
+        "--allowJs",
+        "--checkJs",
+        "--listFiles",
+    ]));
+    let text = stdout(&out);
+    assert!(
+        out.status.success() && text.contains("/sandbox/dev.mjs"),
+        "sandbox/dev.mjs does not type-check (or was not checked):\n{}",
+        transcript(&out)
+    );
+
     // The gate can fail: one type error in the module makes `npm run typecheck` exit non-zero.
     std::fs::write(
         order_lines.join("plugin/broken.ts"),

@@ -1,0 +1,317 @@
+//! `npm run dev`'s launcher (`sandbox/dev.mjs`): the API compiled into `.modkit/dev` and restarted when
+//! the module changes, a syntax error that stops the API but not the launcher, stack traces and
+//! `import.meta.url` that name the `.ts` sources, no API left behind when the launcher is killed, and
+//! no write through a linked `.modkit/dev`. Each test renders its own sandbox beside the shared one
+//! (sharing its `node_modules`), since it edits the module, and names a server with DATABASE_URL.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::sandbox::{HEALTH, command, modkit_bootstrap, record, render, run_ok, sandbox, tail};
+use crate::support::http;
+use crate::support::pg::TestDb;
+use crate::support::process::{ChildGuard, free_port, port_is_open};
+use crate::support::transcript;
+
+/// A sandbox of its own, on the shared sandbox's installed packages.
+fn own_sandbox(tag: &str) -> PathBuf {
+    let root = sandbox().root.join(format!("dev-{tag}"));
+    let _ = fs::remove_dir_all(&root);
+    fs::create_dir_all(&root).unwrap();
+    let dir = render(&root, "items");
+    std::os::unix::fs::symlink(sandbox().dir.join("node_modules"), dir.join("node_modules")).unwrap();
+    dir
+}
+
+struct Dev {
+    guard: ChildGuard,
+    log: PathBuf,
+    api: u16,
+    vite: u16,
+}
+
+impl Dev {
+    fn log_text(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn health(&self) -> Option<http::Response> {
+        http::try_request(
+            "GET",
+            &format!("http://localhost:{}{HEALTH}", self.vite),
+            &[],
+            None,
+        )
+        .ok()
+    }
+
+    /// Poll until `check` holds (30 s at most), failing with the log.
+    fn wait(&self, what: &str, mut check: impl FnMut(&Self) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !check(self) {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: not within 30 s; npm run dev's log:\n{}",
+                tail(&self.log_text(), 40)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// `npm run dev` with DATABASE_URL, ready once health answers 200 through Vite.
+fn npm_run_dev(dir: &Path, db_url: &str) -> Dev {
+    let (api, vite) = (free_port(), free_port());
+    let log = dir.parent().unwrap().join("dev.log");
+    let file = fs::File::create(&log).unwrap();
+    let mut cmd = command("npm", dir);
+    cmd.args(["run", "dev"])
+        .env("DATABASE_URL", db_url)
+        .env("PORT", api.to_string())
+        .env("VITE_PORT", vite.to_string())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    let started = Instant::now();
+    let mut dev = Dev {
+        guard: ChildGuard::spawn(&mut cmd),
+        log,
+        api,
+        vite,
+    };
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !dev.health().is_some_and(|r| r.status == 200) {
+        assert!(
+            dev.guard.try_wait().is_none() && Instant::now() < deadline,
+            "npm run dev never answered {HEALTH} through Vite:\n{}",
+            tail(&dev.log_text(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    record("npm run dev to the first 200 (DATABASE_URL)", started.elapsed());
+    dev
+}
+
+/// The pids whose command line contains `needle` (e.g. the compiled API's entry of one sandbox).
+fn pids_running(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let state = fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+        if !zombie
+            && String::from_utf8_lossy(&cmdline)
+                .replace('\0', " ")
+                .contains(needle)
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+fn bootstrapped(dir: &Path) -> TestDb {
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(dir, db.url(), &[]));
+    db
+}
+
+#[test]
+fn npm_run_dev_restarts_the_api_on_a_change_and_outlives_a_syntax_error() {
+    let dir = own_sandbox("restart");
+    let db = bootstrapped(&dir);
+    let dev = npm_run_dev(&dir, db.url());
+    assert!(
+        dir.join(".modkit/dev/plugin/index.js").is_file(),
+        "the API does not run from .modkit/dev"
+    );
+
+    // An edit of the module: a new import from a new folder, a route that throws, import.meta.url.
+    let index = dir.join("plugin/index.ts");
+    let original = fs::read_to_string(&index).unwrap();
+    fs::create_dir(dir.join("plugin/lib")).unwrap();
+    fs::write(
+        dir.join("plugin/lib/greeting.ts"),
+        "export const greeting = 'first';\n",
+    )
+    .unwrap();
+    let edited = original
+        .replacen(
+            "res.json({ ok: true, plugin: plugin.meta.id });",
+            "res.json({ ok: true, plugin: plugin.meta.id, greeting, source: import.meta.url });",
+            1,
+        )
+        .replacen(
+            "r.get('/health',",
+            "r.get('/boom', () => {\n      throw new Error('boom from the module');\n    });\n\n    r.get('/health',",
+            1,
+        );
+    assert_ne!(
+        edited, original,
+        "the template's health route moved: update this test"
+    );
+    fs::write(
+        &index,
+        format!("import {{ greeting }} from './lib/greeting.js';\n{edited}"),
+    )
+    .unwrap();
+    dev.wait("the edited health route", |d| {
+        d.health().is_some_and(|r| r.body.contains("\"first\""))
+    });
+    let body = dev.health().unwrap().json();
+    let source = body["source"].as_str().unwrap_or_default();
+    assert!(
+        source.starts_with("file://") && source.ends_with("/plugin/index.ts"),
+        "import.meta.url names {source}, not the module's source"
+    );
+    assert!(
+        dev.log_text().contains("[api] restarting: plugin/"),
+        "{}",
+        dev.log_text()
+    );
+
+    // A change in the new folder alone restarts it too.
+    fs::write(
+        dir.join("plugin/lib/greeting.ts"),
+        "export const greeting = 'second';\n",
+    )
+    .unwrap();
+    dev.wait("the greeting from plugin/lib", |d| {
+        d.health().is_some_and(|r| r.body.contains("\"second\""))
+    });
+
+    // A stack trace names the TypeScript source and line, through the source maps.
+    let boom = http::request(
+        "GET",
+        &format!("http://localhost:{}/api/plugins/items/boom", dev.vite),
+        &[],
+        None,
+    );
+    assert_eq!(boom.status, 500, "{boom:?}");
+    dev.wait("the stack trace of the thrown error", |d| {
+        d.log_text().contains("boom from the module")
+    });
+    let log = dev.log_text();
+    let line = original
+        .lines()
+        .position(|l| l.contains("r.get('/health',"))
+        .unwrap()
+        + 1
+        + 1
+        + 1;
+    assert!(
+        log.contains(&format!("{}:{line}:", index.display())),
+        "the stack does not name {}:{line}:\n{}",
+        index.display(),
+        tail(&log, 30)
+    );
+
+    // A syntax error: named with its place, the API stops, the launcher and Vite stay.
+    fs::write(
+        &index,
+        format!("import {{ greeting }} from './lib/greeting.js';\n{edited}\nconst = ;\n"),
+    )
+    .unwrap();
+    dev.wait("the syntax error reported", |d| {
+        d.log_text().contains("[api] not started")
+    });
+    let log = dev.log_text();
+    assert!(
+        log.contains("[api] plugin/index.ts:"),
+        "the error does not name the file:\n{}",
+        tail(&log, 20)
+    );
+    dev.wait("the API stopped", |d| !port_is_open(d.api));
+    assert!(
+        dev.health().is_some_and(|r| r.status == 502),
+        "Vite no longer answers"
+    );
+
+    // Fixed: it starts again.
+    fs::write(&index, &original).unwrap();
+    dev.wait("the API back after the fix", |d| {
+        d.health()
+            .is_some_and(|r| r.status == 200 && !r.body.contains("greeting"))
+    });
+
+    // Ctrl-C ends everything.
+    let mut dev = dev;
+    let group = i32::try_from(dev.guard.id()).unwrap();
+    // SAFETY: kill(2) with plain integers, to the group this test started.
+    unsafe { kill(-group, 2) };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while dev.guard.try_wait().is_none() {
+        assert!(Instant::now() < deadline, "npm run dev did not end on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        !port_is_open(dev.api) && !port_is_open(dev.vite),
+        "Ctrl-C left a server:\n{}",
+        dev.log_text()
+    );
+}
+
+#[test]
+fn killed_dev_launcher_leaves_no_api_behind() {
+    let dir = own_sandbox("sigkill");
+    let db = bootstrapped(&dir);
+    let dev = npm_run_dev(&dir, db.url());
+    let entry = format!("{}/.modkit/dev/serve.js", dir.display());
+    let apis = pids_running(&entry);
+    assert_eq!(apis.len(), 1, "one API runs from {entry}: {apis:?}");
+    // node itself, not the `sh -c` npm runs it with.
+    let launcher = pids_running("sandbox/dev.mjs")
+        .into_iter()
+        .find(|pid| {
+            fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd == dir)
+                && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"node\0"))
+        })
+        .expect("the launcher of this sandbox");
+
+    // SAFETY: kill(2) of the launcher this test started.
+    unsafe { kill(launcher, 9) };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !pids_running(&entry).is_empty() || port_is_open(dev.api) {
+        assert!(
+            Instant::now() < deadline,
+            "the API outlived its launcher by 10 s: {:?}\n{}",
+            pids_running(&entry),
+            tail(&dev.log_text(), 20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn npm_run_dev_refuses_a_symlinked_modkit_dev_folder() {
+    let dir = own_sandbox("symlink");
+    let outside = dir.parent().unwrap().join("outside");
+    fs::create_dir_all(dir.join(".modkit")).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join(".modkit/dev")).unwrap();
+
+    let out = command("npm", &dir)
+        .args(["run", "dev"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("PORT", free_port().to_string())
+        .env("VITE_PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains(".modkit/dev is a symbolic link"), "{text}");
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "npm run dev wrote through the link"
+    );
+}
