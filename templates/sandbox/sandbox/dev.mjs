@@ -167,7 +167,9 @@ async function startDatabase() {
     await shutdown(2);
   }
   // Made just now, or moved to another port: the API needs the URL as it is now.
-  if (compiled && !exiting && (!api || readLocalUrl() !== apiLocalUrl)) await restartApi(api ? 'the local database moved to another port' : 'the local database is ready');
+  if (!compiled || exiting) return;
+  if (!api) spawnApi();
+  else if (readLocalUrl() !== apiLocalUrl) await restartApi('the local database moved to another port');
 }
 
 /**
@@ -258,7 +260,7 @@ async function compile() {
   const removed = Object.keys(old).filter((rel) => !(rel in files));
   if (whole) rmSync(OUT, { recursive: true, force: true });
   for (const rel of removed) rmSync(join(OUT, rel.replace(/\.ts$/, '.js')), { force: true });
-  if (changed.length === 0 && !whole) return existsSync(join(OUT, 'serve.js'));
+  if (changed.length === 0) return existsSync(join(OUT, 'serve.js'));
 
   mkdirSync(OUT, { recursive: true });
   const typescript = changed.filter((rel) => rel.endsWith('.ts'));
@@ -266,48 +268,57 @@ async function compile() {
     mkdirSync(dirname(join(OUT, rel)), { recursive: true });
     writeAtomic(join(OUT, rel), readFileSync(join(root, rel)));
   }
+  /** @type {string[]} */
+  const failed = [];
   if (typescript.length > 0) {
     const esbuild = await import('esbuild');
-    try {
-      await esbuild.build({
-        absWorkingDir: root,
-        entryPoints: typescript,
-        outdir: OUT,
-        outbase: root,
-        bundle: false,
-        platform: 'node',
-        format: 'esm',
-        target: `node${process.versions.node.split('.')[0]}`,
-        sourcemap: 'inline',
-        logLevel: 'silent',
-        // The compiled file stands in for its source: import.meta names the .ts file.
-        define: {
-          'import.meta.url': '__modkitSourceUrl',
-          'import.meta.filename': '__modkitSourceFile',
-          'import.meta.dirname': '__modkitSourceDir',
-        },
-        banner: { js: SOURCE_BANNER },
-      });
-    } catch (err) {
+    // One build per file: a file that does not compile leaves the others (and the local database's
+    // code in sandbox/) compiled.
+    const results = await Promise.allSettled(
+      typescript.map((rel) =>
+        esbuild.build({
+          absWorkingDir: root,
+          entryPoints: [rel],
+          outdir: OUT,
+          outbase: root,
+          bundle: false,
+          platform: 'node',
+          format: 'esm',
+          target: `node${process.versions.node.split('.')[0]}`,
+          sourcemap: 'inline',
+          logLevel: 'silent',
+          // The compiled file stands in for its source: import.meta names the .ts file.
+          define: {
+            'import.meta.url': '__modkitSourceUrl',
+            'import.meta.filename': '__modkitSourceFile',
+            'import.meta.dirname': '__modkitSourceDir',
+          },
+          banner: { js: SOURCE_BANNER },
+        }),
+      ),
+    );
+    results.forEach((result, i) => {
+      if (result.status === 'fulfilled') return;
+      const err = result.reason;
       /** @type {import('esbuild').Message[]} */
       const errors = err instanceof Error && 'errors' in err && Array.isArray(err.errors) ? err.errors : [];
       for (const e of errors.length > 0 ? errors : [{ text: String(err), location: null }]) {
-        const at = e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ` : '';
+        const at = e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ` : `${typescript[i]}: `;
         console.error(`[api] ${at}${e.text}`);
       }
-      // Keep the manifest as it was for what failed, so the next change compiles it again.
-      for (const rel of typescript) {
-        if (old[rel] === undefined) delete files[rel];
-        else files[rel] = old[rel];
-      }
-      writeManifest(tsconfig, files);
-      console.error('[api] not started: fix the error above (it restarts when a file changes)');
-      return false;
-    }
+      failed.push(typescript[i]);
+    });
+  }
+  // What failed keeps its old entry in the manifest, so that the next run compiles it again.
+  for (const rel of failed) {
+    if (old[rel] === undefined) delete files[rel];
+    else files[rel] = old[rel];
   }
   writeAtomic(join(OUT, 'serve.js'), SERVE);
   writeManifest(tsconfig, files);
-  return true;
+  if (failed.length === 0) return true;
+  console.error('[api] not started: fix the error above (it restarts when a file changes)');
+  return false;
 }
 
 /**

@@ -62,23 +62,8 @@ impl Dev {
 
 /// `npm run dev` with DATABASE_URL, ready once health answers 200 through Vite.
 fn npm_run_dev(dir: &Path, db_url: &str) -> Dev {
-    let (api, vite) = (free_port(), free_port());
-    let log = dir.parent().unwrap().join("dev.log");
-    let file = fs::File::create(&log).unwrap();
-    let mut cmd = command("npm", dir);
-    cmd.args(["run", "dev"])
-        .env("DATABASE_URL", db_url)
-        .env("PORT", api.to_string())
-        .env("VITE_PORT", vite.to_string())
-        .stdout(file.try_clone().unwrap())
-        .stderr(file);
     let started = Instant::now();
-    let mut dev = Dev {
-        guard: ChildGuard::spawn(&mut cmd),
-        log,
-        api,
-        vite,
-    };
+    let mut dev = spawn_dev(dir, db_url);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !dev.health().is_some_and(|r| r.status == 200) {
         assert!(
@@ -90,6 +75,26 @@ fn npm_run_dev(dir: &Path, db_url: &str) -> Dev {
     }
     record("npm run dev to the first 200 (DATABASE_URL)", started.elapsed());
     dev
+}
+
+/// `npm run dev` with DATABASE_URL, on ports of its own, its output in `<dir>/../dev.log`.
+fn spawn_dev(dir: &Path, db_url: &str) -> Dev {
+    let (api, vite) = (free_port(), free_port());
+    let log = dir.parent().unwrap().join("dev.log");
+    let file = fs::File::create(&log).unwrap();
+    let mut cmd = command("npm", dir);
+    cmd.args(["run", "dev"])
+        .env("DATABASE_URL", db_url)
+        .env("PORT", api.to_string())
+        .env("VITE_PORT", vite.to_string())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file);
+    Dev {
+        guard: ChildGuard::spawn(&mut cmd),
+        log,
+        api,
+        vite,
+    }
 }
 
 /// The pids whose command line contains `needle` (e.g. the compiled API's entry of one sandbox).
@@ -313,5 +318,39 @@ fn npm_run_dev_refuses_a_symlinked_modkit_dev_folder() {
         fs::read_dir(&outside).unwrap().count(),
         0,
         "npm run dev wrote through the link"
+    );
+}
+
+#[test]
+fn npm_run_dev_started_on_a_syntax_error_waits_for_the_fix() {
+    let dir = own_sandbox("broken-start");
+    let db = bootstrapped(&dir);
+    let index = dir.join("plugin/index.ts");
+    let original = fs::read_to_string(&index).unwrap();
+    fs::write(&index, format!("{original}\nconst = ;\n")).unwrap();
+
+    let mut dev = spawn_dev(&dir, db.url());
+    dev.wait("the syntax error reported", |d| {
+        d.log_text().contains("[api] not started")
+    });
+    assert!(
+        dev.guard.try_wait().is_none(),
+        "npm run dev ended:\n{}",
+        dev.log_text()
+    );
+    // The rest compiled (the local database's code among it): one file's error holds back only the API.
+    assert!(dir.join(".modkit/dev/sandbox/localdb.js").is_file());
+    dev.wait("Vite up while the API waits", |d| {
+        d.health().is_some_and(|r| r.status == 502)
+    });
+
+    fs::write(&index, &original).unwrap();
+    dev.wait("the API started after the fix", |d| {
+        d.health().is_some_and(|r| r.status == 200)
+    });
+    assert!(
+        dev.log_text().contains("[api] starting: plugin/index.ts changed"),
+        "{}",
+        dev.log_text()
     );
 }
