@@ -17,6 +17,7 @@
 //! naming anything else (a crash, a reboot) is stale and removed before the start.
 
 mod binaries;
+mod lock;
 mod user;
 
 use std::io::Write;
@@ -29,6 +30,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 pub use self::binaries::Binaries;
+use self::lock::StartLock;
 use self::user::RunAs;
 use crate::exit::UserError;
 
@@ -142,6 +144,11 @@ impl LocalDb {
         }
         let binaries = binaries::find(&self.project)?;
         let user = user::decide(&self.project, &self.data(), run_as)?;
+        // One start at a time; whoever waited finds the cluster made, or running, by the other.
+        let _lock = self.lock(user)?;
+        if let State::Running { .. } = self.state() {
+            return self.started(false, true, Some(binaries));
+        }
         let created = !self.initialized();
         if created {
             self.create(&binaries, user)?;
@@ -260,6 +267,14 @@ impl LocalDb {
             return Ok(false);
         }
         let user = user::decide(&self.project, &self.data(), None)?;
+        let _lock = self.lock(user)?;
+        self.stop_locked(user)
+    }
+
+    fn stop_locked(&self, user: Option<RunAs>) -> Result<bool> {
+        if !matches!(self.state(), State::Running { .. }) {
+            return Ok(false);
+        }
         let binaries = binaries::find(&self.project)?;
         let mut cmd = Command::new(binaries.pg_ctl());
         cmd.arg("-D")
@@ -274,10 +289,13 @@ impl LocalDb {
 
     /// Stop it and delete the whole cluster; false when there was none.
     pub fn reset(&self) -> Result<bool> {
-        self.stop()?; // refuses links first
+        self.refuse_links()?;
         if !self.dir.exists() {
             return Ok(false);
         }
+        let user = user::decide(&self.project, &self.data(), None).ok().flatten();
+        let _lock = self.lock(user)?;
+        self.stop_locked(user)?;
         std::fs::remove_dir_all(&self.dir)
             .with_context(|| format!("cannot remove {}", self.dir.display()))?;
         Ok(true)
@@ -292,6 +310,11 @@ impl LocalDb {
         })?;
         let all: Vec<&str> = text.lines().collect();
         Ok(all[all.len().saturating_sub(lines)..].join("\n"))
+    }
+
+    /// `.modkit/pg.lock` (lock.rs), after `refuse_links` so that it is never made through a link.
+    fn lock(&self, owner: Option<RunAs>) -> Result<StartLock> {
+        StartLock::acquire(&self.project.join(".modkit"), owner)
     }
 
     pub fn binaries(&self) -> Result<Binaries> {

@@ -435,3 +435,69 @@ fn db_reset_never_follows_a_symlinked_modkit_folder_out_of_the_project() {
         );
     }
 }
+
+/// Four `modkit db start` at once on a project with no cluster: one initdb, one server, every start
+/// exits 0 with the same URL, and the cluster is bootstrapped. Without the start lock, two initdb ran
+/// into the same folder (or one deleted the other's half-made cluster).
+#[test]
+fn simultaneous_starts_make_one_cluster() {
+    let local = Local::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            local
+                .test
+                .command()
+                .args(["db", "start", "--project"])
+                .arg(&local.dir)
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("cannot run modkit")
+        })
+        .collect();
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    for out in &outs {
+        assert!(
+            out.status.success(),
+            "a simultaneous start failed:\n{}",
+            transcript(out)
+        );
+    }
+    let made = outs
+        .iter()
+        .filter(|o| stdout(o).contains("made and started the local database"))
+        .count();
+    assert_eq!(
+        made,
+        1,
+        "one start makes the cluster:\n{}",
+        outs.iter().map(transcript).collect::<String>()
+    );
+    let url = local.read("url");
+    assert_eq!(
+        psql_scalar(&url, "SELECT count(*) FROM public.sys_tenant WHERE code = 'dev'"),
+        "1"
+    );
+    assert!(local.file("bootstrapped").is_file());
+    assert!(
+        !local.dir.join(".modkit/pg.lock").exists(),
+        "the start lock was left behind"
+    );
+}
+
+/// A start killed while it held the lock (a crash, SIGKILL) leaves `.modkit/pg.lock` naming a dead
+/// process: the next start takes it over instead of waiting for ever.
+#[test]
+fn a_lock_left_by_a_killed_start_is_taken_over() {
+    let local = Local::new();
+    let lock = local.dir.join(".modkit/pg.lock");
+    std::fs::create_dir_all(&lock).unwrap();
+    // A pid that is not running: past the kernel's pid_max is never a live process.
+    std::fs::write(lock.join("pid"), "4194305\n").unwrap();
+    let out = local.db_ok(&["start"]);
+    assert!(out.contains("made and started the local database"), "{out}");
+    assert!(!lock.exists(), "the stale lock is still there");
+}
