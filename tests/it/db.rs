@@ -501,3 +501,35 @@ fn a_lock_left_by_a_killed_start_is_taken_over() {
     assert!(out.contains("made and started the local database"), "{out}");
     assert!(!lock.exists(), "the stale lock is still there");
 }
+
+/// The foundation uses the same command: `modkit db start` in the host app's folder makes its own
+/// local database (named after its modkit.toml), bootstraps the system tables, and stops.
+#[test]
+fn db_start_works_in_a_foundation_folder() {
+    let test = CliTest::new();
+    let dir = test.copy_fixture("foundation", "foundation");
+    give_to_a_normal_user(&test, &dir);
+    let db = |args: &[&str]| {
+        test.command()
+            .current_dir(&dir)
+            .arg("db")
+            .args(args)
+            .output()
+            .expect("cannot run modkit")
+    };
+    let start = db(&["start"]);
+    assert!(start.status.success(), "{}", transcript(&start));
+    assert!(
+        stdout(&start).contains("made and started the local database"),
+        "{}",
+        transcript(&start)
+    );
+    let url = std::fs::read_to_string(dir.join(".modkit/pg/url")).unwrap();
+    assert_eq!(
+        psql_scalar(url.trim(), "SELECT to_regclass('public.sys_tenant') IS NOT NULL"),
+        "t",
+        "the foundation's database has the system tables"
+    );
+    let stop = db(&["stop"]);
+    assert!(stop.status.success(), "{}", transcript(&stop));
+}
