@@ -168,6 +168,12 @@ pub enum DbAction {
         /// [default: the owner of the project folder, if not root]
         #[arg(long, value_name = "USER")]
         run_as: Option<String>,
+
+        /// When run as root: create the --run-as user (default `modkit-pg`) as a system user with
+        /// `useradd --system` if it does not exist, and run the server as it. modkit changes the host
+        /// only when asked with this flag.
+        #[arg(long)]
+        create_user: bool,
     },
     /// Stop the local database if it runs
     Stop,

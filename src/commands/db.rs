@@ -13,7 +13,7 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&crate::project::find_root(&args.project))?;
     let db = local(&project);
     match &args.action {
-        DbAction::Start { run_as } => {
+        DbAction::Start { run_as, create_user } => {
             if !holds_a_project(&project) {
                 return Err(UserError::new(format!(
                     "{} is not a modkit project (no modkit.toml, no src/modules)",
@@ -22,6 +22,17 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
                 .hint("run it in a sandbox (modkit init) or a foundation, or pass --project DIR")
                 .into());
             }
+            let run_as = if *create_user {
+                let name = run_as.as_deref().unwrap_or(localdb::DEFAULT_SYSTEM_USER);
+                if localdb::create_system_user(name)? {
+                    printer.line(format!(
+                        "created the system user {name} (useradd --system; no home, no login shell) to run the local database"
+                    ));
+                }
+                Some(name.to_string())
+            } else {
+                run_as.clone()
+            };
             start(&project, run_as.as_deref(), printer, true)?;
             Ok(ExitStatus::Success)
         }

@@ -33,6 +33,7 @@ use anyhow::{Context, Result};
 pub use self::binaries::Binaries;
 use self::lock::StartLock;
 use self::user::RunAs;
+pub use self::user::{DEFAULT_SYSTEM_USER, create_system_user};
 use crate::exit::UserError;
 
 /// `.modkit/pg`, relative to the project.
@@ -145,6 +146,9 @@ impl LocalDb {
         }
         let binaries = binaries::find(&self.project)?;
         let user = user::decide(&self.project, &self.data(), run_as)?;
+        if let Some(u) = user {
+            user::check_reachable(&self.project, u)?;
+        }
         // One start at a time; whoever waited finds the cluster made, or running, by the other.
         let _lock = self.lock(user)?;
         if let State::Running { .. } = self.state() {

@@ -1,6 +1,7 @@
 //! Who runs the server. PostgreSQL refuses to run as root, so when modkit runs as root the server
 //! runs as the owner of the cluster (or, for a new one, of the project folder) when that is a normal
-//! user, or as the user named by `--run-as`; else modkit refuses. It never creates a user.
+//! user, or as the user named by `--run-as`; else modkit refuses. It creates a user only when asked
+//! (`--create-user`), never by default.
 
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::CommandExt;
@@ -54,9 +55,101 @@ pub fn decide(project: &Path, data: &Path, run_as: Option<&str>) -> Result<Optio
     ))
     .hint(
         "run modkit as a normal user, give the project to one (chown -R USER), pass --run-as USER \
-         (an existing user, e.g. postgres) to `modkit db start`, or use your own server with DATABASE_URL",
+         (an existing user, e.g. postgres) or --create-user (makes the system user modkit-pg) to \
+         `modkit db start`, or use your own server with DATABASE_URL",
     )
     .into())
+}
+
+/// The user `--create-user` makes when no `--run-as` names one.
+pub const DEFAULT_SYSTEM_USER: &str = "modkit-pg";
+
+/// `--create-user`: `useradd --system` for `name` unless it exists; true when it was created.
+pub fn create_system_user(name: &str) -> Result<bool> {
+    if !is_root() {
+        return Err(
+            UserError::new("--create-user: modkit does not run as root, so the server runs as you")
+                .hint("leave out --create-user")
+                .into(),
+        );
+    }
+    if lookup(name).is_ok() {
+        return Ok(false);
+    }
+    if !is_portable_user_name(name) {
+        return Err(
+            UserError::new(format!("--run-as {name}: not a valid user name for useradd"))
+                .hint(
+                    "lower-case letters, digits, `-` and `_`, starting with a letter, at most 32 characters",
+                )
+                .into(),
+        );
+    }
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--no-create-home",
+            "--home-dir",
+            "/nonexistent",
+        ])
+        .args([
+            "--shell",
+            "/usr/sbin/nologin",
+            "--comment",
+            "modkit local PostgreSQL",
+        ])
+        .arg(name)
+        .output()
+        .map_err(|e| {
+            UserError::new(format!("cannot run useradd to create the user {name}: {e}")).hint(
+                "create a user yourself and pass --run-as USER, or use your own server with DATABASE_URL",
+            )
+        })?;
+    if !out.status.success() {
+        return Err(UserError::new(format!(
+            "useradd could not create the user {name}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+        .hint("create a user yourself and pass --run-as USER, or use your own server with DATABASE_URL")
+        .into());
+    }
+    lookup(name)?;
+    Ok(true)
+}
+
+/// The server runs as `user`, who must be able to enter every folder down to the project's: a
+/// project under /root (mode 0700) made initdb fail with a bare "Permission denied".
+pub fn check_reachable(project: &Path, user: RunAs) -> Result<()> {
+    for dir in project.ancestors() {
+        let Ok(meta) = std::fs::metadata(dir) else {
+            continue;
+        };
+        let mode = meta.mode();
+        let enters = (meta.uid() == user.uid && mode & 0o100 != 0)
+            || (meta.uid() != user.uid && meta.gid() == user.gid && mode & 0o010 != 0)
+            || (meta.uid() != user.uid && meta.gid() != user.gid && mode & 0o001 != 0);
+        if !enters {
+            return Err(UserError::new(format!(
+                "the local database's server runs as uid {}, which cannot enter {} (mode {:o}, owner uid {})",
+                user.uid,
+                dir.display(),
+                mode & 0o7777,
+                meta.uid()
+            ))
+            .hint("put the project where that user can reach it (e.g. under /srv or /tmp), or use your own server with DATABASE_URL")
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// What useradd accepts everywhere (and never an option: no leading `-`).
+fn is_portable_user_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    name.len() <= 32
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// A user of /etc/passwd by name.

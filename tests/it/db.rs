@@ -533,3 +533,125 @@ fn db_start_works_in_a_foundation_folder() {
     let stop = db(&["stop"]);
     assert!(stop.status.success(), "{}", transcript(&stop));
 }
+
+/// As root, with a project root owns: the server must run as someone else. `--create-user` is the
+/// one way modkit changes the host, and only when asked: it makes the system user `modkit-pg`. The
+/// test gives modkit a private copy of /etc in a mount namespace, so this machine gains no user.
+/// Not as root, the flag is refused and nothing is written.
+#[test]
+fn create_user_makes_a_system_user_only_when_asked() {
+    let test = CliTest::new();
+    let dir = sandbox(&test, "items");
+    let db = |args: &[&str]| {
+        test.command()
+            .arg("db")
+            .args(args)
+            .arg("--project")
+            .arg(&dir)
+            .output()
+            .expect("cannot run modkit")
+    };
+    if !is_root() {
+        let out = db(&["start", "--create-user"]);
+        assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+        assert!(
+            stderr(&out).contains("--create-user: modkit does not run as root"),
+            "{}",
+            transcript(&out)
+        );
+        assert!(!dir.join(".modkit").exists());
+        return;
+    }
+    // Root owns the project: without the flag, refused, with --create-user named in the hint.
+    let refused = db(&["start"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", transcript(&refused));
+    assert!(
+        stderr(&refused).contains("--create-user"),
+        "{}",
+        transcript(&refused)
+    );
+
+    std::fs::set_permissions(test.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let etc = test.root().join("etc");
+    let copy = std::process::Command::new("cp")
+        .arg("-a")
+        .arg("/etc")
+        .arg(&etc)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let out = std::process::Command::new("unshare")
+        .args([
+            "--mount",
+            "--",
+            "sh",
+            "-c",
+            "mount --bind \"$1\" /etc || exit 97; shift; exec \"$@\"",
+            "sh",
+        ])
+        .arg(&etc)
+        .arg(crate::support::bin())
+        .args(["db", "start", "--create-user", "--project"])
+        .arg(&dir)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", transcript(&out));
+    assert!(
+        stdout(&out).contains("created the system user modkit-pg"),
+        "{}",
+        transcript(&out)
+    );
+    let host = std::fs::read_to_string("/etc/passwd").unwrap();
+    assert!(!host.contains("modkit-pg:"), "this machine gained a user");
+    let copied = std::fs::read_to_string(etc.join("passwd")).unwrap();
+    let uid: u32 = copied
+        .lines()
+        .find_map(|l| l.strip_prefix("modkit-pg:"))
+        .and_then(|rest| rest.split(':').nth(1))
+        .and_then(|uid| uid.parse().ok())
+        .expect("modkit-pg in the namespace's /etc/passwd");
+    assert_eq!(
+        std::fs::metadata(dir.join(".modkit/pg/data")).unwrap().uid(),
+        uid,
+        "the cluster belongs to modkit-pg"
+    );
+    let url = std::fs::read_to_string(dir.join(".modkit/pg/url")).unwrap();
+    assert_eq!(
+        psql_scalar(
+            url.trim(),
+            "SELECT count(*) FROM public.sys_tenant WHERE code = 'dev'"
+        ),
+        "1"
+    );
+    // A stop needs no name: the cluster's owner is its uid.
+    let stop = db(&["stop"]);
+    assert!(stop.status.success(), "{}", transcript(&stop));
+}
+
+/// As root for a normal user: a project that user cannot reach (under a root-only 0700 folder, like
+/// /root) is refused before initdb, naming the folder; initdb used to fail with a bare
+/// "Permission denied". As a normal user the server runs as that user, who reached the project.
+#[test]
+fn a_project_the_server_user_cannot_reach_is_refused_naming_the_folder() {
+    if !is_root() {
+        return;
+    }
+    let test = CliTest::new();
+    let dir = sandbox(&test, "items");
+    give_to_a_normal_user(&test, &dir);
+    std::fs::set_permissions(test.root(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let out = test
+        .command()
+        .args(["db", "start", "--project"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!("cannot enter {} (mode 700", test.root().display())),
+        "{err}"
+    );
+    assert!(!dir.join(".modkit/pg").exists(), "something was made");
+}

@@ -185,7 +185,7 @@ function runAs(): { uid: number; gid: number } | undefined {
   }
   throw new LocalDbError(
     `PostgreSQL does not run as root, and ${projectRoot} belongs to root`,
-    'run npm as a normal user, give the project to one (chown -R USER), run `modkit db start --run-as USER`, or use your own server with DATABASE_URL',
+    'run npm as a normal user, give the project to one (chown -R USER), run `modkit db start --run-as USER` (an existing user) or `modkit db start --create-user` (makes the system user modkit-pg) once, or use your own server with DATABASE_URL',
   );
 }
 
