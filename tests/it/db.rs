@@ -655,3 +655,34 @@ fn a_project_the_server_user_cannot_reach_is_refused_naming_the_folder() {
     );
     assert!(!dir.join(".modkit/pg").exists(), "something was made");
 }
+
+/// doctor's toolchain line says what `npm run dev` will find: not made, running and bootstrapped,
+/// stopped. It reads the state, and never starts the database.
+#[test]
+fn doctor_reports_whether_the_local_database_is_made_running_and_bootstrapped() {
+    let local = Local::new();
+    let doctor = || {
+        let out = local
+            .test
+            .command()
+            .arg("doctor")
+            .arg(&local.dir)
+            .output()
+            .unwrap();
+        stdout(&out)
+            .lines()
+            .find(|l| l.contains("database: the local one"))
+            .unwrap_or_else(|| panic!("no database line:\n{}", transcript(&out)))
+            .to_string()
+    };
+    assert!(doctor().contains("(not made yet: "), "{}", doctor());
+    local.db_ok(&["start"]);
+    let line = doctor();
+    assert!(
+        line.contains(&format!("(running, pid {}, bootstrapped)", local.pid())),
+        "{line}"
+    );
+    local.db_ok(&["stop"]);
+    assert!(doctor().contains("(made, bootstrapped, stopped)"), "{}", doctor());
+    assert!(!port_is_open(local.port()), "doctor started the local database");
+}

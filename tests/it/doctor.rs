@@ -105,10 +105,10 @@ fn fresh_projects_are_clean() {
     for line in [
         "  [✓] Node.js v",
         "  [✓] npm at ",
-        "  [✓] node_modules: the 11 declared package(s) are installed",
+        "  [✓] node_modules: the 12 declared package(s) are installed",
         "  [✓] dev ports free: ",
-        // No URL anywhere: the local database, and the binaries found for it.
-        "  [✓] database: the local one in .modkit/pg, run by the PostgreSQL binaries in ",
+        // No URL anywhere: the local database, its state, and the binaries found for it.
+        "  [✓] database: the local one in .modkit/pg (not made yet: `npm run dev` or `modkit db start` makes and bootstraps it), run by the PostgreSQL binaries in ",
     ] {
         assert!(text.contains(line), "{line}\n{text}");
     }

@@ -316,6 +316,22 @@ fn node_modules(
     );
 }
 
+/// Made or not, running or not, bootstrapped or not: what `npm run dev` will find.
+fn local_state(db: &crate::localdb::LocalDb) -> String {
+    use crate::localdb::State;
+    match db.state() {
+        State::Absent => {
+            "not made yet: `npm run dev` or `modkit db start` makes and bootstraps it".to_string()
+        }
+        State::Stopped if db.bootstrapped() => "made, bootstrapped, stopped".to_string(),
+        State::Stopped => "made, stopped, not bootstrapped yet: the next start bootstraps it".to_string(),
+        State::Running { pid } if db.bootstrapped() => format!("running, pid {pid}, bootstrapped"),
+        State::Running { pid } => {
+            format!("running, pid {pid}, not bootstrapped yet: `modkit bootstrap` does it")
+        }
+    }
+}
+
 /// The database the project's commands will use, as `modkit bootstrap` would resolve it: a server
 /// named somewhere (password hidden), or the local one in .modkit/pg and the binaries that run it.
 /// A line only: the local database's missing binaries are `local-db-no-binaries`'s diagnostic.
@@ -329,7 +345,8 @@ fn database(target: &Target, lines: &mut Vec<Line>) {
             Ok(binaries) => Line {
                 ok: true,
                 text: format!(
-                    "database: the local one in .modkit/pg, run by the PostgreSQL binaries in {} (from {})",
+                    "database: the local one in .modkit/pg ({}), run by the PostgreSQL binaries in {} (from {})",
+                    local_state(&crate::localdb::LocalDb::new(&target.root, "")),
                     binaries.dir.display(),
                     binaries.source
                 ),
