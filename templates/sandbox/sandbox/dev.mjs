@@ -103,20 +103,31 @@ function watchTree(dir) {
     if (!lstatSync(dir).isDirectory()) return;
     watcher = watch(dir, (event, name) => {
       if (!name) return;
-      if (event === 'rename') watchTree(join(dir, name)); // a new folder
+      const path = join(dir, name);
+      if (event === 'rename') {
+        if (existsSync(path)) watchTree(path); // a new folder
+        else unwatchTree(path); // a folder gone: watched again if it comes back
+      }
       if (!SOURCE_FILE.test(name)) return;
       clearTimeout(pending);
-      pending = setTimeout(() => void reload(`${relative(root, join(dir, name)).split(sep).join('/')} changed`), 80);
+      pending = setTimeout(() => void reload(`${relative(root, path).split(sep).join('/')} changed`), 80);
     });
+    watchers.set(dir, watcher);
+    watcher.on('error', () => unwatchTree(dir));
+    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) watchTree(join(dir, entry.name));
   } catch {
-    return; // gone already, or not readable: nothing to watch
+    // gone meanwhile, or not readable: nothing (more) to watch
   }
-  watchers.set(dir, watcher);
-  watcher.on('error', () => {
-    watcher.close();
-    watchers.delete(dir);
-  });
-  for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) watchTree(join(dir, entry.name));
+}
+
+/** @param {string} dir */
+function unwatchTree(dir) {
+  for (const [path, watcher] of watchers) {
+    if (path === dir || path.startsWith(dir + sep)) {
+      watcher.close();
+      watchers.delete(path);
+    }
+  }
 }
 
 /**
