@@ -65,7 +65,7 @@ fn npm_run_dev(dir: &Path, db_url: &str) -> Dev {
     let started = Instant::now();
     let mut dev = spawn_dev(dir, db_url);
     let deadline = Instant::now() + Duration::from_secs(120);
-    while !dev.health().is_some_and(|r| r.status == 200) {
+    while dev.health().is_none_or(|r| r.status != 200) {
         assert!(
             dev.guard.try_wait().is_none() && Instant::now() < deadline,
             "npm run dev never answered {HEALTH} through Vite:\n{}",
