@@ -118,6 +118,9 @@ impl LocalDb {
     }
 
     pub fn mark_bootstrapped(&self) -> Result<()> {
+        if self.bootstrapped() {
+            return Ok(());
+        }
         let owner = user::decide(&self.project, &self.data(), None).ok().flatten();
         write_private(&self.file("bootstrapped"), "", owner)
     }
@@ -403,7 +406,9 @@ fn random_hex(bytes: usize) -> Result<String> {
 
 /// Write a file only its owner can read (0600 from its creation), given to `user` when set.
 fn write_private(path: &Path, text: &str, user: Option<RunAs>) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // A name of this process's own: eight bootstraps at once each mark the cluster bootstrapped, and
+    // with one shared `.tmp` one removed or renamed away another's ("cannot write ... bootstrapped").
+    let tmp = path.with_extension(format!("{}.tmp", std::process::id()));
     let _ = std::fs::remove_file(&tmp);
     let mut file = std::fs::OpenOptions::new()
         .write(true)

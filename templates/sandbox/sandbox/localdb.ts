@@ -192,7 +192,7 @@ function runAs(): { uid: number; gid: number } | undefined {
 // --- start and stop -----------------------------------------------------------------------------------
 
 function writePrivate(path: string, text: string, user: { uid: number; gid: number } | undefined): void {
-  const tmp = `${path}.tmp`;
+  const tmp = `${path}.${process.pid}.tmp`; // this process's own: two starts at once must not share it
   rmSync(tmp, { force: true });
   writeFileSync(tmp, text, { mode: 0o600, flag: 'wx' });
   if (user) chownSync(tmp, user.uid, user.gid);

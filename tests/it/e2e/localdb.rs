@@ -139,14 +139,7 @@ unsafe extern "C" {
 
 /// Ctrl-C: SIGINT to the whole process group, as a terminal sends it; wait for npm to end.
 fn interrupt(dev: &mut Dev) -> String {
-    let group = i32::try_from(dev.guard.id()).unwrap();
-    // SAFETY: kill(2) with plain integers, to the group this test started.
-    unsafe { kill(-group, 2) };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while dev.guard.try_wait().is_none() {
-        assert!(Instant::now() < deadline, "npm run dev did not end on SIGINT");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    dev.guard.interrupt();
     fs::read_to_string(&dev.log).unwrap_or_default()
 }
 

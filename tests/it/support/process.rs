@@ -64,6 +64,22 @@ impl ChildGuard {
     pub fn child_mut(&mut self) -> &mut Child {
         &mut self.child
     }
+
+    /// Ctrl-C: SIGINT to the whole group, as a terminal sends it; then wait (30 s at most) for the
+    /// process itself to end.
+    pub fn interrupt(&mut self) {
+        let group = i32::try_from(self.child.id()).expect("a pid fits in i32");
+        signal_group(group, SIGINT);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.try_wait().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "{} did not end on SIGINT",
+                self.child.id()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for ChildGuard {
@@ -82,6 +98,7 @@ impl Drop for ChildGuard {
     }
 }
 
+const SIGINT: i32 = 2;
 const SIGTERM: i32 = 15;
 const SIGKILL: i32 = 9;
 
