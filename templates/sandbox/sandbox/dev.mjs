@@ -190,8 +190,13 @@ async function startDatabase() {
 function reload(why) {
   reloading = reloading.then(async () => {
     if (exiting) return;
-    if (await compile()) await restartApi(why);
-    else await stopApi();
+    try {
+      if (await compile()) await restartApi(why);
+      else await stopApi();
+    } catch (err) {
+      // A file that vanished mid-read, a full disk: say it, keep watching (the next change retries).
+      console.error(`[api] not restarted: ${/** @type {Error} */ (err).message}`);
+    }
   });
   return reloading;
 }
