@@ -121,6 +121,16 @@ pub fn create_system_user(name: &str) -> Result<bool> {
 /// The server runs as `user`, who must be able to enter every folder down to the project's: a
 /// project under /root (mode 0700) made initdb fail with a bare "Permission denied".
 pub fn check_reachable(project: &Path, user: RunAs) -> Result<()> {
+    // Asked of the system, as that user (ACLs included): can it search the project folder, and so
+    // every folder above it? Only when it cannot, the mode bits say which folder is in the way.
+    let mut probe = Command::new("test");
+    probe.arg("-x").arg(project);
+    user.apply(&mut probe);
+    let refused = match probe.status() {
+        Ok(status) if status.success() => return Ok(()),
+        Ok(_) => true,
+        Err(_) => false, // no `test` to ask: the mode bits alone decide
+    };
     for dir in project.ancestors() {
         let Ok(meta) = std::fs::metadata(dir) else {
             continue;
@@ -141,7 +151,16 @@ pub fn check_reachable(project: &Path, user: RunAs) -> Result<()> {
             .into());
         }
     }
-    Ok(())
+    if !refused {
+        return Ok(());
+    }
+    Err(UserError::new(format!(
+        "the local database's server runs as uid {}, which cannot enter {}",
+        user.uid,
+        project.display()
+    ))
+    .hint("put the project where that user can reach it (e.g. under /srv or /tmp), or use your own server with DATABASE_URL")
+    .into())
 }
 
 /// What useradd accepts everywhere (and never an option: no leading `-`).
