@@ -74,7 +74,15 @@ const onSignal = (signal) => void shutdown(0, signal);
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 
-const compiled = await compile();
+/** @type {boolean} */
+let compiled = false;
+try {
+  compiled = await compile();
+} catch (err) {
+  // A linked .modkit: nothing started yet, nothing to stop. (Later, a reload reports it and waits.)
+  console.error(`error: ${/** @type {Error} */ (err).message}`);
+  process.exit(2);
+}
 const explicit = Boolean(process.env.DATABASE_URL?.trim());
 // The API reads its database URL itself (sandbox/config.ts): with a server named in the environment, or
 // the local database made already, it starts now, side by side with Vite, and the database after Vite.
@@ -365,7 +373,7 @@ function writeAtomic(path, content) {
   renameSync(tmp, path);
 }
 
-/** `.modkit` or `.modkit/dev` as a symbolic link would make compiling write outside the project. */
+/** `.modkit` or `.modkit/dev` as a symbolic link would make compiling write outside the project: throw. */
 function refuseLinks() {
   for (const path of [join(root, '.modkit'), OUT]) {
     let link = false;
@@ -374,10 +382,7 @@ function refuseLinks() {
     } catch {
       // not there yet: made below as a real folder
     }
-    if (link) {
-      console.error(`error: ${path} is a symbolic link; npm run dev writes the compiled API there, so remove the link`);
-      process.exit(2);
-    }
+    if (link) throw new Error(`${path} is a symbolic link; npm run dev writes the compiled API there, so remove the link`);
   }
 }
 

@@ -314,6 +314,46 @@ fn npm_run_dev_refuses_a_symlinked_modkit_dev_folder() {
     );
 }
 
+/// `.modkit/dev` swapped for a link while `npm run dev` runs: the next change is refused (said, nothing
+/// written through the link) and the launcher keeps running; it used to exit on the spot, leaving a
+/// local database it had started running.
+#[test]
+fn a_modkit_dev_folder_linked_mid_session_is_refused_and_the_launcher_stays() {
+    let dir = own_sandbox("symlink-later");
+    let db = bootstrapped(&dir);
+    let mut dev = npm_run_dev(&dir, db.url());
+    let outside = dir.parent().unwrap().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    fs::remove_dir_all(dir.join(".modkit/dev")).unwrap();
+    std::os::unix::fs::symlink(&outside, dir.join(".modkit/dev")).unwrap();
+
+    let index = dir.join("plugin/index.ts");
+    let text = fs::read_to_string(&index).unwrap();
+    fs::write(&index, format!("{text}\n// touched\n")).unwrap();
+    dev.wait("the link reported", |d| {
+        d.log_text().contains("[api] not restarted: ")
+    });
+    assert!(
+        dev.log_text().contains(".modkit/dev is a symbolic link"),
+        "{}",
+        dev.log_text()
+    );
+    assert!(
+        dev.guard.try_wait().is_none(),
+        "npm run dev ended:\n{}",
+        dev.log_text()
+    );
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "npm run dev wrote through the link"
+    );
+    assert!(
+        dev.health().is_some_and(|r| r.status == 200),
+        "Vite stopped answering"
+    );
+}
+
 #[test]
 fn npm_run_dev_started_on_a_syntax_error_waits_for_the_fix() {
     let dir = own_sandbox("broken-start");
