@@ -16,6 +16,9 @@
 //! A server is running when `data/postmaster.pid` names a live `postgres` process; a pid file
 //! naming anything else (a crash, a reboot) is stale and removed before the start. Starts, stops and
 //! resets take `.modkit/pg.lock` (lock.rs) one at a time.
+//!
+//! As root, all of it runs in a child process that is already the owner (owner.rs): root never acts
+//! on a name in a tree another user can change.
 
 mod binaries;
 mod lock;
