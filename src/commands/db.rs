@@ -24,6 +24,7 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
             }
             let run_as = if *create_user {
                 let name = run_as.as_deref().unwrap_or(localdb::DEFAULT_SYSTEM_USER);
+                localdb::check_run_as(&db.project, name)?;
                 if localdb::create_system_user(name)? {
                     printer.line(format!(
                         "created the system user {name} (useradd --system; no home, no login shell) to run the local database"
@@ -44,14 +45,27 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
             }
             Ok(ExitStatus::Success)
         }
-        DbAction::Status => Ok(status(&db, printer)),
+        // As root these read the owner's files, so they run as the owner (src/localdb/owner.rs).
+        DbAction::Status => {
+            let failed = localdb::as_owner(&db.project, None, || {
+                Ok(status(&db, printer) != ExitStatus::Success)
+            })?;
+            Ok(if failed {
+                ExitStatus::Failure
+            } else {
+                ExitStatus::Success
+            })
+        }
         DbAction::Url => {
-            let url = db.url().ok_or_else(not_made)?;
+            let url = localdb::as_owner(&db.project, None, || db.url().ok_or_else(not_made))?;
             println!("{}", DbUrl::parse(&url, UrlSource::Local)?.redacted());
             Ok(ExitStatus::Success)
         }
         DbAction::Logs { lines } => {
-            println!("{}", db.log_tail(*lines)?);
+            println!(
+                "{}",
+                localdb::as_owner(&db.project, None, || db.log_tail(*lines))?
+            );
             Ok(ExitStatus::Success)
         }
         DbAction::Reset => {
@@ -97,13 +111,7 @@ pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstra
         let from = started
             .binaries
             .as_ref()
-            .map(|b| {
-                format!(
-                    " (PostgreSQL {} from {})",
-                    b.version().unwrap_or_default(),
-                    b.source
-                )
-            })
+            .map(|(version, source)| format!(" (PostgreSQL {version} from {source})"))
             .unwrap_or_default();
         printer.line(format!("{how} the local database{from}: {}", url.redacted()));
     }

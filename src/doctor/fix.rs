@@ -49,8 +49,9 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
     {
         if !ignore.skips("tsconfig-base-url")
             && let Some(file) = &options.base_url_in
+            && let Some(real) = may_write(target, file, &mut changes)
         {
-            let removed = edit_json(file, |root| {
+            let removed = edit_json(&real, |root| {
                 let prop = root
                     .object_value()?
                     .object_value("compilerOptions")?
@@ -79,6 +80,9 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
                 if !broken || !client.is_dir() || alias.base_dir != target.root {
                     continue;
                 }
+                if may_write(target, &tsconfig_path, &mut changes).is_none() {
+                    continue;
+                }
                 let repointed = edit_json(&tsconfig_path, |root| {
                     let prop = root
                         .object_value()?
@@ -101,10 +105,11 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
     }
     if !ignore.skips("dependency-dev-path-in-dependencies") {
         for (package, types) in super::checks::dependencies::movable_to_dev(target) {
+            let Some(manifest) = may_write(target, &target.root.join("package.json"), &mut changes) else {
+                continue;
+            };
             for name in std::iter::once(package).chain(types) {
-                let moved = edit_json(&target.root.join("package.json"), |root| {
-                    move_to_dev(&root.object_value()?, &name)
-                })?;
+                let moved = edit_json(&manifest, |root| move_to_dev(&root.object_value()?, &name))?;
                 if moved {
                     changes.push(Change::done(format!(
                         "package.json: moved `{name}` to devDependencies (only development paths load it)"
@@ -117,6 +122,35 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
         changes.extend(readapt(target, ignore)?);
     }
     Ok(changes)
+}
+
+/// `--fix` edits the project's own files only: a tsconfig's `extends` can name `../outside/base.json`
+/// or a package in `node_modules` (another project's, when linked), and `--fix` edited those. The
+/// file's real path when it lies inside the project and outside `node_modules`; else a `not fixed`
+/// change saying so, and None.
+fn may_write(target: &Target, file: &Path, changes: &mut Vec<Change>) -> Option<std::path::PathBuf> {
+    let root = target.root.canonicalize().ok();
+    let real = file.canonicalize().ok();
+    if let (Some(root), Some(real)) = (&root, &real)
+        && let Ok(inside) = real.strip_prefix(root)
+        && !inside.components().any(|c| c.as_os_str() == "node_modules")
+    {
+        return Some(real.clone());
+    }
+    let shown = real.as_deref().unwrap_or(file);
+    let place = if shown.starts_with(root.as_deref().unwrap_or(&target.root)) {
+        "is inside node_modules"
+    } else {
+        "is outside the project"
+    };
+    changes.push(Change {
+        fixed: false,
+        what: format!(
+            "{} {place}: edit it yourself (doctor --fix writes only the project's own files)",
+            shown.display()
+        ),
+    });
+    None
 }
 
 /// Parse a JSON-with-comments file, let `edit` change it (None: nothing to do), and write it back

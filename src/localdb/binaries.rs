@@ -11,6 +11,7 @@ use anyhow::Result;
 use crate::exit::UserError;
 
 pub const BIN_VAR: &str = "MODKIT_PG_BIN";
+const EMBEDDED: &str = "the project's @embedded-postgres package";
 
 /// A folder holding `initdb`, `pg_ctl` and `postgres`, and where it was found.
 #[derive(Debug, Clone)]
@@ -27,8 +28,32 @@ impl Binaries {
         self.dir.join("pg_ctl")
     }
 
-    /// The version `pg_ctl --version` names: `pg_ctl (PostgreSQL) 18.4` or `... 15.18 (Debian ...)`.
+    /// Before a start only (doctor and `db status` never write): the embedded package's library
+    /// links, when an install skipped its script.
+    pub fn repair_links(&self) -> Result<usize> {
+        match self.dir.parent().and_then(Path::parent) {
+            Some(package) if self.source == EMBEDDED => repair_symlinks(package),
+            _ => Ok(0),
+        }
+    }
+
+    /// The PostgreSQL version. The project's own package is never run for it (`db status` as root
+    /// ran the project's `pg_ctl` as root): its `package.json` says it (`18.4.0-beta.17` is 18.4).
+    /// Other binaries are the machine's or the caller's: `pg_ctl --version` names it, as
+    /// `pg_ctl (PostgreSQL) 18.4` or `... 15.18 (Debian ...)`.
     pub fn version(&self) -> Option<String> {
+        if self.source == EMBEDDED {
+            let package = self.dir.parent()?.parent()?.join("package.json");
+            let json: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(package).ok()?).ok()?;
+            let full = json.get("version")?.as_str()?;
+            let release = full.split('-').next()?;
+            let parts: Vec<&str> = release.split('.').take(2).collect();
+            return parts
+                .iter()
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| parts.join("."));
+        }
         let out = Command::new(self.pg_ctl()).arg("--version").output().ok()?;
         let text = String::from_utf8_lossy(&out.stdout);
         text.split_whitespace().nth(2).map(str::to_string)
@@ -77,10 +102,9 @@ pub fn find(project: &Path) -> Result<Binaries> {
     let package = embedded_package(project);
     let embedded = package.join("native/bin");
     if complete(&embedded) {
-        repair_symlinks(&package)?;
         return Ok(Binaries {
             dir: embedded,
-            source: "the project's @embedded-postgres package",
+            source: EMBEDDED,
         });
     }
     if let Some(dir) = pg_config_bindir().filter(|d| complete(d)) {
@@ -116,6 +140,15 @@ pub fn find(project: &Path) -> Result<Binaries> {
             ))
             .into(),
     )
+}
+
+/// `path` when it is relative and has only normal parts (no `..`, no root, no `.`).
+fn plain_relative(path: &str) -> Option<&Path> {
+    let path = Path::new(path);
+    path.components()
+        .all(|c| matches!(c, std::path::Component::Normal(_)))
+        .then_some(path)
+        .filter(|p| p.components().next().is_some())
 }
 
 fn pg_config_bindir() -> Option<PathBuf> {
@@ -159,17 +192,30 @@ pub fn repair_symlinks(package: &Path) -> Result<usize> {
         UserError::new(format!("{} is not a list of links: {e}", list.display()))
             .hint("reinstall the package: rm -rf node_modules && npm install")
     })?;
+    // The list is the project's, so anyone's: a `..` or an absolute path in it made doctor create
+    // links anywhere. Only a link inside the package's real folder, to a file of the same folder,
+    // as the package's own script makes them.
+    let Ok(home) = package.canonicalize() else {
+        return Ok(0);
+    };
     let mut made = 0;
     for link in links {
-        let target = package.join(&link.target);
+        let (Some(source), Some(target)) = (plain_relative(&link.source), plain_relative(&link.target))
+        else {
+            continue;
+        };
+        let target = package.join(target);
         if target.symlink_metadata().is_ok() {
             continue;
         }
-        let (Some(name), Some(dir)) = (Path::new(&link.source).file_name(), target.parent()) else {
+        let (Some(name), Some(dir)) = (source.file_name(), target.parent()) else {
             continue;
         };
-        // Only a link to a file of the same folder, as the package's own script makes them.
-        if package.join(&link.source).parent() != Some(dir) {
+        if package.join(source).parent() != Some(dir) {
+            continue;
+        }
+        // A folder of the package may itself be a link out of it.
+        if !dir.canonicalize().is_ok_and(|real| real.starts_with(&home)) {
             continue;
         }
         std::os::unix::fs::symlink(name, &target).map_err(|e| {

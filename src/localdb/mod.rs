@@ -16,9 +16,13 @@
 //! A server is running when `data/postmaster.pid` names a live `postgres` process; a pid file
 //! naming anything else (a crash, a reboot) is stale and removed before the start. Starts, stops and
 //! resets take `.modkit/pg.lock` (lock.rs) one at a time.
+//!
+//! As root, all of it runs in a child process that is already the owner (owner.rs): root never acts
+//! on a name in a tree another user can change.
 
 mod binaries;
 mod lock;
+mod owner;
 mod user;
 
 use std::io::Write;
@@ -32,6 +36,7 @@ use anyhow::{Context, Result};
 
 pub use self::binaries::Binaries;
 use self::lock::StartLock;
+pub use self::owner::{as_owner, check_run_as};
 use self::user::RunAs;
 pub use self::user::{DEFAULT_SYSTEM_USER, create_system_user};
 use crate::exit::UserError;
@@ -58,8 +63,8 @@ pub enum State {
     },
 }
 
-/// What `start` did.
-#[derive(Debug)]
+/// What `start` did (sent back from the owner's process as root: owner.rs).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
 pub struct Started {
     /// The full URL, password included: hand it to the driver only.
     pub url: String,
@@ -69,7 +74,8 @@ pub struct Started {
     pub reused: bool,
     /// No bootstrap has succeeded on it yet.
     pub needs_bootstrap: bool,
-    pub binaries: Option<Binaries>,
+    /// The binaries' PostgreSQL version and where they came from, when this start ran them.
+    pub binaries: Option<(String, String)>,
 }
 
 impl LocalDb {
@@ -118,11 +124,13 @@ impl LocalDb {
     }
 
     pub fn mark_bootstrapped(&self) -> Result<()> {
-        if self.bootstrapped() {
-            return Ok(());
-        }
-        let owner = user::decide(&self.project, &self.data(), None).ok().flatten();
-        write_private(&self.file("bootstrapped"), "", owner)
+        owner::as_owner(&self.project, None, || {
+            if self.bootstrapped() {
+                return Ok(());
+            }
+            let owner = user::decide(&self.project, &self.data(), None).ok().flatten();
+            write_private(&self.file("bootstrapped"), "", owner)
+        })
     }
 
     pub fn state(&self) -> State {
@@ -143,15 +151,22 @@ impl LocalDb {
 
     /// Make the cluster when there is none, then start it unless it runs already.
     pub fn start(&self, run_as: Option<&str>) -> Result<Started> {
+        owner::as_owner(&self.project, run_as, || self.start_here(run_as))
+    }
+
+    fn start_here(&self, run_as: Option<&str>) -> Result<Started> {
         self.refuse_links()?;
         if let State::Running { .. } = self.state() {
             return self.started(false, true, None);
         }
         let binaries = binaries::find(&self.project)?;
+        refuse_shell_characters(&self.project, "the project's path")?;
+        refuse_shell_characters(&binaries.dir, "the PostgreSQL binaries' path")?;
         let user = user::decide(&self.project, &self.data(), run_as)?;
         if let Some(u) = user {
             user::check_reachable(&self.project, u)?;
         }
+        binaries.repair_links()?;
         // One start at a time; whoever waited finds the cluster made, or running, by the other.
         let _lock = self.lock(user)?;
         if let State::Running { .. } = self.state() {
@@ -190,7 +205,7 @@ impl LocalDb {
             created,
             reused,
             needs_bootstrap: !self.bootstrapped(),
-            binaries,
+            binaries: binaries.map(|b| (b.version().unwrap_or_default(), b.source.to_string())),
         })
     }
 
@@ -270,6 +285,10 @@ impl LocalDb {
 
     /// Stop a running server; false when none ran.
     pub fn stop(&self) -> Result<bool> {
+        owner::as_owner(&self.project, None, || self.stop_here())
+    }
+
+    fn stop_here(&self) -> Result<bool> {
         self.refuse_links()?;
         if !matches!(self.state(), State::Running { .. }) {
             return Ok(false);
@@ -297,6 +316,10 @@ impl LocalDb {
 
     /// Stop it and delete the whole cluster; false when there was none.
     pub fn reset(&self) -> Result<bool> {
+        owner::as_owner(&self.project, None, || self.reset_here())
+    }
+
+    fn reset_here(&self) -> Result<bool> {
         self.refuse_links()?;
         if !self.dir.exists() {
             return Ok(false);
@@ -341,6 +364,25 @@ impl LocalDb {
             .hint("`modkit db logs` shows the server's log; `modkit db reset` deletes the local database and starts over")
             .into()
     }
+}
+
+/// initdb runs `"<bindir>/postgres" -V` and pg_ctl the server through `/bin/sh`, inside double
+/// quotes: a folder named `$(touch PW)` ran `touch PW`, and a quote or a newline failed with a
+/// misleading "program postgres not found". Such a path is refused before anything runs.
+fn refuse_shell_characters(path: &Path, what: &str) -> Result<()> {
+    let text = path.to_string_lossy();
+    let Some(bad) = text
+        .chars()
+        .find(|c| matches!(c, '$' | '`' | '"' | '\'' | '\\') || c.is_control())
+    else {
+        return Ok(());
+    };
+    Err(UserError::new(format!(
+        "{what} {} holds the character {bad:?}, which PostgreSQL's initdb and pg_ctl cannot take (they pass the path through a shell)",
+        path.display()
+    ))
+    .hint("move or rename the project folder to a path without $ ` \" ' \\ or control characters, or use your own server with DATABASE_URL")
+    .into())
 }
 
 /// Run a PostgreSQL program, as `user` when given; its output is captured.

@@ -172,7 +172,7 @@ fn is_portable_user_name(name: &str) -> bool {
 }
 
 /// A user of /etc/passwd by name.
-fn lookup(name: &str) -> Result<RunAs> {
+pub(super) fn lookup(name: &str) -> Result<RunAs> {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
     let found = passwd.lines().find_map(|line| {
         let fields: Vec<&str> = line.split(':').collect();

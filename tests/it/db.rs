@@ -497,6 +497,8 @@ fn a_lock_left_by_a_killed_start_is_taken_over() {
     std::fs::create_dir_all(&lock).unwrap();
     // A pid that is not running: past the kernel's pid_max is never a live process.
     std::fs::write(lock.join("pid"), "4194305\n").unwrap();
+    // As root, a start works as the project's owner (src/localdb/owner.rs): its lock is theirs.
+    give_to_a_normal_user(&local.test, &local.dir.join(".modkit"));
     let out = local.db_ok(&["start"]);
     assert!(out.contains("made and started the local database"), "{out}");
     assert!(!lock.exists(), "the stale lock is still there");

@@ -7,9 +7,11 @@
 //! | [`connection`] | stalled servers, held locks, timeouts, non-PostgreSQL peers, passwords in argv and output |
 //! | [`files`] | `init --force` over edits, symlinks, file modes, FIFOs, broken pipes, deep nesting, interrupted writes |
 //! | [`runtime`] | the sandbox API: dropped connections, NUL bytes, production identity, the bind address |
+//! | [`root`] | root in a user's project: swapped links during the lock wait, linked files, planted programs, `..` links, `--fix` outside, shell characters in the path |
 
 mod connection;
 mod files;
+mod root;
 mod runtime;
 // pub(crate): e2e::bootstrap starts the same server without pgcrypto for the sandbox's bootstrap.
 pub(crate) mod schemas;

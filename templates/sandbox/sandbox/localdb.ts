@@ -152,9 +152,26 @@ function repairSymlinks(pkg: string): void {
   } catch {
     return;
   }
+  // The list is the project's, so anyone's: only plain relative names (no `..`, no absolute path), and
+  // a link only inside the package's real folder, to a file of the same folder.
+  const plain = (p: unknown) => typeof p === 'string' && p !== '' && !p.startsWith('/') && p.split('/').every((c) => c !== '..' && c !== '.' && c !== '');
+  let home: string;
+  try {
+    home = realpathSync(pkg);
+  } catch {
+    return;
+  }
   for (const { source, target } of links) {
+    if (!plain(source) || !plain(target)) continue;
     const to = join(pkg, target);
     if (dirname(join(pkg, source)) !== dirname(to)) continue;
+    let real: string;
+    try {
+      real = realpathSync(dirname(to));
+    } catch {
+      continue;
+    }
+    if (real !== home && !real.startsWith(`${home}/`)) continue;
     try {
       symlinkSync(basename(source), to);
     } catch (err) {
@@ -171,6 +188,29 @@ export class LocalDbError extends Error {
     readonly hint?: string,
   ) {
     super(hint ? `${message}\nhint: ${hint}` : message);
+  }
+}
+
+/**
+ * As root in a project someone else owns (or whose .modkit they own), refuse: that user can swap any
+ * name under it for a link while root works, and root would write, chown or read through it (their
+ * `password` linked to /etc/shadow ended up in their `url`). modkit itself works there as the owner.
+ */
+function refuseRootInAnothersProject(): void {
+  if (process.getuid?.() !== 0) return;
+  for (const path of [projectRoot, join(projectRoot, '.modkit'), LOCAL_DIR]) {
+    let uid: number;
+    try {
+      uid = lstatSync(path).uid;
+    } catch {
+      return;
+    }
+    if (uid !== 0) {
+      throw new LocalDbError(
+        `as root, npm does not run the local database in ${projectRoot}: ${path} belongs to uid ${uid}, who could redirect root's file operations`,
+        "run npm as that user (e.g. su USER -c 'npm run dev'), or start it as root with `modkit db start` (which works as the project's owner), or use your own server with DATABASE_URL",
+      );
+    }
   }
 }
 
@@ -258,6 +298,7 @@ export interface StartedLocalDb {
 
 /** Make the cluster when there is none, start it unless it runs, bootstrap it if it never was. */
 export async function startLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
+  refuseRootInAnothersProject();
   refuseLinks();
   if (localDbState().state === 'running') {
     await bootstrapOnce(log);
@@ -416,6 +457,7 @@ async function bootstrapOnce(log: (line: string) => void): Promise<void> {
 
 /** Stop a running local database; false when none ran. */
 export async function stopLocalDb(): Promise<boolean> {
+  refuseRootInAnothersProject();
   refuseLinks();
   if (localDbState().state !== 'running') return false;
   const user = process.getuid?.() === 0 ? { uid: statSync(DATA).uid, gid: statSync(DATA).gid } : undefined;

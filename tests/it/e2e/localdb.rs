@@ -479,3 +479,56 @@ fn platform() -> String {
     };
     format!("{}-{arch}", std::env::consts::OS)
 }
+
+/// Root runs `npm run bootstrap` in a project `nobody` owns, who linked `.modkit/pg/password` to a
+/// root-only file and took the kept port (issue 15, item 2, the sandbox's twin): localdb.ts read
+/// the file as root and wrote its bytes into their `url`. As root it now refuses a project another
+/// user owns, naming the owner and `modkit db start`, before it reads or writes anything there.
+#[test]
+fn root_npm_run_bootstrap_refuses_a_project_another_user_owns() {
+    let sb = user_sandbox("localdb-root");
+    let secret = sb.dir.parent().unwrap().join("shadow");
+    fs::write(&secret, "root:$6$not-for-the-owner:19000:0:99999:7:::\n").unwrap();
+    run_ok(Command::new("chown").arg("0:0").arg(&secret));
+    run_ok(Command::new("chmod").arg("600").arg(&secret));
+    fs::create_dir_all(sb.pg("data")).unwrap();
+    fs::write(sb.pg("data/PG_VERSION"), "18\n").unwrap();
+    fs::write(sb.pg("url"), "postgres://postgres:x@127.0.0.1:1/items_dev\n").unwrap();
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    fs::write(sb.pg("port"), busy.local_addr().unwrap().port().to_string()).unwrap();
+    std::os::unix::fs::symlink(&secret, sb.pg("password")).unwrap();
+    let (uid, gid) = nobody();
+    run_ok(
+        Command::new("chown")
+            .args(["-R", "-h"])
+            .arg(format!("{uid}:{gid}"))
+            .arg(sb.dir.join(".modkit")),
+    );
+    let root_home = sb.dir.parent().unwrap().join("root-home");
+    fs::create_dir_all(&root_home).unwrap();
+    let out = Command::new("npm")
+        .args(["run", "bootstrap"])
+        .current_dir(&sb.dir)
+        .env_clear()
+        .env("HOME", &root_home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .env("npm_config_update_notifier", "false")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = transcript(&out);
+    // First what the old code did: the root-only file's bytes in the owner's url.
+    let url = fs::read_to_string(sb.pg("url")).unwrap();
+    assert!(
+        !url.contains("not-for-the-owner"),
+        "url holds the linked file: {url}\n{text}"
+    );
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("as root, npm does not run the local database"),
+        "{text}"
+    );
+    assert!(text.contains("modkit db start"), "{text}");
+    assert!(!text.contains("not-for-the-owner"), "{text}");
+}
