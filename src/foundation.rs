@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::exit::UserError;
 use crate::project::Project;
+use crate::server_tsconfig;
 use crate::ts::{self, ExportSite};
 use crate::tsconfig;
 
@@ -21,6 +22,9 @@ pub struct Foundation {
     pub root: PathBuf,
     /// Where modules go, relative to `root`, with `/` separators (`src/modules`).
     pub modules_dir: String,
+    /// The tsconfig that compiles the server, relative to `root` (`tsconfig.json`, or the project
+    /// a solution file references, or modkit.toml's `[foundation] tsconfig`).
+    pub tsconfig: String,
     pub style: ImportStyle,
     /// The packages its package.json lists (dependencies of every kind).
     pub packages: Vec<String>,
@@ -65,13 +69,12 @@ impl Foundation {
         check_inside(&modules_dir, "modules_dir")?;
 
         let package = read_package_json(root)?;
-        let tsconfig_path = root.join("tsconfig.json");
-        if !tsconfig_path.is_file() {
-            return Err(UserError::new(format!("{} has no tsconfig.json", root.display()))
-                .hint("modkit reads it to learn how the foundation's TypeScript imports modules; is --foundation the project's root?")
-                .into());
+        let configured = settings.and_then(|f| f.tsconfig.as_deref());
+        if let Some(file) = configured {
+            check_inside(file, "tsconfig")?;
         }
-        let options = tsconfig::load(&tsconfig_path)?;
+        let tsconfig = server_tsconfig::find(root, configured, &modules_dir)?;
+        let options = tsconfig::load(&root.join(&tsconfig))?;
         let package_type = package.get("type").and_then(|t| t.as_str());
         let style = import_style(&options, package_type)?;
         let packages = package_names(&package);
@@ -79,6 +82,7 @@ impl Foundation {
         let mut foundation = Self {
             root: root.to_path_buf(),
             modules_dir,
+            tsconfig,
             style,
             packages,
             tenant_db: String::new(),

@@ -76,6 +76,9 @@ pub struct FoundationSection {
     pub tenant_db: Option<String>,
     /// The file exporting `requirePermission`, e.g. `src/lib/security/rbac.ts`.
     pub rbac: Option<String>,
+    /// The tsconfig that compiles the server (`tsconfig.app.json`), when it is not `tsconfig.json`
+    /// or the one its solution file references.
+    pub tsconfig: Option<String>,
 }
 
 fn default_dev_user() -> String {

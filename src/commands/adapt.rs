@@ -113,8 +113,9 @@ fn print_human(a: &Adaptation, args: &AdaptArgs, printer: &Printer) {
     printer.line("");
     printer.line("Next steps:");
     printer.line(format!(
-        "  cd {} && npx tsc --noEmit && modkit bootstrap --project .",
-        f.root.display()
+        "  cd {} && {} && modkit bootstrap --project .",
+        f.root.display(),
+        crate::server_tsconfig::typecheck_command(&f.tsconfig)
     ));
 }
 
@@ -127,6 +128,8 @@ fn json_report(a: &Adaptation, args: &AdaptArgs) -> serde_json::Value {
         "module_dir": a.module_dir,
         "dry_run": args.dry_run,
         "style": f.style,
+        "tsconfig": f.tsconfig,
+        "typecheck": crate::server_tsconfig::typecheck_command(&f.tsconfig),
         "imports": {
             WITH_TENANT_TX: { "file": f.tenant_db, "specifier": a.tenant_db_import },
             REQUIRE_PERMISSION: { "file": f.rbac, "specifier": a.rbac_import },

@@ -1,0 +1,91 @@
+//! The adapter follows the tsconfig that really compiles the foundation's server. In an Nx-style
+//! layout the root tsconfig.json is a solution file (`files: []`, `references`) saying `esnext`,
+//! while the app compiles as CommonJS from tsconfig.app.json: modkit follows the reference, writes
+//! the CommonJS adapter (no top-level await) and prints `tsc -p tsconfig.app.json`, which the real
+//! TypeScript then passes. Pointing `[foundation] tsconfig` at the solution file instead shows
+//! what reading only the root file did: a top-level await the app's real build refuses.
+
+use std::fs;
+use std::path::Path;
+
+use super::foundation::{Variant, foundation};
+use super::sandbox::{command, output, run_ok, sandbox, stdout, timed};
+use crate::support::{bin, transcript};
+
+fn nx_layout(dir: &Path) {
+    fs::rename(dir.join("tsconfig.json"), dir.join("tsconfig.app.json")).unwrap();
+    fs::write(
+        dir.join("tsconfig.json"),
+        r#"{
+  // A solution file, as Nx writes it: it compiles nothing itself.
+  "files": [],
+  "compilerOptions": { "module": "esnext", "moduleResolution": "bundler" },
+  "references": [{ "path": "./tsconfig.app.json" }, { "path": "./tsconfig.spec.json" }]
+}
+"#,
+    )
+    .unwrap();
+    fs::write(
+        dir.join("tsconfig.spec.json"),
+        r#"{ "extends": "./tsconfig.base.json", "compilerOptions": { "module": "esnext", "moduleResolution": "bundler" }, "include": ["src/**/*.spec.ts"] }
+"#,
+    )
+    .unwrap();
+}
+
+fn adapt(dir: &Path) -> String {
+    let out = run_ok(
+        command(bin(), dir)
+            .args(["adapt", "items", "--foundation", "."])
+            .arg("--from")
+            .arg(&sandbox().dir),
+    );
+    stdout(&out)
+}
+
+fn tsc_app(dir: &Path) -> std::process::Output {
+    timed("tsc -p tsconfig.app.json (nx layout)", || {
+        output(command(dir.join("node_modules/.bin/tsc"), dir).args([
+            "--noEmit",
+            "--pretty",
+            "false",
+            "-p",
+            "tsconfig.app.json",
+        ]))
+    })
+}
+
+#[test]
+fn a_solution_tsconfig_is_followed_to_the_project_that_compiles_the_server() {
+    let dir = foundation(Variant::Cjs, "nx");
+    nx_layout(&dir);
+    let said = adapt(&dir);
+    assert!(
+        said.contains("tsconfig.app.json: module nodenext")
+            && said.contains("npx tsc --noEmit -p tsconfig.app.json"),
+        "{said}"
+    );
+    let adapter = fs::read_to_string(dir.join("src/modules/items/server/routes/index.ts")).unwrap();
+    assert!(adapter.contains("export const ready"), "{adapter}");
+    let out = tsc_app(&dir);
+    assert!(out.status.success(), "{}", transcript(&out));
+
+    // Told to read the solution file, as modkit did before: a top-level await the app refuses.
+    let dir = foundation(Variant::Cjs, "nx-root");
+    nx_layout(&dir);
+    let toml = dir.join("modkit.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(
+        &toml,
+        text.replace("[foundation]\n", "[foundation]\ntsconfig = \"tsconfig.json\"\n"),
+    )
+    .unwrap();
+    let said = adapt(&dir);
+    assert!(said.contains("npx tsc --noEmit &&"), "{said}");
+    let out = tsc_app(&dir);
+    assert!(
+        !out.status.success() && stdout(&out).contains("error TS1309"),
+        "{}",
+        transcript(&out)
+    );
+}
