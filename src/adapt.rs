@@ -111,16 +111,36 @@ impl Adaptation {
                 contents: f.contents,
             })
             .collect();
-        let migrations = read_migrations(sandbox)?;
-        let migration_paths: Vec<String> = migrations.iter().map(|m| m.path.clone()).collect();
-        files.extend(migrations);
         files.extend(templates::render_dir("adapt", &ctx)?);
+        // The migrations go to <migrations_dir>/<module>/, outside the sources (or where an earlier
+        // adapt put them, inside the module's folder). The record names them relative to the
+        // module's folder when they are in it, else relative to the foundation's root.
+        let migrations_at = crate::modules::foundation_migrations(
+            &foundation.root,
+            &foundation.modules_dir,
+            &foundation.migrations_dir,
+            module,
+        )?;
+        let migrations_key = migrations_at
+            .strip_prefix(&format!("{module_dir}/"))
+            .unwrap_or(&migrations_at)
+            .to_string();
+        let migrations: Vec<RenderedFile> = read_migrations(sandbox)?
+            .into_iter()
+            .map(|m| RenderedFile {
+                path: format!("{migrations_key}/{}", m.path.trim_start_matches("migrations/")),
+                contents: m.contents,
+            })
+            .collect();
+        let migration_paths: Vec<String> = migrations.iter().map(|m| m.path.clone()).collect();
+        let inside = migrations_at != migrations_key;
 
         // The record of what adapt wrote: not where the sandbox was (a re-run from another folder
         // must not change it).
         let manifest_path = foundation.root.join(&module_dir).join(MANIFEST);
         let previous = Record::read(&manifest_path, "modkit adapt")?;
-        let manifest = Record::of(&files, None);
+        let recorded: Vec<RenderedFile> = files.iter().chain(&migrations).cloned().collect();
+        let manifest = Record::of(&recorded, None);
         for stale in previous.files.keys().filter(|p| !manifest.files.contains_key(*p)) {
             warnings.push(format!(
                 "{module_dir}/{stale} was written by an earlier `modkit adapt` but is no longer in the sandbox; it was left in place (delete it if it is not needed)"
@@ -133,6 +153,16 @@ impl Adaptation {
                 contents: f.contents,
             })
             .collect();
+        // Listed first: outside the module's folder, they come first in the printed tree too.
+        let migrations = migrations.into_iter().map(|m| RenderedFile {
+            path: if inside {
+                format!("{module_dir}/{}", m.path)
+            } else {
+                m.path
+            },
+            contents: m.contents,
+        });
+        all.splice(0..0, migrations);
         all.push(RenderedFile {
             path: format!("{module_dir}/{MANIFEST}"),
             contents: manifest.to_json()?,

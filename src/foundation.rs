@@ -22,6 +22,8 @@ pub struct Foundation {
     pub root: PathBuf,
     /// Where modules go, relative to `root`, with `/` separators (`src/modules`).
     pub modules_dir: String,
+    /// Where modules' migrations go, relative to `root` (`migrations`: `migrations/<id>/*.sql`).
+    pub migrations_dir: String,
     /// The tsconfig that compiles the server, relative to `root` (`tsconfig.json`, or the project
     /// a solution file references, or modkit.toml's `[foundation] tsconfig`).
     pub tsconfig: String,
@@ -67,6 +69,8 @@ impl Foundation {
             .trim_end_matches('/')
             .to_string();
         check_inside(&modules_dir, "modules_dir")?;
+        let (_, migrations_dir) = crate::modules::foundation_dirs(&project);
+        check_inside(&migrations_dir, "migrations_dir")?;
 
         let package = read_package_json(root)?;
         let configured = settings.and_then(|f| f.tsconfig.as_deref());
@@ -82,6 +86,7 @@ impl Foundation {
         let mut foundation = Self {
             root: root.to_path_buf(),
             modules_dir,
+            migrations_dir,
             tsconfig,
             style,
             packages,

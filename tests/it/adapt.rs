@@ -58,7 +58,7 @@ fn adapt_writes_the_module_into_the_foundation() {
         ("items/plugin/context.ts", "plugin/context.ts"),
         (
             "items/plugin/migrations/0001_create_module_table.sql",
-            "migrations/0001_create_module_table.sql",
+            "../../../migrations/items/0001_create_module_table.sql",
         ),
     ] {
         assert_eq!(
@@ -67,11 +67,11 @@ fn adapt_writes_the_module_into_the_foundation() {
             "{to}"
         );
     }
+    // The migrations outside src/, where a build of the sources never meets a .sql file.
     assert_eq!(
         test.files(MODULE_DIR),
         [
             ".modkit-adapt.json",
-            "migrations/0001_create_module_table.sql",
             "module.config.ts",
             "plugin/context.ts",
             "plugin/index.ts",
@@ -524,4 +524,64 @@ fn dry_run_verbose_shows_a_diff_of_each_replaced_file() {
         !stdout(&adapt(&test, &["--dry-run"])).contains("+++ b/"),
         "a diff only with -v"
     );
+}
+
+/// Before, adapt kept the migrations in `src/modules/<id>/migrations/` (its record naming them
+/// `migrations/<file>`): such a foundation keeps them there, re-runs are no-ops, bootstrap still
+/// runs them; and migrations in both places at once are refused rather than guessed.
+#[test]
+fn a_foundation_adapted_before_keeps_its_migrations_in_the_module_folder() {
+    let test = setup();
+    assert_code(&test, &adapt(&test, &[]), 0);
+    assert!(
+        test.path("foundation/migrations/items/0001_create_module_table.sql")
+            .is_file()
+    );
+    // What the earlier modkit wrote.
+    std::fs::rename(
+        test.path("foundation/migrations/items"),
+        test.path(format!("{MODULE_DIR}/migrations")),
+    )
+    .unwrap();
+    test.replace_in_file(
+        format!("{MODULE_DIR}/.modkit-adapt.json"),
+        "\"migrations/items/0001_create_module_table.sql\"",
+        "\"migrations/0001_create_module_table.sql\"",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 0);
+    assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
+    assert!(!test.path("foundation/migrations/items").exists());
+    let db = crate::support::pg::TestDb::new();
+    let dry_run = [
+        "bootstrap",
+        "--project",
+        "foundation",
+        "--dry-run",
+        "--tenant",
+        "acme",
+        "--db",
+        db.url(),
+    ];
+    let out = test.run(&dry_run);
+    assert_code(&test, &out, 0);
+    assert!(
+        stdout(&out).contains("CREATE TABLE IF NOT EXISTS \"items\""),
+        "{}",
+        stdout(&out)
+    );
+
+    // Both folders: which to run would be a guess.
+    test.write_file(
+        "foundation/migrations/items/0001_create_module_table.sql",
+        "SELECT 1;\n",
+    );
+    for out in [adapt(&test, &[]), test.run(&dry_run)] {
+        assert_code(&test, &out, 2);
+        assert!(
+            stderr(&out).contains("module `items` has migrations in two folders"),
+            "{}",
+            stderr(&out)
+        );
+    }
 }

@@ -89,3 +89,61 @@ fn a_solution_tsconfig_is_followed_to_the_project_that_compiles_the_server() {
         transcript(&out)
     );
 }
+
+/// Every file under `src/` but dot-files, as tsup's `entry: ["src"]` hands them to esbuild.
+fn esbuild_src(dir: &Path) -> std::process::Output {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.join("src")];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            // Globs skip dot-files (the fixture's src/modules/.gitkeep).
+            if entry.file_name().to_string_lossy().starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(path.strip_prefix(dir).unwrap().to_path_buf());
+            }
+        }
+    }
+    output(
+        command(dir.join("node_modules/.bin/esbuild"), dir)
+            .args(&files)
+            .args([
+                "--outdir=dist",
+                "--platform=node",
+                "--format=esm",
+                "--log-level=error",
+            ]),
+    )
+}
+
+/// The migrations are kept out of `src/`: a build of every file there (tsup `entry: ["src"]`,
+/// esbuild) passes; with them in `src/modules/items/migrations/`, where adapt wrote them before,
+/// it fails on the first `.sql` file.
+#[test]
+fn a_build_of_every_file_under_src_never_meets_a_migration() {
+    let dir = foundation(Variant::Esm, "esbuild");
+    adapt(&dir);
+    assert!(
+        dir.join("migrations/items/0001_create_module_table.sql")
+            .is_file()
+    );
+    let out = esbuild_src(&dir);
+    assert!(out.status.success(), "{}", transcript(&out));
+
+    fs::rename(
+        dir.join("migrations/items"),
+        dir.join("src/modules/items/migrations"),
+    )
+    .unwrap();
+    let out = esbuild_src(&dir);
+    assert!(
+        !out.status.success()
+            && String::from_utf8_lossy(&out.stderr).contains("No loader is configured for \".sql\" files"),
+        "{}",
+        transcript(&out)
+    );
+}
