@@ -1,0 +1,168 @@
+//! The module's code and what adapt generates pass the strictest tsconfig (`strict`,
+//! `exactOptionalPropertyTypes`, `noPropertyAccessFromIndexSignature`, `noUncheckedIndexedAccess`,
+//! `verbatimModuleSyntax`, unused locals and parameters) and the recommended rules of ESLint with
+//! typescript-eslint and of Biome, run as real tools on the adapted fixture foundation. The linters
+//! are installed once per run beside the shared sandbox.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use super::foundation::{Variant, adapt, foundation};
+use super::sandbox::{command, output, run_ok, sandbox, timed};
+use crate::support::transcript;
+
+/// eslint, @eslint/js, typescript-eslint and @biomejs/biome, installed once per test process.
+fn linters() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = sandbox().root.join("linters");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(
+            dir.join("package.json"),
+            r#"{ "name": "linters", "private": true }"#,
+        )
+        .unwrap();
+        timed(
+            "npm install eslint typescript-eslint @biomejs/biome (once)",
+            || {
+                run_ok(command("npm", &dir).args([
+                    "install",
+                    "--no-audit",
+                    "--no-fund",
+                    "eslint",
+                    "@eslint/js",
+                    "typescript-eslint",
+                    "@biomejs/biome",
+                ]));
+            },
+        );
+        dir
+    })
+}
+
+const STRICT: &str = r#"{
+  "extends": "./tsconfig.json",
+  "compilerOptions": {
+    "strict": true,
+    "exactOptionalPropertyTypes": true,
+    "noPropertyAccessFromIndexSignature": true,
+    "noUncheckedIndexedAccess": true,
+    VERBATIM
+    "noImplicitOverride": true,
+    "noImplicitReturns": true,
+    "noFallthroughCasesInSwitch": true,
+    "noUnusedLocals": true,
+    "noUnusedParameters": true
+  },
+  "include": ["src/modules/items"]
+}
+"#;
+
+#[test]
+fn the_module_and_its_adapter_pass_the_strictest_tsconfig_eslint_and_biome() {
+    let tools = linters();
+    for variant in [Variant::Esm, Variant::Cjs] {
+        let dir = foundation(variant, "strict");
+        adapt(&dir);
+        // CommonJS with verbatimModuleSyntax is refused by adapt itself (TS1286/TS1287).
+        let verbatim = match variant {
+            Variant::Cjs => "",
+            _ => r#""verbatimModuleSyntax": true,"#,
+        };
+        fs::write(
+            dir.join("tsconfig.strict.json"),
+            STRICT.replace("VERBATIM", verbatim),
+        )
+        .unwrap();
+        let out = timed("tsc strictest (adapted module)", || {
+            output(command(dir.join("node_modules/.bin/tsc"), &dir).args([
+                "--noEmit",
+                "--pretty",
+                "false",
+                "-p",
+                "tsconfig.strict.json",
+            ]))
+        });
+        assert!(
+            out.status.success(),
+            "{variant:?}: strict tsc:\n{}",
+            transcript(&out)
+        );
+
+        // The config loads the linters from their own folder (the foundation's node_modules is
+        // the sandbox's, which has none).
+        fs::write(
+            dir.join("eslint.config.mjs"),
+            format!(
+                "import {{ createRequire }} from 'node:module';\n\
+                 const require = createRequire({:?});\n\
+                 const js = require('@eslint/js');\n\
+                 const tseslint = require('typescript-eslint');\n\
+                 export default tseslint.config(js.configs.recommended, tseslint.configs.recommended);\n",
+                tools.join("package.json").display().to_string()
+            ),
+        )
+        .unwrap();
+        let out = timed("eslint recommended (adapted module)", || {
+            output(command(tools.join("node_modules/.bin/eslint"), &dir).args([
+                "--max-warnings",
+                "0",
+                "src/modules/items",
+            ]))
+        });
+        assert!(out.status.success(), "{variant:?}: eslint:\n{}", transcript(&out));
+        let out = timed("biome lint (adapted module)", || {
+            output(command(tools.join("node_modules/.bin/biome"), &dir).args([
+                "lint",
+                "--error-on-warnings",
+                "src/modules/items",
+            ]))
+        });
+        // Not even an info-level finding (useLiteralKeys is one).
+        assert!(
+            out.status.success() && !transcript(&out).contains(" lint/"),
+            "{variant:?}: biome:\n{}",
+            transcript(&out)
+        );
+    }
+}
+
+/// The tools do see what the rules forbid: the old `req.params.id` fails the strict tsc (TS4111),
+/// `req.params['id']` Biome's useLiteralKeys.
+#[test]
+fn the_strict_checks_catch_an_index_signature_read() {
+    let tools = linters();
+    let dir = foundation(Variant::Esm, "strict-control");
+    adapt(&dir);
+    fs::write(
+        dir.join("tsconfig.strict.json"),
+        STRICT.replace("VERBATIM", r#""verbatimModuleSyntax": true,"#),
+    )
+    .unwrap();
+    let index = dir.join("src/modules/items/plugin/index.ts");
+    let text = fs::read_to_string(&index).unwrap();
+    let from = "const { id } = req.params;";
+    assert!(text.contains(from));
+    fs::write(&index, text.replace(from, "const id = req.params.id;")).unwrap();
+    let out = output(command(dir.join("node_modules/.bin/tsc"), &dir).args([
+        "--noEmit",
+        "--pretty",
+        "false",
+        "-p",
+        "tsconfig.strict.json",
+    ]));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("error TS4111"),
+        "{}",
+        transcript(&out)
+    );
+    fs::write(&index, text.replace(from, "const id = req.params['id'];")).unwrap();
+    let out =
+        output(command(tools.join("node_modules/.bin/biome"), &dir).args(["lint", "src/modules/items"]));
+    assert!(
+        transcript(&out).contains("lint/complexity/useLiteralKeys"),
+        "{}",
+        transcript(&out)
+    );
+}
