@@ -103,7 +103,25 @@ impl Foundation {
             settings.and_then(|f| f.rbac.as_deref()),
             "rbac",
         )?;
+        foundation.check_rbac_fits()?;
         Ok(foundation)
+    }
+
+    /// The app's own `requirePermission` is used only when the module's call fits it; otherwise
+    /// the error says why and gives the wrapper to write (never adopted to fail at type-check).
+    fn check_rbac_fits(&self) -> Result<()> {
+        let source = std::fs::read_to_string(self.root.join(&self.rbac))
+            .with_context(|| format!("cannot read {}", self.rbac))?;
+        let Some(why) = crate::rbac_fit::misfit(&source, &self.rbac, REQUIRE_PERMISSION)? else {
+            return Ok(());
+        };
+        let specifier = relative_specifier("src/lib/security", &self.rbac, self.style.js_extension);
+        Err(UserError::new(format!(
+            "`{REQUIRE_PERMISSION}` in {} does not fit the module's `ctx.rbac.require(permission: string)`: {why}",
+            self.rbac
+        ))
+        .hint(crate::rbac_fit::wrapper_hint(&self.rbac, &specifier))
+        .into())
     }
 
     /// The file exporting `name`: the one modkit.toml names, or the only one in the sources.

@@ -27,6 +27,7 @@ mod names;
 mod output;
 mod plan;
 mod project;
+mod rbac_fit;
 mod server_tsconfig;
 mod templates;
 mod ts;

@@ -147,3 +147,72 @@ fn a_build_of_every_file_under_src_never_meets_a_migration() {
         transcript(&out)
     );
 }
+
+/// An app's own `requirePermission` with a narrow permission type is not adopted (the adapter
+/// failed the type-check with TS2345): adapt refuses with the wrapper to write, and that wrapper,
+/// written as the hint says and named in modkit.toml, type-checks with the adapted module.
+#[test]
+fn a_narrow_require_permission_is_refused_with_a_wrapper_that_type_checks() {
+    let dir = foundation(Variant::Esm, "narrow-rbac");
+    let rbac = dir.join("src/lib/security/rbac.ts");
+    let text = fs::read_to_string(&rbac).unwrap();
+    fs::write(
+        &rbac,
+        text.replace(
+            "export function requirePermission(permission: string): RequestHandler {",
+            "export type Permission = `items.${'read' | 'create' | 'update' | 'delete'}` | 'admin';\n\
+             export function requirePermission(permission: Permission): RequestHandler {",
+        ),
+    )
+    .unwrap();
+    let out = output(
+        command(bin(), &dir)
+            .args(["adapt", "items", "--foundation", "."])
+            .arg("--from")
+            .arg(&sandbox().dir),
+    );
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        out.status.code() == Some(2)
+            && said.contains("its permission parameter is `Permission`, narrower than the `string`"),
+        "{}",
+        transcript(&out)
+    );
+    assert!(
+        !dir.join("src/modules/items").exists(),
+        "a refused adapt wrote the module"
+    );
+
+    // The wrapper, exactly as the hint gives it.
+    let start = said
+        .find("import type { RequestHandler }")
+        .expect("the hint's wrapper");
+    let end = said[start..]
+        .find("\n\nthen set")
+        .expect("the end of the wrapper")
+        + start;
+    let wrapper: String = said[start..end]
+        .lines()
+        .map(|l| l.strip_prefix("  ").unwrap_or(l))
+        .collect::<Vec<_>>()
+        .join("\n");
+    fs::write(
+        dir.join("src/lib/security/module-rbac.ts"),
+        format!("{wrapper}\n"),
+    )
+    .unwrap();
+    let toml = dir.join("modkit.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(
+        &toml,
+        text.replace(
+            "[foundation]\n",
+            "[foundation]\nrbac = \"src/lib/security/module-rbac.ts\"\n",
+        ),
+    )
+    .unwrap();
+    adapt(&dir);
+    let out =
+        output(command(dir.join("node_modules/.bin/tsc"), &dir).args(["--noEmit", "--pretty", "false"]));
+    assert!(out.status.success(), "{}", transcript(&out));
+}
