@@ -12,7 +12,7 @@ use crate::exit::UserError;
 use crate::foundation::{self, Foundation};
 use crate::modules::{read_text, refuse_link};
 use crate::names;
-use crate::plan::{Conflict, FilePlan, Record};
+use crate::plan::{Action, Conflict, FilePlan, Record};
 use crate::project::Project;
 use crate::templates::{self, RenderedFile};
 use crate::ts;
@@ -140,7 +140,7 @@ impl Adaptation {
         let manifest_path = foundation.root.join(&module_dir).join(MANIFEST);
         let previous = Record::read(&manifest_path, "modkit adapt")?;
         let recorded: Vec<RenderedFile> = files.iter().chain(&migrations).cloned().collect();
-        let manifest = Record::of(&recorded, None);
+        let mut manifest = Record::of(&recorded, None);
         for stale in previous.files.keys().filter(|p| !manifest.files.contains_key(*p)) {
             warnings.push(format!(
                 "{module_dir}/{stale} was written by an earlier `modkit adapt` but is no longer in the sandbox; it was left in place (delete it if it is not needed)"
@@ -163,11 +163,16 @@ impl Adaptation {
             contents: m.contents,
         });
         all.splice(0..0, migrations);
-        all.push(RenderedFile {
-            path: format!("{module_dir}/{MANIFEST}"),
-            contents: manifest.to_json()?,
-        });
-        let plan = FilePlan::new(&foundation.root, all)?;
+        let mut plan = FilePlan::new(&foundation.root, all)?;
+        accept_reformatted(&mut plan, &format!("{module_dir}/"), &mut manifest);
+        let record = FilePlan::new(
+            &foundation.root,
+            vec![RenderedFile {
+                path: format!("{module_dir}/{MANIFEST}"),
+                contents: manifest.to_json()?,
+            }],
+        )?;
+        plan.files.extend(record.files);
 
         // A changed migration is a conflict even when modkit wrote it: it may already be applied
         // somewhere, and bootstrap would refuse the edited file.
@@ -187,6 +192,26 @@ impl Adaptation {
             conflicts,
             warnings,
         })
+    }
+}
+
+/// A TypeScript file modkit wrote that differs from its record and from what it would write now
+/// only in formatting (the foundation's Prettier or Biome ran over it) is this version, not an
+/// edit: it is left as it is, and its formatted hash recorded, so the next run sees it as modkit's.
+/// (Rewriting it would undo the formatting at every run; the price is that a change of the
+/// template's comments alone does not reach a file whose code is the same.)
+fn accept_reformatted(plan: &mut FilePlan, prefix: &str, manifest: &mut Record) {
+    for file in plan.files.iter_mut().filter(|f| f.action == Action::Overwrite) {
+        let rel = file.path.strip_prefix(prefix).unwrap_or(&file.path).to_string();
+        let Some(on_disk) = &file.on_disk else { continue };
+        if !crate::ts_same::applies_to(&file.path)
+            || !crate::ts_same::same_code(&on_disk.text, &file.contents)
+        {
+            continue;
+        }
+        manifest.files.insert(rel, on_disk.sha256.clone());
+        file.action = Action::Unchanged;
+        file.on_disk = None;
     }
 }
 

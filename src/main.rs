@@ -31,6 +31,7 @@ mod rbac_fit;
 mod server_tsconfig;
 mod templates;
 mod ts;
+mod ts_same;
 mod tsconfig;
 mod upgrade;
 

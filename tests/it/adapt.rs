@@ -162,7 +162,7 @@ fn a_rerun_updates_what_modkit_wrote_and_keeps_edits() {
     test.replace_in_file(
         ADAPTER,
         "const router = forwardRejections(Router());",
-        "const router = forwardRejections(Router()); // tuned by hand",
+        "const router = forwardRejections(Router({ strict: true })); // tuned by hand",
     );
     test.replace_in_file(
         "items/plugin/index.ts",
@@ -509,7 +509,7 @@ fn dry_run_verbose_shows_a_diff_of_each_replaced_file() {
     test.replace_in_file(
         ADAPTER,
         "const router = forwardRejections(Router());",
-        "const router = forwardRejections(Router()); // tuned",
+        "const router = forwardRejections(Router({ strict: true })); // tuned",
     );
     let out = adapt(&test, &["--dry-run", "-v"]);
     assert_code(&test, &out, 0);
@@ -517,7 +517,7 @@ fn dry_run_verbose_shows_a_diff_of_each_replaced_file() {
     assert!(
         text.contains(
             "--- a/src/modules/items/server/routes/index.ts\n+++ b/src/modules/items/server/routes/index.ts\n"
-        ) && text.contains("\n-const router = forwardRejections(Router()); // tuned\n+const router = forwardRejections(Router());\n"),
+        ) && text.contains("\n-const router = forwardRejections(Router({ strict: true })); // tuned\n+const router = forwardRejections(Router());\n"),
         "{text}"
     );
     assert!(

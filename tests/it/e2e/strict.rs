@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use super::foundation::{Variant, adapt, foundation};
-use super::sandbox::{command, output, run_ok, sandbox, timed};
+use super::sandbox::{command, output, run_ok, sandbox, stdout, timed};
+use crate::support::bin;
 use crate::support::transcript;
 
-/// eslint, @eslint/js, typescript-eslint and @biomejs/biome, installed once per test process.
+/// eslint, @eslint/js, typescript-eslint, @biomejs/biome and prettier, installed once per test process.
 fn linters() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
@@ -24,7 +25,7 @@ fn linters() -> &'static Path {
         )
         .unwrap();
         timed(
-            "npm install eslint typescript-eslint @biomejs/biome (once)",
+            "npm install eslint typescript-eslint @biomejs/biome prettier (once)",
             || {
                 run_ok(command("npm", &dir).args([
                     "install",
@@ -34,6 +35,7 @@ fn linters() -> &'static Path {
                     "@eslint/js",
                     "typescript-eslint",
                     "@biomejs/biome",
+                    "prettier",
                 ]));
             },
         );
@@ -165,4 +167,93 @@ fn the_strict_checks_catch_an_index_signature_read() {
         "{}",
         transcript(&out)
     );
+}
+
+/// The module's files under src/modules/items, with their bytes.
+fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.join("src/modules/items")];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push((path.clone(), fs::read(&path).unwrap()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn adapt_output(dir: &Path) -> std::process::Output {
+    output(
+        command(bin(), dir)
+            .args(["adapt", "items", "--foundation", "."])
+            .arg("--from")
+            .arg(&sandbox().dir),
+    )
+}
+
+/// After the foundation's own formatter (Biome, Prettier) rewrites the module's files, adapt is
+/// not refused: the files are modkit's in another layout, left as they are and recorded; the next
+/// run has nothing to do; a real edit after formatting is still refused.
+#[test]
+fn a_formatter_run_over_the_module_is_not_an_edit() {
+    let tools = linters();
+    let formatters: [(&str, &[&str]); 2] = [
+        ("biome", &["format", "--write", "src/modules/items"]),
+        ("prettier", &["--write", "src/modules/items"]),
+    ];
+    for (name, args) in formatters {
+        let dir = foundation(Variant::Esm, &format!("format-{name}"));
+        adapt(&dir);
+        let before = snapshot(&dir);
+        let out = output(command(tools.join("node_modules/.bin").join(name), &dir).args(args));
+        assert!(out.status.success(), "{name}:\n{}", transcript(&out));
+        let formatted = snapshot(&dir);
+        assert_ne!(
+            before, formatted,
+            "{name} changed nothing: the test would prove nothing"
+        );
+
+        let out = adapt_output(&dir);
+        assert!(
+            out.status.success(),
+            "{name}: adapt after formatting:\n{}",
+            transcript(&out)
+        );
+        assert!(
+            !stdout(&out).contains(".ts  (overwrite)"),
+            "{name}:\n{}",
+            stdout(&out)
+        );
+        // The formatted files are kept (only the record changed).
+        let after: Vec<_> = snapshot(&dir)
+            .into_iter()
+            .filter(|(p, _)| !p.ends_with(".modkit-adapt.json"))
+            .collect();
+        let formatted: Vec<_> = formatted
+            .into_iter()
+            .filter(|(p, _)| !p.ends_with(".modkit-adapt.json"))
+            .collect();
+        assert_eq!(after, formatted, "{name}: adapt undid the formatting");
+        let out = adapt_output(&dir);
+        assert!(
+            stdout(&out).contains("Nothing to do"),
+            "{name}: the second run:\n{}",
+            transcript(&out)
+        );
+
+        let adapter = dir.join("src/modules/items/server/routes/index.ts");
+        let text = fs::read_to_string(&adapter).unwrap();
+        fs::write(&adapter, text.replace("Router()", "Router({ strict: true })")).unwrap();
+        let out = adapt_output(&dir);
+        assert!(
+            out.status.code() == Some(2) && transcript(&out).contains("edited since modkit adapt wrote it"),
+            "{name}: a real edit:\n{}",
+            transcript(&out)
+        );
+    }
 }
