@@ -14,6 +14,7 @@ macro_rules! docs_url {
 }
 
 mod adapt;
+mod adapt_format;
 mod cli;
 mod commands;
 mod db;

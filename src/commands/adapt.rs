@@ -34,14 +34,26 @@ pub fn run(args: &AdaptArgs, printer: Printer) -> Result<ExitStatus> {
         .hint("move your changes into the module's sandbox and run again, or overwrite them with --force")
         .into());
     }
+    let mut formatted = None;
     if !args.dry_run {
         adaptation.plan.apply()?;
+        match crate::adapt_format::format_written(&adaptation)? {
+            Ok(ran) => formatted = ran,
+            Err(warning) => printer.warn(warning),
+        }
     }
     match args.output.format {
         Format::Json => {
             crate::output::write_stdout(&serde_json::to_string_pretty(&json_report(&adaptation, args))?)?
         }
-        Format::Human => print_human(&adaptation, args, &printer),
+        Format::Human => {
+            print_human(&adaptation, args, &printer);
+            if let Some(name) = formatted {
+                printer.line(format!(
+                    "Formatted the TypeScript it wrote with the foundation's {name}."
+                ));
+            }
+        }
     }
     Ok(ExitStatus::Success)
 }

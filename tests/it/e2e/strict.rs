@@ -257,3 +257,55 @@ fn a_formatter_run_over_the_module_is_not_an_edit() {
         );
     }
 }
+
+/// The foundation's node_modules as a folder: the sandbox's packages, plus `.bin/<formatter>`.
+fn with_formatter(dir: &Path, name: &str) {
+    let modules = dir.join("node_modules");
+    fs::remove_file(&modules).unwrap();
+    fs::create_dir_all(modules.join(".bin")).unwrap();
+    let shared = sandbox().dir.join("node_modules");
+    for entry in fs::read_dir(&shared).unwrap().flatten() {
+        if entry.file_name() != ".bin" {
+            std::os::unix::fs::symlink(entry.path(), modules.join(entry.file_name())).unwrap();
+        }
+    }
+    for tool in ["tsc", name] {
+        let from = if tool == "tsc" {
+            shared.join(".bin/tsc")
+        } else {
+            linters().join("node_modules/.bin").join(tool)
+        };
+        std::os::unix::fs::symlink(from, modules.join(".bin").join(tool)).unwrap();
+    }
+}
+
+/// A foundation with Biome or Prettier in its node_modules gets the module's TypeScript formatted
+/// by it, the record holds the formatted hashes (the next run has nothing to do), and the
+/// formatted code still type-checks.
+#[test]
+fn adapt_formats_what_it_writes_with_the_foundations_formatter() {
+    for name in ["biome", "prettier"] {
+        let dir = foundation(Variant::Esm, &format!("formats-{name}"));
+        with_formatter(&dir, name);
+        let out = adapt_output(&dir);
+        assert!(
+            out.status.success() && stdout(&out).contains(&format!("with the foundation's {name}")),
+            "{name}:\n{}",
+            transcript(&out)
+        );
+        let adapter = fs::read_to_string(dir.join("src/modules/items/server/routes/index.ts")).unwrap();
+        assert!(
+            adapter.contains(r#"from "express";"#),
+            "{name} did not format:\n{adapter}"
+        );
+        let out = adapt_output(&dir);
+        assert!(
+            stdout(&out).contains("Nothing to do"),
+            "{name}: the second run:\n{}",
+            transcript(&out)
+        );
+        let out =
+            output(command(dir.join("node_modules/.bin/tsc"), &dir).args(["--noEmit", "--pretty", "false"]));
+        assert!(out.status.success(), "{name}: {}", transcript(&out));
+    }
+}
