@@ -585,3 +585,36 @@ fn a_foundation_adapted_before_keeps_its_migrations_in_the_module_folder() {
         );
     }
 }
+
+/// docs/foundation.md shows the fixture foundation's files verbatim: each
+/// `<!-- snippet: PATH -->` is followed by a code block equal to that file, and every file of the
+/// fixture's src/lib and route loader is shown. The fixture is what the e2e tests type-check and run.
+#[test]
+fn docs_foundation_snippets_are_the_tested_fixture_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/foundation.md")).unwrap();
+    let mut shown = Vec::new();
+    for part in doc.split("<!-- snippet: ").skip(1) {
+        let (path, rest) = part
+            .split_once(" -->\n```ts\n")
+            .expect("a ```ts block after each snippet marker");
+        let block = &rest[..rest.find("\n```\n").expect("the end of the block") + 1];
+        let file = std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(
+            block, file,
+            "docs/foundation.md shows {path} otherwise: copy the file into the doc"
+        );
+        shown.push(path.to_string());
+    }
+    for path in [
+        "tests/fixtures/foundation/src/lib/db/client.ts",
+        "tests/fixtures/foundation/src/lib/db/tenant-db.ts",
+        "tests/fixtures/foundation/src/lib/security/rbac.ts",
+        "tests/fixtures/foundation/src/modules/registry.ts",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == path),
+            "docs/foundation.md does not show {path}"
+        );
+    }
+}
