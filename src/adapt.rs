@@ -12,7 +12,7 @@ use crate::exit::UserError;
 use crate::foundation::{self, Foundation};
 use crate::modules::{read_text, refuse_link};
 use crate::names;
-use crate::plan::{Conflict, FilePlan, Record};
+use crate::plan::{Action, Conflict, FilePlan, Record};
 use crate::project::Project;
 use crate::templates::{self, RenderedFile};
 use crate::ts;
@@ -111,16 +111,36 @@ impl Adaptation {
                 contents: f.contents,
             })
             .collect();
-        let migrations = read_migrations(sandbox)?;
-        let migration_paths: Vec<String> = migrations.iter().map(|m| m.path.clone()).collect();
-        files.extend(migrations);
         files.extend(templates::render_dir("adapt", &ctx)?);
+        // The migrations go to <migrations_dir>/<module>/, outside the sources (or where an earlier
+        // adapt put them, inside the module's folder). The record names them relative to the
+        // module's folder when they are in it, else relative to the foundation's root.
+        let migrations_at = crate::modules::foundation_migrations(
+            &foundation.root,
+            &foundation.modules_dir,
+            &foundation.migrations_dir,
+            module,
+        )?;
+        let migrations_key = migrations_at
+            .strip_prefix(&format!("{module_dir}/"))
+            .unwrap_or(&migrations_at)
+            .to_string();
+        let migrations: Vec<RenderedFile> = read_migrations(sandbox)?
+            .into_iter()
+            .map(|m| RenderedFile {
+                path: format!("{migrations_key}/{}", m.path.trim_start_matches("migrations/")),
+                contents: m.contents,
+            })
+            .collect();
+        let migration_paths: Vec<String> = migrations.iter().map(|m| m.path.clone()).collect();
+        let inside = migrations_at != migrations_key;
 
         // The record of what adapt wrote: not where the sandbox was (a re-run from another folder
         // must not change it).
         let manifest_path = foundation.root.join(&module_dir).join(MANIFEST);
         let previous = Record::read(&manifest_path, "modkit adapt")?;
-        let manifest = Record::of(&files, None);
+        let recorded: Vec<RenderedFile> = files.iter().chain(&migrations).cloned().collect();
+        let mut manifest = Record::of(&recorded, None);
         for stale in previous.files.keys().filter(|p| !manifest.files.contains_key(*p)) {
             warnings.push(format!(
                 "{module_dir}/{stale} was written by an earlier `modkit adapt` but is no longer in the sandbox; it was left in place (delete it if it is not needed)"
@@ -133,11 +153,26 @@ impl Adaptation {
                 contents: f.contents,
             })
             .collect();
-        all.push(RenderedFile {
-            path: format!("{module_dir}/{MANIFEST}"),
-            contents: manifest.to_json()?,
+        // Listed first: outside the module's folder, they come first in the printed tree too.
+        let migrations = migrations.into_iter().map(|m| RenderedFile {
+            path: if inside {
+                format!("{module_dir}/{}", m.path)
+            } else {
+                m.path
+            },
+            contents: m.contents,
         });
-        let plan = FilePlan::new(&foundation.root, all)?;
+        all.splice(0..0, migrations);
+        let mut plan = FilePlan::new(&foundation.root, all)?;
+        accept_reformatted(&mut plan, &format!("{module_dir}/"), &mut manifest);
+        let record = FilePlan::new(
+            &foundation.root,
+            vec![RenderedFile {
+                path: format!("{module_dir}/{MANIFEST}"),
+                contents: manifest.to_json()?,
+            }],
+        )?;
+        plan.files.extend(record.files);
 
         // A changed migration is a conflict even when modkit wrote it: it may already be applied
         // somewhere, and bootstrap would refuse the edited file.
@@ -157,6 +192,26 @@ impl Adaptation {
             conflicts,
             warnings,
         })
+    }
+}
+
+/// A TypeScript file modkit wrote that differs from its record and from what it would write now
+/// only in formatting (the foundation's Prettier or Biome ran over it) is this version, not an
+/// edit: it is left as it is, and its formatted hash recorded, so the next run sees it as modkit's.
+/// (Rewriting it would undo the formatting at every run; the price is that a change of the
+/// template's comments alone does not reach a file whose code is the same.)
+fn accept_reformatted(plan: &mut FilePlan, prefix: &str, manifest: &mut Record) {
+    for file in plan.files.iter_mut().filter(|f| f.action == Action::Overwrite) {
+        let rel = file.path.strip_prefix(prefix).unwrap_or(&file.path).to_string();
+        let Some(on_disk) = &file.on_disk else { continue };
+        if !crate::ts_same::applies_to(&file.path)
+            || !crate::ts_same::same_code(&on_disk.text, &file.contents)
+        {
+            continue;
+        }
+        manifest.files.insert(rel, on_disk.sha256.clone());
+        file.action = Action::Unchanged;
+        file.on_disk = None;
     }
 }
 

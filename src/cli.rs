@@ -73,7 +73,8 @@ pub enum Command {
         after_help = "Examples:\n  modkit adapt items --foundation ../foundation          # from ./items or from inside it\n  \
                             modkit adapt items --foundation ../foundation --from ~/work/items\n  \
                             modkit adapt items --foundation ../foundation --dry-run\n\n\
-                      It writes <modules_dir>/<module>/{plugin/, migrations/, server/routes/index.ts, module.config.ts}.\n\
+                      It writes <modules_dir>/<module>/{plugin/, server/routes/index.ts, module.config.ts} and\n\
+                      <migrations_dir>/<module>/*.sql (migrations/<module>/ by default, outside the sources).\n\
                       The adapter imports withTenantTx and requirePermission from the foundation's files that export\n\
                       them (found in its sources, or named in its modkit.toml: [foundation] tenant_db / rbac), with\n\
                       specifiers computed for its module system (tsconfig `module`, package.json `type`).\n\

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::exit::UserError;
 use crate::project::Project;
+use crate::server_tsconfig;
 use crate::ts::{self, ExportSite};
 use crate::tsconfig;
 
@@ -21,6 +22,11 @@ pub struct Foundation {
     pub root: PathBuf,
     /// Where modules go, relative to `root`, with `/` separators (`src/modules`).
     pub modules_dir: String,
+    /// Where modules' migrations go, relative to `root` (`migrations`: `migrations/<id>/*.sql`).
+    pub migrations_dir: String,
+    /// The tsconfig that compiles the server, relative to `root` (`tsconfig.json`, or the project
+    /// a solution file references, or modkit.toml's `[foundation] tsconfig`).
+    pub tsconfig: String,
     pub style: ImportStyle,
     /// The packages its package.json lists (dependencies of every kind).
     pub packages: Vec<String>,
@@ -63,15 +69,16 @@ impl Foundation {
             .trim_end_matches('/')
             .to_string();
         check_inside(&modules_dir, "modules_dir")?;
+        let (_, migrations_dir) = crate::modules::foundation_dirs(&project);
+        check_inside(&migrations_dir, "migrations_dir")?;
 
         let package = read_package_json(root)?;
-        let tsconfig_path = root.join("tsconfig.json");
-        if !tsconfig_path.is_file() {
-            return Err(UserError::new(format!("{} has no tsconfig.json", root.display()))
-                .hint("modkit reads it to learn how the foundation's TypeScript imports modules; is --foundation the project's root?")
-                .into());
+        let configured = settings.and_then(|f| f.tsconfig.as_deref());
+        if let Some(file) = configured {
+            check_inside(file, "tsconfig")?;
         }
-        let options = tsconfig::load(&tsconfig_path)?;
+        let tsconfig = server_tsconfig::find(root, configured, &modules_dir)?;
+        let options = tsconfig::load(&root.join(&tsconfig))?;
         let package_type = package.get("type").and_then(|t| t.as_str());
         let style = import_style(&options, package_type)?;
         let packages = package_names(&package);
@@ -79,6 +86,8 @@ impl Foundation {
         let mut foundation = Self {
             root: root.to_path_buf(),
             modules_dir,
+            migrations_dir,
+            tsconfig,
             style,
             packages,
             tenant_db: String::new(),
@@ -94,7 +103,25 @@ impl Foundation {
             settings.and_then(|f| f.rbac.as_deref()),
             "rbac",
         )?;
+        foundation.check_rbac_fits()?;
         Ok(foundation)
+    }
+
+    /// The app's own `requirePermission` is used only when the module's call fits it; otherwise
+    /// the error says why and gives the wrapper to write (never adopted to fail at type-check).
+    fn check_rbac_fits(&self) -> Result<()> {
+        let source = std::fs::read_to_string(self.root.join(&self.rbac))
+            .with_context(|| format!("cannot read {}", self.rbac))?;
+        let Some(why) = crate::rbac_fit::misfit(&source, &self.rbac, REQUIRE_PERMISSION)? else {
+            return Ok(());
+        };
+        let specifier = relative_specifier("src/lib/security", &self.rbac, self.style.js_extension);
+        Err(UserError::new(format!(
+            "`{REQUIRE_PERMISSION}` in {} does not fit the module's `ctx.rbac.require(permission: string)`: {why}",
+            self.rbac
+        ))
+        .hint(crate::rbac_fit::wrapper_hint(&self.rbac, &specifier))
+        .into())
     }
 
     /// The file exporting `name`: the one modkit.toml names, or the only one in the sources.

@@ -14,6 +14,7 @@ macro_rules! docs_url {
 }
 
 mod adapt;
+mod adapt_format;
 mod cli;
 mod commands;
 mod db;
@@ -27,8 +28,11 @@ mod names;
 mod output;
 mod plan;
 mod project;
+mod rbac_fit;
+mod server_tsconfig;
 mod templates;
 mod ts;
+mod ts_same;
 mod tsconfig;
 mod upgrade;
 

@@ -1,8 +1,8 @@
 //! The modules a project holds: their ids, permissions and tenant migrations, read from disk.
 //!
 //! A sandbox is one module (modkit.toml `[module]`, `plugin/index.ts`, `plugin/migrations/`).
-//! A foundation holds many under its modules folder (`src/modules/<id>/`, with `plugin/index.ts`
-//! and `migrations/`).
+//! A foundation holds many under its modules folder (`src/modules/<id>/`, with `plugin/index.ts`),
+//! their migrations under `migrations/<id>/` (or, adapted before, `src/modules/<id>/migrations/`).
 
 use std::path::{Path, PathBuf};
 
@@ -44,12 +44,7 @@ pub fn discover(project: &Project) -> Result<Vec<Module>> {
             &root.join("plugin/migrations"),
         )?]);
     }
-    let modules_dir = project
-        .file
-        .foundation
-        .as_ref()
-        .map(|f| f.modules_dir.clone())
-        .unwrap_or_else(|| "src/modules".to_string());
+    let (modules_dir, migrations_dir) = foundation_dirs(project);
     let dir = project.root.join(&modules_dir);
     if !dir.is_dir() {
         return Ok(Vec::new());
@@ -66,13 +61,60 @@ pub fn discover(project: &Project) -> Result<Vec<Module>> {
         if names::check_module_id(&id).is_err() {
             continue;
         }
-        let migrations = entry.join("migrations");
+        let migrations = project.root.join(foundation_migrations(
+            &project.root,
+            &modules_dir,
+            &migrations_dir,
+            &id,
+        )?);
         let index = entry.join("plugin/index.ts");
         if migrations.is_dir() || index.is_file() {
             modules.push(load_module(&id, &index, &migrations)?);
         }
     }
     Ok(modules)
+}
+
+/// Where a foundation's modules go by default, relative to its root: `migrations/<id>/`.
+pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations";
+
+/// A foundation's modules folder and migrations folder (modkit.toml `[foundation]`, or defaults).
+pub fn foundation_dirs(project: &Project) -> (String, String) {
+    let section = project.file.foundation.as_ref();
+    let clean = |s: &str| s.trim_end_matches('/').to_string();
+    (
+        section.map_or_else(|| "src/modules".to_string(), |f| clean(&f.modules_dir)),
+        section.map_or_else(
+            || DEFAULT_MIGRATIONS_DIR.to_string(),
+            |f| clean(&f.migrations_dir),
+        ),
+    )
+}
+
+/// Where module `id`'s migrations are in a foundation, relative to its root:
+/// `<migrations_dir>/<id>`, outside the sources a build compiles (a tsup or esbuild build of `src/`
+/// fails on a `.sql` file: no loader). A foundation adapted before keeps them where they were,
+/// `<modules_dir>/<id>/migrations`, as long as that folder exists and the new one does not; both
+/// at once is an error, since which one bootstrap should run would be a guess.
+pub fn foundation_migrations(
+    root: &Path,
+    modules_dir: &str,
+    migrations_dir: &str,
+    id: &str,
+) -> Result<String> {
+    let new = format!("{migrations_dir}/{id}");
+    let old = format!("{modules_dir}/{id}/migrations");
+    let (new_there, old_there) = (root.join(&new).is_dir(), root.join(&old).is_dir());
+    if new_there && old_there && !load_migrations(&root.join(&old))?.is_empty() {
+        return Err(UserError::new(format!(
+            "module `{id}` has migrations in two folders: {new}/ and {old}/"
+        ))
+        .hint(format!(
+            "keep one: move the files of {old}/ into {new}/ (same names, same bytes) and delete {old}/"
+        ))
+        .into());
+    }
+    Ok(if old_there && !new_there { old } else { new })
 }
 
 fn load_module(id: &str, index: &Path, migrations_dir: &Path) -> Result<Module> {

@@ -76,6 +76,13 @@ pub struct FoundationSection {
     pub tenant_db: Option<String>,
     /// The file exporting `requirePermission`, e.g. `src/lib/security/rbac.ts`.
     pub rbac: Option<String>,
+    /// The tsconfig that compiles the server (`tsconfig.app.json`), when it is not `tsconfig.json`
+    /// or the one its solution file references.
+    pub tsconfig: Option<String>,
+    /// Where modules' migrations go, relative to the foundation: `<migrations_dir>/<id>/*.sql`.
+    /// Outside the sources, so a build of `src/` (tsup, esbuild) never meets a `.sql` file.
+    #[serde(default = "default_migrations_dir")]
+    pub migrations_dir: String,
 }
 
 fn default_dev_user() -> String {
@@ -83,6 +90,9 @@ fn default_dev_user() -> String {
 }
 fn default_dev_tenants() -> Vec<String> {
     vec!["dev".to_string()]
+}
+fn default_migrations_dir() -> String {
+    crate::modules::DEFAULT_MIGRATIONS_DIR.to_string()
 }
 fn default_modules_dir() -> String {
     "src/modules".to_string()

@@ -34,14 +34,26 @@ pub fn run(args: &AdaptArgs, printer: Printer) -> Result<ExitStatus> {
         .hint("move your changes into the module's sandbox and run again, or overwrite them with --force")
         .into());
     }
+    let mut formatted = None;
     if !args.dry_run {
         adaptation.plan.apply()?;
+        match crate::adapt_format::format_written(&adaptation)? {
+            Ok(ran) => formatted = ran,
+            Err(warning) => printer.warn(warning),
+        }
     }
     match args.output.format {
         Format::Json => {
             crate::output::write_stdout(&serde_json::to_string_pretty(&json_report(&adaptation, args))?)?
         }
-        Format::Human => print_human(&adaptation, args, &printer),
+        Format::Human => {
+            print_human(&adaptation, args, &printer);
+            if let Some(name) = formatted {
+                printer.line(format!(
+                    "Formatted the TypeScript it wrote with the foundation's {name}."
+                ));
+            }
+        }
     }
     Ok(ExitStatus::Success)
 }
@@ -113,8 +125,9 @@ fn print_human(a: &Adaptation, args: &AdaptArgs, printer: &Printer) {
     printer.line("");
     printer.line("Next steps:");
     printer.line(format!(
-        "  cd {} && npx tsc --noEmit && modkit bootstrap --project .",
-        f.root.display()
+        "  cd {} && {} && modkit bootstrap --project .",
+        f.root.display(),
+        crate::server_tsconfig::typecheck_command(&f.tsconfig)
     ));
 }
 
@@ -127,6 +140,8 @@ fn json_report(a: &Adaptation, args: &AdaptArgs) -> serde_json::Value {
         "module_dir": a.module_dir,
         "dry_run": args.dry_run,
         "style": f.style,
+        "tsconfig": f.tsconfig,
+        "typecheck": crate::server_tsconfig::typecheck_command(&f.tsconfig),
         "imports": {
             WITH_TENANT_TX: { "file": f.tenant_db, "specifier": a.tenant_db_import },
             REQUIRE_PERMISSION: { "file": f.rbac, "specifier": a.rbac_import },

@@ -119,7 +119,11 @@ impl Target {
                 .map(|id| ModuleDirs {
                     id: id.clone(),
                     plugin: format!("{modules_dir}/{id}/plugin"),
-                    migrations: format!("{modules_dir}/{id}/migrations"),
+                    migrations: {
+                        let (_, migrations_dir) = crate::modules::foundation_dirs(&self.project);
+                        crate::modules::foundation_migrations(&self.root, modules_dir, &migrations_dir, id)
+                            .unwrap_or_else(|_| format!("{migrations_dir}/{id}"))
+                    },
                     adapted: Some(format!("{modules_dir}/{id}")),
                 })
                 .collect(),

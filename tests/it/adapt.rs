@@ -58,7 +58,7 @@ fn adapt_writes_the_module_into_the_foundation() {
         ("items/plugin/context.ts", "plugin/context.ts"),
         (
             "items/plugin/migrations/0001_create_module_table.sql",
-            "migrations/0001_create_module_table.sql",
+            "../../../migrations/items/0001_create_module_table.sql",
         ),
     ] {
         assert_eq!(
@@ -67,11 +67,11 @@ fn adapt_writes_the_module_into_the_foundation() {
             "{to}"
         );
     }
+    // The migrations outside src/, where a build of the sources never meets a .sql file.
     assert_eq!(
         test.files(MODULE_DIR),
         [
             ".modkit-adapt.json",
-            "migrations/0001_create_module_table.sql",
             "module.config.ts",
             "plugin/context.ts",
             "plugin/index.ts",
@@ -161,8 +161,8 @@ fn a_rerun_updates_what_modkit_wrote_and_keeps_edits() {
     // nothing at all is written, not even the unrelated update.
     test.replace_in_file(
         ADAPTER,
-        "const router = Router();",
-        "const router = Router(); // tuned by hand",
+        "const router = forwardRejections(Router());",
+        "const router = forwardRejections(Router({ strict: true })); // tuned by hand",
     );
     test.replace_in_file(
         "items/plugin/index.ts",
@@ -508,8 +508,8 @@ fn dry_run_verbose_shows_a_diff_of_each_replaced_file() {
     assert_code(&test, &adapt(&test, &[]), 0);
     test.replace_in_file(
         ADAPTER,
-        "const router = Router();",
-        "const router = Router(); // tuned",
+        "const router = forwardRejections(Router());",
+        "const router = forwardRejections(Router({ strict: true })); // tuned",
     );
     let out = adapt(&test, &["--dry-run", "-v"]);
     assert_code(&test, &out, 0);
@@ -517,11 +517,104 @@ fn dry_run_verbose_shows_a_diff_of_each_replaced_file() {
     assert!(
         text.contains(
             "--- a/src/modules/items/server/routes/index.ts\n+++ b/src/modules/items/server/routes/index.ts\n"
-        ) && text.contains("\n-const router = Router(); // tuned\n+const router = Router();\n"),
+        ) && text.contains("\n-const router = forwardRejections(Router({ strict: true })); // tuned\n+const router = forwardRejections(Router());\n"),
         "{text}"
     );
     assert!(
         !stdout(&adapt(&test, &["--dry-run"])).contains("+++ b/"),
         "a diff only with -v"
     );
+}
+
+/// Before, adapt kept the migrations in `src/modules/<id>/migrations/` (its record naming them
+/// `migrations/<file>`): such a foundation keeps them there, re-runs are no-ops, bootstrap still
+/// runs them; and migrations in both places at once are refused rather than guessed.
+#[test]
+fn a_foundation_adapted_before_keeps_its_migrations_in_the_module_folder() {
+    let test = setup();
+    assert_code(&test, &adapt(&test, &[]), 0);
+    assert!(
+        test.path("foundation/migrations/items/0001_create_module_table.sql")
+            .is_file()
+    );
+    // What the earlier modkit wrote.
+    std::fs::rename(
+        test.path("foundation/migrations/items"),
+        test.path(format!("{MODULE_DIR}/migrations")),
+    )
+    .unwrap();
+    test.replace_in_file(
+        format!("{MODULE_DIR}/.modkit-adapt.json"),
+        "\"migrations/items/0001_create_module_table.sql\"",
+        "\"migrations/0001_create_module_table.sql\"",
+    );
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 0);
+    assert!(stdout(&out).contains("Nothing to do"), "{}", stdout(&out));
+    assert!(!test.path("foundation/migrations/items").exists());
+    let db = crate::support::pg::TestDb::new();
+    let dry_run = [
+        "bootstrap",
+        "--project",
+        "foundation",
+        "--dry-run",
+        "--tenant",
+        "acme",
+        "--db",
+        db.url(),
+    ];
+    let out = test.run(&dry_run);
+    assert_code(&test, &out, 0);
+    assert!(
+        stdout(&out).contains("CREATE TABLE IF NOT EXISTS \"items\""),
+        "{}",
+        stdout(&out)
+    );
+
+    // Both folders: which to run would be a guess.
+    test.write_file(
+        "foundation/migrations/items/0001_create_module_table.sql",
+        "SELECT 1;\n",
+    );
+    for out in [adapt(&test, &[]), test.run(&dry_run)] {
+        assert_code(&test, &out, 2);
+        assert!(
+            stderr(&out).contains("module `items` has migrations in two folders"),
+            "{}",
+            stderr(&out)
+        );
+    }
+}
+
+/// docs/foundation.md shows the fixture foundation's files verbatim: each
+/// `<!-- snippet: PATH -->` is followed by a code block equal to that file, and every file of the
+/// fixture's src/lib and route loader is shown. The fixture is what the e2e tests type-check and run.
+#[test]
+fn docs_foundation_snippets_are_the_tested_fixture_files() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("docs/foundation.md")).unwrap();
+    let mut shown = Vec::new();
+    for part in doc.split("<!-- snippet: ").skip(1) {
+        let (path, rest) = part
+            .split_once(" -->\n```ts\n")
+            .expect("a ```ts block after each snippet marker");
+        let block = &rest[..rest.find("\n```\n").expect("the end of the block") + 1];
+        let file = std::fs::read_to_string(root.join(path)).unwrap();
+        assert_eq!(
+            block, file,
+            "docs/foundation.md shows {path} otherwise: copy the file into the doc"
+        );
+        shown.push(path.to_string());
+    }
+    for path in [
+        "tests/fixtures/foundation/src/lib/db/client.ts",
+        "tests/fixtures/foundation/src/lib/db/tenant-db.ts",
+        "tests/fixtures/foundation/src/lib/security/rbac.ts",
+        "tests/fixtures/foundation/src/modules/registry.ts",
+    ] {
+        assert!(
+            shown.iter().any(|s| s == path),
+            "docs/foundation.md does not show {path}"
+        );
+    }
 }

@@ -18,6 +18,9 @@
 //! | [`load`] | 1,000 interleaved requests of two tenants, over 2 connections and through PgBouncer |
 //! | [`browser`] | the Vite client in headless Chromium, through the Vite proxy |
 //! | [`foundation`] | `modkit adapt` into the fixture foundation: tsc in 3 module systems, the definition of done |
+//! | [`foundation_build`] | an Nx-style solution tsconfig followed to tsconfig.app.json: the CommonJS adapter, `tsc -p` passes |
+//! | [`foundation_express`] | a module route whose SQL fails answers 500 and the foundation stays up, on Express 4 and 5 |
+//! | [`strict`] | the module and its adapter under the strictest tsconfig, ESLint + typescript-eslint and Biome (recommended) |
 //! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
@@ -27,8 +30,11 @@ mod bootstrap;
 mod browser;
 mod dev;
 mod foundation;
+mod foundation_build;
+mod foundation_express;
 mod load;
 mod localdb;
 pub(crate) mod sandbox;
+mod strict;
 mod typecheck;
 mod upgrade;

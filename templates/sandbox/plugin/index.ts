@@ -42,8 +42,10 @@ function nameFrom(req: Request, res: Response): string | undefined {
 
 /** The :id parameter if it can name a row; otherwise answers 404 (a non-uuid names nothing). */
 function idFrom(req: Request, res: Response): string | undefined {
-  const id = String(req.params.id);
-  if (UUID.test(id)) return id;
+  // Destructured: `req.params.id` is TS4111 under noPropertyAccessFromIndexSignature, and
+  // `req.params['id']` trips Biome's useLiteralKeys.
+  const { id } = req.params;
+  if (typeof id === 'string' && UUID.test(id)) return id;
   notFound(res);
   return undefined;
 }

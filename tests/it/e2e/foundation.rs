@@ -11,7 +11,7 @@ use crate::support::pg::TestDb;
 use crate::support::{bin, copy_dir, fixture, http, transcript};
 
 #[derive(Debug, Clone, Copy)]
-enum Variant {
+pub(super) enum Variant {
     /// package.json "type": "module", NodeNext: `.js` specifiers, top-level await.
     Esm,
     /// "type": "commonjs", NodeNext: no extensions, no top-level await (`ready`).
@@ -30,14 +30,14 @@ impl Variant {
     }
 }
 
-fn patch(file: &Path, from: &str, to: &str) {
+pub(super) fn patch(file: &Path, from: &str, to: &str) {
     let text = fs::read_to_string(file).unwrap();
     assert!(text.contains(from), "{} has no `{from}`", file.display());
     fs::write(file, text.replace(from, to)).unwrap();
 }
 
 /// A fresh copy of the fixture foundation in `variant`, with the shared sandbox's packages.
-fn foundation(variant: Variant, label: &str) -> PathBuf {
+pub(super) fn foundation(variant: Variant, label: &str) -> PathBuf {
     let sb = sandbox();
     let dir = sb.root.join(format!("foundation-{label}-{}", variant.name()));
     let _ = fs::remove_dir_all(&dir);
@@ -64,7 +64,7 @@ fn foundation(variant: Variant, label: &str) -> PathBuf {
 }
 
 /// `modkit adapt items --foundation <dir> --from <the shared sandbox>`.
-fn adapt(dir: &Path) -> String {
+pub(super) fn adapt(dir: &Path) -> String {
     let out = run_ok(
         command(bin(), dir)
             .args(["adapt", "items", "--foundation", "."])
@@ -74,7 +74,7 @@ fn adapt(dir: &Path) -> String {
     stdout(&out)
 }
 
-fn tsc(dir: &Path) -> std::process::Output {
+pub(super) fn tsc(dir: &Path) -> std::process::Output {
     output(command(dir.join("node_modules/.bin/tsc"), dir).args(["--noEmit", "--pretty", "false"]))
 }
 
@@ -160,7 +160,7 @@ fn tsc_fails_after(variant: Variant, label: &str, file: &str, from: &str, to: &s
 }
 
 /// Start the foundation's server (tsx directly: killing `npm start` would leave tsx behind).
-fn start_foundation(dir: &Path, name: &str, db_url: &str) -> Server {
+pub(super) fn start_foundation(dir: &Path, name: &str, db_url: &str) -> Server {
     timed(&format!("start foundation ({name})"), || {
         spawn_server(
             name,

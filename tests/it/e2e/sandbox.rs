@@ -267,6 +267,11 @@ impl Server {
     pub fn log_text(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// How the server ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self._guard.try_wait()
+    }
 }
 
 impl Drop for Server {

@@ -12,7 +12,56 @@ import plugin, { permissions as pluginPermissions } from '{{ plugin_import }}';
 import { withTenantTx } from '{{ tenant_db_import }}';
 import { requirePermission } from '{{ rbac_import }}';
 
-const router = Router();
+type Next = (err?: unknown) => void;
+type Handler = (...args: unknown[]) => unknown;
+type Methods = Record<string, unknown>;
+
+const METHODS = ['all', 'get', 'post', 'put', 'patch', 'delete', 'options', 'head'];
+
+/** A rejected promise from a handler goes to next(err): Express 5 does so itself, Express 4 does not
+ * (the rejection would be unhandled and end the process), so the module's async handlers reach the
+ * foundation's error handling on either. Error handlers keep their four parameters. */
+function settle(result: unknown, next: Next): void {
+  if (result instanceof Promise) {
+    result.catch((err: unknown) => {
+      next(err ?? new Error('Rejected promise'));
+    });
+  }
+}
+
+function forward(arg: unknown): unknown {
+  if (Array.isArray(arg)) return arg.map(forward);
+  // A router or an app passed to use() is left as it is: Express recognises them by their methods.
+  if (typeof arg !== 'function' || 'handle' in arg) return arg;
+  const run = arg as Handler;
+  if (run.length === 4) {
+    return (err: unknown, req: unknown, res: unknown, next: Next) => {
+      settle(run(err, req, res, next), next);
+    };
+  }
+  return (req: unknown, res: unknown, next: Next) => {
+    settle(run(req, res, next), next);
+  };
+}
+
+function patch<T extends object>(target: T, names: readonly string[]): T {
+  const methods = target as unknown as Methods;
+  for (const name of names) {
+    const original = methods[name];
+    if (typeof original !== 'function') continue;
+    const call = original as Handler;
+    methods[name] = (...args: unknown[]) => call.apply(target, args.map(forward));
+  }
+  return target;
+}
+
+function forwardRejections(router: Router): Router {
+  patch(router, [...METHODS, 'use']);
+  const route = router.route.bind(router);
+  return Object.assign(router, { route: (path: string) => patch(route(path), METHODS) });
+}
+
+const router = forwardRejections(Router());
 const ctx = {
   router,
   rbac: { require: (permission: string) => requirePermission(permission) },

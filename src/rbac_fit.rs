@@ -1,0 +1,157 @@
+//! Whether the foundation's own `requirePermission` fits what the module calls:
+//! `ctx.rbac.require(permission: string)` returning a middleware. An app's function may take a
+//! narrow permission type (`Permission`, a union of its own strings) or more arguments; adopting it
+//! silently gave TS2345 at type-check. Read with the parser from its declaration, without running it.
+
+use anyhow::Result;
+use oxc_allocator::Allocator;
+use oxc_ast::ast::{BindingPattern, Declaration, Expression, FormalParameters, Statement, TSType};
+use oxc_span::GetSpan;
+
+use crate::ts;
+
+/// Why the function does not fit, in a sentence; `Ok(None)` when it fits, or when its declaration
+/// is not a plain function in that file (then only the type-check can tell).
+pub fn misfit(source: &str, file: &str, name: &str) -> Result<Option<String>> {
+    let allocator = Allocator::default();
+    let program = ts::parse(&allocator, source, file)?;
+    let mut params: Option<&FormalParameters> = None;
+    let mut aliases: Vec<(&str, &TSType)> = Vec::new();
+    for stmt in &program.body {
+        let declaration = match stmt {
+            Statement::ExportDeclaration(export) => Some(&export.declaration),
+            other => other.as_declaration(),
+        };
+        match declaration {
+            Some(Declaration::FunctionDeclaration(f)) if f.id.as_ref().is_some_and(|id| id.name == name) => {
+                params = Some(&f.params);
+            }
+            Some(Declaration::VariableDeclaration(v)) => {
+                for d in &v.declarations {
+                    let named = matches!(&d.id, BindingPattern::BindingIdentifier(id) if id.name == name);
+                    match (&d.init, named) {
+                        (Some(Expression::ArrowFunctionExpression(a)), true) => params = Some(&a.params),
+                        (Some(Expression::FunctionExpression(f)), true) => params = Some(&f.params),
+                        _ => {}
+                    }
+                }
+            }
+            Some(Declaration::TSTypeAliasDeclaration(t)) => {
+                aliases.push((t.id.name.as_str(), &t.type_annotation))
+            }
+            _ => {}
+        }
+    }
+    let Some(params) = params else {
+        return Ok(None);
+    };
+    let text = |t: &TSType| {
+        source[t.span().start as usize..t.span().end as usize]
+            .trim()
+            .to_string()
+    };
+    // `string`, an alias of it, or nothing said (any) take every permission the module names.
+    let takes_any_string = |t: &TSType| match t {
+        TSType::TSStringKeyword(_) | TSType::TSAnyKeyword(_) | TSType::TSUnknownKeyword(_) => true,
+        TSType::TSTypeReference(_) => {
+            let named = text(t);
+            aliases
+                .iter()
+                .any(|(alias, ty)| *alias == named && matches!(ty, TSType::TSStringKeyword(_)))
+        }
+        _ => false,
+    };
+    let Some(first) = params.items.first() else {
+        return Ok(match &params.rest {
+            Some(rest) => match rest.type_annotation.as_ref().map(|a| &a.type_annotation) {
+                Some(TSType::TSArrayType(array)) if !takes_any_string(&array.element_type) => Some(format!(
+                    "its permissions are `{}`, narrower than the `string` the module passes",
+                    text(&array.element_type)
+                )),
+                _ => None,
+            },
+            None => Some("it takes no permission argument".to_string()),
+        });
+    };
+    if let Some(annotation) = &first.type_annotation {
+        if !takes_any_string(&annotation.type_annotation) {
+            return Ok(Some(format!(
+                "its permission parameter is `{}`, narrower than the `string` the module passes",
+                text(&annotation.type_annotation)
+            )));
+        }
+    }
+    let required = params
+        .items
+        .iter()
+        .skip(1)
+        .filter(|p| !p.optional && p.initializer.is_none())
+        .count();
+    if required > 0 {
+        return Ok(Some(format!(
+            "it takes {} required argument(s) besides the permission, and the module passes only the permission",
+            required
+        )));
+    }
+    Ok(None)
+}
+
+/// What to write instead: a wrapper with the module's signature, in a file of its own that
+/// modkit.toml then names.
+pub fn wrapper_hint(rbac_file: &str, specifier: &str) -> String {
+    format!(
+        "write a wrapper with the module's signature and point modkit at it, e.g. src/lib/security/module-rbac.ts:\n\
+         \n  import type {{ RequestHandler }} from 'express';\n  \
+         import {{ requirePermission as appRequirePermission }} from '{specifier}';\n\n  \
+         // The module names its permissions `<module>.<action>`: map them onto the app's own here.\n  \
+         export function requirePermission(permission: string): RequestHandler {{\n    \
+         return appRequirePermission(permission as Parameters<typeof appRequirePermission>[0]);\n  }}\n\n\
+         then set [foundation] rbac = \"src/lib/security/module-rbac.ts\" in the foundation's modkit.toml (it now exports the one the modules use; {rbac_file} stays as it is)"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(source: &str) -> Option<String> {
+        misfit(source, "rbac.ts", "requirePermission").unwrap()
+    }
+
+    #[test]
+    fn what_fits_and_what_does_not() {
+        assert_eq!(
+            check("export function requirePermission(p: string) { return p; }"),
+            None
+        );
+        assert_eq!(check("export const requirePermission = (p) => p;"), None);
+        assert_eq!(
+            check(
+                "type Perm = string;\nexport const requirePermission = function (p: Perm, opts?: object) { return p; };"
+            ),
+            None
+        );
+        assert_eq!(
+            check("function requirePermission(...ps: string[]) {}\nexport { requirePermission };"),
+            None
+        );
+        // Not a plain function here: the type-check decides.
+        assert_eq!(check("export const requirePermission = makeGuard();"), None);
+
+        let narrow = check(
+            "type Permission = 'users.read' | 'users.write';\nexport function requirePermission(p: Permission) {}",
+        );
+        assert!(narrow.unwrap().contains("`Permission`, narrower"));
+        let union = check("export const requirePermission = (p: 'a' | 'b') => p;").unwrap();
+        assert!(union.contains("`'a' | 'b'`"), "{union}");
+        let rest = check("export function requirePermission(...ps: Permission[]) {}").unwrap();
+        assert!(rest.contains("`Permission`"), "{rest}");
+        let two = check("export function requirePermission(p: string, resource: string) {}").unwrap();
+        assert!(two.contains("1 required argument(s)"), "{two}");
+        assert!(
+            check("export function requirePermission() {}")
+                .unwrap()
+                .contains("no permission")
+        );
+    }
+}
