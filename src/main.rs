@@ -18,6 +18,7 @@ mod cli;
 mod commands;
 mod db;
 mod diagnostics;
+mod distribution;
 mod doctor;
 mod exit;
 mod foundation;
