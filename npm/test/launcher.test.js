@@ -55,6 +55,17 @@ test("the launcher knows exactly the platforms of npm/platforms.json", () => {
   assert.deepStrictEqual([...launcher.PLATFORMS].sort(), platforms.map((p) => p.key).sort());
 });
 
+test("on Linux both libc packages are candidates (npm installed the matching one)", () => {
+  assert.deepStrictEqual(launcher.candidates("linux", "arm64"), ["linux-arm64", "linux-arm64-musl"]);
+  assert.deepStrictEqual(launcher.candidates("darwin", "x64"), ["darwin-x64"]);
+  const { dir, resolve } = platformPackage("linux-x64-musl", "1.2.3", null);
+  if (process.platform === "linux" && process.arch === "x64") {
+    const found = launcher.findBinary({ env: {}, resolve, version: "1.2.3" });
+    assert.strictEqual(found.binary, path.join(dir, "modkit"));
+    assert.strictEqual(found.pkg, "@modkit/cli-linux-x64-musl");
+  }
+});
+
 test("this machine's platform is one a package exists for", () => {
   assert.ok(launcher.PLATFORMS.includes(launcher.platformKey()), launcher.platformKey());
 });

@@ -52,10 +52,20 @@ function ownVersion() {
 }
 
 /**
- * Where the binary is, and its package's version (null for MODKIT_BINARY).
- * `resolve` is require.resolve, replaceable in tests.
+ * The packages that may hold this machine's binary: on Linux the glibc and the musl one, of which
+ * npm installed the one whose `libc` matches. Trying both spares asking which libc this is (Node's
+ * diagnostic report costs more than the rest of the launcher) on every run.
  */
-function findBinary({ env = process.env, key = platformKey(), resolve = require.resolve, version = ownVersion() } = {}) {
+function candidates(platform = process.platform, arch = process.arch) {
+  const base = `${platform}-${arch}`;
+  return platform === "linux" ? [base, `${base}-musl`] : [base];
+}
+
+/**
+ * Where the binary is, and its package (null for MODKIT_BINARY). `key`: one platform instead of
+ * this machine's candidates; `resolve` is require.resolve, replaceable in tests.
+ */
+function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion() } = {}) {
   const override = env.MODKIT_BINARY;
   if (override !== undefined && override !== "") {
     let stat;
@@ -69,16 +79,27 @@ function findBinary({ env = process.env, key = platformKey(), resolve = require.
     }
     return { binary: override, pkg: null };
   }
-  if (!PLATFORMS.includes(key)) {
-    throw new LaunchError(`no prebuilt modkit for ${key} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
+  const keys = (key ? [key] : candidates()).filter((k) => PLATFORMS.includes(k));
+  if (keys.length === 0) {
+    const here = key || platformKey();
+    throw new LaunchError(`no prebuilt modkit for ${here} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
   }
-  const pkg = packageName(key);
   let manifest;
-  try {
-    manifest = resolve(`${pkg}/package.json`);
-  } catch {
+  let pkg;
+  for (const k of keys) {
+    try {
+      manifest = resolve(`${packageName(k)}/package.json`);
+      pkg = packageName(k);
+      key = k;
+      break;
+    } catch {
+      // not this one
+    }
+  }
+  if (!manifest) {
+    const wanted = packageName(keys.length > 1 ? platformKey() : keys[0]);
     throw new LaunchError(
-      `the platform package ${pkg} is not installed (npm skips optional dependencies with --omit=optional or --no-optional): run \`npm install --include=optional\`, ${CARGO_HINT}`,
+      `the platform package ${wanted} is not installed (npm skips optional dependencies with --omit=optional or --no-optional): run \`npm install --include=optional\`, ${CARGO_HINT}`,
     );
   }
   let found;
@@ -182,4 +203,4 @@ function run(args, { env = process.env } = {}) {
   });
 }
 
-module.exports = { PLATFORMS, LaunchError, platformKey, packageName, findBinary, looksExecutable, run, isMusl };
+module.exports = { PLATFORMS, LaunchError, platformKey, candidates, packageName, findBinary, looksExecutable, run, isMusl };
