@@ -373,8 +373,8 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
 
     let home = root.path().join("home");
     let work = root.path().join("work");
-    fs::create_dir_all(&home).unwrap();
     fs::create_dir_all(&work).unwrap();
+    fs::create_dir_all(&home).unwrap();
     chown_to_nobody(&home);
     chown_to_nobody(&work);
     let user = |cwd: &Path, argv: &[&str]| as_user(&registry, &home, cwd, false, argv);
