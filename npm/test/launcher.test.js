@@ -110,6 +110,20 @@ test("MODKIT_BINARY wins over the platform package", () => {
   assert.deepStrictEqual(found, { binary: process.execPath, pkg: null });
 });
 
+test("a relative MODKIT_BINARY is the file in the current folder, never a program on PATH", { skip: process.platform === "win32" }, () => {
+  // ./node is a copy of echo: run, it prints its arguments; the node on PATH would run them.
+  const dir = tmp();
+  fs.copyFileSync(fs.realpathSync("/bin/echo"), path.join(dir, "node"));
+  fs.chmodSync(path.join(dir, "node"), 0o755);
+  const r = spawnSync(process.execPath, [bin, "-e", "process.stdout.write('the node on PATH ran')"], {
+    cwd: dir,
+    env: { ...process.env, MODKIT_BINARY: "node" },
+    encoding: "utf8",
+  });
+  assert.strictEqual(r.status, 0, r.stderr);
+  assert.match(r.stdout, /process\.stdout\.write/);
+});
+
 test("arguments reach the binary and its exit code comes back", () => {
   const ok = launch(["-e", "process.stdout.write(JSON.stringify(process.argv.slice(1)))", "a b", "--x=1", ""]);
   assert.strictEqual(ok.status, 0, ok.stderr);

@@ -77,7 +77,8 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
     if (!stat.isFile()) {
       throw new LaunchError(`MODKIT_BINARY is set to ${override}, which is not a file: unset it, or point it at a modkit binary`);
     }
-    return { binary: override, pkg: null };
+    // Absolute: spawn would look a bare name up on PATH, and run another program than the one checked.
+    return { binary: path.resolve(override), pkg: null };
   }
   const keys = (key ? [key] : candidates()).filter((k) => PLATFORMS.includes(k));
   if (keys.length === 0) {
