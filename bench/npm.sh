@@ -86,7 +86,24 @@ mkdir -p "$work/project" && cd "$work/project" && echo '{"private":true}' >packa
 npm install --silent "modkit@$version" >/dev/null
 echo "npx modkit --version, in a project that has it: $(time_runs "$runs" npx modkit --version) ms"
 direct=node_modules/@modkit/cli-linux-x64/modkit
-echo "side by side, median of $runs:"
-echo "  the binary directly (modkit --version):       $(time_runs "$runs" "$direct" --version) ms"
-echo "  node's own start (node -e 0):                 $(time_runs "$runs" node -e 0) ms"
-echo "  the launcher (node_modules/.bin/modkit --version): $(time_runs "$runs" node_modules/.bin/modkit --version) ms"
+# Wall time and CPU time (user + system, from getrusage: less sensitive to a loaded machine),
+# interleaved, medians of RUNS rounds.
+echo "side by side, interleaved, median of $runs:"
+python3 - "$runs" "$direct" <<'PY'
+import resource, statistics, subprocess, sys, time
+runs, direct = int(sys.argv[1]), sys.argv[2]
+cases = [("the binary directly (modkit --version)", [direct, "--version"]),
+         ("node's own start (node -e 0)", ["node", "-e", "0"]),
+         ("the launcher (node_modules/.bin/modkit --version)", ["node_modules/.bin/modkit", "--version"])]
+wall = {n: [] for n, _ in cases}
+cpu = {n: [] for n, _ in cases}
+for _ in range(runs):
+    for name, cmd in cases:
+        r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+        t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+        wall[name].append((t1 - t0) * 1000)
+        cpu[name].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000)
+for name, _ in cases:
+    print(f"  {name:52s} wall {statistics.median(wall[name]):7.1f} ms   cpu {statistics.median(cpu[name]):6.1f} ms")
+PY
