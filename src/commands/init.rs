@@ -39,12 +39,17 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.module));
     check_target(&dir)?;
 
-    let mut files = render_sandbox(args, &tenants)?;
-    let answers = json!({
+    let npm = crate::distribution::from_npm();
+    let mut files = render_sandbox(args, &tenants, npm)?;
+    let mut answers = json!({
         "module": &args.module,
         "name": module_name(args),
         "tenants": &tenants,
     });
+    if npm {
+        // Recorded, so that `modkit upgrade` renders the same kind of sandbox (docs/install.md).
+        answers["npm"] = json!(true);
+    }
     let record = Record::of(&files, Some(answers));
     files.push(RenderedFile {
         path: RECORD.to_string(),
@@ -206,7 +211,8 @@ fn module_name(args: &InitArgs) -> String {
 }
 
 /// The sandbox's files: the rendered `templates/sandbox/` tree plus the shared bootstrap SQL.
-pub fn render_sandbox(args: &InitArgs, tenants: &[String]) -> Result<Vec<RenderedFile>> {
+/// `npm`: made by the npm-installed modkit, so the sandbox depends on the `modkit` package.
+pub fn render_sandbox(args: &InitArgs, tenants: &[String], npm: bool) -> Result<Vec<RenderedFile>> {
     let ctx = context! {
         module_id => &args.module,
         module_name => module_name(args),
@@ -215,6 +221,7 @@ pub fn render_sandbox(args: &InitArgs, tenants: &[String]) -> Result<Vec<Rendere
         const_name => names::camel_case(&args.module),
         dev_tenants => tenants.to_vec(),
         modkit_version => env!("CARGO_PKG_VERSION"),
+        npm => npm,
     };
     let mut files = templates::render_dir("sandbox", &ctx)?;
     for (source, target) in SHARED_SQL {

