@@ -45,9 +45,9 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render a standalone sandbox for a business module
+    /// Render a standalone sandbox for a business module, or (--foundation) a starter foundation
     #[command(
-        after_help = "Examples:\n  modkit init items --install\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
+        after_help = "Examples:\n  modkit init items --install\n  modkit init platform --foundation   # a host app to adapt modules into\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
                             modkit init items --dry-run\n  \
                             modkit init items --force --dry-run -v   # what would change in an existing sandbox, as diffs\n\n\
                       --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
@@ -315,6 +315,11 @@ pub struct InitArgs {
     /// Then run `npm install` in the new sandbox (npm must be on PATH)
     #[arg(long, conflicts_with = "dry_run")]
     pub install: bool,
+
+    /// Render a starter foundation named MODULE instead of a sandbox: the host app that
+    /// `modkit adapt <module> --foundation <dir>` brings modules into (docs/starter-foundation.md)
+    #[arg(long)]
+    pub foundation: bool,
 }
 
 #[derive(Debug, Args)]

@@ -21,6 +21,7 @@ mod diagnostics;
 mod doctor;
 mod exit;
 mod foundation;
+mod foundation_template;
 mod localdb;
 mod modules;
 mod names;
