@@ -20,6 +20,7 @@
 //! | [`foundation`] | `modkit adapt` into the fixture foundation: tsc in 3 module systems, the definition of done |
 //! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
+//! | [`starter`] | `modkit init --foundation`, adapt, `npm run dev`: the module in the shell's nav, list/create in Chromium, tenants apart, 403 |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 
 mod api;
@@ -30,5 +31,6 @@ mod foundation;
 mod load;
 mod localdb;
 pub(crate) mod sandbox;
+mod starter;
 mod typecheck;
 mod upgrade;
