@@ -13,6 +13,7 @@ macro_rules! docs_url {
     };
 }
 
+mod access;
 mod adapt;
 mod cli;
 mod commands;
@@ -29,6 +30,7 @@ mod output;
 mod plan;
 mod project;
 mod templates;
+mod tenants;
 mod ts;
 mod tsconfig;
 mod upgrade;
@@ -88,6 +90,10 @@ fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(&args, printer),
         Command::Upgrade(args) => commands::upgrade::run(&args, printer),
         Command::Db(args) => commands::db::run(&args, printer),
+        Command::Tenant(args) => commands::tenant::run(&args, printer),
+        Command::Grant(args) => commands::access::grant(&args, printer),
+        Command::Revoke(args) => commands::access::revoke(&args, printer),
+        Command::Access(args) => commands::access::list(&args, printer),
         Command::Completions(args) => completions(args.shell),
     };
     match result {

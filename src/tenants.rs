@@ -1,0 +1,321 @@
+//! Operations on tenants (`modkit tenant list|rename|remove`; `tenant add` is the bootstrap of one
+//! tenant, done by the bootstrap engine). Each change runs in one transaction under the tenant's
+//! advisory lock, the one bootstrap takes (`lock_tenant`), so it never interleaves with a bootstrap
+//! of the same tenant.
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use sqlx::{PgPool, Row};
+
+use crate::db::statements;
+use crate::exit::UserError;
+use crate::modules::Module;
+use crate::names;
+
+/// One tenant as `tenant list` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantRow {
+    pub code: String,
+    pub name: String,
+    pub schema: String,
+    /// Bytes of every table, index and TOAST of the schema; None when the schema is missing.
+    pub size_bytes: Option<i64>,
+    /// Migrations of the project's modules not applied in this tenant yet.
+    pub pending_migrations: usize,
+    /// On Citus: the worker node holding the schema's shards (host:port).
+    pub worker: Option<String>,
+}
+
+/// Every tenant, in a constant number of queries whatever their number: one for the tenants and
+/// their sizes, one for the applied migrations, one on Citus for the workers.
+pub async fn list(pool: &PgPool, modules: &[Module]) -> Result<Vec<TenantRow>> {
+    if !system_tables_exist(pool).await? {
+        return Ok(Vec::new());
+    }
+    let rows = sqlx::query(
+        "SELECT t.code, t.name, t.schema_name,
+                (SELECT sum(pg_catalog.pg_total_relation_size(c.oid))::bigint
+                   FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace = n.oid AND c.relkind IN ('r', 'm', 'p')) AS size,
+                n.oid IS NOT NULL AS present
+           FROM public.sys_tenant t
+           LEFT JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name
+          ORDER BY t.code",
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot list the tenants")?;
+    let applied = sqlx::query(
+        "SELECT t.code, m.module, m.migration
+           FROM public.sys_module_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id",
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot read the applied migrations")?;
+    let mut done: std::collections::HashSet<(String, String, String)> = std::collections::HashSet::new();
+    for row in applied {
+        done.insert((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?));
+    }
+    let workers = citus_workers(pool).await?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let code: String = row.try_get(0)?;
+        let schema: String = row.try_get(2)?;
+        let present: bool = row.try_get(4)?;
+        let pending = modules
+            .iter()
+            .flat_map(|m| m.migrations.iter().map(move |g| (m.id.clone(), g.name.clone())))
+            .filter(|(module, migration)| !done.contains(&(code.clone(), module.clone(), migration.clone())))
+            .count();
+        out.push(TenantRow {
+            worker: workers.get(&schema).cloned(),
+            name: row.try_get(1)?,
+            size_bytes: if present {
+                Some(row.try_get::<Option<i64>, _>(3)?.unwrap_or(0))
+            } else {
+                None
+            },
+            pending_migrations: pending,
+            schema,
+            code,
+        });
+    }
+    Ok(out)
+}
+
+/// On a Citus coordinator, the worker of each distributed schema; empty elsewhere.
+async fn citus_workers(pool: &PgPool) -> Result<std::collections::HashMap<String, String>> {
+    let has_view: bool = sqlx::query_scalar("SELECT to_regclass('pg_catalog.citus_schemas') IS NOT NULL")
+        .fetch_one(pool)
+        .await?;
+    if !has_view {
+        return Ok(Default::default());
+    }
+    // A distributed schema's tables are colocated: the shard of any one of them names the node.
+    let rows = sqlx::query(
+        "SELECT DISTINCT ON (s.schema_name::text) s.schema_name::text, sh.nodename || ':' || sh.nodeport
+           FROM pg_catalog.citus_schemas s
+           JOIN pg_catalog.citus_shards sh ON sh.colocation_id = s.colocation_id
+          ORDER BY s.schema_name::text, sh.nodename, sh.nodeport",
+    )
+    .fetch_all(pool)
+    .await
+    .context("cannot read the Citus schemas' workers")?;
+    let mut out = std::collections::HashMap::new();
+    for row in rows {
+        out.insert(row.try_get(0)?, row.try_get(1)?);
+    }
+    Ok(out)
+}
+
+async fn system_tables_exist(pool: &PgPool) -> Result<bool> {
+    Ok(
+        sqlx::query_scalar("SELECT to_regclass('public.sys_tenant') IS NOT NULL")
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+fn unknown_tenant(code: &str) -> anyhow::Error {
+    UserError::new(format!("there is no tenant `{code}` in this database"))
+        .hint("`modkit tenant list` shows the tenants; `modkit tenant add CODE` makes one")
+        .into()
+}
+
+/// `tenant rename CODE --to NEW`: the tenant's code and its schema (`tenant_<new>`), in one
+/// transaction under both codes' locks (taken in a fixed order, so two renames cannot deadlock).
+pub async fn rename(pool: &PgPool, code: &str, to: &str) -> Result<(String, String)> {
+    names::check_tenant_code(code)?;
+    names::check_tenant_code(to)?;
+    if code == to {
+        return Err(UserError::new(format!("tenant `{code}` already has that code"))
+            .hint("pass another code to --to")
+            .into());
+    }
+    if !system_tables_exist(pool).await? {
+        return Err(unknown_tenant(code));
+    }
+    let mut tx = pool.begin().await?;
+    let (first, second) = if code < to { (code, to) } else { (to, code) };
+    for c in [first, second] {
+        sqlx::query(statements::sql("lock_tenant"))
+            .bind(c)
+            .execute(&mut *tx)
+            .await?;
+    }
+    let row = sqlx::query("SELECT schema_name FROM public.sys_tenant WHERE code = $1")
+        .bind(code)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let Some(row) = row else {
+        return Err(unknown_tenant(code));
+    };
+    let old_schema: String = row.try_get(0)?;
+    let taken: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM public.sys_tenant WHERE code = $1 OR schema_name = $2)
+             OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $2)",
+    )
+    .bind(to)
+    .bind(format!("{}{to}", names::TENANT_SCHEMA_PREFIX))
+    .fetch_one(&mut *tx)
+    .await?;
+    let new_schema = format!("{}{to}", names::TENANT_SCHEMA_PREFIX);
+    if taken {
+        return Err(UserError::new(format!(
+            "cannot rename tenant `{code}` to `{to}`: a tenant `{to}` or a schema {new_schema} exists already"
+        ))
+        .hint("choose another code, or remove that tenant first (`modkit tenant remove`)")
+        .into());
+    }
+    let present: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)")
+            .bind(&old_schema)
+            .fetch_one(&mut *tx)
+            .await?;
+    if present {
+        // Both names quoted; the new one is `tenant_<checked code>`.
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER SCHEMA {} RENAME TO {}",
+            quote_ident(&old_schema),
+            quote_ident(&new_schema)
+        )))
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("cannot rename schema {old_schema}"))?;
+    }
+    // The display name follows the code only where it was the code (bootstrap's default).
+    sqlx::query(
+        "UPDATE public.sys_tenant SET code = $2, schema_name = $3,
+                name = CASE WHEN name = $1 THEN $2 ELSE name END
+          WHERE code = $1",
+    )
+    .bind(code)
+    .bind(to)
+    .bind(&new_schema)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((old_schema, new_schema))
+}
+
+/// What `tenant remove` removed.
+#[derive(Debug, Serialize)]
+pub struct Removed {
+    pub code: String,
+    pub schema: String,
+    pub schema_dropped: bool,
+    pub roles: i64,
+    pub user_roles: i64,
+    pub migrations: i64,
+}
+
+/// The tenant as `tenant remove` would remove it, without changing anything.
+pub async fn describe_removal(pool: &PgPool, code: &str) -> Result<Removed> {
+    names::check_tenant_code(code)?;
+    if !system_tables_exist(pool).await? {
+        return Err(unknown_tenant(code));
+    }
+    let mut conn = pool.acquire().await?;
+    removal_counts(&mut conn, code).await
+}
+
+async fn removal_counts(conn: &mut sqlx::PgConnection, code: &str) -> Result<Removed> {
+    let row = sqlx::query(
+        "SELECT t.schema_name,
+                EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = t.schema_name),
+                (SELECT count(*) FROM public.sys_role r WHERE r.tenant_id = t.id),
+                (SELECT count(*) FROM public.sys_user_role u WHERE u.tenant_id = t.id),
+                (SELECT count(*) FROM public.sys_module_migration m WHERE m.tenant_id = t.id)
+           FROM public.sys_tenant t WHERE t.code = $1",
+    )
+    .bind(code)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else {
+        return Err(unknown_tenant(code));
+    };
+    Ok(Removed {
+        code: code.to_string(),
+        schema: row.try_get(0)?,
+        schema_dropped: row.try_get(1)?,
+        roles: row.try_get(2)?,
+        user_roles: row.try_get(3)?,
+        migrations: row.try_get(4)?,
+    })
+}
+
+/// `tenant remove CODE`: its schema (with everything in it) and its rows in the system tables (the
+/// roles, grants and migration records go with the tenant row: ON DELETE CASCADE), in one
+/// transaction under the tenant's lock. Nothing of another tenant is touched: only this tenant's
+/// schema is dropped, and only rows referencing this tenant's id are deleted.
+pub async fn remove(pool: &PgPool, code: &str) -> Result<Removed> {
+    names::check_tenant_code(code)?;
+    if !system_tables_exist(pool).await? {
+        return Err(unknown_tenant(code));
+    }
+    let mut tx = pool.begin().await?;
+    sqlx::query(statements::sql("lock_tenant"))
+        .bind(code)
+        .execute(&mut *tx)
+        .await?;
+    let removed = removal_counts(&mut tx, code).await?;
+    if removed.schema_dropped {
+        // RESTRICT on anything outside the schema that depends on it: CASCADE drops what is in
+        // the schema, and would also drop another schema's view on one of its tables; refuse that.
+        let outside: Option<String> = sqlx::query_scalar(
+            "SELECT string_agg(DISTINCT dn.nspname || '.' || dc.relname, ', ')
+               FROM pg_catalog.pg_depend d
+               JOIN pg_catalog.pg_class c ON c.oid = d.refobjid AND d.refclassid = 'pg_catalog.pg_class'::regclass
+               JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+               JOIN pg_catalog.pg_rewrite rw ON rw.oid = d.objid AND d.classid = 'pg_catalog.pg_rewrite'::regclass
+               JOIN pg_catalog.pg_class dc ON dc.oid = rw.ev_class
+               JOIN pg_catalog.pg_namespace dn ON dn.oid = dc.relnamespace
+              WHERE n.nspname = $1 AND dn.nspname <> $1",
+        )
+        .bind(&removed.schema)
+        .fetch_one(&mut *tx)
+        .await?;
+        if let Some(outside) = outside {
+            return Err(UserError::new(format!(
+                "cannot remove tenant `{code}`: objects outside its schema depend on it ({outside}); nothing was changed"
+            ))
+            .hint("drop or change those objects first: removing a tenant never touches anything outside it")
+            .into());
+        }
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            quote_ident(&removed.schema)
+        )))
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("cannot drop schema {}", removed.schema))?;
+    }
+    sqlx::query("DELETE FROM public.sys_tenant WHERE code = $1")
+        .bind(code)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(removed)
+}
+
+/// A PostgreSQL identifier, quoted.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Bytes for people: `12.3 MB`.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    #[allow(clippy::cast_precision_loss)] // a display value
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
