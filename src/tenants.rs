@@ -85,18 +85,23 @@ pub async fn list(pool: &PgPool, modules: &[Module]) -> Result<Vec<TenantRow>> {
 
 /// On a Citus coordinator, the worker of each distributed schema; empty elsewhere.
 async fn citus_workers(pool: &PgPool) -> Result<std::collections::HashMap<String, String>> {
-    let has_view: bool = sqlx::query_scalar("SELECT to_regclass('pg_catalog.citus_schemas') IS NOT NULL")
+    let citus: bool = sqlx::query_scalar("SELECT to_regclass('pg_catalog.pg_dist_schema') IS NOT NULL")
         .fetch_one(pool)
         .await?;
-    if !has_view {
+    if !citus {
         return Ok(Default::default());
     }
-    // A distributed schema's tables are colocated: the shard of any one of them names the node.
+    // A distributed schema's tables are colocated: the placement of any one shard names the node.
+    // Citus's metadata only (citus_shards would ask every worker for sizes).
     let rows = sqlx::query(
-        "SELECT DISTINCT ON (s.schema_name::text) s.schema_name::text, sh.nodename || ':' || sh.nodeport
-           FROM pg_catalog.citus_schemas s
-           JOIN pg_catalog.citus_shards sh ON sh.colocation_id = s.colocation_id
-          ORDER BY s.schema_name::text, sh.nodename, sh.nodeport",
+        "SELECT DISTINCT ON (n.nspname) n.nspname::text, nd.nodename || ':' || nd.nodeport
+           FROM pg_catalog.pg_dist_schema ds
+           JOIN pg_catalog.pg_namespace n ON n.oid = ds.schemaid
+           JOIN pg_catalog.pg_dist_partition p ON p.colocationid = ds.colocationid
+           JOIN pg_catalog.pg_dist_shard s ON s.logicalrelid = p.logicalrelid
+           JOIN pg_catalog.pg_dist_placement pl ON pl.shardid = s.shardid
+           JOIN pg_catalog.pg_dist_node nd ON nd.groupid = pl.groupid
+          ORDER BY n.nspname, nd.nodename, nd.nodeport",
     )
     .fetch_all(pool)
     .await

@@ -15,4 +15,5 @@ mod e2e;
 mod harness;
 mod hostile;
 mod init;
+mod tenants;
 mod upgrade;
