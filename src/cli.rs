@@ -127,6 +127,7 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  modkit tenant list\n  modkit tenant add acme --name \"Acme Corp\"\n  \
                             modkit tenant rename acme --to acme_eu\n  \
+                            modkit tenant clone template --to acme --data\n  \
                             modkit tenant remove acme_eu --yes    # no terminal: --yes is required\n  \
                             modkit tenant list --format json --db postgres://app@db.internal/app"
     )]
@@ -501,6 +502,18 @@ pub enum TenantAction {
         #[command(flatten)]
         target: DbTarget,
     },
+    /// Make a new tenant with the same tables, indexes, constraints and sequences (--data: and rows)
+    Clone {
+        code: String,
+        /// The new tenant's code
+        #[arg(long, value_name = "NEW")]
+        to: String,
+        /// Copy the rows too (and the sequences' positions)
+        #[arg(long)]
+        data: bool,
+        #[command(flatten)]
+        target: DbTarget,
+    },
     /// Drop a tenant's schema and its rows in the system tables (asks on a terminal)
     Remove {
         code: String,
@@ -518,6 +531,7 @@ impl TenantAction {
             TenantAction::List { target }
             | TenantAction::Add { target, .. }
             | TenantAction::Rename { target, .. }
+            | TenantAction::Clone { target, .. }
             | TenantAction::Remove { target, .. } => target,
         }
     }

@@ -324,3 +324,380 @@ pub fn human_size(bytes: i64) -> String {
         format!("{value:.1} {}", UNITS[unit])
     }
 }
+
+/// What `tenant clone` made.
+#[derive(Debug, Serialize)]
+pub struct Cloned {
+    pub from: String,
+    pub to: String,
+    pub schema: String,
+    pub tables: usize,
+    pub indexes: usize,
+    pub sequences: usize,
+    pub rows: u64,
+}
+
+async fn exec(tx: &mut sqlx::PgConnection, sql: String) -> Result<u64> {
+    Ok(sqlx::query(sqlx::AssertSqlSafe(sql.clone()))
+        .execute(&mut *tx)
+        .await
+        .with_context(|| format!("cannot run: {sql}"))?
+        .rows_affected())
+}
+
+async fn strings(tx: &mut sqlx::PgConnection, sql: &'static str, schema: &str) -> Result<Vec<Vec<String>>> {
+    let rows = sqlx::query(sql).bind(schema).fetch_all(&mut *tx).await?;
+    rows.iter()
+        .map(|r| {
+            (0..r.len())
+                .map(|i| r.try_get::<String, _>(i).map_err(Into::into))
+                .collect()
+        })
+        .collect()
+}
+
+/// `tenant clone CODE --to NEW [--data]`: a new tenant whose schema has the same tables, columns,
+/// defaults, constraints, indexes and sequences (and with `data` the same rows and sequence
+/// positions), and the source's migration records, so bootstrap applies nothing twice. One
+/// transaction, under both codes' locks. Roles and grants are not copied. A schema holding
+/// anything else (views, functions, triggers, types) is refused, naming it, rather than cloned in part.
+pub async fn clone(pool: &PgPool, code: &str, to: &str, data: bool) -> Result<Cloned> {
+    names::check_tenant_code(code)?;
+    names::check_tenant_code(to)?;
+    if !system_tables_exist(pool).await? {
+        return Err(unknown_tenant(code));
+    }
+    let mut conn = pool.acquire().await?;
+    let citus: bool = sqlx::query_scalar("SELECT to_regclass('pg_catalog.pg_dist_schema') IS NOT NULL")
+        .fetch_one(&mut *conn)
+        .await?;
+    let mut tx = sqlx::Acquire::begin(&mut *conn).await?;
+    if citus {
+        sqlx::query(statements::sql("citus_schema_sharding"))
+            .execute(&mut *tx)
+            .await?;
+    }
+    let (first, second) = if code < to { (code, to) } else { (to, code) };
+    for c in [first, second] {
+        sqlx::query(statements::sql("lock_tenant"))
+            .bind(c)
+            .execute(&mut *tx)
+            .await?;
+    }
+    // Names come back schema-qualified from pg_get_*def with only pg_catalog on the path.
+    sqlx::query("SELECT pg_catalog.set_config('search_path', 'pg_catalog', true)")
+        .execute(&mut *tx)
+        .await?;
+    let source =
+        sqlx::query("SELECT id::text, name, domain, schema_name FROM public.sys_tenant WHERE code = $1")
+            .bind(code)
+            .fetch_optional(&mut *tx)
+            .await?;
+    let Some(source) = source else {
+        return Err(unknown_tenant(code));
+    };
+    let (source_id, name, domain, old): (String, String, Option<String>, String) = (
+        source.try_get(0)?,
+        source.try_get(1)?,
+        source.try_get(2)?,
+        source.try_get(3)?,
+    );
+    let new = format!("{}{to}", names::TENANT_SCHEMA_PREFIX);
+    let taken: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM public.sys_tenant WHERE code = $1 OR schema_name = $2)
+             OR EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $2)",
+    )
+    .bind(to)
+    .bind(&new)
+    .fetch_one(&mut *tx)
+    .await?;
+    if taken {
+        return Err(UserError::new(format!(
+            "cannot clone tenant `{code}` to `{to}`: a tenant `{to}` or a schema {new} exists already"
+        ))
+        .hint("choose another code")
+        .into());
+    }
+    let unsupported: Option<String> = sqlx::query_scalar(
+        "SELECT string_agg(what, ', ') FROM (
+           SELECT CASE c.relkind WHEN 'v' THEN 'view ' WHEN 'm' THEN 'materialized view ' WHEN 'f' THEN 'foreign table '
+                  ELSE 'relation ' END || c.relname AS what
+             FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+            WHERE n.nspname = $1 AND c.relkind NOT IN ('r', 'i', 'S', 'p', 'I', 't', 'c')
+           UNION ALL
+           SELECT 'function ' || p.proname FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
+            WHERE n.nspname = $1
+           UNION ALL
+           SELECT 'trigger ' || t.tgname FROM pg_catalog.pg_trigger t JOIN pg_catalog.pg_class c ON c.oid = t.tgrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND NOT t.tgisinternal
+           UNION ALL
+           SELECT 'type ' || t.typname FROM pg_catalog.pg_type t JOIN pg_catalog.pg_namespace n ON n.oid = t.typnamespace
+            WHERE n.nspname = $1 AND t.typcategory <> 'A' -- arrays come with their element type
+              AND (t.typtype IN ('e', 'd', 'r', 'm', 'b')
+                   OR (t.typtype = 'c' AND NOT EXISTS (
+                         SELECT 1 FROM pg_catalog.pg_class c WHERE c.oid = t.typrelid AND c.relkind IN ('r', 'p'))))
+         ) x",
+    )
+    .bind(&old)
+    .fetch_one(&mut *tx)
+    .await?;
+    if let Some(list) = unsupported {
+        return Err(UserError::new(format!(
+            "cannot clone tenant `{code}`: schema {old} holds objects clone does not copy ({list}); nothing was changed"
+        ))
+        .hint(format!(
+            "make the tenant with `modkit tenant add {to}` (the modules' migrations make their objects), then copy its rows"
+        ))
+        .into());
+    }
+    let (qo, qn) = (quote_ident(&old), quote_ident(&new));
+    // A qualified reference to the source schema in a definition, made to name the new one.
+    let requalify = |def: &str| -> String {
+        def.replace(&format!("{old}."), &format!("{new}."))
+            .replace(&format!("{qo}."), &format!("{qn}."))
+    };
+
+    exec(&mut tx, format!("CREATE SCHEMA {qn}")).await?;
+    sqlx::query(statements::sql("insert_new_tenant"))
+        .bind(to)
+        .bind(if name == code { to } else { name.as_str() })
+        .bind(domain)
+        .bind(&new)
+        .execute(&mut *tx)
+        .await?;
+
+    // Sequences not behind an identity column (those come with their table).
+    let sequences = strings(
+        &mut tx,
+        "SELECT s.sequencename::text, s.data_type::regtype::text, s.start_value::text, s.min_value::text,
+                s.max_value::text, s.increment_by::text, s.cache_size::text, CASE WHEN s.cycle THEN 'CYCLE' ELSE 'NO CYCLE' END,
+                COALESCE(s.last_value::text, ''), CASE WHEN s.last_value IS NULL THEN 'false' ELSE 'true' END
+           FROM pg_catalog.pg_sequences s
+          WHERE s.schemaname = $1 AND NOT EXISTS (
+                SELECT 1 FROM pg_catalog.pg_depend d JOIN pg_catalog.pg_class c ON c.oid = d.objid
+                 WHERE c.relname = s.sequencename AND c.relnamespace = $1::regnamespace AND d.deptype = 'i')
+          ORDER BY 1",
+        &old,
+    )
+    .await?;
+    for s in &sequences {
+        exec(
+            &mut tx,
+            format!(
+                "CREATE SEQUENCE {qn}.{} AS {} START {} MINVALUE {} MAXVALUE {} INCREMENT {} CACHE {} {}",
+                quote_ident(&s[0]),
+                s[1],
+                s[2],
+                s[3],
+                s[4],
+                s[5],
+                s[6],
+                s[7]
+            ),
+        )
+        .await?;
+        if data && s[9] == "true" {
+            exec(
+                &mut tx,
+                format!(
+                    "SELECT pg_catalog.setval('{qn}.{}', {}, true)",
+                    quote_ident(&s[0]).replace('\'', "''"),
+                    s[8]
+                ),
+            )
+            .await?;
+        }
+    }
+
+    // Tables: columns, defaults, NOT NULL and CHECK constraints, identity, generated columns,
+    // storage, comments; indexes and key constraints later, after the rows (faster to build once).
+    let tables = strings(
+        &mut tx,
+        "SELECT c.relname::text FROM pg_catalog.pg_class c
+          WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition ORDER BY 1",
+        &old,
+    )
+    .await?;
+    for t in &tables {
+        let qt = quote_ident(&t[0]);
+        exec(
+            &mut tx,
+            format!("CREATE TABLE {qn}.{qt} (LIKE {qo}.{qt} INCLUDING ALL EXCLUDING INDEXES)"),
+        )
+        .await?;
+    }
+    // Defaults that call the source schema's sequences call the new ones.
+    let defaults = strings(
+        &mut tx,
+        "SELECT c.relname::text, a.attname::text, pg_catalog.pg_get_expr(d.adbin, d.adrelid)
+           FROM pg_catalog.pg_attrdef d
+           JOIN pg_catalog.pg_class c ON c.oid = d.adrelid
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = d.adrelid AND a.attnum = d.adnum
+          WHERE c.relnamespace = $1::regnamespace AND a.attgenerated = ''",
+        &old,
+    )
+    .await?;
+    for d in &defaults {
+        let fixed = requalify(&d[2]);
+        if fixed != d[2] {
+            exec(
+                &mut tx,
+                format!(
+                    "ALTER TABLE {qn}.{} ALTER COLUMN {} SET DEFAULT {fixed}",
+                    quote_ident(&d[0]),
+                    quote_ident(&d[1])
+                ),
+            )
+            .await?;
+        }
+    }
+    let mut rows = 0;
+    if data {
+        let columns = strings(
+            &mut tx,
+            "SELECT c.relname::text, string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum)
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+              WHERE c.relnamespace = $1::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+                AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+              GROUP BY c.relname",
+            &old,
+        )
+        .await?;
+        for c in &columns {
+            let qt = quote_ident(&c[0]);
+            rows += exec(
+                &mut tx,
+                format!(
+                    "INSERT INTO {qn}.{qt} ({cols}) OVERRIDING SYSTEM VALUE SELECT {cols} FROM {qo}.{qt}",
+                    cols = c[1]
+                ),
+            )
+            .await?;
+        }
+        // Identity sequences continue where the source's are.
+        let identities = strings(
+            &mut tx,
+            "SELECT c.relname::text, a.attname::text,
+                    COALESCE((SELECT s.last_value::text FROM pg_catalog.pg_sequences s
+                               WHERE s.schemaname = $1
+                                 AND s.sequencename = pg_catalog.split_part(pg_catalog.pg_get_serial_sequence(
+                                       pg_catalog.quote_ident($1) || '.' || pg_catalog.quote_ident(c.relname), a.attname), '.', 2)), '')
+               FROM pg_catalog.pg_class c JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid
+              WHERE c.relnamespace = $1::regnamespace AND a.attidentity <> ''",
+            &old,
+        )
+        .await?;
+        for i in identities.iter().filter(|i| !i[2].is_empty()) {
+            exec(
+                &mut tx,
+                format!(
+                    "SELECT pg_catalog.setval(pg_catalog.pg_get_serial_sequence('{}', '{}'), {}, true)",
+                    format!("{qn}.{}", quote_ident(&i[0])).replace('\'', "''"),
+                    i[1].replace('\'', "''"),
+                    i[2]
+                ),
+            )
+            .await?;
+        }
+    }
+    // Key and exclusion constraints, then the other indexes, then foreign keys (they need the keys).
+    let constraints = strings(
+        &mut tx,
+        "SELECT c.relname::text, k.conname::text, pg_catalog.pg_get_constraintdef(k.oid), k.contype::text
+           FROM pg_catalog.pg_constraint k JOIN pg_catalog.pg_class c ON c.oid = k.conrelid
+          WHERE c.relnamespace = $1::regnamespace AND k.contype IN ('p', 'u', 'x', 'f') AND k.conparentid = 0
+          ORDER BY CASE k.contype WHEN 'f' THEN 1 ELSE 0 END, 1, 2",
+        &old,
+    )
+    .await?;
+    let mut indexes = 0;
+    for k in constraints.iter().filter(|k| k[3] != "f") {
+        exec(
+            &mut tx,
+            format!(
+                "ALTER TABLE {qn}.{} ADD CONSTRAINT {} {}",
+                quote_ident(&k[0]),
+                quote_ident(&k[1]),
+                requalify(&k[2])
+            ),
+        )
+        .await?;
+        indexes += 1;
+    }
+    let plain_indexes = strings(
+        &mut tx,
+        "SELECT pg_catalog.pg_get_indexdef(i.indexrelid)
+           FROM pg_catalog.pg_index i JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
+          WHERE c.relnamespace = $1::regnamespace
+            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_constraint k WHERE k.conindid = i.indexrelid)
+          ORDER BY 1",
+        &old,
+    )
+    .await?;
+    for i in &plain_indexes {
+        exec(
+            &mut tx,
+            i[0].replacen(&format!(" ON {old}."), &format!(" ON {new}."), 1)
+                .replacen(&format!(" ON ONLY {old}."), &format!(" ON ONLY {new}."), 1),
+        )
+        .await?;
+        indexes += 1;
+    }
+    for k in constraints.iter().filter(|k| k[3] == "f") {
+        exec(
+            &mut tx,
+            format!(
+                "ALTER TABLE {qn}.{} ADD CONSTRAINT {} {}",
+                quote_ident(&k[0]),
+                quote_ident(&k[1]),
+                requalify(&k[2])
+            ),
+        )
+        .await?;
+    }
+    // Sequences owned by a column stay owned by the same column of the new table.
+    let owned = strings(
+        &mut tx,
+        "SELECT s.relname::text, t.relname::text, a.attname::text
+           FROM pg_catalog.pg_depend d
+           JOIN pg_catalog.pg_class s ON s.oid = d.objid AND s.relkind = 'S'
+           JOIN pg_catalog.pg_class t ON t.oid = d.refobjid
+           JOIN pg_catalog.pg_attribute a ON a.attrelid = t.oid AND a.attnum = d.refobjsubid
+          WHERE s.relnamespace = $1::regnamespace AND d.deptype = 'a'",
+        &old,
+    )
+    .await?;
+    for o in &owned {
+        exec(
+            &mut tx,
+            format!(
+                "ALTER SEQUENCE {qn}.{} OWNED BY {qn}.{}.{}",
+                quote_ident(&o[0]),
+                quote_ident(&o[1]),
+                quote_ident(&o[2])
+            ),
+        )
+        .await?;
+    }
+    // The migrations the structure came from: bootstrap applies none of them again.
+    sqlx::query(
+        "INSERT INTO public.sys_module_migration (tenant_id, module, migration, checksum, applied_at)
+         SELECT t.id, m.module, m.migration, m.checksum, m.applied_at
+           FROM public.sys_module_migration m, public.sys_tenant t
+          WHERE m.tenant_id = $1::uuid AND t.code = $2",
+    )
+    .bind(&source_id)
+    .bind(to)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Cloned {
+        from: code.to_string(),
+        to: to.to_string(),
+        schema: new,
+        tables: tables.len(),
+        indexes,
+        sequences: sequences.len(),
+        rows,
+    })
+}

@@ -37,6 +37,33 @@ pub fn run(args: &TenantArgs, printer: Printer) -> Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
         TenantAction::Remove { code, yes, target } => remove(code, *yes, target, printer),
+        TenantAction::Clone {
+            code,
+            to,
+            data,
+            target,
+        } => {
+            names::check_tenant_code(code)?;
+            names::check_tenant_code(to)?;
+            let session = Session::open(target, printer)?;
+            let cloned = session.run(tenants::clone(session.pool(), code, to, *data))?;
+            match target.output.format {
+                Format::Json => output::write_stdout(&serde_json::to_string_pretty(&json!({ "cloned": cloned }))?)?,
+                Format::Human => printer.heading(format!(
+                    "Cloned tenant `{code}` to `{to}` (schema {}): {} table(s), {} index(es) and key(s), {} sequence(s){}.",
+                    cloned.schema,
+                    cloned.tables,
+                    cloned.indexes,
+                    cloned.sequences,
+                    if *data {
+                        format!(", {} row(s)", cloned.rows)
+                    } else {
+                        String::new()
+                    }
+                )),
+            }
+            Ok(ExitStatus::Success)
+        }
     }
 }
 
