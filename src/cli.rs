@@ -480,6 +480,10 @@ pub struct TenantArgs {
 pub enum TenantAction {
     /// Every tenant: code, name, schema, size, pending migrations (on Citus, its worker)
     List {
+        /// Measure each schema's files on disk (slower: every relation's files are read) instead of
+        /// the planner's size as of the last VACUUM or ANALYZE
+        #[arg(long)]
+        exact_size: bool,
         #[command(flatten)]
         target: DbTarget,
     },
@@ -528,7 +532,7 @@ pub enum TenantAction {
 impl TenantAction {
     pub fn target(&self) -> &DbTarget {
         match self {
-            TenantAction::List { target }
+            TenantAction::List { target, .. }
             | TenantAction::Add { target, .. }
             | TenantAction::Rename { target, .. }
             | TenantAction::Clone { target, .. }

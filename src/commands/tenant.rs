@@ -19,7 +19,7 @@ use crate::{modules, names, tenants};
 
 pub fn run(args: &TenantArgs, printer: Printer) -> Result<ExitStatus> {
     match &args.action {
-        TenantAction::List { target } => list(target, printer),
+        TenantAction::List { exact_size, target } => list(target, *exact_size, printer),
         TenantAction::Add { code, name, target } => add(code, name.as_deref(), target, printer),
         TenantAction::Rename { code, to, target } => {
             names::check_tenant_code(code)?;
@@ -117,10 +117,10 @@ impl Drop for Session {
     }
 }
 
-fn list(target: &DbTarget, printer: Printer) -> Result<ExitStatus> {
+fn list(target: &DbTarget, exact: bool, printer: Printer) -> Result<ExitStatus> {
     let session = Session::open(target, printer)?;
     let modules = modules::discover(&session.project)?;
-    let rows = session.run(tenants::list(session.pool(), &modules))?;
+    let rows = session.run(tenants::list(session.pool(), &modules, exact))?;
     match target.output.format {
         Format::Json => output::write_stdout(&serde_json::to_string_pretty(&json!({ "tenants": rows }))?)?,
         Format::Human if rows.is_empty() => {
