@@ -172,10 +172,16 @@ fn init_foundation_adapt_and_npm_run_dev_serve_the_module_in_chromium() {
         "the foundation's packages differ from the sandbox's: the shared npm install no longer serves it"
     );
     std::os::unix::fs::symlink(sb.dir.join("node_modules"), dir.join("node_modules")).unwrap();
-    run_ok(
+    let adapted = run_ok(
         command(bin(), &root)
             .args(["adapt", "items", "--foundation", "platform", "--from"])
             .arg(&sb.dir),
+    );
+    // Its own bootstrap script, which seeds the dev user's role for the module.
+    assert!(
+        stdout(&adapted).contains("npx tsc --noEmit && npm run bootstrap"),
+        "{}",
+        transcript(&adapted)
     );
     let tsc = command(dir.join("node_modules/.bin/tsc"), &dir)
         .args(["--noEmit", "--pretty", "false"])
