@@ -635,3 +635,53 @@ fn citus_tenant_clone_makes_a_distributed_schema_with_the_rows() {
         "1"
     );
 }
+
+/// `modkit bootstrap` (and so `modkit db start`) of a starter foundation with an adapted module
+/// gives its dev user every permission of the module in its dev tenants, as its own
+/// `npm run bootstrap` does; a user nobody granted anything holds nothing.
+#[test]
+fn modkit_bootstrap_of_a_starter_foundation_seeds_the_dev_user() {
+    let test = CliTest::new();
+    let db = TestDb::new();
+    project(&test);
+    assert!(
+        test.run(&["init", "platform", "--foundation", "--tenant", "acme"])
+            .status
+            .success()
+    );
+    // The module as `modkit adapt` lays it out (the files adapt reads are the sandbox's own).
+    test.write_file(
+        "platform/src/modules/items/plugin/index.ts",
+        test.read_file("items/plugin/index.ts"),
+    );
+    test.write_file(
+        "platform/src/modules/items/migrations/0001_items.sql",
+        test.read_file("items/plugin/migrations/0001_items.sql"),
+    );
+    let out = test.run(&["bootstrap", "--project", "platform", "--db", db.url()]);
+    assert!(out.status.success(), "{}", transcript(&out));
+    let list = test.run(&[
+        "access",
+        "list",
+        "--project",
+        "platform",
+        "--db",
+        db.url(),
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&list)).unwrap();
+    let got: Vec<String> = json["assignments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| format!("{} {} {} {}", a["tenant"], a["user"], a["role"], a["permissions"]))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            r#""acme" "dev" "developer" ["items.read","items.write"]"#,
+            r#""dev" "dev" "developer" ["items.read","items.write"]"#,
+        ]
+    );
+}
