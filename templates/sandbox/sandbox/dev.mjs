@@ -114,11 +114,20 @@ function watchTree(dir) {
     watcher = watch(dir, (event, name) => {
       if (!name) return;
       const path = join(dir, name);
+      let folder = false;
       if (event === 'rename') {
-        if (existsSync(path)) watchTree(path); // a new folder
-        else unwatchTree(path); // a folder gone: watched again if it comes back
+        // A new folder: its files may have been written before its watcher existed (`modkit adapt`
+        // writes a module's whole folder at once), so its arrival is a change itself.
+        if (existsSync(path)) {
+          try {
+            folder = lstatSync(path).isDirectory();
+          } catch {
+            // gone meanwhile: nothing to watch
+          }
+          watchTree(path);
+        } else unwatchTree(path); // a folder gone: watched again if it comes back
       }
-      if (!SOURCE_FILE.test(name)) return;
+      if (!folder && !SOURCE_FILE.test(name)) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(`${relative(root, path).split(sep).join('/')} changed`), 80);
     });

@@ -284,5 +284,71 @@ fn init_foundation_adapt_and_npm_run_dev_serve_the_module_in_chromium() {
         "2"
     );
     assert_eq!(db.scalar("SELECT count(*) FROM tenant_second.items"), "0");
+
+    // A module whose code throws on load, and one whose route throws and which throws outside any
+    // request: npm run dev's API restarts on the new files; the first answers 503 saying why, the
+    // second's route a 500; health says degraded; items keeps serving and the process stays up.
+    let modules = dir.join("src/modules");
+    for (id, routes) in [
+        (
+            "broken",
+            "throw new Error('broken on purpose');\nexport default null;\n",
+        ),
+        (
+            "boom",
+            "import { Router } from 'express';\nconst router = Router();\n\
+             router.get('/x', async () => { throw new Error('boom'); });\n\
+             setTimeout(() => { throw new Error('stray, outside any request'); }, 10);\n\
+             export default router;\n",
+        ),
+    ] {
+        fs::create_dir_all(modules.join(id).join("server/routes")).unwrap();
+        fs::write(modules.join(id).join("server/routes/index.ts"), routes).unwrap();
+        fs::write(
+            modules.join(id).join("module.config.ts"),
+            format!("export default {{ id: '{id}', name: '{id}', version: '0.1.0', permissions: [] }};\n"),
+        )
+        .unwrap();
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let health = loop {
+        let health = http::request("GET", &format!("{base}/api/health"), &[], None);
+        if health.status == 503 && health.body.contains("boom") {
+            break health;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the API did not pick up the new modules: {health:?}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(health.body.contains("broken on purpose"), "{health:?}");
+    let broken = call(
+        "GET",
+        &format!("{base}/api/plugins/broken/anything"),
+        "dev",
+        "dev",
+        None,
+    );
+    assert_eq!(broken.status, 503, "{broken:?}");
+    assert!(broken.body.contains("broken on purpose"), "{broken:?}");
+    std::thread::sleep(Duration::from_millis(300)); // the stray throw has happened
+    let boom = call("GET", &format!("{base}/api/plugins/boom/x"), "dev", "dev", None);
+    assert_eq!(boom.status, 500, "{boom:?}");
+    assert!(!boom.body.contains("boom"), "a 500 leaks no detail: {boom:?}");
+    assert_eq!(
+        call("GET", &items, "dev", "dev", None).status,
+        200,
+        "items after the failures"
+    );
+    let log = fs::read_to_string(&dev.log).unwrap_or_default();
+    assert!(log.contains("stray, outside any request"), "{}", tail(&log, 30));
     drop(dev);
+    for id in ["broken", "boom"] {
+        fs::remove_dir_all(modules.join(id)).unwrap();
+    }
+
+    // The foundation's own tests, on the same database.
+    let tests = run_ok(command("npm", &dir).arg("test").env("DATABASE_URL", db.url()));
+    assert!(stdout(&tests).contains("pass 4"), "{}", transcript(&tests));
 }
