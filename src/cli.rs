@@ -45,9 +45,9 @@ pub enum ColorWhen {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Render a standalone sandbox for a business module
+    /// Render a standalone sandbox for a business module, or (--foundation) a starter foundation
     #[command(
-        after_help = "Examples:\n  modkit init items --install\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
+        after_help = "Examples:\n  modkit init items --install\n  modkit init platform --foundation   # a host app to adapt modules into\n  modkit init order-lines --name \"Order lines\" --dir ./sandboxes/order-lines\n  \
                             modkit init items --dry-run\n  \
                             modkit init items --force --dry-run -v   # what would change in an existing sandbox, as diffs\n\n\
                       --force updates the files modkit wrote (.modkit-init.json records them) and nobody edited since;\n\
@@ -123,6 +123,34 @@ pub enum Command {
                       /usr/lib/postgresql/*/bin. Development only: the cluster is made with initdb --no-sync."
     )]
     Db(DbCommandArgs),
+
+    /// The tenants of the project's database: list, add, rename, remove (docs/tenants.md)
+    #[command(
+        after_help = "Examples:\n  modkit tenant list\n  modkit tenant add acme --name \"Acme Corp\"\n  \
+                            modkit tenant rename acme --to acme_eu\n  \
+                            modkit tenant clone template --to acme --data\n  \
+                            modkit tenant remove acme_eu --yes    # no terminal: --yes is required\n  \
+                            modkit tenant list --format json --db postgres://app@db.internal/app"
+    )]
+    Tenant(TenantArgs),
+
+    /// Give a user a role, or a permission, in a tenant (roles made as needed; idempotent)
+    #[command(
+        after_help = "Examples:\n  modkit grant alice items.read --tenant acme        # a permission: a role of that name holding it\n  \
+                            modkit grant bob items.developer --tenant acme     # a role (made, empty, if new)\n\n\
+                      requirePermission (the sandbox's and the starter foundation's) reads these grants."
+    )]
+    Grant(GrantArgs),
+
+    /// Take a role, or a permission, back from a user in a tenant (idempotent)
+    #[command(after_help = "Examples:\n  modkit revoke alice items.read --tenant acme")]
+    Revoke(GrantArgs),
+
+    /// Who holds which roles and permissions
+    #[command(
+        after_help = "Examples:\n  modkit access list --tenant acme\n  modkit access list --user alice --format json"
+    )]
+    Access(AccessArgs),
 
     /// Print a shell completion script (bash, zsh, fish, powershell)
     #[command(after_help = "Install, e.g.:\n  \
@@ -200,6 +228,11 @@ impl Command {
             Command::Adapt(args) => args.output.format == Format::Json,
             Command::Doctor(args) => args.format == DoctorFormat::Json,
             Command::Upgrade(args) => args.output.format == Format::Json,
+            Command::Tenant(args) => args.action.target().output.format == Format::Json,
+            Command::Grant(args) | Command::Revoke(args) => args.target.output.format == Format::Json,
+            Command::Access(args) => match &args.action {
+                AccessAction::List(list) => list.target.output.format == Format::Json,
+            },
             Command::Init(_) | Command::Db(_) | Command::Completions(_) => false,
         }
     }
@@ -316,6 +349,11 @@ pub struct InitArgs {
     /// Then run `npm install` in the new sandbox (npm must be on PATH)
     #[arg(long, conflicts_with = "dry_run")]
     pub install: bool,
+
+    /// Render a starter foundation named MODULE instead of a sandbox: the host app that
+    /// `modkit adapt <module> --foundation <dir>` brings modules into (docs/starter-foundation.md)
+    #[arg(long)]
+    pub foundation: bool,
 }
 
 #[derive(Debug, Args)]
@@ -416,4 +454,128 @@ pub struct Verbosity {
     /// Print more detail (each statement, each file)
     #[arg(long, short, global = true, display_order = 101)]
     pub verbose: bool,
+}
+
+/// The database a tenant or access command works on, found as `modkit bootstrap` finds it.
+#[derive(Debug, Args)]
+pub struct DbTarget {
+    #[command(flatten)]
+    pub db: DbArgs,
+
+    /// Sandbox or foundation folder (its modkit.toml, .env and local database): the nearest one
+    /// holding a modkit.toml (or a package.json), from this folder up
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub project: PathBuf,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TenantArgs {
+    #[command(subcommand)]
+    pub action: TenantAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantAction {
+    /// Every tenant: code, name, schema, size, pending migrations (on Citus, its worker)
+    List {
+        /// Measure each schema's files on disk (slower: every relation's files are read) instead of
+        /// the planner's size as of the last VACUUM or ANALYZE
+        #[arg(long)]
+        exact_size: bool,
+        #[command(flatten)]
+        target: DbTarget,
+    },
+    /// Make a tenant (the bootstrap of that one tenant: row, schema, every module's migrations)
+    Add {
+        /// Tenant code: lowercase letters, digits and `_`, starting with a letter (names the schema `tenant_<code>`)
+        code: String,
+        /// Display name [default: the code]
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        target: DbTarget,
+    },
+    /// Give a tenant another code, and its schema the matching name, in one transaction
+    Rename {
+        code: String,
+        /// The new code
+        #[arg(long, value_name = "NEW")]
+        to: String,
+        #[command(flatten)]
+        target: DbTarget,
+    },
+    /// Make a new tenant with the same tables, indexes, constraints and sequences (--data: and rows)
+    Clone {
+        code: String,
+        /// The new tenant's code
+        #[arg(long, value_name = "NEW")]
+        to: String,
+        /// Copy the rows too (and the sequences' positions)
+        #[arg(long)]
+        data: bool,
+        #[command(flatten)]
+        target: DbTarget,
+    },
+    /// Drop a tenant's schema and its rows in the system tables (asks on a terminal)
+    Remove {
+        code: String,
+        /// Do not ask (required when stdin is not a terminal)
+        #[arg(long)]
+        yes: bool,
+        #[command(flatten)]
+        target: DbTarget,
+    },
+}
+
+impl TenantAction {
+    pub fn target(&self) -> &DbTarget {
+        match self {
+            TenantAction::List { target, .. }
+            | TenantAction::Add { target, .. }
+            | TenantAction::Rename { target, .. }
+            | TenantAction::Clone { target, .. }
+            | TenantAction::Remove { target, .. } => target,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct GrantArgs {
+    /// The user id, as the API sees it (X-User-Id in development)
+    pub user: String,
+    /// A role code (e.g. `items.developer`) or a permission (e.g. `items.read`)
+    #[arg(value_name = "ROLE|PERMISSION")]
+    pub what: String,
+    /// The tenant's code
+    #[arg(long, value_name = "CODE")]
+    pub tenant: String,
+    #[command(flatten)]
+    pub target: DbTarget,
+}
+
+#[derive(Debug, Args)]
+pub struct AccessArgs {
+    #[command(subcommand)]
+    pub action: AccessAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccessAction {
+    /// Every role assignment, with the permissions it gives
+    List(AccessListArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct AccessListArgs {
+    /// Only this tenant
+    #[arg(long, value_name = "CODE")]
+    pub tenant: Option<String>,
+    /// Only this user
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    #[command(flatten)]
+    pub target: DbTarget,
 }

@@ -13,6 +13,7 @@ macro_rules! docs_url {
     };
 }
 
+mod access;
 mod adapt;
 mod adapt_format;
 mod cli;
@@ -23,6 +24,7 @@ mod distribution;
 mod doctor;
 mod exit;
 mod foundation;
+mod foundation_template;
 mod localdb;
 mod modules;
 mod names;
@@ -32,6 +34,7 @@ mod project;
 mod rbac_fit;
 mod server_tsconfig;
 mod templates;
+mod tenants;
 mod ts;
 mod ts_same;
 mod tsconfig;
@@ -92,6 +95,10 @@ fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(&args, printer),
         Command::Upgrade(args) => commands::upgrade::run(&args, printer),
         Command::Db(args) => commands::db::run(&args, printer),
+        Command::Tenant(args) => commands::tenant::run(&args, printer),
+        Command::Grant(args) => commands::access::grant(&args, printer),
+        Command::Revoke(args) => commands::access::revoke(&args, printer),
+        Command::Access(args) => commands::access::list(&args, printer),
         Command::Completions(args) => completions(args.shell),
     };
     match result {

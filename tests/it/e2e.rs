@@ -23,6 +23,7 @@
 //! | [`strict`] | the module and its adapter under the strictest tsconfig, ESLint + typescript-eslint and Biome (recommended) |
 //! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
+//! | [`starter`] | `modkit init --foundation`, adapt, `npm run dev`: the module in the shell's nav, list/create in Chromium, tenants apart, 403 |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 
 mod api;
@@ -36,5 +37,6 @@ mod load;
 mod localdb;
 pub(crate) mod sandbox;
 mod strict;
+mod starter;
 mod typecheck;
 mod upgrade;

@@ -550,3 +550,38 @@ fn init_help_shows_the_options_and_examples() {
     let test = CliTest::new();
     assert_snapshot!(test.transcript(test.command().args(["init", "--help"])));
 }
+
+/// `modkit init --foundation`: the starter foundation, its record marked for `modkit upgrade`, which
+/// finds a fresh one up to date; a re-run changes nothing.
+#[test]
+fn init_foundation_is_up_to_date_for_upgrade_and_a_rerun_changes_nothing() {
+    let test = CliTest::new();
+    let out = test.run(&["init", "platform", "--foundation", "--tenant", "acme"]);
+    assert!(out.status.success(), "{}", crate::support::transcript(&out));
+    assert!(crate::support::stdout(&out).contains("Wrote the `platform` foundation"));
+    let record: serde_json::Value =
+        serde_json::from_str(&test.read_file("platform/.modkit-init.json")).unwrap();
+    assert_eq!(record["answers"]["foundation"], true, "{record:#}");
+    assert!(
+        test.read_file("platform/modkit.toml")
+            .contains(r#"tenants = ["dev", "acme"]"#)
+    );
+    let upgrade = test.run(&["upgrade", "platform", "--check"]);
+    assert_eq!(
+        upgrade.status.code(),
+        Some(0),
+        "{}",
+        crate::support::transcript(&upgrade)
+    );
+    assert!(
+        crate::support::stdout(&upgrade).contains("The `platform` foundation in platform is up to date"),
+        "{}",
+        crate::support::transcript(&upgrade)
+    );
+    let again = test.run(&["init", "platform", "--foundation", "--tenant", "acme", "--force"]);
+    assert!(
+        crate::support::stdout(&again).contains("Nothing to do"),
+        "{}",
+        crate::support::transcript(&again)
+    );
+}

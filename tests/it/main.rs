@@ -16,4 +16,5 @@ mod harness;
 mod hostile;
 mod init;
 mod npm;
+mod tenants;
 mod upgrade;

@@ -317,12 +317,14 @@ fn node_modules(
 }
 
 /// Made or not, running or not, bootstrapped or not: what `npm run dev` will find.
-fn local_state(db: &crate::localdb::LocalDb) -> String {
+/// `npm run dev` is named only where package.json has that script (a foundation may not).
+fn local_state(db: &crate::localdb::LocalDb, has_dev_script: bool) -> String {
     use crate::localdb::State;
     match db.state() {
-        State::Absent => {
+        State::Absent if has_dev_script => {
             "not made yet: `npm run dev` or `modkit db start` makes and bootstraps it".to_string()
         }
+        State::Absent => "not made yet: `modkit db start` makes and bootstraps it".to_string(),
         State::Stopped if db.bootstrapped() => "made, bootstrapped, stopped".to_string(),
         State::Stopped => "made, stopped, not bootstrapped yet: the next start bootstraps it".to_string(),
         State::Running { pid } if db.bootstrapped() => format!("running, pid {pid}, bootstrapped"),
@@ -330,6 +332,14 @@ fn local_state(db: &crate::localdb::LocalDb) -> String {
             format!("running, pid {pid}, not bootstrapped yet: `modkit bootstrap` does it")
         }
     }
+}
+
+/// Whether the project's package.json has a `dev` script.
+fn has_dev_script(root: &std::path::Path) -> bool {
+    std::fs::read_to_string(root.join("package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .is_some_and(|json| json["scripts"]["dev"].is_string())
 }
 
 /// The database the project's commands will use, as `modkit bootstrap` would resolve it: a server
@@ -346,7 +356,10 @@ fn database(target: &Target, lines: &mut Vec<Line>) {
                 ok: true,
                 text: format!(
                     "database: the local one in .modkit/pg ({}), run by the PostgreSQL binaries in {} (from {})",
-                    local_state(&crate::localdb::LocalDb::new(&target.root, "")),
+                    local_state(
+                        &crate::localdb::LocalDb::new(&target.root, ""),
+                        has_dev_script(&target.root)
+                    ),
                     binaries.dir.display(),
                     binaries.source
                 ),

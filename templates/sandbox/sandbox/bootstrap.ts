@@ -11,9 +11,9 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import plugin, { permissions } from '../plugin/index.js';
 import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
 import { hasExplicitDatabase, startLocalDb } from './localdb.js';
+import { projectModules } from './modules.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
 export const TENANT_CODE = /^[a-z][a-z0-9_]{0,47}$/;
@@ -37,7 +37,6 @@ export interface BootstrapReport {
 }
 
 const SQL_DIR = new URL('./sql/', import.meta.url);
-const MIGRATIONS_DIR = new URL('../plugin/migrations/', import.meta.url);
 
 /** Splits statements.sql into its `-- name: x` sections. */
 export function parseStatements(text: string): Map<string, string> {
@@ -190,6 +189,24 @@ function quoteIdent(name: string): string {
 }
 
 /** The same text as modkit's: an applied migration's file changed. */
+/** A module's migrations, in name order, with the sha-256 of each file's bytes. */
+function readMigrations(dir: URL): { file: string; text: string; checksum: string }[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return names
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((file) => {
+      const bytes = readFileSync(new URL(file, dir));
+      return { file, text: bytes.toString('utf8'), checksum: createHash('sha256').update(bytes).digest('hex') };
+    });
+}
+
 function editedMessage(moduleId: string, file: string, tenant: string, applied: string, now: string): string {
   return `migration ${moduleId}/${file} was edited after it was applied to tenant \`${tenant}\`: applied sha256 ${applied}, file now ${now}; nothing was applied over it (add a new migration file instead of editing an applied one)`;
 }
@@ -238,14 +255,19 @@ async function createDatabase(url: string): Promise<void> {
 export async function bootstrap(options: BootstrapOptions = {}): Promise<BootstrapReport> {
   const log = options.log ?? ((line: string) => console.log(line));
   const config = loadConfig();
-  const moduleId = plugin.meta.id;
-  if (config.moduleId !== moduleId) {
-    throw new BootstrapUsageError(`modkit.toml says [module] id = "${config.moduleId}" but plugin/index.ts says meta.id = "${moduleId}"`);
+  let modules;
+  try {
+    modules = await projectModules();
+  } catch (err) {
+    throw new BootstrapUsageError((err as Error).message);
   }
-  const foreign = permissions.filter((p) => !p.startsWith(`${moduleId}.`));
-  if (foreign.length) {
-    throw new BootstrapUsageError(`plugin/index.ts: permission ${foreign.join(', ')} does not belong to module "${moduleId}" (name them "${moduleId}.<action>")`);
+  for (const { id, permissions, source } of modules) {
+    const foreign = permissions.filter((p) => !p.startsWith(`${id}.`));
+    if (foreign.length) {
+      throw new BootstrapUsageError(`${source}: permission ${foreign.join(', ')} does not belong to module "${id}" (name them "${id}.<action>")`);
+    }
   }
+  const moduleIds = modules.map((m) => m.id).join(', ') || 'no modules';
   const devTenants = [...new Set([...config.devTenants, ...(options.tenants ?? [])])];
   for (const code of devTenants) {
     if (!TENANT_CODE.test(code)) {
@@ -262,13 +284,10 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     if (text === undefined) throw new Error(`sandbox/sql/statements.sql has no statement "${name}"`);
     return text;
   };
-  const migrations = readdirSync(MIGRATIONS_DIR)
-    .filter((f) => f.endsWith('.sql'))
-    .sort()
-    .map((file) => {
-      const bytes = readFileSync(new URL(file, MIGRATIONS_DIR));
-      return { file, text: bytes.toString('utf8'), checksum: createHash('sha256').update(bytes).digest('hex') };
-    });
+  const migrationsOf = modules.map((m) => ({
+    module: m,
+    migrations: readMigrations(m.migrationsDir),
+  }));
 
   const url = options.databaseUrl ?? databaseUrl();
   // Like modkit bootstrap: the sandbox's own dev database (the URL in modkit.toml) is created when
@@ -298,7 +317,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     // Before anything is written: a Citus worker is refused; on a coordinator every tenant schema
     // is distributed and migrations are sent one statement per query (docs/citus.md in modkit).
     const citus = await detectCitus(client);
-    log(`bootstrap ${moduleId} on ${redactUrl(url)}${citus ? ' (Citus coordinator: tenant schemas distributed)' : ''}`);
+    log(`bootstrap ${moduleIds} on ${redactUrl(url)}${citus ? ' (Citus coordinator: tenant schemas distributed)' : ''}`);
 
     // 1. The database-wide part, under the database lock.
     let newPermissions = 0;
@@ -327,19 +346,24 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         }
       }
       await client.query(systemSql);
-      for (const code of permissions) newPermissions += (await q('register_permission', [code, moduleId])).rowCount ?? 0;
+      for (const m of modules) {
+        for (const code of m.permissions) newPermissions += (await q('register_permission', [code, m.id])).rowCount ?? 0;
+      }
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     }
-    log(`  system tables ready; ${permissions.length} permissions (${newPermissions} new)`);
+    log(`  system tables ready; ${modules.reduce((n, m) => n + m.permissions.length, 0)} permissions (${newPermissions} new)`);
 
     // 2. Each tenant in its own transaction, under its tenant lock.
     const existing = (await q<{ code: string }>('list_tenants')).rows.map((r) => r.code);
     // The checksums already recorded in any tenant are the truth: a file that differs from one is
     // never applied, to a new tenant either (it would record the edited file as the truth).
-    const recordedChecksums = (await q<{ migration: string; checksum: string; code: string }>('recorded_checksums', [moduleId])).rows;
+    const recordedChecksums = new Map<string, { migration: string; checksum: string; code: string }[]>();
+    for (const m of modules) {
+      recordedChecksums.set(m.id, (await q<{ migration: string; checksum: string; code: string }>('recorded_checksums', [m.id])).rows);
+    }
     const failed = new Set<string>();
     for (const code of [...new Set([...devTenants, ...existing])].sort()) {
       await client.query('BEGIN');
@@ -365,23 +389,30 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         } else if (citus && (await q('citus_distribute_schema', [tenant.schema_name])).rowCount) {
           created.push('schema distributed');
         }
-        const applied = new Map(
-          (await q<{ module: string; migration: string; checksum: string }>('applied_for_tenant', [tenant.id])).rows
-            .filter((r) => r.module === moduleId)
-            .map((r) => [r.migration, r.checksum]),
-        );
+        const appliedRows = (await q<{ module: string; migration: string; checksum: string }>('applied_for_tenant', [tenant.id])).rows;
         await q('scope_to_schema', [schema]);
         const done: string[] = [];
-        for (const m of migrations) {
-          const recorded = applied.get(m.file);
-          if (recorded === undefined) {
-            const truth = recordedChecksums.find((r) => r.migration === m.file && r.checksum !== m.checksum);
-            if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
-            for (const statement of citus ? splitStatements(m.text) : [m.text]) await client.query(statement);
-            await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
-            done.push(m.file);
-          } else if (recorded !== m.checksum) {
-            throw new Error(editedMessage(moduleId, m.file, code, recorded, m.checksum));
+        let total = 0;
+        for (const { module, migrations } of migrationsOf) {
+          const moduleId = module.id;
+          const applied = new Map(appliedRows.filter((r) => r.module === moduleId).map((r) => [r.migration, r.checksum]));
+          total += migrations.length;
+          for (const m of migrations) {
+            const recorded = applied.get(m.file);
+            if (recorded === undefined) {
+              const truth = recordedChecksums.get(moduleId)?.find((r) => r.migration === m.file && r.checksum !== m.checksum);
+              if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
+              for (const statement of citus ? splitStatements(m.text) : [m.text]) await client.query(statement);
+              await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
+              done.push(modules.length > 1 ? `${moduleId}/${m.file}` : m.file);
+            } else if (recorded !== m.checksum) {
+              throw new Error(editedMessage(moduleId, m.file, code, recorded, m.checksum));
+            }
+          }
+          for (const file of applied.keys()) {
+            if (!migrations.some((m) => m.file === file)) {
+              report.warnings.push(`tenant "${code}": migration ${file} was applied but its file is gone`);
+            }
           }
         }
         if (done.length) {
@@ -389,17 +420,12 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           const outside = (await q<{ outside: string | null }>('created_outside_schema', [tenant.schema_name, schemaCreated])).rows[0]?.outside;
           if (outside) {
             throw new Error(
-              `migrations ${done.map((f) => `${moduleId}/${f}`).join(', ')} created or changed objects outside schema ${tenant.schema_name}: ${outside}; nothing was kept (a module's migrations run in the tenant's schema alone: create objects with unqualified names, no \`public.\` or other schema)`,
+              `migrations ${done.map((f) => (modules.length > 1 ? f : `${moduleIds}/${f}`)).join(', ')} created or changed objects outside schema ${tenant.schema_name}: ${outside}; nothing was kept (a module's migrations run in the tenant's schema alone: create objects with unqualified names, no \`public.\` or other schema)`,
             );
           }
         }
-        for (const file of applied.keys()) {
-          if (!migrations.some((m) => m.file === file)) {
-            report.warnings.push(`tenant "${code}": migration ${file} was applied but its file is gone`);
-          }
-        }
         await client.query('COMMIT');
-        report.tenants.push({ code, schema: tenant.schema_name, applied: done, upToDate: migrations.length - done.length });
+        report.tenants.push({ code, schema: tenant.schema_name, applied: done, upToDate: total - done.length });
         const what = [...created, ...(done.length ? [`applied ${done.join(', ')}`] : [])];
         log(`  tenant ${code} (schema ${tenant.schema_name}): ${what.length ? what.join(', ') : 'up to date'}`);
       } catch (err) {
@@ -410,8 +436,8 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       }
     }
 
-    // 3. Dev seed: a role holding every permission of the module, for the dev user, in each dev tenant.
-    const roleCode = `${moduleId}.developer`;
+    // 3. Dev seed: per module, a role holding all its permissions, for the dev user, in each dev tenant.
+    const roleCode = modules.map((m) => `${m.id}.developer`).join(', ');
     const seeded: string[] = [];
     for (const code of devTenants.filter((c) => !failed.has(c))) {
       await client.query('BEGIN');
@@ -419,10 +445,12 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         await q('lock_tenant', [code]);
         const tenant = (await q<{ id: string }>('find_tenant', [code])).rows[0];
         if (!tenant) throw new Error(`tenant "${code}" vanished during bootstrap`);
-        const role = (await q<{ id: string }>('ensure_role', [tenant.id, roleCode, `${config.moduleName} developer`])).rows[0];
-        if (!role) throw new Error(`could not create role ${roleCode}`);
-        for (const perm of permissions) await q('grant_permission', [role.id, perm]);
-        await q('assign_role', [config.devUser, tenant.id, role.id]);
+        for (const m of modules) {
+          const role = (await q<{ id: string }>('ensure_role', [tenant.id, `${m.id}.developer`, `${m.name} developer`])).rows[0];
+          if (!role) throw new Error(`could not create role ${m.id}.developer`);
+          for (const perm of m.permissions) await q('grant_permission', [role.id, perm]);
+          await q('assign_role', [config.devUser, tenant.id, role.id]);
+        }
         await client.query('COMMIT');
         seeded.push(code);
       } catch (err) {
@@ -430,7 +458,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         report.errors.push(`dev seed in tenant "${code}": ${(err as Error).message}`);
       }
     }
-    if (seeded.length) log(`  dev seed: role ${roleCode} for user "${config.devUser}" in ${seeded.join(', ')}`);
+    if (seeded.length && modules.length) log(`  dev seed: role ${roleCode} for user "${config.devUser}" in ${seeded.join(', ')}`);
   } finally {
     await client.end().catch(() => {});
   }

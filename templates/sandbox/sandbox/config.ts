@@ -8,8 +8,11 @@ import { parse } from 'smol-toml';
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
 
 export interface SandboxConfig {
-  moduleId: string;
+  /** The module's id; undefined in a foundation (its modkit.toml has [foundation], no [module]). */
+  moduleId: string | undefined;
   moduleName: string;
+  /** A foundation's [foundation] section: where the adapted modules live. */
+  foundation: { modulesDir: string } | undefined;
   databaseUrl: string | undefined;
   devUser: string;
   devTenants: string[];
@@ -29,16 +32,23 @@ export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import
   const module = table(doc, 'module');
   const dev = table(doc, 'dev');
   const moduleId = str(module.id);
-  if (!moduleId) throw new Error(`${file}: [module] id is missing`);
+  const foundation = 'foundation' in doc ? { modulesDir: str(table(doc, 'foundation').modules_dir) ?? 'src/modules' } : undefined;
+  if (!moduleId && !foundation) throw new Error(`${file}: [module] id is missing`);
   const tenants = Array.isArray(dev.tenants) ? dev.tenants.filter((t): t is string => typeof t === 'string') : ['dev'];
   return {
     moduleId,
     // Like modkit: `order-lines` -> `Order Lines` when the name is not set.
-    moduleName: str(module.name) ?? moduleId.split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' '),
+    moduleName: str(module.name) ?? (moduleId ?? 'app').split('-').map((w) => w.charAt(0).toUpperCase() + w.slice(1)).join(' '),
+    foundation,
     databaseUrl: str(table(doc, 'database').url),
     devUser: str(dev.user) ?? 'dev',
     devTenants: tenants,
   };
+}
+
+/** The local database's name: `<module>_dev` in a sandbox, `app_dev` in a foundation (as `modkit db`). */
+export function localDatabaseName(config: SandboxConfig = loadConfig()): string {
+  return `${(config.moduleId ?? 'app').replace(/-/g, '_')}_dev`;
 }
 
 /** DATABASE_URL, else modkit.toml's [database] url, else the local database's (sandbox/localdb.ts, started

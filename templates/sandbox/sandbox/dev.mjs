@@ -19,8 +19,10 @@ import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-/** The folders the API is made of: the module, and the sandbox that runs it. */
-const SOURCE_DIRS = ['plugin', 'sandbox'];
+/** The folders the API is made of (a sandbox: the module and the sandbox that runs it). */
+const SOURCE_DIRS = {{ dev_source_dirs }};
+/** The folder of this file and of server.ts. */
+const API_DIR = '{{ api_dir }}';
 const OUT = join(root, '.modkit', 'dev');
 const MANIFEST = join(OUT, 'manifest.json');
 const LOCAL_URL = join(root, '.modkit', 'pg', 'url');
@@ -35,7 +37,7 @@ const SOURCE_BANNER = [
 ].join('\n');
 // The dev API's entry; it ends with npm run dev even when that is killed outright (no orphan API).
 const SERVE = [
-  "import { serve } from './sandbox/server.js';",
+  `import { serve } from './${API_DIR}/server.js';`,
   'await serve();',
   "process.channel?.unref(); // the channel alone must not keep the API running once it is closed",
   "process.on('disconnect', () => process.exit(0));",
@@ -112,11 +114,20 @@ function watchTree(dir) {
     watcher = watch(dir, (event, name) => {
       if (!name) return;
       const path = join(dir, name);
+      let folder = false;
       if (event === 'rename') {
-        if (existsSync(path)) watchTree(path); // a new folder
-        else unwatchTree(path); // a folder gone: watched again if it comes back
+        // A new folder: its files may have been written before its watcher existed (`modkit adapt`
+        // writes a module's whole folder at once), so its arrival is a change itself.
+        if (existsSync(path)) {
+          try {
+            folder = lstatSync(path).isDirectory();
+          } catch {
+            // gone meanwhile: nothing to watch
+          }
+          watchTree(path);
+        } else unwatchTree(path); // a folder gone: watched again if it comes back
       }
-      if (!SOURCE_FILE.test(name)) return;
+      if (!folder && !SOURCE_FILE.test(name)) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(`${relative(root, path).split(sep).join('/')} changed`), 80);
     });
@@ -176,7 +187,7 @@ async function startDatabase() {
   if (exiting) return;
   databaseStart = (async () => {
     /** @type {typeof import('./localdb.ts')} */
-    const localdb = await import(pathToFileURL(join(OUT, 'sandbox', 'localdb.js')).href);
+    const localdb = await import(pathToFileURL(join(OUT, API_DIR, 'localdb.js')).href);
     if (!localdb.hasExplicitDatabase()) startedDb = !(await localdb.startLocalDb()).reused;
   })();
   try {
@@ -228,7 +239,7 @@ function spawnApi() {
   child.on('exit', (code, signal) => {
     if (api !== child) return; // stopped for a restart
     api = undefined;
-    if (!exiting) console.error(`[api] exited (${signal ?? `code ${code}`}); it restarts when a file in plugin/ or sandbox/ changes`);
+    if (!exiting) console.error(`[api] exited (${signal ?? `code ${code}`}); it restarts when a file in ${SOURCE_DIRS.map((d) => `${d}/`).join(' or ')} changes`);
   });
 }
 
@@ -276,7 +287,7 @@ async function compile() {
     for (const entry of readdirSync(join(root, dir), { recursive: true, withFileTypes: true })) {
       if (!entry.isFile() || !SOURCE_FILE.test(entry.name) || entry.name.endsWith('.d.ts')) continue;
       const rel = relative(root, join(entry.parentPath ?? entry.path, entry.name)).split(sep).join('/');
-      if (rel === 'sandbox/dev.mjs') continue;
+      if (rel === `${API_DIR}/dev.mjs`) continue;
       files[rel] = hash(join(root, rel));
     }
   }
@@ -405,7 +416,7 @@ async function shutdown(code, signal) {
   if (startedDb) {
     try {
       /** @type {typeof import('./localdb.ts')} */
-      const localdb = await import(pathToFileURL(join(OUT, 'sandbox', 'localdb.js')).href);
+      const localdb = await import(pathToFileURL(join(OUT, API_DIR, 'localdb.js')).href);
       await localdb.stopLocalDb();
       console.log('[db] stopped the local database');
     } catch (err) {

@@ -36,7 +36,7 @@ import { createServer } from 'node:net';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
-import { isEntryPoint, loadConfig, localDatabaseUrl, projectRoot, redactUrl } from './config.js';
+import { isEntryPoint, loadConfig, localDatabaseName, localDatabaseUrl, projectRoot, redactUrl } from './config.js';
 
 const execFile = promisify(execFileCb);
 
@@ -251,7 +251,7 @@ function freePort(port = 0): Promise<number | undefined> {
 }
 
 function databaseName(): string {
-  return `${loadConfig().moduleId.replace(/-/g, '_')}_dev`;
+  return localDatabaseName();
 }
 
 function writeSettings(port: number, user: { uid: number; gid: number } | undefined): string {

@@ -73,6 +73,13 @@ try {
 console.log(JSON.stringify(result));
 "#;
 
+/// playwright-core in a folder of its own (never in the sandbox), installed once per test process and
+/// shared by the tests that drive Chromium (each writes its own script there).
+pub fn driver() -> PathBuf {
+    static DRIVER: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DRIVER.get_or_init(install_driver).clone()
+}
+
 /// playwright-core in a folder of its own (never in the sandbox), and the script beside it.
 fn install_driver() -> PathBuf {
     let dir = sandbox().root.join("browser");
@@ -112,7 +119,7 @@ fn the_vite_client_shows_the_tenants_items_in_chromium() {
     run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["a", "b"]));
     seed_rows(&db, "a", &["a-alpha", "a-beta"]);
     seed_rows(&db, "b", &["b-gamma"]);
-    let driver = install_driver();
+    let driver = driver();
 
     let api = start_api("api-browser", db.url(), &[]);
     // vite.config.ts sends /api to the API on PORT.

@@ -9,7 +9,7 @@
 // - a schema the connecting role has no USAGE on is refused (503) before any module query: PostgreSQL
 //   silently leaves such a schema out of the search_path.
 import type pg from 'pg';
-import type { TenantDb } from '../../plugin/context.js';
+import type { TenantDb } from '{{ context_import }}';
 import { pool } from './client.js';
 
 export interface Tenant {

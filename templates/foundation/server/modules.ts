@@ -1,0 +1,84 @@
+// The adapted modules: every <modules_dir>/<id>/ (modkit.toml, default src/modules) holding the
+// module.config.ts that `modkit adapt` writes. The registry (server.ts) mounts their routers and
+// bootstrap.ts registers their permissions and applies their migrations.
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { loadConfig, projectRoot } from './config.js';
+
+export interface NavItem {
+  path: string;
+  label: string;
+  /** The permissions a user needs to see the entry (all of them); none: every user of the tenant. */
+  permissions?: string[];
+}
+
+/** module.config.ts's default export, as `modkit adapt` writes it. */
+export interface ModuleConfig {
+  id: string;
+  name: string;
+  version: string;
+  api?: string;
+  permissions: string[];
+  nav?: { basePath: string; items: NavItem[] };
+}
+
+export interface ProjectModule {
+  id: string;
+  name: string;
+  permissions: readonly string[];
+  /** The folder of its migrations (*.sql, applied in name order). */
+  migrationsDir: URL;
+  /** Where its permissions are declared, for messages. */
+  source: string;
+  config: ModuleConfig;
+  /** The adapter's file (server/routes/index.ts), relative to the project root. */
+  routes: string;
+}
+
+// Under `npm run dev` the API runs compiled in .modkit/dev/ (server/dev.mjs), where `import.meta.url`
+// is made to name the .ts source. Read through a variable, it is the file really running: then the
+// modules are imported from their compiled .js too (plain Node cannot load the .ts).
+const meta = import.meta;
+const compiled = /\/\.modkit\/dev\/.*\.js$/.test(meta.url);
+
+/** The URL to import() a project file (`src/modules/items/module.config.ts`) with. */
+export function projectFileUrl(rel: string): string {
+  const file = compiled ? join(projectRoot, '.modkit', 'dev', rel.replace(/\.ts$/, '.js')) : join(projectRoot, rel);
+  return pathToFileURL(file).href;
+}
+
+/** The modules folder, relative to the project root. */
+export function modulesDir(): string {
+  return loadConfig().foundation?.modulesDir ?? 'src/modules';
+}
+
+/** Every adapted module, sorted by id; an Error naming the file when a module.config.ts is wrong. */
+export async function projectModules(): Promise<ProjectModule[]> {
+  const dir = modulesDir();
+  const root = join(projectRoot, dir);
+  if (!existsSync(root)) return [];
+  const modules: ProjectModule[] = [];
+  const ids = readdirSync(root, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(root, e.name, 'module.config.ts')))
+    .map((e) => e.name)
+    .sort();
+  for (const id of ids) {
+    const source = `${dir}/${id}/module.config.ts`;
+    const loaded = (await import(projectFileUrl(source))) as { default?: Partial<ModuleConfig> };
+    const config = loaded.default;
+    if (!config || config.id !== id || typeof config.name !== 'string' || !Array.isArray(config.permissions)) {
+      throw new Error(`${source}: the default export must be { id: "${id}", name, version, permissions: [...] } (run \`modkit adapt ${id}\` again)`);
+    }
+    modules.push({
+      id,
+      name: config.name,
+      permissions: config.permissions,
+      migrationsDir: pathToFileURL(join(root, id, 'migrations') + '/'),
+      source,
+      config: config as ModuleConfig,
+      routes: `${dir}/${id}/server/routes/index.ts`,
+    });
+  }
+  return modules;
+}
