@@ -76,6 +76,12 @@ pub struct FoundationSection {
     pub tenant_db: Option<String>,
     /// The file exporting `requirePermission`, e.g. `src/lib/security/rbac.ts`.
     pub rbac: Option<String>,
+    /// The server's folder, relative to the foundation, when it is not the foundation's root
+    /// (`backend`): doctor checks the server code and package.json there.
+    pub root: Option<String>,
+    /// The tsconfig that compiles the server, relative to the foundation (`tsconfig.app.json`,
+    /// `apps/api/tsconfig.app.json`), when it is not `<root>/tsconfig.json`.
+    pub tsconfig: Option<String>,
 }
 
 fn default_dev_user() -> String {
