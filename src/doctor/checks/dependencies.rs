@@ -90,6 +90,28 @@ impl Analysis {
     }
 }
 
+/// The bare specifiers the server's code imports that resolve only through `baseUrl` (not a
+/// `paths` alias): removing `baseUrl` would break them.
+pub fn imports_through_base_url(target: &Target) -> Vec<String> {
+    let aliases = aliases(target);
+    let mut out = Vec::new();
+    for file in ts::source_files(&target.server, &[]) {
+        let Ok(source) = read_text(&file) else { continue };
+        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
+            continue;
+        };
+        for load in loads {
+            if !aliases.iter().any(|a| a.matches(&load.specifier))
+                && from_base_url(&aliases, &load.specifier).is_some()
+                && !out.contains(&load.specifier)
+            {
+                out.push(load.specifier);
+            }
+        }
+    }
+    out
+}
+
 /// The packages `--fix` moves to devDependencies: (package, its `@types/*` in dependencies).
 pub fn movable_to_dev(target: &Target) -> Vec<(String, Option<String>)> {
     analyze(target).map(|a| a.movable_to_dev()).unwrap_or_default()
