@@ -3,7 +3,8 @@
 //! writes it whole (a temporary file renamed over it). Each returns what it changed, for the report;
 //! doctor then checks again, so a fixed project reports clean.
 //!
-//! - `tsconfig-base-url`: remove `baseUrl` from the tsconfig (or the file it extends) that sets it;
+//! - `tsconfig-base-url` (and `-deprecated`): where the project's TypeScript rejects or deprecates
+//!   `baseUrl`, rewrite non-relative `paths` relative to their tsconfig, then remove `baseUrl`;
 //! - `tsconfig-path-missing` for `@client/*` in a sandbox: point it at `./client/src/*`;
 //! - `dependency-dev-path-in-dependencies`: move the package (and its `@types/*`) to devDependencies;
 //! - drift in a foundation (`adapter-missing`, `import-unresolved`, `module-config-drift`): adapt the

@@ -24,7 +24,7 @@ pub const RULES: &[Rule] = &[
         code: "dependency-dev-only-in-production",
         severity: Severity::Error,
         scope: Scope::Both,
-        what: "code that production runs (the files `npm start` reaches) loads a package that is only a devDependency: `npm ci --omit=dev` leaves it out and the server fails to start",
+        what: "code that production runs (the files the real entry reaches: `start` through `npm run` and `outDir` -> `rootDir`, the tsup/esbuild/nx entry, `main`; never tests, specs, configs, seeds or fixtures) loads a package that is only a devDependency: `npm ci --omit=dev` leaves it out and the server fails to start",
         fix: "move it to `dependencies`, or load it only on a development path (`if (!production) await import(...)`)",
     },
     Rule {
