@@ -338,4 +338,68 @@ mod tests {
         let err = load(&b).unwrap_err().to_string();
         assert!(err.contains("extends itself"), "{err}");
     }
+
+    #[test]
+    fn paths_resolve_against_base_url_and_references_are_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = std::fs::canonicalize(dir.path()).unwrap();
+        write(
+            &root,
+            "tsconfig.json",
+            r#"{ "compilerOptions": { "baseUrl": "src", "paths": { "@/*": ["*"] } }, "files": [], "references": [{ "path": "./tsconfig.app.json" }, { "path": "./api" }] }"#,
+        );
+        write(
+            &root,
+            "tsconfig.app.json",
+            r#"{ "extends": "./tsconfig.json", "compilerOptions": { "outDir": "dist/app", "rootDir": "src" } }"#,
+        );
+        write(
+            &root,
+            "api/tsconfig.json",
+            r#"{ "compilerOptions": { "paths": { "~/*": ["./lib/*"] } } }"#,
+        );
+        let projects = load_project(&root.join("tsconfig.json")).unwrap();
+        assert_eq!(projects.len(), 3);
+        let (_, top) = &projects[0];
+        assert_eq!(top.base_url.as_deref(), Some(root.join("src").as_path()));
+        assert_eq!(top.paths[0].base_dir, root.join("src"));
+        let (_, app) = &projects[1];
+        assert_eq!(app.out_dir.as_deref(), Some(root.join("dist/app").as_path()));
+        assert_eq!(app.root_dir.as_deref(), Some(root.join("src").as_path()));
+        assert_eq!(
+            app.paths[0].base_dir,
+            root.join("src"),
+            "inherited with its baseUrl"
+        );
+        let (_, api) = &projects[2];
+        assert_eq!(
+            api.paths[0].base_dir,
+            root.join("api"),
+            "no baseUrl: the file's folder"
+        );
+    }
+
+    #[test]
+    fn the_installed_typescript_decides_then_the_declared_range() {
+        assert_eq!(leading_major("^5.8.3"), Some(5));
+        assert_eq!(leading_major("~4.7.4"), Some(4));
+        assert_eq!(leading_major(">=6.0.0 <8"), Some(6));
+        assert_eq!(leading_major("7.0.2"), Some(7));
+        assert_eq!(leading_major("latest"), None);
+        assert_eq!(leading_major("*"), None);
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(typescript_major(dir.path()), None);
+        write(
+            dir.path(),
+            "package.json",
+            r#"{ "devDependencies": { "typescript": "^7.0.2" } }"#,
+        );
+        assert_eq!(typescript_major(dir.path()).map(|v| v.0), Some(7));
+        write(
+            dir.path(),
+            "node_modules/typescript/package.json",
+            r#"{ "version": "5.9.2" }"#,
+        );
+        assert_eq!(typescript_major(dir.path()).map(|v| v.0), Some(5));
+    }
 }
