@@ -205,22 +205,37 @@ fn a_devdependency_the_server_loads_is_still_found_through_an_alias() {
 #[test]
 fn a_built_dist_does_not_change_the_production_answer() {
     let test = CliTest::new();
-    // microsoft: `express-session`, loaded by src/app.ts, made a devDependency: a true positive,
-    // whether dist/ (what `node dist/server.js` runs) exists or not.
-    let dir = app(&test, "microsoft-TypeScript-Node-Starter");
-    move_to_dev(&dir, "express-session");
-    let (_, before) = doctor(&test, &dir, &[]);
-    let want = f("dependency-dev-only-in-production", "src/app.ts", 3);
-    assert!(before.contains(&want), "{before:?}");
-    std::fs::create_dir_all(dir.join("dist")).unwrap();
-    std::fs::write(
-        dir.join("dist/server.js"),
-        "\"use strict\";\nrequire(\"./app\");\n",
-    )
-    .unwrap();
-    std::fs::write(dir.join("dist/app.js"), "\"use strict\";\nmodule.exports = {};\n").unwrap();
-    let (_, after) = doctor(&test, &dir, &[]);
-    assert_eq!(after, before);
+    // A devDependency the server really loads: a true positive, whether dist/ (what `start` runs)
+    // exists or not. ljlm0402: `start` runs `node dist/server.js` (outDir dist, rootDir inferred
+    // src), src/server.ts reaches src/app.ts through the `@/*` alias; doctor used to follow the
+    // built dist/server.js when it existed and lose the finding. microsoft: `start` is
+    // `npm run serve`, `node dist/server.js`.
+    for (name, package, want) in [
+        (
+            "ljlm0402-typescript-express-starter",
+            "helmet",
+            f("dependency-dev-only-in-production", "src/app.ts", 6),
+        ),
+        (
+            "microsoft-TypeScript-Node-Starter",
+            "express-session",
+            f("dependency-dev-only-in-production", "src/app.ts", 3),
+        ),
+    ] {
+        let dir = app(&test, name);
+        move_to_dev(&dir, package);
+        let (_, before) = doctor(&test, &dir, &[]);
+        assert!(before.contains(&want), "{name}: {before:?}");
+        std::fs::create_dir_all(dir.join("dist")).unwrap();
+        std::fs::write(
+            dir.join("dist/server.js"),
+            "\"use strict\";\nrequire(\"./app\");\n",
+        )
+        .unwrap();
+        std::fs::write(dir.join("dist/app.js"), "\"use strict\";\nmodule.exports = {};\n").unwrap();
+        let (_, after) = doctor(&test, &dir, &[]);
+        assert_eq!(after, before, "{name}");
+    }
 }
 
 #[test]
