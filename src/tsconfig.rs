@@ -21,6 +21,8 @@ pub struct CompilerOptions {
     pub base_url_in: Option<PathBuf>,
     /// The folder `baseUrl` names, resolved against the file that sets it.
     pub base_url: Option<PathBuf>,
+    /// `ignoreDeprecations` (`"6.0"` silences TypeScript 6's TS5101 on `baseUrl`).
+    pub ignore_deprecations: Option<String>,
     /// `paths` aliases with their targets, and the folder they resolve from: `baseUrl` when it is
     /// set, else the folder of the file that sets them (as TypeScript resolves them).
     pub paths: Vec<PathAlias>,
@@ -82,6 +84,7 @@ pub fn load(path: &Path) -> Result<CompilerOptions> {
         module_resolution: text("moduleResolution"),
         verbatim_module_syntax: merged.get("verbatimModuleSyntax").and_then(|(v, _)| v.as_bool()),
         base_url_in: merged.get("baseUrl").map(|(_, from)| from.clone()),
+        ignore_deprecations: text("ignoreDeprecations"),
         paths_in: merged.get("paths").map(|(_, from)| from.clone()),
         out_dir: dir_of("outDir"),
         root_dir: dir_of("rootDir"),

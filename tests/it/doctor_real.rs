@@ -64,8 +64,10 @@ fn every_corpus_app_shows_only_its_true_positives() {
     //   imported by src/middleware/body-parser.ts but not declared (express installs it);
     //   tsconfig-paths is imported by src/paths.ts but not declared (ts-node/jest install it).
     // - microsoft: src/controllers/user.ts imports `mongodb`, not declared (mongoose installs it).
-    let expected: [(&str, Found); 5] = [
+    let expected: [(&str, Found); 7] = [
         ("edwinhern-express-typescript-2024", vec![]),
+        ("rafaelfl-express5-ts-boilerplate", vec![]),
+        ("penspulse326-express-ts-esm-template", vec![]),
         ("seanpmaxwell-express5-typescript-template", vec![]),
         ("ljlm0402-typescript-express-starter", vec![]),
         (
@@ -107,14 +109,23 @@ fn base_url_is_fine_on_typescript_5() {
 }
 
 #[test]
-fn base_url_is_an_error_on_typescript_7_and_a_warning_on_6() {
+fn base_url_is_an_error_on_7_and_on_6_unless_its_deprecation_is_silenced() {
     let test = CliTest::new();
     let dir = app(&test, "edwinhern-express-typescript-2024");
     let package = dir.join("package.json");
     let text = std::fs::read_to_string(&package).unwrap();
-    for (version, code, exit) in [
-        ("7.0.2", "tsconfig-base-url", 1),
-        ("^6.0.0", "tsconfig-base-url-deprecated", 0),
+    let tsconfig = dir.join("tsconfig.json");
+    let original = std::fs::read_to_string(&tsconfig).unwrap();
+    let silenced = original.replace(
+        "\"baseUrl\": \".\",",
+        "\"baseUrl\": \".\", \"ignoreDeprecations\": \"6.0\",",
+    );
+    // TypeScript 6 fails on baseUrl (TS5101) unless `ignoreDeprecations: "6.0"`; 7 always (TS5102).
+    for (version, config, code, exit) in [
+        ("7.0.2", &original, "tsconfig-base-url", 1),
+        ("7.0.2", &silenced, "tsconfig-base-url", 1),
+        ("^6.0.0", &original, "tsconfig-base-url", 1),
+        ("^6.0.0", &silenced, "tsconfig-base-url-deprecated", 0),
     ] {
         std::fs::write(
             &package,
@@ -124,6 +135,7 @@ fn base_url_is_an_error_on_typescript_7_and_a_warning_on_6() {
             ),
         )
         .unwrap();
+        std::fs::write(&tsconfig, config).unwrap();
         let (got_exit, got) = doctor(&test, &dir, &[]);
         assert_eq!(got, vec![f(code, "tsconfig.json", 5)], "{version}");
         assert_eq!(got_exit, exit, "{version}");
@@ -134,6 +146,7 @@ fn base_url_is_an_error_on_typescript_7_and_a_warning_on_6() {
         text.replace("\"typescript\": \"5.8.3\"", "\"typescript\": \"7.0.2\""),
     )
     .unwrap();
+    std::fs::write(&tsconfig, &original).unwrap();
     std::fs::create_dir_all(dir.join("node_modules/typescript")).unwrap();
     std::fs::write(
         dir.join("node_modules/typescript/package.json"),
@@ -142,6 +155,17 @@ fn base_url_is_an_error_on_typescript_7_and_a_warning_on_6() {
     .unwrap();
     let (_, got) = doctor(&test, &dir, &[]);
     assert!(got.is_empty(), "{got:?}");
+    // rafaelfl really declares TypeScript ^6.0.3: a baseUrl added there is an error.
+    let dir = app(&test, "rafaelfl-express5-ts-boilerplate");
+    let tsconfig = dir.join("tsconfig.json");
+    let text = std::fs::read_to_string(&tsconfig).unwrap();
+    std::fs::write(
+        &tsconfig,
+        text.replace("\"strict\": true,", "\"strict\": true,\n    \"baseUrl\": \".\","),
+    )
+    .unwrap();
+    let (_, got) = doctor(&test, &dir, &[]);
+    assert_eq!(got, vec![f("tsconfig-base-url", "tsconfig.json", 11)]);
 }
 
 #[test]
@@ -289,7 +313,7 @@ fn fix_then_typescripts_own_check_passes() {
     // `--fix`, on a project with the corpus's shape of tsconfig: `baseUrl: "."` and a
     // non-relative `paths` target (edwinhern's `"@/*": ["src/*"]`).
     let test = CliTest::new();
-    for (version, fails_before) in [("7.0.2", true), ("5.8.3", false)] {
+    for (version, fails_before) in [("7.0.2", true), ("6.0.3", true), ("5.8.3", false)] {
         let dir = test.path(format!("ts{version}"));
         test.write_file(
             dir.join("package.json"),
@@ -297,7 +321,7 @@ fn fix_then_typescripts_own_check_passes() {
         );
         test.write_file(
             dir.join("tsconfig.json"),
-            "{\n  \"compilerOptions\": {\n    \"target\": \"es2022\",\n    \"module\": \"preserve\",\n    \"moduleResolution\": \"bundler\",\n    \"strict\": true,\n    \"noEmit\": true,\n    \"types\": [],\n    \"baseUrl\": \".\",\n    \"paths\": { \"@/*\": [\"src/*\"] }\n  },\n  \"include\": [\"src\"]\n}\n",
+            "{\n  \"compilerOptions\": {\n    \"target\": \"es2022\",\n    \"module\": \"preserve\",\n    \"moduleResolution\": \"bundler\",\n    \"strict\": true,\n    \"noEmit\": true,\n    \"types\": [],\n    \"lib\": [\"es2022\"],\n    \"skipLibCheck\": true,\n    \"baseUrl\": \".\",\n    \"paths\": { \"@/*\": [\"src/*\"] }\n  },\n  \"include\": [\"src\"]\n}\n",
         );
         test.write_file(dir.join("src/lib/x.ts"), "export const x: number = 1;\n");
         test.write_file(
@@ -378,18 +402,33 @@ fn move_to_dev(dir: &Path, package: &str) {
     std::fs::write(&path, serde_json::to_string_pretty(&json).unwrap()).unwrap();
 }
 
-/// `tsc -p tsconfig.json` of that TypeScript version, through npx (the shared npm cache).
+/// `tsc -p tsconfig.json` of that TypeScript version: installed once (npm, the shared cache) under
+/// target/tmp/real-ts/<version>, kept across runs, then run with node directly.
 fn tsc(dir: &Path, version: &str) -> std::process::Output {
-    Command::new("npx")
-        .args([
-            "--yes",
-            "-p",
-            &format!("typescript@{version}"),
-            "tsc",
-            "-p",
-            "tsconfig.json",
-        ])
+    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("real-ts")
+        .join(version);
+    let installed = prefix.join("node_modules/typescript/package.json");
+    let have =
+        std::fs::read_to_string(&installed).is_ok_and(|t| t.contains(&format!("\"version\": \"{version}\"")));
+    if !have {
+        std::fs::create_dir_all(&prefix).unwrap();
+        let out = Command::new("npm")
+            .args(["install", "--no-save", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg(format!("typescript@{version}"))
+            .output()
+            .unwrap_or_else(|e| panic!("npm is required (Node.js with npm): {e}"));
+        assert!(
+            out.status.success(),
+            "npm install typescript@{version}: {}",
+            transcript(&out)
+        );
+    }
+    Command::new("node")
+        .arg(prefix.join("node_modules/typescript/bin/tsc"))
+        .args(["-p", "tsconfig.json"])
         .current_dir(dir)
         .output()
-        .unwrap_or_else(|e| panic!("npx is required (Node.js with npm): {e}"))
+        .unwrap_or_else(|e| panic!("node is required: {e}"))
 }

@@ -28,14 +28,14 @@ pub const RULES: &[Rule] = &[
         code: "tsconfig-base-url",
         severity: Severity::Error,
         scope: Scope::Both,
-        what: "`baseUrl` is set (in the server's tsconfig, a file it extends or a project it references) and the project compiles with TypeScript 7 (the installed `typescript`, else the range in package.json), which fails with `error TS5102: Option 'baseUrl' has been removed`; on TypeScript 5 `baseUrl` is valid and nothing is reported",
+        what: "`baseUrl` is set (in the server's tsconfig, a file it extends or a project it references) and the project's TypeScript (the installed `typescript`, else the range in package.json) fails on it: 7 with `error TS5102: Option 'baseUrl' has been removed`, 6 with `error TS5101: Option 'baseUrl' is deprecated` unless `ignoreDeprecations` is `\"6.0\"`; on TypeScript 5 `baseUrl` is valid and nothing is reported",
         fix: "remove it and write `paths` relative to the tsconfig (`\"@/*\": [\"./src/*\"]`); `modkit doctor --fix` does both",
     },
     Rule {
         code: "tsconfig-base-url-deprecated",
         severity: Severity::Warning,
         scope: Scope::Both,
-        what: "`baseUrl` is set and the project compiles with TypeScript 6, which deprecates it (TypeScript 7 removes it), or with a TypeScript whose version cannot be told (no `typescript` installed or declared)",
+        what: "`baseUrl` is set and the project compiles with TypeScript 6 with its deprecation silenced (`ignoreDeprecations: \"6.0\"`; TypeScript 7 removes it), or with a TypeScript whose version cannot be told (no `typescript` installed or declared)",
         fix: "before moving to TypeScript 7: remove it and write `paths` relative to the tsconfig; `modkit doctor --fix` does both",
     },
     Rule {
@@ -83,6 +83,10 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         let Some(file) = &options.base_url_in else {
             continue;
         };
+        let silenced = options
+            .ignore_deprecations
+            .as_deref()
+            .is_some_and(|v| v.trim() >= "6.0");
         if reported.contains(file) {
             continue;
         }
@@ -92,6 +96,14 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         let hint = "remove it and write `paths` relative to the tsconfig that sets them (`modkit doctor --fix` does both)";
         match &version {
             Some((major, _)) if *major <= 5 => {}
+            Some((6, from)) if !silenced => out.push(
+                Diagnostic::error(
+                    "tsconfig-base-url",
+                    format!("sets `baseUrl`, which this project's TypeScript fails on ({from}: error TS5101: Option 'baseUrl' is deprecated and will stop functioning in TypeScript 7.0)"),
+                )
+                .at(rel.clone(), line)
+                .hint(hint),
+            ),
             Some((major, from)) if *major >= 7 => out.push(
                 Diagnostic::error(
                     "tsconfig-base-url",
@@ -103,7 +115,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             Some((_, from)) => out.push(
                 Diagnostic::warning(
                     "tsconfig-base-url-deprecated",
-                    format!("sets `baseUrl`, which this project's TypeScript deprecates ({from}); TypeScript 7 removes it"),
+                    format!("sets `baseUrl`, which this project's TypeScript deprecates ({from}; silenced by `ignoreDeprecations`); TypeScript 7 removes it"),
                 )
                 .at(rel, line)
                 .hint(hint),
