@@ -405,4 +405,21 @@ mod tests {
         );
         assert_eq!(typescript_major(dir.path()).map(|v| v.0), Some(5));
     }
+
+    #[test]
+    fn reference_cycles_and_missing_references_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = write(
+            dir.path(),
+            "a.json",
+            r#"{ "references": [{ "path": "./b.json" }, { "path": "./gone.json" }] }"#,
+        );
+        write(
+            dir.path(),
+            "b.json",
+            r#"{ "references": [{ "path": "./a.json" }] }"#,
+        );
+        let projects = load_project(&a).unwrap();
+        assert_eq!(projects.len(), 2, "a, b; the missing one left to tsc");
+    }
 }

@@ -97,7 +97,8 @@ impl Target {
         let section = project.file.foundation.as_ref();
         let server = match section.and_then(|f| f.root.as_deref()) {
             Some(dir) => {
-                let server = root.join(dir);
+                // Canonical, so that a link out of the foundation is refused like `..`.
+                let server = std::fs::canonicalize(root.join(dir)).unwrap_or_else(|_| root.join(dir));
                 if !server.is_dir() || !server.starts_with(root) || dir.split(['/', '\\']).any(|c| c == "..")
                 {
                     return Err(crate::exit::UserError::new(format!(

@@ -302,9 +302,19 @@ fn a_client_folder_is_not_the_server() {
     test.write_file("app/modkit.toml", "[foundation]\nroot = \"backend\"\n");
     let (_, named) = doctor(&test, &test.path("app"), &[]);
     assert_eq!(named, got);
-    test.write_file("app/modkit.toml", "[foundation]\nroot = \"../elsewhere\"\n");
-    let out = test.command().args(["doctor", "app"]).output().unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", transcript(&out));
+    // A folder outside the foundation, by `..` or through a link, is a usage error.
+    std::fs::create_dir_all(test.path("elsewhere")).unwrap();
+    std::os::unix::fs::symlink(test.path("elsewhere"), test.path("app/out")).unwrap();
+    for root in ["../elsewhere", "out"] {
+        test.write_file("app/modkit.toml", format!("[foundation]\nroot = \"{root}\"\n"));
+        let out = test.command().args(["doctor", "app"]).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{root}: {}", transcript(&out));
+        assert!(
+            crate::support::stderr(&out).contains("is not a folder inside"),
+            "{root}: {}",
+            transcript(&out)
+        );
+    }
 }
 
 #[test]
