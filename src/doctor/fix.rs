@@ -118,6 +118,9 @@ fn remove_base_url(target: &Target, tsconfig_path: &Path) -> Result<Vec<Change>>
     let Ok(projects) = tsconfig::load_project(tsconfig_path) else {
         return Ok(changes);
     };
+    if projects.iter().all(|(_, o)| o.base_url_in.is_none()) {
+        return Ok(changes);
+    }
     if let Some(spec) = super::checks::dependencies::imports_through_base_url(target).first() {
         changes.push(Change {
             fixed: false,
