@@ -144,20 +144,26 @@ fn analyze(target: &Target) -> Option<Analysis> {
                 .collect()
         }
     };
-    let production = production_files(target, &files, &aliases);
+    // Each file parsed once: what it loads serves both the walk from the entries and the packages.
+    let loads: BTreeMap<PathBuf, Vec<scan::Load>> = files
+        .iter()
+        .filter_map(|file| {
+            let source = read_text(file).ok()?;
+            Some((file.clone(), scan::loads(&source, &target.relative(file)).ok()?))
+        })
+        .collect();
+    let production = production_files(target, &files, &aliases, &loads);
 
     // Per package: where it is first loaded, and whether production loads it / development only.
     let mut first: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut in_production: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut dev_paths: BTreeSet<String> = BTreeSet::new();
     for file in &files {
-        let Ok(source) = read_text(file) else { continue };
+        let Some(loads) = loads.get(file) else { continue };
         let rel = target.relative(file);
-        let Ok(loads) = scan::loads(&source, &rel) else {
-            continue;
-        };
         let runs_in_production = production.contains(file);
         for load in loads {
+            let load = load.clone();
             if aliases.iter().any(|a| a.matches(&load.specifier))
                 || from_base_url(&aliases, &load.specifier).is_some()
             {
@@ -369,7 +375,12 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
 /// (`node dist/server.js`) is mapped back to its source through `outDir` -> `rootDir`, so the
 /// answer is the same whether the app was built or not. No entry found: every file but tests,
 /// configs, seeds and fixtures.
-fn production_files(target: &Target, files: &[PathBuf], aliases: &[Alias]) -> BTreeSet<PathBuf> {
+fn production_files(
+    target: &Target,
+    files: &[PathBuf],
+    aliases: &[Alias],
+    parsed: &BTreeMap<PathBuf, Vec<scan::Load>>,
+) -> BTreeSet<PathBuf> {
     let server = &target.server;
     let never = |f: &Path| never_production(server, f);
     let entries: Vec<PathBuf> = match &target.kind {
@@ -385,9 +396,16 @@ fn production_files(target: &Target, files: &[PathBuf], aliases: &[Alias]) -> BT
         if never(&file) || !seen.insert(file.clone()) {
             continue;
         }
-        let Ok(source) = read_text(&file) else { continue };
-        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
-            continue;
+        // Parsed above, unless the entry is outside the files scanned (then read here).
+        let loads = match parsed.get(&file) {
+            Some(loads) => loads.clone(),
+            None => {
+                let Ok(source) = read_text(&file) else { continue };
+                let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
+                    continue;
+                };
+                loads
+            }
         };
         let base = file.parent().unwrap_or(server).to_path_buf();
         for load in loads {
