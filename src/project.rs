@@ -76,8 +76,12 @@ pub struct FoundationSection {
     pub tenant_db: Option<String>,
     /// The file exporting `requirePermission`, e.g. `src/lib/security/rbac.ts`.
     pub rbac: Option<String>,
-    /// The tsconfig that compiles the server (`tsconfig.app.json`), when it is not `tsconfig.json`
-    /// or the one its solution file references.
+    /// The server's folder, relative to the foundation, when it is not the foundation's root
+    /// (`backend`): doctor checks the server code and package.json there.
+    pub root: Option<String>,
+    /// The tsconfig that compiles the server, relative to the foundation (`tsconfig.app.json`,
+    /// `apps/api/tsconfig.app.json`), when it is not `<root>/tsconfig.json` or the one its
+    /// solution file references.
     pub tsconfig: Option<String>,
     /// Where modules' migrations go, relative to the foundation: `<migrations_dir>/<id>/*.sql`.
     /// Outside the sources, so a build of `src/` (tsup, esbuild) never meets a `.sql` file.

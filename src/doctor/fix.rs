@@ -3,7 +3,8 @@
 //! writes it whole (a temporary file renamed over it). Each returns what it changed, for the report;
 //! doctor then checks again, so a fixed project reports clean.
 //!
-//! - `tsconfig-base-url`: remove `baseUrl` from the tsconfig (or the file it extends) that sets it;
+//! - `tsconfig-base-url` (and `-deprecated`): where the project's TypeScript rejects or deprecates
+//!   `baseUrl`, rewrite non-relative `paths` relative to their tsconfig, then remove `baseUrl`;
 //! - `tsconfig-path-missing` for `@client/*` in a sandbox: point it at `./client/src/*`;
 //! - `dependency-dev-path-in-dependencies`: move the package (and its `@types/*`) to devDependencies;
 //! - drift in a foundation (`adapter-missing`, `import-unresolved`, `module-config-drift`): adapt the
@@ -43,28 +44,12 @@ impl std::fmt::Display for Change {
 
 pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
-    let tsconfig_path = target.root.join("tsconfig.json");
+    let tsconfig_path = target.tsconfig.clone();
     if tsconfig_path.is_file()
         && let Ok(options) = tsconfig::load(&tsconfig_path)
     {
-        if !ignore.skips("tsconfig-base-url")
-            && let Some(file) = &options.base_url_in
-            && let Some(real) = may_write(target, file, &mut changes)
-        {
-            let removed = edit_json(&real, |root| {
-                let prop = root
-                    .object_value()?
-                    .object_value("compilerOptions")?
-                    .get("baseUrl")?;
-                prop.remove();
-                Some(())
-            })?;
-            if removed {
-                changes.push(Change::done(format!(
-                    "{}: removed `baseUrl` (TypeScript 7 rejects it)",
-                    target.relative(file)
-                )));
-            }
+        if !ignore.skips("tsconfig-base-url") && !ignore.skips("tsconfig-base-url-deprecated") {
+            changes.extend(remove_base_url(target, &tsconfig_path)?);
         }
         if !ignore.skips("tsconfig-path-missing") && matches!(target.kind, Kind::Sandbox { .. }) {
             let client = target.root.join("client/src");
@@ -151,6 +136,134 @@ fn may_write(target: &Target, file: &Path, changes: &mut Vec<Change>) -> Option<
         ),
     });
     None
+}
+
+/// `baseUrl` removed where the project's TypeScript rejects or deprecates it (7, 6, or a version
+/// that cannot be told; never on 5, where it is valid), and each `paths` target that resolved
+/// against it rewritten relative to the tsconfig that holds it (`src/*` -> `./src/*`): TypeScript
+/// refuses a non-relative target without `baseUrl` (TS5090). Not done when the code imports
+/// through `baseUrl` itself (`import x from 'spec/support'`): that would break the build.
+fn remove_base_url(target: &Target, tsconfig_path: &Path) -> Result<Vec<Change>> {
+    let mut changes = Vec::new();
+    if tsconfig::typescript_major(&target.server).is_some_and(|(major, _)| major <= 5) {
+        return Ok(changes);
+    }
+    let Ok(projects) = tsconfig::load_project(tsconfig_path) else {
+        return Ok(changes);
+    };
+    if projects.iter().all(|(_, o)| o.base_url_in.is_none()) {
+        return Ok(changes);
+    }
+    if let Some(spec) = super::checks::dependencies::imports_through_base_url(target).first() {
+        changes.push(Change {
+            fixed: false,
+            what: format!(
+                "`baseUrl` kept: the code imports `{spec}` through it; add a `paths` entry for it (e.g. \"{}/*\": [\"./{}/*\"]) or make the import relative, then run --fix again",
+                spec.split('/').next().unwrap_or_default(),
+                spec.split('/').next().unwrap_or_default()
+            ),
+        });
+        return Ok(changes);
+    }
+    let mut done: Vec<std::path::PathBuf> = Vec::new();
+    // First the paths (while baseUrl still says where they point), then baseUrl itself.
+    for (_, options) in &projects {
+        let (Some(paths_in), Some(base)) = (&options.paths_in, &options.base_url) else {
+            continue;
+        };
+        if done.contains(paths_in) {
+            continue;
+        }
+        done.push(paths_in.clone());
+        let Some(real) = may_write(target, paths_in, &mut changes) else {
+            continue;
+        };
+        let dir = paths_in.parent().unwrap_or(Path::new("."));
+        let rewritten = edit_json(&real, |root| {
+            let paths = root
+                .object_value()?
+                .object_value("compilerOptions")?
+                .object_value("paths")?;
+            let mut any = false;
+            for prop in paths.properties() {
+                let Some(array) = prop.value().and_then(|v| v.as_array()) else {
+                    continue;
+                };
+                let mut values = Vec::new();
+                let mut changed = false;
+                for element in array.elements() {
+                    let text = element.as_string_lit().and_then(|s| s.decoded_value().ok())?;
+                    let relative = relative_target(dir, base, &text);
+                    changed |= relative != text;
+                    values.push(CstInputValue::String(relative));
+                }
+                if changed {
+                    prop.set_value(CstInputValue::Array(values));
+                    any = true;
+                }
+            }
+            any.then_some(())
+        })?;
+        if rewritten {
+            changes.push(Change::done(format!(
+                "{}: `paths` rewritten relative to the tsconfig (they resolved against `baseUrl`)",
+                target.relative(paths_in)
+            )));
+        }
+    }
+    let mut removed_from: Vec<std::path::PathBuf> = Vec::new();
+    for (_, options) in &projects {
+        let Some(file) = &options.base_url_in else {
+            continue;
+        };
+        if removed_from.contains(file) {
+            continue;
+        }
+        removed_from.push(file.clone());
+        let Some(real) = may_write(target, file, &mut changes) else {
+            continue;
+        };
+        let removed = edit_json(&real, |root| {
+            let prop = root
+                .object_value()?
+                .object_value("compilerOptions")?
+                .get("baseUrl")?;
+            prop.remove();
+            Some(())
+        })?;
+        if removed {
+            changes.push(Change::done(format!(
+                "{}: removed `baseUrl` (this project's TypeScript rejects or deprecates it)",
+                target.relative(file)
+            )));
+        }
+    }
+    Ok(changes)
+}
+
+/// A `paths` target as TypeScript resolves it against `base` (`baseUrl`), written relative to
+/// `dir` (the tsconfig's folder): `./src/*`, `../shared/*`. A target already relative is kept.
+fn relative_target(dir: &Path, base: &Path, target: &str) -> String {
+    if target.starts_with("./") || target.starts_with("../") || Path::new(target).is_absolute() {
+        return target.to_string();
+    }
+    let dir: Vec<_> = dir.components().collect();
+    let base: Vec<_> = base.components().collect();
+    let common = dir.iter().zip(&base).take_while(|(a, b)| a == b).count();
+    let mut parts: Vec<String> = std::iter::repeat_n("..".to_string(), dir.len() - common).collect();
+    parts.extend(
+        base[common..]
+            .iter()
+            .map(|c| c.as_os_str().to_string_lossy().to_string()),
+    );
+    let prefix = if parts.is_empty() || parts[0] != ".." {
+        let mut p = vec![".".to_string()];
+        p.extend(parts);
+        p
+    } else {
+        parts
+    };
+    format!("{}/{}", prefix.join("/"), target)
 }
 
 /// Parse a JSON-with-comments file, let `edit` change it (None: nothing to do), and write it back

@@ -6,6 +6,7 @@
 pub mod checks;
 pub mod citus;
 pub mod drift;
+pub mod entry;
 pub mod fix;
 pub mod live;
 pub mod rule;
@@ -40,6 +41,11 @@ pub struct Target {
     pub root: PathBuf,
     pub project: Project,
     pub kind: Kind,
+    /// The server's folder (with its package.json): the root, `[foundation] root`, or the one
+    /// found (`backend/`, `server/`, `api/` beside a client when the root has no server code).
+    pub server: PathBuf,
+    /// The tsconfig that compiles the server: `[foundation] tsconfig`, else `<server>/tsconfig.json`.
+    pub tsconfig: PathBuf,
 }
 
 impl Target {
@@ -60,6 +66,8 @@ impl Target {
                 root: root.to_path_buf(),
                 project,
                 kind: Kind::Sandbox { id },
+                server: root.to_path_buf(),
+                tsconfig: root.join("tsconfig.json"),
             });
         }
         let modules_dir = project
@@ -86,10 +94,45 @@ impl Target {
             })
             .unwrap_or_default();
         modules.sort();
+        let section = project.file.foundation.as_ref();
+        let server = match section.and_then(|f| f.root.as_deref()) {
+            Some(dir) => {
+                // Canonical, so that a link out of the foundation is refused like `..`.
+                let server = std::fs::canonicalize(root.join(dir)).unwrap_or_else(|_| root.join(dir));
+                if !server.is_dir() || !server.starts_with(root) || dir.split(['/', '\\']).any(|c| c == "..")
+                {
+                    return Err(crate::exit::UserError::new(format!(
+                        "modkit.toml: [foundation] root = \"{dir}\" is not a folder inside {}",
+                        root.display()
+                    ))
+                    .hint("name the server's folder relative to the foundation, e.g. root = \"backend\"")
+                    .into());
+                }
+                server
+            }
+            None => find_server(root),
+        };
+        let tsconfig = match section.and_then(|f| f.tsconfig.as_deref()) {
+            Some(file) => {
+                let path = root.join(file);
+                if !path.is_file() || file.split(['/', '\\']).any(|c| c == "..") {
+                    return Err(crate::exit::UserError::new(format!(
+                        "modkit.toml: [foundation] tsconfig = \"{file}\" is not a file inside {}",
+                        root.display()
+                    ))
+                    .hint("name the tsconfig that compiles the server, relative to the foundation, e.g. tsconfig = \"tsconfig.app.json\"")
+                    .into());
+                }
+                path
+            }
+            None => server.join("tsconfig.json"),
+        };
         Ok(Self {
             root: root.to_path_buf(),
             project,
             kind: Kind::Foundation { modules_dir, modules },
+            server,
+            tsconfig,
         })
     }
 
@@ -129,6 +172,21 @@ impl Target {
                 .collect(),
         }
     }
+}
+
+/// The server's folder when modkit.toml does not say: the root, unless the root holds no server
+/// code (no `src/` or a client's `src/`: `index.html` beside it) and one of `backend/`, `server/`,
+/// `api/` has its own package.json.
+fn find_server(root: &Path) -> PathBuf {
+    let client_at_root = root.join("index.html").is_file();
+    if root.join("src").is_dir() && !client_at_root {
+        return root.to_path_buf();
+    }
+    ["backend", "server", "api"]
+        .iter()
+        .map(|d| root.join(d))
+        .find(|d| d.join("package.json").is_file())
+        .unwrap_or_else(|| root.to_path_buf())
 }
 
 struct ModuleDirs {

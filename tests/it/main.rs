@@ -11,6 +11,7 @@ mod citus;
 mod cli;
 mod db;
 mod doctor;
+mod doctor_real;
 mod e2e;
 mod harness;
 mod hostile;

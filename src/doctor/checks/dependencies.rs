@@ -24,7 +24,7 @@ pub const RULES: &[Rule] = &[
         code: "dependency-dev-only-in-production",
         severity: Severity::Error,
         scope: Scope::Both,
-        what: "code that production runs (the files `npm start` reaches) loads a package that is only a devDependency: `npm ci --omit=dev` leaves it out and the server fails to start",
+        what: "code that production runs (the files the real entry reaches: `start` through `npm run` and `outDir` -> `rootDir`, the tsup/esbuild/nx entry, `main`; never tests, specs, configs, seeds or fixtures) loads a package that is only a devDependency: `npm ci --omit=dev` leaves it out and the server fails to start",
         fix: "move it to `dependencies`, or load it only on a development path (`if (!production) await import(...)`)",
     },
     Rule {
@@ -90,6 +90,28 @@ impl Analysis {
     }
 }
 
+/// The bare specifiers the server's code imports that resolve only through `baseUrl` (not a
+/// `paths` alias): removing `baseUrl` would break them.
+pub fn imports_through_base_url(target: &Target) -> Vec<String> {
+    let aliases = aliases(target);
+    let mut out = Vec::new();
+    for file in ts::source_files(&target.server, &[]) {
+        let Ok(source) = read_text(&file) else { continue };
+        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
+            continue;
+        };
+        for load in loads {
+            if !aliases.iter().any(|a| a.matches(&load.specifier))
+                && from_base_url(&aliases, &load.specifier).is_some()
+                && !out.contains(&load.specifier)
+            {
+                out.push(load.specifier);
+            }
+        }
+    }
+    out
+}
+
 /// The packages `--fix` moves to devDependencies: (package, its `@types/*` in dependencies).
 pub fn movable_to_dev(target: &Target) -> Vec<(String, Option<String>)> {
     analyze(target).map(|a| a.movable_to_dev()).unwrap_or_default()
@@ -97,47 +119,53 @@ pub fn movable_to_dev(target: &Target) -> Vec<(String, Option<String>)> {
 
 fn analyze(target: &Target) -> Option<Analysis> {
     // No package.json (or a broken one): the toolchain check says so.
-    let declared = Declared::read(&target.root)?;
-    let aliases: Vec<String> = tsconfig::load(&target.root.join("tsconfig.json"))
-        .map(|o| {
-            o.paths
+    let declared = Declared::read(&target.server)?;
+    let aliases = aliases(target);
+    let files: Vec<PathBuf> = match &target.kind {
+        Kind::Sandbox { .. } => {
+            let mut files: Vec<PathBuf> = ["plugin", "sandbox", "client", "tests"]
                 .iter()
-                .map(|p| p.alias.trim_end_matches('*').to_string())
+                .flat_map(|d| ts::source_files(&target.root.join(d), &[]))
+                .collect();
+            // Root files such as vite.config.ts.
+            files.extend(
+                ts::source_files(&target.root, &[])
+                    .into_iter()
+                    .filter(|f| f.parent() == Some(&target.root)),
+            );
+            files
+        }
+        // The server's code, all of it but the modules (a module's packages are
+        // `module-package-unlisted`'s) and folders that are packages of their own (a client).
+        Kind::Foundation { modules_dir, .. } => {
+            ts::source_files(&target.server, &[target.root.join(modules_dir)])
+                .into_iter()
+                .filter(|f| !in_nested_package(&target.server, f))
                 .collect()
-        })
-        .unwrap_or_default();
-    let (dirs, module_dirs): (&[&str], Vec<PathBuf>) = match &target.kind {
-        Kind::Sandbox { .. } => (&["plugin", "sandbox", "client", "tests"], Vec::new()),
-        // A module's packages are `module-package-unlisted`'s (module code check).
-        Kind::Foundation { modules_dir, .. } => (&["src", "tests"], vec![target.root.join(modules_dir)]),
+        }
     };
-    let mut files: Vec<PathBuf> = dirs
+    // Each file parsed once: what it loads serves both the walk from the entries and the packages.
+    let loads: BTreeMap<PathBuf, Vec<scan::Load>> = files
         .iter()
-        .flat_map(|d| ts::source_files(&target.root.join(d), &module_dirs))
+        .filter_map(|file| {
+            let source = read_text(file).ok()?;
+            Some((file.clone(), scan::loads(&source, &target.relative(file)).ok()?))
+        })
         .collect();
-    // Root files such as vite.config.ts.
-    files.extend(
-        ts::source_files(&target.root, &[])
-            .into_iter()
-            .filter(|f| f.parent() == Some(&target.root)),
-    );
-    let production = production_files(target);
+    let production = production_files(target, &files, &aliases, &loads);
 
     // Per package: where it is first loaded, and whether production loads it / development only.
     let mut first: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut in_production: BTreeMap<String, (String, usize)> = BTreeMap::new();
     let mut dev_paths: BTreeSet<String> = BTreeSet::new();
     for file in &files {
-        let Ok(source) = read_text(file) else { continue };
+        let Some(loads) = loads.get(file) else { continue };
         let rel = target.relative(file);
-        let Ok(loads) = scan::loads(&source, &rel) else {
-            continue;
-        };
-        let runs_in_production = production.as_ref().is_none_or(|p| p.contains(file));
+        let runs_in_production = production.contains(file);
         for load in loads {
-            if aliases
-                .iter()
-                .any(|a| !a.is_empty() && load.specifier.starts_with(a.as_str()))
+            let load = load.clone();
+            if aliases.iter().any(|a| a.matches(&load.specifier))
+                || from_base_url(&aliases, &load.specifier).is_some()
             {
                 continue;
             }
@@ -165,6 +193,130 @@ fn analyze(target: &Target) -> Option<Analysis> {
         in_production,
         dev_paths,
     })
+}
+
+/// A `paths` alias of the server's tsconfig (or a project it references): `@/*` -> `<dir>/src/*`;
+/// or, with `base: true`, `baseUrl` itself, against which any bare specifier resolves first.
+struct Alias {
+    prefix: String,
+    exact: bool,
+    targets: Vec<PathBuf>,
+    base: bool,
+}
+
+/// The file a bare specifier names under a `baseUrl` (`spec/support` with `baseUrl: "./"`).
+fn from_base_url(aliases: &[Alias], spec: &str) -> Option<PathBuf> {
+    if spec.starts_with('.') || spec.starts_with('/') {
+        return None;
+    }
+    aliases
+        .iter()
+        .filter(|a| a.base)
+        .flat_map(|a| &a.targets)
+        .find_map(|dir| resolve_relative(dir, &format!("./{spec}")))
+}
+
+impl Alias {
+    fn matches(&self, spec: &str) -> bool {
+        if self.base {
+            false
+        } else if self.exact {
+            spec == self.prefix
+        } else {
+            !self.prefix.is_empty() && spec.starts_with(&self.prefix)
+        }
+    }
+
+    /// The files `spec` names through this alias.
+    fn resolve(&self, spec: &str) -> Option<PathBuf> {
+        let rest = if self.exact {
+            ""
+        } else {
+            spec.strip_prefix(&self.prefix)?
+        };
+        self.targets.iter().find_map(|t| {
+            let text = t.to_string_lossy().replace('*', rest);
+            resolve_relative(Path::new("/"), &text)
+        })
+    }
+}
+
+fn aliases(target: &Target) -> Vec<Alias> {
+    let projects = tsconfig::load_project(&target.tsconfig).unwrap_or_default();
+    let mut out: Vec<Alias> = Vec::new();
+    for (_, options) in projects {
+        if let Some(base) = options.base_url
+            && !out.iter().any(|a| a.base && a.targets.contains(&base))
+        {
+            out.push(Alias {
+                prefix: String::new(),
+                exact: false,
+                targets: vec![base],
+                base: true,
+            });
+        }
+        for p in options.paths {
+            if out
+                .iter()
+                .any(|a| !a.base && a.prefix == p.alias.trim_end_matches('*'))
+            {
+                continue;
+            }
+            out.push(Alias {
+                exact: !p.alias.ends_with('*'),
+                prefix: p.alias.trim_end_matches('*').to_string(),
+                targets: p.targets.iter().map(|t| p.base_dir.join(t)).collect(),
+                base: false,
+            });
+        }
+    }
+    out
+}
+
+/// Whether a folder between `server` and `file` has a package.json of its own (a client, another
+/// app of a workspace): not the server's code.
+fn in_nested_package(server: &Path, file: &Path) -> bool {
+    file.ancestors()
+        .skip(1)
+        .take_while(|d| *d != server && d.starts_with(server))
+        .any(|d| d.join("package.json").is_file())
+}
+
+/// Files production never runs, whatever the entry: tests, specs, fixtures, seeds, end-to-end
+/// suites and tools' configuration (`vitest.config.ts`, `jest.config.ts`, `cypress.config.ts`).
+pub fn never_production(server: &Path, file: &Path) -> bool {
+    let rel = file.strip_prefix(server).unwrap_or(file);
+    let name = rel
+        .file_name()
+        .map(|n| n.to_string_lossy().to_ascii_lowercase())
+        .unwrap_or_default();
+    let folder = |c: &std::path::Component| {
+        let c = c.as_os_str().to_string_lossy().to_ascii_lowercase();
+        [
+            "test",
+            "tests",
+            "__tests__",
+            "__mocks__",
+            "spec",
+            "specs",
+            "e2e",
+            "cypress",
+            "fixtures",
+            "__fixtures__",
+            "seed",
+            "seeds",
+            "seeders",
+            "scripts",
+        ]
+        .contains(&c.as_str())
+            || c.ends_with("-e2e")
+    };
+    let parents: Vec<_> = rel.parent().map(|p| p.components().collect()).unwrap_or_default();
+    parents.iter().any(folder)
+        || [".test.", ".spec.", ".config.", ".cy.", ".e2e.", ".stories."]
+            .iter()
+            .any(|m| name.contains(m))
+        || name.starts_with("seed")
 }
 
 pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
@@ -217,40 +369,62 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     Ok(())
 }
 
-/// The files production runs: those `scripts.start` (or `main`) reaches through relative imports
-/// that are loaded at run time. None when there is no entry point to follow: every file counts.
-fn production_files(target: &Target) -> Option<BTreeSet<PathBuf>> {
-    let package = crate::foundation::read_package_json(&target.root).ok()?;
-    let start = package.get("scripts")?.get("start").and_then(|s| s.as_str());
-    let entry = start
-        .and_then(|s| {
-            s.split_whitespace().find(|t| {
-                [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs"]
-                    .iter()
-                    .any(|e| t.ends_with(e))
-            })
-        })
-        .or_else(|| package.get("main").and_then(|m| m.as_str()))?;
-    let entry = resolve_relative(&target.root, entry)?;
+/// The files production runs: those the real entries reach (the `start` script, followed
+/// through `npm run`, and the build tool's entry: tsup, esbuild, nx project.json; `main`), through
+/// relative imports and `paths` aliases loaded at run time. An entry in the compiled output
+/// (`node dist/server.js`) is mapped back to its source through `outDir` -> `rootDir`, so the
+/// answer is the same whether the app was built or not. No entry found: every file but tests,
+/// configs, seeds and fixtures.
+fn production_files(
+    target: &Target,
+    files: &[PathBuf],
+    aliases: &[Alias],
+    parsed: &BTreeMap<PathBuf, Vec<scan::Load>>,
+) -> BTreeSet<PathBuf> {
+    let server = &target.server;
+    let never = |f: &Path| never_production(server, f);
+    let entries: Vec<PathBuf> = match &target.kind {
+        Kind::Sandbox { .. } => super::super::entry::entries(target),
+        Kind::Foundation { .. } => super::super::entry::entries(target),
+    };
+    if entries.is_empty() {
+        return files.iter().filter(|f| !never(f)).cloned().collect();
+    }
     let mut seen = BTreeSet::new();
-    let mut stack = vec![entry];
+    let mut stack = entries;
     while let Some(file) = stack.pop() {
-        if !seen.insert(file.clone()) {
+        if never(&file) || !seen.insert(file.clone()) {
             continue;
         }
-        let Ok(source) = read_text(&file) else { continue };
-        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
-            continue;
+        // Parsed above, unless the entry is outside the files scanned (then read here).
+        let loads = match parsed.get(&file) {
+            Some(loads) => loads.clone(),
+            None => {
+                let Ok(source) = read_text(&file) else { continue };
+                let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
+                    continue;
+                };
+                loads
+            }
         };
-        let base = file.parent().unwrap_or(&target.root).to_path_buf();
+        let base = file.parent().unwrap_or(server).to_path_buf();
         for load in loads {
-            if load.specifier.starts_with('.')
-                && matches!(load.kind, LoadKind::Static | LoadKind::Dynamic)
-                && let Some(next) = resolve_relative(&base, &load.specifier)
-            {
+            if !matches!(load.kind, LoadKind::Static | LoadKind::Dynamic) {
+                continue;
+            }
+            let next = if load.specifier.starts_with('.') {
+                resolve_relative(&base, &load.specifier)
+            } else {
+                aliases
+                    .iter()
+                    .filter(|a| a.matches(&load.specifier))
+                    .find_map(|a| a.resolve(&load.specifier))
+                    .or_else(|| from_base_url(aliases, &load.specifier))
+            };
+            if let Some(next) = next {
                 stack.push(next);
             }
         }
     }
-    Some(seen)
+    seen
 }
