@@ -27,6 +27,19 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto;
 -- $1 tenant code
 SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
 
+-- name: stats_baseline
+-- First in a tenant's transaction: the session's row counts of the two tables the bootstrap writes
+-- (inserted; updated + deleted), which include earlier transactions' until the server reports them,
+-- kept transaction-local for created_outside_schema to subtract.
+SELECT pg_catalog.set_config('modkit.writes_before', pg_catalog.concat_ws(',',
+         pg_catalog.pg_stat_get_xact_tuples_inserted('public.sys_tenant'::pg_catalog.regclass),
+         pg_catalog.pg_stat_get_xact_tuples_updated('public.sys_tenant'::pg_catalog.regclass)
+           + pg_catalog.pg_stat_get_xact_tuples_deleted('public.sys_tenant'::pg_catalog.regclass),
+         pg_catalog.pg_stat_get_xact_tuples_inserted('public.sys_module_migration'::pg_catalog.regclass),
+         pg_catalog.pg_stat_get_xact_tuples_updated('public.sys_module_migration'::pg_catalog.regclass)
+           + pg_catalog.pg_stat_get_xact_tuples_deleted('public.sys_module_migration'::pg_catalog.regclass)),
+       true) IS NOT NULL AS modkit_baseline;
+
 -- name: async_commit
 -- Tenant transactions commit without waiting for the disk: atomicity is kept (no tenant is ever
 -- half made), and a tenant lost to a server crash in the last moments is redone by the next run.
@@ -138,45 +151,131 @@ SELECT module, migration, checksum FROM public.sys_module_migration WHERE tenant
 SELECT set_config('search_path', $1, true);
 
 -- name: created_outside_schema
--- $1 the tenant's schema (unquoted), $2 true when this transaction created that schema. Run after a
--- tenant's migrations, before COMMIT: every relation (table, view, sequence, index, composite type)
--- this transaction created or changed anywhere but in the tenant's schema, as one line (NULL when
--- there is none). A pg_class row was written by this transaction when its xmin is the
--- transaction's id (age 0) or one of its subtransactions' (a later id, still in progress: rows
--- other sessions are still writing are invisible here). When the schema is new, everything the
--- transaction made has a higher OID than it, and only those rows are read (an index range: the
--- check costs a new tenant about 0.3 ms of server time, most of it planning); otherwise pg_class
--- is read whole. TOAST tables belong to a table that is itself checked.
-SELECT pg_catalog.string_agg(
-         CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
+-- $1 the tenant's schema (unquoted), $2 true when this transaction created that schema, $3 the
+-- tenant's code, $4 how many migration records this transaction wrote. Run after a tenant's
+-- migrations, before COMMIT: everything this transaction created, changed or wrote anywhere but in
+-- the tenant's schema, as one line (NULL when there is none). Temporary objects (pg_temp_*) are the
+-- session's own and allowed.
+--
+-- Objects: a catalog row was written by this transaction when its xmin is the transaction's id
+-- (age 0) or one of its subtransactions' (a later id, still in progress: rows other sessions are
+-- still writing are invisible here). Read in pg_class (relations), pg_namespace (schemas), pg_proc
+-- (functions, procedures, aggregates), pg_type (types that are not a relation's row type or an
+-- array), pg_policy and pg_trigger (on tables outside the schema), pg_event_trigger and
+-- pg_extension (database-wide, never a migration's). When the schema is new, everything the
+-- transaction made has a higher OID than it, and only those rows are read (index ranges);
+-- otherwise the catalogs are read whole.
+-- Rows and changed tables: every table this transaction holds a lock on (pg_locks, this backend's
+-- own, a handful). A lock stronger than a write's (ALTER, an index, a trigger, a foreign key's) on
+-- a table outside the schema is a change to it (it also catches an existing table altered when the
+-- OID range above skips it); a write lock (INSERT, UPDATE, DELETE, nextval) on one is refused,
+-- except on the two tables the bootstrap writes itself, where the transaction's own row counts
+-- (pg_stat_get_xact_*) must be exactly the bootstrap's: its tenant row (when new) and its records.
+WITH me AS (
+  SELECT n.oid AS tenant, CASE WHEN $2::boolean THEN n.oid ELSE 0::oid END AS low
+  FROM pg_catalog.pg_namespace n WHERE n.nspname = $1
+), own AS (
+  SELECT n.oid FROM pg_catalog.pg_namespace n
+  WHERE n.nspname = $1 OR n.nspname = 'pg_toast' OR n.nspname ~ '^pg_(toast_)?temp_'
+), xact AS (
+  SELECT pg_catalog.txid_current() AS id
+), found (what) AS (
+  SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
            WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' WHEN 'c' THEN 'type' WHEN 'f' THEN 'foreign table'
-           ELSE 'table' END || ' ' || c.oid::pg_catalog.regclass::text, ', ' ORDER BY c.oid) AS outside
-FROM pg_catalog.pg_class c
-WHERE c.oid BETWEEN (SELECT CASE WHEN $2::boolean THEN n.oid ELSE 0::oid END
-                       FROM pg_catalog.pg_namespace n WHERE n.nspname = $1)
-                AND 4294967295::oid
-  AND c.relnamespace <> (SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.nspname = $1)
-  AND c.relnamespace <> 'pg_toast'::pg_catalog.regnamespace AND c.relkind <> 't'
-  AND (pg_catalog.age(c.xmin) = 0
-       OR (pg_catalog.age(c.xmin) < 0
-           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'));
+           ELSE 'table' END || ' ' || c.oid::pg_catalog.regclass::text
+  FROM pg_catalog.pg_class c, me, xact
+  WHERE c.oid BETWEEN me.low AND 4294967295::oid
+    AND c.relnamespace NOT IN (SELECT oid FROM own) AND c.relkind <> 't'
+    AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
+         AND pg_catalog.txid_status(xact.id - pg_catalog.age(c.xmin)) = 'in progress'))
+  UNION ALL
+  SELECT 'schema ' || pg_catalog.quote_ident(n.nspname)
+  FROM pg_catalog.pg_namespace n, me, xact
+  WHERE n.oid BETWEEN me.low AND 4294967295::oid AND n.oid NOT IN (SELECT oid FROM own)
+    AND (pg_catalog.age(n.xmin) = 0 OR (pg_catalog.age(n.xmin) < 0
+         AND pg_catalog.txid_status(xact.id - pg_catalog.age(n.xmin)) = 'in progress'))
+  UNION ALL
+  SELECT 'function ' || p.oid::pg_catalog.regprocedure::text
+  FROM pg_catalog.pg_proc p, me, xact
+  WHERE p.oid BETWEEN me.low AND 4294967295::oid AND p.pronamespace NOT IN (SELECT oid FROM own)
+    AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+         AND pg_catalog.txid_status(xact.id - pg_catalog.age(p.xmin)) = 'in progress'))
+  UNION ALL
+  SELECT 'type ' || t.oid::pg_catalog.regtype::text
+  FROM pg_catalog.pg_type t, me, xact
+  WHERE t.oid BETWEEN me.low AND 4294967295::oid AND t.typnamespace NOT IN (SELECT oid FROM own)
+    AND t.typrelid = 0 AND t.typcategory <> 'A'
+    AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+         AND pg_catalog.txid_status(xact.id - pg_catalog.age(t.xmin)) = 'in progress'))
+  UNION ALL
+  SELECT 'policy ' || pg_catalog.quote_ident(p.polname) || ' on ' || p.polrelid::pg_catalog.regclass::text
+  FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class c ON c.oid = p.polrelid, me, xact
+  WHERE p.oid BETWEEN me.low AND 4294967295::oid AND c.relnamespace NOT IN (SELECT oid FROM own)
+    AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+         AND pg_catalog.txid_status(xact.id - pg_catalog.age(p.xmin)) = 'in progress'))
+  UNION ALL
+  SELECT 'trigger ' || pg_catalog.quote_ident(g.tgname) || ' on ' || g.tgrelid::pg_catalog.regclass::text
+  FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class c ON c.oid = g.tgrelid, me, xact
+  WHERE g.oid BETWEEN me.low AND 4294967295::oid AND c.relnamespace NOT IN (SELECT oid FROM own)
+    AND (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0
+         AND pg_catalog.txid_status(xact.id - pg_catalog.age(g.xmin)) = 'in progress'))
+  UNION ALL
+  SELECT 'event trigger ' || pg_catalog.quote_ident(e.evtname)
+  FROM pg_catalog.pg_event_trigger e, xact
+  WHERE pg_catalog.age(e.xmin) = 0 OR (pg_catalog.age(e.xmin) < 0
+        AND pg_catalog.txid_status(xact.id - pg_catalog.age(e.xmin)) = 'in progress')
+  UNION ALL
+  SELECT 'extension ' || pg_catalog.quote_ident(x.extname)
+  FROM pg_catalog.pg_extension x, xact
+  WHERE pg_catalog.age(x.xmin) = 0 OR (pg_catalog.age(x.xmin) < 0
+        AND pg_catalog.txid_status(xact.id - pg_catalog.age(x.xmin)) = 'in progress')
+  UNION ALL
+  SELECT CASE
+           WHEN l.strong IS NOT NULL THEN 'table ' || c.oid::pg_catalog.regclass::text || ' altered or locked (' || l.strong || ')'
+           ELSE 'writes to table ' || c.oid::pg_catalog.regclass::text
+         END
+  FROM (SELECT k.relation,
+               pg_catalog.string_agg(k.mode, ', ' ORDER BY k.mode)
+                 FILTER (WHERE k.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')) AS strong,
+               pg_catalog.bool_or(k.mode = 'RowExclusiveLock') AS writes
+        FROM pg_catalog.pg_locks k
+        WHERE k.pid = pg_catalog.pg_backend_pid() AND k.locktype = 'relation'
+          AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
+        GROUP BY k.relation) l
+  JOIN pg_catalog.pg_class c ON c.oid = l.relation
+  WHERE c.relnamespace NOT IN (SELECT oid FROM own)
+    AND c.relnamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)
+    AND c.relkind IN ('r', 'p', 'S', 'm', 'f', 'v')
+    AND (l.strong IS NOT NULL OR (l.writes AND c.oid NOT IN ('public.sys_tenant'::pg_catalog.regclass,
+                                                             'public.sys_module_migration'::pg_catalog.regclass)))
+  UNION ALL
+  -- The two tables the bootstrap writes: this transaction's row counts (the session's counts, less
+  -- those taken when the transaction began, by stats_baseline) are exactly the bootstrap's own.
+  SELECT pg_catalog.format('writes to table %s (%s rows inserted, %s updated or deleted; the bootstrap wrote %s)',
+           w.rel::pg_catalog.regclass::text, w.ins, w.changed, w.expected)
+  FROM (SELECT v.rel, v.expected,
+               pg_catalog.pg_stat_get_xact_tuples_inserted(v.rel)
+                 - pg_catalog.split_part(b.before, ',', v.at)::bigint AS ins,
+               pg_catalog.pg_stat_get_xact_tuples_updated(v.rel) + pg_catalog.pg_stat_get_xact_tuples_deleted(v.rel)
+                 - pg_catalog.split_part(b.before, ',', v.at + 1)::bigint AS changed
+        FROM (VALUES ('public.sys_tenant'::pg_catalog.regclass::oid, 1,
+                      (SELECT count(*) FROM public.sys_tenant s, xact
+                       WHERE s.code = $3 AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+                             AND pg_catalog.txid_status(xact.id - pg_catalog.age(s.xmin)) = 'in progress')))),
+                     ('public.sys_module_migration'::pg_catalog.regclass::oid, 3, $4::bigint)) v (rel, at, expected),
+             (SELECT coalesce(nullif(pg_catalog.current_setting('modkit.writes_before', true), ''),
+                                         '0,0,0,0') AS before) b) w
+  WHERE w.ins <> w.expected OR w.changed <> 0
+)
+SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) AS outside FROM found;
 
 -- name: refuse_outside_new_schema
--- $1 the tenant's schema, quoted as an identifier ("tenant_acme"), created by this very transaction:
--- as a regnamespace constant, its OID is known when the statement is planned. modkit's fast path for a new
--- tenant, whose script ends with its own COMMIT: the same test as created_outside_schema, reduced
--- to what fails the transaction (division by zero) when anything was made outside the schema, so
--- that the one round trip stays one and costs the server little (about 0.3 ms of CPU a tenant, measured over a 1,000-tenant first run). It never reports:
--- a failed new tenant is done anew, where created_outside_schema names what was made, and where.
-SELECT 1 / (NOT EXISTS (
-  SELECT 1 FROM pg_catalog.pg_class c
-  WHERE c.oid BETWEEN $1::pg_catalog.regnamespace AND 4294967295::oid
-    AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace)
-    AND c.relkind <> 't'
-    AND (pg_catalog.age(c.xmin) = 0
-         OR (pg_catalog.age(c.xmin) < 0
-             AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
-))::int AS modkit_nothing_outside;
+-- $1 the tenant's schema (unquoted), created by this very transaction, $2 the tenant's code, $3 how
+-- many migration records this transaction wrote. modkit's fast path for a new tenant, whose script
+-- ends with its own COMMIT: created_outside_schema, reduced to what fails the transaction (division
+-- by zero) when it finds anything, so that the one round trip stays one. It never reports: a failed
+-- new tenant is done anew, where created_outside_schema names what was made, and where.
+SELECT 1 / ((:created_outside_schema) IS NULL)::int AS modkit_nothing_outside;
 
 -- name: record_migration
 -- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)

@@ -391,6 +391,7 @@ fn tenant_opening(tenant: &TenantWork, insert: impl Fn(&[Option<&str>]) -> Strin
     }
     opening.extend([
         render("lock_tenant", &[code]),
+        render("stats_baseline", &[]),
         insert(&[
             code,
             Some(&spec.name),
@@ -486,11 +487,16 @@ fn add_migrations(
     // tenant's script, which commits itself, fails on it; any other returns what it found, read
     // before COMMIT.
     if done.migrations_applied > 0 {
+        let created = if done.schema_created { "true" } else { "false" };
+        let records = done.migrations_applied.to_string();
+        let check = render(
+            "created_outside_schema",
+            &[Some(schema), Some(created), Some(code), Some(&records)],
+        );
         script.before_commit(if commits_itself {
-            render("refuse_outside_new_schema", &[Some(&names::quote_ident(schema))])
+            render("refuse_outside_new_schema", &[]).replace(":created_outside_schema", &check)
         } else {
-            let created = if done.schema_created { "true" } else { "false" };
-            render("created_outside_schema", &[Some(schema), Some(created)])
+            check
         });
     }
     Ok(())

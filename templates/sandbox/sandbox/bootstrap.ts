@@ -346,6 +346,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       try {
         if (citus) await q('citus_schema_sharding');
         await q('lock_tenant', [code]);
+        await q('stats_baseline');
         // insert_tenant returns the new row, or nothing when the tenant exists (then find_tenant).
         const inserted = (await q<{ id: string; schema_name: string }>('insert_tenant', [code, code, null, `tenant_${code}`])).rows[0];
         const tenant = inserted ?? (await q<{ id: string; schema_name: string }>('find_tenant', [code])).rows[0];
@@ -386,7 +387,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         }
         if (done.length) {
           // Before COMMIT: nothing the migrations made may live outside the tenant's schema.
-          const outside = (await q<{ outside: string | null }>('created_outside_schema', [tenant.schema_name, schemaCreated])).rows[0]?.outside;
+          const outside = (await q<{ outside: string | null }>('created_outside_schema', [tenant.schema_name, schemaCreated, code, done.length])).rows[0]?.outside;
           if (outside) {
             throw new Error(
               `migrations ${done.map((f) => `${moduleId}/${f}`).join(', ')} created or changed objects outside schema ${tenant.schema_name}: ${outside}; nothing was kept (a module's migrations run in the tenant's schema alone: create objects with unqualified names, no \`public.\` or other schema)`,
