@@ -27,18 +27,36 @@ CREATE EXTENSION IF NOT EXISTS pgcrypto;
 -- $1 tenant code
 SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
 
+-- name: remember_outside_objects
+-- Once per connection, before its first tenant: the OIDs of the relations, functions, types and
+-- schemas that exist outside every tenant's schema (the system tables, extensions' objects, a
+-- foundation's own tables), kept in a session setting for stats_baseline and
+-- created_outside_schema, which then look these up by OID instead of reading the catalogs whole
+-- for every tenant. Objects made after this are new, and found by their OID range or xmin.
+SELECT pg_catalog.set_config('modkit.outside_objects', coalesce((
+  WITH own AS (
+    SELECT n.oid FROM pg_catalog.pg_namespace n
+    WHERE n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast') OR n.nspname ~ '^pg_(toast_)?temp_'
+       OR n.nspname IN (SELECT t.schema_name FROM public.sys_tenant t)
+  )
+  SELECT pg_catalog.array_agg(o.oid)::text FROM (
+    SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace NOT IN (SELECT oid FROM own)
+    UNION ALL SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace NOT IN (SELECT oid FROM own)
+    UNION ALL SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace NOT IN (SELECT oid FROM own)
+    UNION ALL SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM own)) o), '{}'),
+  false) IS NOT NULL AS modkit_remembered;
+
 -- name: stats_baseline
--- First in a tenant's transaction: the session's row counts of the two tables the bootstrap writes
--- (inserted; updated + deleted), which include earlier transactions' until the server reports them,
--- kept transaction-local for created_outside_schema to subtract.
-SELECT pg_catalog.set_config('modkit.writes_before', pg_catalog.concat_ws(',',
-         pg_catalog.pg_stat_get_xact_tuples_inserted('public.sys_tenant'::pg_catalog.regclass),
-         pg_catalog.pg_stat_get_xact_tuples_updated('public.sys_tenant'::pg_catalog.regclass)
-           + pg_catalog.pg_stat_get_xact_tuples_deleted('public.sys_tenant'::pg_catalog.regclass),
-         pg_catalog.pg_stat_get_xact_tuples_inserted('public.sys_module_migration'::pg_catalog.regclass),
-         pg_catalog.pg_stat_get_xact_tuples_updated('public.sys_module_migration'::pg_catalog.regclass)
-           + pg_catalog.pg_stat_get_xact_tuples_deleted('public.sys_module_migration'::pg_catalog.regclass)),
-       true) IS NOT NULL AS modkit_baseline;
+-- First in a tenant's transaction: the session's row counts (inserted + updated + deleted) of each
+-- table outside the tenant schemas, which include earlier transactions' until the server reports
+-- them, kept transaction-local for created_outside_schema to subtract.
+SELECT pg_catalog.set_config('modkit.writes_before', coalesce((
+  SELECT pg_catalog.json_object_agg(c.oid, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)
+           + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
+  FROM pg_catalog.pg_class c
+  WHERE c.oid = ANY (coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[])
+    AND c.relkind IN ('r', 'p', 'm')), '{}'),
+  true) IS NOT NULL AS modkit_baseline;
 
 -- name: async_commit
 -- Tenant transactions commit without waiting for the disk: atomicity is kept (no tenant is ever
@@ -162,48 +180,61 @@ SELECT set_config('search_path', $1, true);
 -- still writing are invisible here). Read in pg_class (relations), pg_namespace (schemas), pg_proc
 -- (functions, procedures, aggregates), pg_type (types that are not a relation's row type or an
 -- array), pg_policy and pg_trigger (on tables outside the schema), pg_event_trigger and
--- pg_extension (database-wide, never a migration's). When the schema is new, everything the
--- transaction made has a higher OID than it, and only those rows are read (index ranges);
--- otherwise the catalogs are read whole.
--- Rows and changed tables: every table this transaction holds a lock on (pg_locks, this backend's
--- own, a handful). A lock stronger than a write's (ALTER, an index, a trigger, a foreign key's) on
--- a table outside the schema is a change to it (it also catches an existing table altered when the
--- OID range above skips it); a write lock (INSERT, UPDATE, DELETE, nextval) on one is refused,
--- except on the two tables the bootstrap writes itself, where the transaction's own row counts
--- (pg_stat_get_xact_*) must be exactly the bootstrap's: its tenant row (when new) and its records.
+-- pg_extension (database-wide, never a migration's). When the schema is new, what the transaction
+-- made has a higher OID than it, and what it changed is among the objects remember_outside_objects
+-- listed: only those rows are read (index lookups); otherwise the catalogs are read whole.
+-- Rows: each table outside the tenant schemas (that list) has the transaction's inserts, updates
+-- and deletes counted (pg_stat_get_xact_*, less stats_baseline's); they must be exactly the
+-- bootstrap's own: its tenant row, when new, and its migration records.
 WITH me AS (
-  SELECT n.oid AS tenant, CASE WHEN $2::boolean THEN n.oid ELSE 0::oid END AS low
+  SELECT n.oid AS tenant, CASE WHEN $2::boolean THEN n.oid ELSE 0::oid END AS low,
+         coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[] AS listed
   FROM pg_catalog.pg_namespace n WHERE n.nspname = $1
 ), own AS (
+  -- The session's temporary schemas are named after pg_my_temp_schema() (pg_temp_N, pg_toast_temp_N).
   SELECT n.oid FROM pg_catalog.pg_namespace n
-  WHERE n.nspname = $1 OR n.nspname = 'pg_toast' OR n.nspname ~ '^pg_(toast_)?temp_'
+  WHERE n.nspname IN ($1, 'pg_toast', pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text,
+                      'pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))
 ), xact AS (
   SELECT pg_catalog.txid_current() AS id
 ), found (what) AS (
   SELECT CASE c.relkind WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' WHEN 'S' THEN 'sequence'
            WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' WHEN 'c' THEN 'type' WHEN 'f' THEN 'foreign table'
            ELSE 'table' END || ' ' || c.oid::pg_catalog.regclass::text
-  FROM pg_catalog.pg_class c, me, xact
-  WHERE c.oid BETWEEN me.low AND 4294967295::oid
-    AND c.relnamespace NOT IN (SELECT oid FROM own) AND c.relkind <> 't'
+  FROM me, xact, LATERAL (
+    SELECT x.oid, x.xmin, x.relnamespace, x.relkind FROM pg_catalog.pg_class x WHERE x.oid >= me.low
+    UNION ALL
+    SELECT x.oid, x.xmin, x.relnamespace, x.relkind FROM pg_catalog.pg_class x
+    WHERE x.oid = ANY (me.listed) AND x.oid < me.low) c
+  WHERE c.relnamespace NOT IN (SELECT oid FROM own) AND c.relkind <> 't'
     AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
          AND pg_catalog.txid_status(xact.id - pg_catalog.age(c.xmin)) = 'in progress'))
   UNION ALL
   SELECT 'schema ' || pg_catalog.quote_ident(n.nspname)
-  FROM pg_catalog.pg_namespace n, me, xact
-  WHERE n.oid BETWEEN me.low AND 4294967295::oid AND n.oid NOT IN (SELECT oid FROM own)
+  FROM me, xact, LATERAL (
+    SELECT x.oid, x.xmin, x.nspname FROM pg_catalog.pg_namespace x WHERE x.oid >= me.low
+    UNION ALL
+    SELECT x.oid, x.xmin, x.nspname FROM pg_catalog.pg_namespace x WHERE x.oid = ANY (me.listed) AND x.oid < me.low) n
+  WHERE n.oid NOT IN (SELECT oid FROM own)
     AND (pg_catalog.age(n.xmin) = 0 OR (pg_catalog.age(n.xmin) < 0
          AND pg_catalog.txid_status(xact.id - pg_catalog.age(n.xmin)) = 'in progress'))
   UNION ALL
   SELECT 'function ' || p.oid::pg_catalog.regprocedure::text
-  FROM pg_catalog.pg_proc p, me, xact
-  WHERE p.oid BETWEEN me.low AND 4294967295::oid AND p.pronamespace NOT IN (SELECT oid FROM own)
+  FROM me, xact, LATERAL (
+    SELECT x.oid, x.xmin, x.pronamespace FROM pg_catalog.pg_proc x WHERE x.oid >= me.low
+    UNION ALL
+    SELECT x.oid, x.xmin, x.pronamespace FROM pg_catalog.pg_proc x WHERE x.oid = ANY (me.listed) AND x.oid < me.low) p
+  WHERE p.pronamespace NOT IN (SELECT oid FROM own)
     AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
          AND pg_catalog.txid_status(xact.id - pg_catalog.age(p.xmin)) = 'in progress'))
   UNION ALL
   SELECT 'type ' || t.oid::pg_catalog.regtype::text
-  FROM pg_catalog.pg_type t, me, xact
-  WHERE t.oid BETWEEN me.low AND 4294967295::oid AND t.typnamespace NOT IN (SELECT oid FROM own)
+  FROM me, xact, LATERAL (
+    SELECT x.oid, x.xmin, x.typnamespace, x.typrelid, x.typcategory FROM pg_catalog.pg_type x WHERE x.oid >= me.low
+    UNION ALL
+    SELECT x.oid, x.xmin, x.typnamespace, x.typrelid, x.typcategory FROM pg_catalog.pg_type x
+    WHERE x.oid = ANY (me.listed) AND x.oid < me.low) t
+  WHERE t.typnamespace NOT IN (SELECT oid FROM own)
     AND t.typrelid = 0 AND t.typcategory <> 'A'
     AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
          AND pg_catalog.txid_status(xact.id - pg_catalog.age(t.xmin)) = 'in progress'))
@@ -230,42 +261,23 @@ WITH me AS (
   WHERE pg_catalog.age(x.xmin) = 0 OR (pg_catalog.age(x.xmin) < 0
         AND pg_catalog.txid_status(xact.id - pg_catalog.age(x.xmin)) = 'in progress')
   UNION ALL
-  SELECT CASE
-           WHEN l.strong IS NOT NULL THEN 'table ' || c.oid::pg_catalog.regclass::text || ' altered or locked (' || l.strong || ')'
-           ELSE 'writes to table ' || c.oid::pg_catalog.regclass::text
-         END
-  FROM (SELECT k.relation,
-               pg_catalog.string_agg(k.mode, ', ' ORDER BY k.mode)
-                 FILTER (WHERE k.mode NOT IN ('AccessShareLock', 'RowShareLock', 'RowExclusiveLock')) AS strong,
-               pg_catalog.bool_or(k.mode = 'RowExclusiveLock') AS writes
-        FROM pg_catalog.pg_locks k
-        WHERE k.pid = pg_catalog.pg_backend_pid() AND k.locktype = 'relation'
-          AND k.database = (SELECT d.oid FROM pg_catalog.pg_database d WHERE d.datname = pg_catalog.current_database())
-        GROUP BY k.relation) l
-  JOIN pg_catalog.pg_class c ON c.oid = l.relation
-  WHERE c.relnamespace NOT IN (SELECT oid FROM own)
-    AND c.relnamespace NOT IN ('pg_catalog'::pg_catalog.regnamespace, 'information_schema'::pg_catalog.regnamespace)
-    AND c.relkind IN ('r', 'p', 'S', 'm', 'f', 'v')
-    AND (l.strong IS NOT NULL OR (l.writes AND c.oid NOT IN ('public.sys_tenant'::pg_catalog.regclass,
-                                                             'public.sys_module_migration'::pg_catalog.regclass)))
-  UNION ALL
-  -- The two tables the bootstrap writes: this transaction's row counts (the session's counts, less
-  -- those taken when the transaction began, by stats_baseline) are exactly the bootstrap's own.
-  SELECT pg_catalog.format('writes to table %s (%s rows inserted, %s updated or deleted; the bootstrap wrote %s)',
-           w.rel::pg_catalog.regclass::text, w.ins, w.changed, w.expected)
-  FROM (SELECT v.rel, v.expected,
-               pg_catalog.pg_stat_get_xact_tuples_inserted(v.rel)
-                 - pg_catalog.split_part(b.before, ',', v.at)::bigint AS ins,
-               pg_catalog.pg_stat_get_xact_tuples_updated(v.rel) + pg_catalog.pg_stat_get_xact_tuples_deleted(v.rel)
-                 - pg_catalog.split_part(b.before, ',', v.at + 1)::bigint AS changed
-        FROM (VALUES ('public.sys_tenant'::pg_catalog.regclass::oid, 1,
-                      (SELECT count(*) FROM public.sys_tenant s, xact
-                       WHERE s.code = $3 AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
-                             AND pg_catalog.txid_status(xact.id - pg_catalog.age(s.xmin)) = 'in progress')))),
-                     ('public.sys_module_migration'::pg_catalog.regclass::oid, 3, $4::bigint)) v (rel, at, expected),
-             (SELECT coalesce(nullif(pg_catalog.current_setting('modkit.writes_before', true), ''),
-                                         '0,0,0,0') AS before) b) w
-  WHERE w.ins <> w.expected OR w.changed <> 0
+  SELECT pg_catalog.format('%s row(s) inserted, updated or deleted in table %s%s', w.written - w.expected,
+           w.rel::pg_catalog.regclass::text, CASE WHEN w.expected > 0 THEN ' besides the bootstrap''s own' ELSE '' END)
+  FROM (SELECT c.oid AS rel,
+               pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid) + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid)
+                 + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid)
+                 - coalesce((coalesce(nullif(pg_catalog.current_setting('modkit.writes_before', true), ''), '{}')::json
+                             ->> c.oid::text)::bigint, 0) AS written,
+               CASE c.oid
+                 WHEN 'public.sys_tenant'::pg_catalog.regclass THEN
+                   (SELECT count(*) FROM public.sys_tenant s, xact
+                    WHERE s.code = $3 AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+                          AND pg_catalog.txid_status(xact.id - pg_catalog.age(s.xmin)) = 'in progress')))
+                 WHEN 'public.sys_module_migration'::pg_catalog.regclass THEN $4::bigint
+                 ELSE 0 END AS expected
+        FROM pg_catalog.pg_class c, me
+        WHERE c.oid = ANY (me.listed) AND c.relkind IN ('r', 'p', 'm')) w
+  WHERE w.written <> w.expected
 )
 SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) AS outside FROM found;
 

@@ -47,6 +47,8 @@ pub(super) async fn run_tenants(
                 Ok(conn) => conn,
                 Err(e) => return Err(anyhow::Error::from(e)),
             };
+            // What exists outside the tenant schemas now, for the check before each COMMIT.
+            simple(&mut conn, render("remember_outside_objects", &[])).await?;
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(tenant) = work.get(i) else { break };

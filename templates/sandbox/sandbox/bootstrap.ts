@@ -335,7 +335,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     }
     log(`  system tables ready; ${permissions.length} permissions (${newPermissions} new)`);
 
-    // 2. Each tenant in its own transaction, under its tenant lock.
+    // 2. Each tenant in its own transaction, under its tenant lock. First, what exists outside the
+    // tenant schemas now, for the check before each COMMIT (created_outside_schema).
+    await q('remember_outside_objects');
     const existing = (await q<{ code: string }>('list_tenants')).rows.map((r) => r.code);
     // The checksums already recorded in any tenant are the truth: a file that differs from one is
     // never applied, to a new tenant either (it would record the edited file as the truth).
