@@ -340,6 +340,13 @@ async fn bootstrap_anew(
         Ok(rows) => rows,
         Err(e) => {
             let e = rollback(conn, e).await;
+            if e.downcast_ref::<sqlx::Error>()
+                .and_then(super::sqlstate)
+                .as_deref()
+                == Some("40P01")
+            {
+                return Err(deadlock(&script, &schema, &e));
+            }
             return Err(script
                 .explain(conn, e, &schema, &render("lock_tenant", &[code]))
                 .await);
@@ -508,6 +515,23 @@ fn add_migrations(
 async fn rollback(conn: &mut PgConnection, err: anyhow::Error) -> anyhow::Error {
     roll_back(conn).await;
     err
+}
+
+/// A deadlock in a tenant's transaction: the tenants' transactions only meet on the system tables,
+/// so a migration took a lock there that the others' writes wait for (a trigger, a policy, an index,
+/// an ALTER or a foreign key on `public.sys_tenant`, or on another table outside its schema).
+fn deadlock(script: &TenantScript, schema: &str, err: &anyhow::Error) -> anyhow::Error {
+    crate::exit::UserError::new(format!(
+        "migrations {} deadlocked with another tenant's bootstrap in schema {schema} ({}): a migration locks a table \
+         outside the tenant's schema (a trigger, policy, index, ALTER or foreign key on public.sys_tenant or another \
+         shared table), which every tenant's bootstrap writes; nothing was kept",
+        script.labels().join(", "),
+        err.downcast_ref::<sqlx::Error>()
+            .and_then(|e| e.as_database_error())
+            .map_or_else(|| "deadlock detected".to_string(), |d| d.message().to_string())
+    ))
+    .hint("a module's migrations keep to the tenant's schema: leave tables outside it alone (with --jobs 1 such a migration is refused, naming what it made)")
+    .into()
 }
 
 /// The row insert_tenant returns when it created the tenant (`id`, `schema_name`), told apart

@@ -408,7 +408,12 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         failed.add(code);
-        report.errors.push(`tenant "${code}": ${(err as Error).message}`);
+        // The tenants' transactions only meet on the system tables: a migration locked one.
+        const deadlock =
+          sqlState(err) === '40P01'
+            ? " (a migration locks a table outside the tenant's schema, e.g. a trigger, policy, index, ALTER or foreign key on public.sys_tenant, which every tenant's bootstrap writes: keep a module's migrations to the tenant's schema)"
+            : '';
+        report.errors.push(`tenant "${code}": ${(err as Error).message}${deadlock}`);
         log(`  tenant ${code}: FAILED, rolled back`);
       }
     }

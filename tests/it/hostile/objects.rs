@@ -173,3 +173,39 @@ fn bootstrap_own_writes_are_never_taken_for_a_migrations() {
         "two migrations in seven tenants"
     );
 }
+
+/// A migration that locks a system table (a trigger on public.sys_tenant), run for many tenants
+/// at once: the tenants' transactions deadlock on it. Each failure says why, never a bare
+/// "deadlock detected".
+#[test]
+fn trigger_on_sys_tenant_deadlock_is_named() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    let tenants: Vec<String> = (0..8).map(|i| format!("t{i}")).collect();
+    let mut args = vec!["--jobs", "4"];
+    for t in &tenants {
+        args.extend(["--tenant", t.as_str()]);
+    }
+    assert_code(&run(&test, &db, &project, &args), 0);
+    test.write_file(
+        "items/plugin/migrations/0002_trigger.sql",
+        "CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
+         CREATE TRIGGER touch BEFORE UPDATE ON public.sys_tenant FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         SELECT pg_sleep(0.2);\n",
+    );
+    let output = run(&test, &db, &project, &args);
+    assert_code(&output, 1);
+    for tenant in tenants.iter().map(String::as_str).chain(["dev"]) {
+        let line = failure_line(&output, tenant);
+        assert!(
+            line.contains("trigger touch on public.sys_tenant")
+                || line.contains("locks a table outside the tenant's schema"),
+            "{line}"
+        );
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_trigger WHERE tgname = 'touch'"),
+        "0"
+    );
+}
