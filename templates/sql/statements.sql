@@ -21,7 +21,28 @@ SELECT pg_advisory_xact_lock(1836016499, 0);
 SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto') AS present;
 
 -- name: create_pgcrypto
-CREATE EXTENSION IF NOT EXISTS pgcrypto;
+CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA extensions;
+
+-- name: create_extensions_schema
+-- The one home of database-wide objects a module needs (Supabase's convention): extensions are
+-- created here once, never in a tenant's schema, and every tenant's search_path ends with it. Every
+-- role may use it; only its owner may create in it, and a migration that does is refused.
+CREATE SCHEMA IF NOT EXISTS extensions;
+GRANT USAGE ON SCHEMA extensions TO PUBLIC;
+
+-- name: extension_schemas
+-- Each installed extension, the schema it is in and whether it may be moved to another.
+SELECT e.extname::text AS name, n.nspname::text AS schema, e.extrelocatable AS relocatable
+FROM pg_catalog.pg_extension e JOIN pg_catalog.pg_namespace n ON n.oid = e.extnamespace;
+
+-- name: create_extension
+-- Not bound: the client substitutes the quoted extension name, one modkit.toml declares.
+CREATE EXTENSION IF NOT EXISTS :extension SCHEMA extensions;
+
+-- name: move_extension
+-- Not bound, like create_extension: an extension installed elsewhere before (pgcrypto in public,
+-- by modkit before 0.3; one a migration made in a tenant's schema) is moved to its one home.
+ALTER EXTENSION :extension SET SCHEMA extensions;
 
 -- name: lock_tenant
 -- $1 tenant code
@@ -151,11 +172,12 @@ CREATE SCHEMA IF NOT EXISTS :schema;
 CREATE SCHEMA :schema;
 
 -- name: set_search_path
--- Not bound: the client substitutes the quoted schema name. Transaction-local. The tenant's schema
--- alone, no `public`: an unqualified name a migration creates can only land there (or fail, with
+-- Not bound: the client substitutes the quoted schema name. Transaction-local. The tenant's schema,
+-- then the shared `extensions` (a declared extension's types and functions, e.g. citext), no
+-- `public`: an unqualified name a migration creates can only land in the first (or fail, with
 -- "no schema has been selected to create in", if the role may not use it). Built-in functions such
 -- as gen_random_uuid() (PostgreSQL 13+) are in pg_catalog, which is always searched.
-SET LOCAL search_path TO :schema;
+SET LOCAL search_path TO :schema, extensions;
 
 -- name: list_tenants
 SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;
@@ -165,8 +187,8 @@ SELECT id::text AS id, code, schema_name FROM public.sys_tenant ORDER BY code;
 SELECT module, migration, checksum FROM public.sys_module_migration WHERE tenant_id = $1::uuid;
 
 -- name: scope_to_schema
--- $1 the quoted schema name; transaction-local, the tenant's schema alone (see set_search_path).
-SELECT set_config('search_path', $1, true);
+-- $1 the quoted schema name; transaction-local, the tenant's schema then `extensions` (see set_search_path).
+SELECT set_config('search_path', $1 || ', extensions', true);
 
 -- name: created_outside_schema
 -- $1 the tenant's schema (unquoted), $2 true when this transaction created that schema, $3 the

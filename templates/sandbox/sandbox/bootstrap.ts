@@ -168,6 +168,15 @@ export function splitStatements(sql: string): string[] {
   return out;
 }
 
+/** The extension a statement creates, when it is a `CREATE EXTENSION` (modkit's guard.rs, the same rule). */
+export function createdExtension(statement: string): string | undefined {
+  const rest = statement.replace(/^(?:\s+|--[^\r\n]*|\/\*[\s\S]*?\*\/)*/, '');
+  const m = /^create\s+extension\s+(?:if\s+not\s+exists\s+)?("(?:[^"]|"")+"|[^\s;]+)/i.exec(rest);
+  if (!m) return undefined;
+  const name = m[1]!;
+  return name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase();
+}
+
 /** What the database is: plain PostgreSQL or a Citus coordinator; a Citus worker is refused. */
 async function detectCitus(client: pg.Client): Promise<boolean> {
   const ext = await client.query(`SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'citus'`);
@@ -306,7 +315,37 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     try {
       await q('lock_database');
       const version = Number((await q<{ version: number }>('server_version')).rows[0]?.version);
-      if (!(await q<{ present: boolean }>('has_pgcrypto')).rows[0]?.present) {
+      // The one home of extensions (modkit's database.rs, the same steps): pgcrypto and the declared
+      // ones are made there, or moved there from another schema (pgcrypto in public, before).
+      await client.query(stmt('create_extensions_schema'));
+      const installed = new Map(
+        (await q<{ name: string; schema: string; relocatable: boolean }>('extension_schemas')).rows.map((r) => [r.name, r]),
+      );
+      for (const name of ['pgcrypto', ...config.extensions]) {
+        const ext = installed.get(name);
+        if (ext && ext.schema !== 'extensions') {
+          await client.query('SAVEPOINT move_extension');
+          try {
+            if (!ext.relocatable) throw new Error('it cannot be moved (not relocatable)');
+            await client.query(stmt('move_extension').replace(':extension', quoteIdent(name)));
+            await client.query('RELEASE SAVEPOINT move_extension');
+          } catch (err) {
+            await client.query('ROLLBACK TO SAVEPOINT move_extension');
+            report.warnings.push(
+              `extension ${name} is in schema ${ext.schema}, not in extensions (${(err as Error).message}): a tenant's migrations find only what is in extensions; as its owner or a superuser run \`ALTER EXTENSION ${name} SET SCHEMA extensions;\``,
+            );
+          }
+        } else if (!ext && name !== 'pgcrypto') {
+          try {
+            await client.query(stmt('create_extension').replace(':extension', quoteIdent(name)));
+          } catch (err) {
+            throw new BootstrapUsageError(
+              `cannot create extension ${name}, which modkit.toml declares ([database] extensions): ${(err as Error).message} (a superuser runs \`CREATE SCHEMA IF NOT EXISTS extensions; CREATE EXTENSION ${name} SCHEMA extensions;\` in this database, then run again)`,
+            );
+          }
+        }
+      }
+      if (!installed.has('pgcrypto')) {
         await client.query('SAVEPOINT pgcrypto');
         try {
           await q('create_pgcrypto');
@@ -342,6 +381,21 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     // The checksums already recorded in any tenant are the truth: a file that differs from one is
     // never applied, to a new tenant either (it would record the edited file as the truth).
     const recordedChecksums = (await q<{ migration: string; checksum: string; code: string }>('recorded_checksums', [moduleId])).rows;
+    // A tenant migration never creates an extension (it would land in the first tenant's schema):
+    // one not applied anywhere yet is refused, naming how to declare it instead.
+    const appliedSomewhere = new Set(
+      recordedChecksums.map((r) => r.migration),
+    );
+    for (const m of migrations.filter((m) => !appliedSomewhere.has(m.file))) {
+      for (const statement of splitStatements(m.text)) {
+        const name = createdExtension(statement);
+        if (name) {
+          throw new BootstrapUsageError(
+            `migration ${moduleId}/${m.file} creates extension ${name}: in a tenant's migration it would land in the first tenant's schema, and every other tenant would fail on it; declare it in modkit.toml instead, \`[database] extensions = ["${name}"]\`, and remove the statement: the bootstrap creates it once, in schema extensions, which every tenant's search_path ends with`,
+          );
+        }
+      }
+    }
     const failed = new Set<string>();
     for (const code of [...new Set([...devTenants, ...existing])].sort()) {
       await client.query('BEGIN');

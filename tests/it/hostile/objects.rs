@@ -209,3 +209,87 @@ fn trigger_on_sys_tenant_deadlock_is_named() {
         "0"
     );
 }
+
+/// Item 6: `CREATE EXTENSION IF NOT EXISTS citext; ALTER TABLE items ADD COLUMN email citext;` used
+/// to install citext in the first tenant's schema, and every other tenant failed for ever. Now the
+/// statement is refused before anything is done, with how to declare it; declared, the extension is
+/// made once in schema `extensions`, which every tenant's search_path ends with.
+#[test]
+fn citext_migration_works_in_every_tenant_once_declared() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    let migration = "items/plugin/migrations/0002_email.sql";
+    test.write_file(
+        migration,
+        "CREATE EXTENSION IF NOT EXISTS citext;\nALTER TABLE items ADD COLUMN email citext;\n",
+    );
+    let output = run(&test, &db, &project, &["--tenant", "acme", "--tenant", "globex"]);
+    assert_code(&output, 2);
+    let err = stderr(&output);
+    assert!(
+        err.contains("migration items/0002_email.sql (line 1) creates extension citext")
+            && err.contains(r#"[database] extensions = ["citext"]"#),
+        "{err}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_extension WHERE extname = 'citext'"),
+        "0"
+    );
+
+    test.write_file(migration, "ALTER TABLE items ADD COLUMN email citext;\n");
+    test.write_file(
+        "items/modkit.toml",
+        "[module]\nid = \"items\"\nname = \"Items\"\n\n[database]\nextensions = [\"citext\"]\n\n[dev]\nuser = \"dev\"\ntenants = [\"dev\"]\n",
+    );
+    let output = run(&test, &db, &project, &["--tenant", "acme", "--tenant", "globex"]);
+    assert_code(&output, 0);
+    assert_eq!(
+        db.scalar("SELECT string_agg(n.nspname || ':' || format_type(a.atttypid, NULL), ',' ORDER BY n.nspname) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attname = 'email'"),
+        "tenant_acme:extensions.citext,tenant_dev:extensions.citext,tenant_globex:extensions.citext"
+    );
+    // A tenant added later finds it too; the app role may use the schema, not create in it.
+    assert_code(&run(&test, &db, &project, &["--tenant", "later"]), 0);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM tenant_later.items WHERE email = 'X'::extensions.citext"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar("SELECT has_schema_privilege('public', 'extensions', 'USAGE')::text || has_schema_privilege('public', 'extensions', 'CREATE')::text"),
+        "truefalse"
+    );
+    // A name that is no extension's is refused from modkit.toml, before the database is touched.
+    test.write_file(
+        "items/modkit.toml",
+        "[module]\nid = \"items\"\n\n[database]\nextensions = [\"citext; DROP TABLE x\"]\n",
+    );
+    assert_code(&run(&test, &db, &project, &[]), 2);
+}
+
+/// Databases bootstrapped before: pgcrypto in public is moved to `extensions`, and the system
+/// tables' defaults (bound to the function, not its name) keep working.
+#[test]
+fn pgcrypto_in_public_moves_to_extensions() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    db.execute("CREATE EXTENSION pgcrypto");
+    db.execute(include_str!("../../../templates/sql/system.sql"));
+    let output = run(&test, &db, &project, &["--tenant", "acme"]);
+    assert_code(&output, 0);
+    assert_eq!(
+        db.scalar("SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'pgcrypto'"),
+        "extensions"
+    );
+    db.execute("INSERT INTO sys_tenant (code, name, schema_name) VALUES ('x', 'x', 'tenant_x')");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sys_tenant WHERE code = 'x' AND id IS NOT NULL"),
+        "1"
+    );
+    // A migration calling a pgcrypto function finds it through the tenant's search_path.
+    test.write_file(
+        "items/plugin/migrations/0002_digest.sql",
+        "CREATE TABLE h AS SELECT digest('a', 'sha256') AS d;\n",
+    );
+    assert_code(&run(&test, &db, &project, &[]), 0);
+}
