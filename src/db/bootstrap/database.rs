@@ -53,15 +53,28 @@ async fn extensions(
     declared: &[String],
     report: &mut Report,
 ) -> Result<()> {
-    simple(tx, render("create_extensions_schema", &[]))
-        .await
-        .map_err(|e| {
-            privilege_hint(
+    // A role that may not create schemas still bootstraps, as before, without declared extensions.
+    simple(tx, "SAVEPOINT modkit_extensions".into()).await?;
+    match simple(tx, render("create_extensions_schema", &[])).await {
+        Ok(_) => simple(tx, "RELEASE SAVEPOINT modkit_extensions".into())
+            .await
+            .map(drop)?,
+        Err(e) if sqlstate(&e).as_deref() == Some("42501") && declared.is_empty() => {
+            simple(tx, "ROLLBACK TO SAVEPOINT modkit_extensions".into()).await?;
+            report.warnings.push(
+                "this role may not create schema extensions, the one home of extensions (pgcrypto is not made there); \
+                 a superuser can run `CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC;`"
+                    .into(),
+            );
+        }
+        Err(e) => {
+            return Err(privilege_hint(
                 e,
                 "create schema extensions",
                 "CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC;",
-            )
-        })?;
+            ));
+        }
+    }
     // Read again under the lock: a concurrent run may have moved or made one since the catalog.
     let mut installed = std::collections::HashMap::new();
     for row in simple(tx, render("extension_schemas", &[])).await? {
@@ -155,9 +168,15 @@ async fn create_pgcrypto(tx: &mut PgConnection, catalog: &Catalog, report: &mut 
         // Refused (42501), or not installed on the server at all: a build without contrib says
         // "extension is not available" (0A000 since PostgreSQL 15, 58P01 "could not open
         // extension control file" before). PostgreSQL 13+ has gen_random_uuid() built in.
-        Err(e) if matches!(sqlstate(&e).as_deref(), Some("42501" | "0A000" | "58P01")) => {
+        // 3F000: schema extensions could not be made (warned about above).
+        Err(e)
+            if matches!(
+                sqlstate(&e).as_deref(),
+                Some("42501" | "0A000" | "58P01" | "3F000")
+            ) =>
+        {
             simple(tx, "ROLLBACK TO SAVEPOINT modkit_pgcrypto".into()).await?;
-            let refused = sqlstate(&e).as_deref() == Some("42501");
+            let refused = matches!(sqlstate(&e).as_deref(), Some("42501" | "3F000"));
             let why = if refused {
                 "this role may not create the pgcrypto extension"
             } else {
@@ -196,6 +215,8 @@ pub(super) fn extensions_sql(catalog: &Catalog, declared: &[String]) -> Vec<Stri
     for name in std::iter::once("pgcrypto").chain(declared.iter().map(String::as_str)) {
         let quoted = names::quote_ident(name);
         match catalog.extensions.get(name) {
+            // pgcrypto's CREATE is in the database-wide transaction the dry run shows next.
+            None if name == "pgcrypto" => {}
             None => out.push(render("create_extension", &[]).replace(":extension", &quoted)),
             Some((schema, true)) if schema != EXTENSIONS_SCHEMA => {
                 out.push(render("move_extension", &[]).replace(":extension", &quoted));

@@ -3,7 +3,8 @@
 // Prepares the database for this sandbox with exactly the protocol of `modkit bootstrap`, from the same
 // SQL (sandbox/sql/, copied from modkit's templates): idempotent, and safe to run many times at once
 // (advisory locks serialize the database-wide part and each tenant).
-//   1. one transaction: lock; pgcrypto; system tables; the module's permissions
+//   1. one transaction: lock; schema `extensions` with pgcrypto and modkit.toml's [database] extensions;
+//      system tables; the module's permissions
 //   2. per tenant (modkit.toml's dev tenants, --tenant, every existing tenant), one transaction each:
 //      the tenant row, its schema, the module's migrations not applied yet (checksums verified)
 //   3. per dev tenant: a role with all of the module's permissions, granted to the dev user
@@ -61,33 +62,82 @@ export function parseStatements(text: string): Map<string, string> {
   return statements;
 }
 
+/** Why a migration cannot be split for sure, with the line (1-based) where that starts. */
+export class SplitError extends Error {
+  constructor(readonly line: number, readonly reason: string) {
+    super(`line ${line}: ${reason}`);
+  }
+}
+
+const STRINGS_SETTING =
+  "the script changes standard_conforming_strings, which changes where a string ends: modkit cannot be sure where its statements end; remove the setting (write E'...' for a string with backslash escapes)";
+
 /**
  * Splits a migration into its statements the way `psql -f` does (modkit's src/db/split.rs, the same
  * rules): a `;` ends a statement only outside '...' and E'...' strings, "identifiers", $tag$ dollar
  * quotes, -- and nested /* *\/ comments, parentheses, and the BEGIN ATOMIC ... END body of a
  * CREATE [OR REPLACE] FUNCTION|PROCEDURE. Statements of only comments and whitespace are left out.
+ * Never drops or changes a byte: only PostgreSQL's (ASCII) whitespace is trimmed, a BOM at the start
+ * is skipped as psql skips it, a `--` comment ends at a CR too, a continued E'' string stays one, and
+ * an unterminated comment or string, or a change of standard_conforming_strings, throws a SplitError
+ * naming its line; the pieces are checked to cover the whole script.
  * Used on Citus, which forwards a CREATE INDEX's or a rename's whole query string to the worker,
  * where a string of several statements fails.
  */
 export function splitStatements(sql: string): string[] {
-  const out: string[] = [];
+  return scanStatements(sql).map((p) => p.text);
+}
+
+const isSpace = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f';
+
+function scanStatements(sql: string): { text: string; offset: number }[] {
+  const out: { text: string; offset: number }[] = [];
   const identStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c);
   const identCont = (c: string) => identStart(c) || /[0-9$]/.test(c);
-  let start = 0;
-  let i = 0;
+  let trouble: [number, string] | undefined;
+  const fail = (at: number, reason: string) => {
+    trouble ??= [at, reason];
+  };
+  let start = sql.startsWith('\ufeff') ? 1 : 0;
+  let i = start;
   let sawToken = false;
   let parens = 0;
   let blocks = 0;
   let words: string[] = [];
   const end = (at: number) => {
-    if (sawToken) out.push(sql.slice(start, at).trim());
+    if (sawToken) {
+      let from = start;
+      let to = at;
+      while (from < to && isSpace(sql[from])) from++;
+      while (to > from && isSpace(sql[to - 1])) to--;
+      out.push({ text: sql.slice(from, to), offset: from });
+    }
     start = at + 1;
     sawToken = false;
     parens = 0;
     blocks = 0;
     words = [];
   };
+  // After a string's closing quote: the index past the quote that continues it, when only
+  // whitespace with a newline, and -- comments, come between (PostgreSQL's quotecontinue).
+  const continuation = (from: number): number | undefined => {
+    let j = from;
+    let newline = false;
+    while (j < sql.length) {
+      const c = sql[j];
+      if (c === '\n' || c === '\r') {
+        newline = true;
+        j++;
+      } else if (c === ' ' || c === '\t' || c === '\f') j++;
+      else if (c === '-' && sql[j + 1] === '-') {
+        while (j < sql.length && sql[j] !== '\n' && sql[j] !== '\r') j++;
+      } else if (c === "'" && newline) return j + 1;
+      else return undefined;
+    }
+    return undefined;
+  };
   const skipQuoted = (quote: string, backslash: boolean) => {
+    const from = i;
     i++;
     while (i < sql.length) {
       const c = sql[i];
@@ -95,17 +145,29 @@ export function splitStatements(sql: string): string[] {
       else if (c === quote && sql[i + 1] === quote) i += 2;
       else if (c === quote) {
         i++;
+        if (quote === "'") {
+          if (/standard_conforming_strings/i.test(sql.slice(from, i))) fail(from, STRINGS_SETTING);
+          const next = continuation(i);
+          if (next !== undefined) {
+            i = next;
+            continue;
+          }
+        }
         return;
       } else i++;
     }
+    i = sql.length;
+    fail(from, quote === '"' ? 'unterminated quoted identifier' : 'unterminated quoted string');
   };
   while (i < sql.length) {
-    const c = sql[i];
+    const c = sql[i]!;
     const next = sql[i + 1];
     if (c === '-' && next === '-') {
-      while (i < sql.length && sql[i] !== '\n') i++;
+      while (i < sql.length && sql[i] !== '\n' && sql[i] !== '\r') i++;
     } else if (c === '/' && next === '*') {
+      const from = i;
       let depth = 0;
+      let closed = false;
       while (i < sql.length) {
         if (sql[i] === '/' && sql[i + 1] === '*') {
           depth++;
@@ -113,13 +175,17 @@ export function splitStatements(sql: string): string[] {
         } else if (sql[i] === '*' && sql[i + 1] === '/') {
           depth--;
           i += 2;
-          if (depth === 0) break;
+          if (depth === 0) {
+            closed = true;
+            break;
+          }
         } else i++;
       }
+      if (!closed) fail(from, 'unterminated /* comment (comments nest: a /* inside one opens another)');
     } else if (c === ';' && parens === 0 && blocks === 0) {
       end(i);
       i++;
-    } else if (/\s/.test(c)) {
+    } else if (isSpace(c)) {
       i++;
     } else {
       sawToken = true;
@@ -134,15 +200,17 @@ export function splitStatements(sql: string): string[] {
         const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*)?\$/.exec(sql.slice(i));
         if (tag) {
           const close = sql.indexOf(tag[0], i + tag[0].length);
+          if (close < 0) fail(i, 'unterminated dollar-quoted string');
           i = close < 0 ? sql.length : close + tag[0].length;
         } else {
           i++;
-          while (i < sql.length && /[0-9]/.test(sql[i])) i++;
+          while (i < sql.length && /[0-9]/.test(sql[i]!)) i++;
         }
       } else if (identStart(c)) {
         const from = i;
-        while (i < sql.length && identCont(sql[i])) i++;
+        while (i < sql.length && identCont(sql[i]!)) i++;
         const word = sql.slice(from, i).toLowerCase();
+        if (word === 'standard_conforming_strings') fail(from, STRINGS_SETTING);
         if (word === 'e' && sql[i] === "'") {
           skipQuoted("'", true);
           continue;
@@ -160,12 +228,49 @@ export function splitStatements(sql: string): string[] {
           else if (word === 'end') blocks = Math.max(0, blocks - 1);
         }
       } else if (/[0-9]/.test(c)) {
-        while (i < sql.length && identCont(sql[i])) i++;
+        while (i < sql.length && identCont(sql[i]!)) i++;
       } else i++;
     }
   }
   end(sql.length);
+  const lineAt = (at: number) => sql.slice(0, at).split('\n').length;
+  if (trouble) throw new SplitError(lineAt(trouble[0]), trouble[1]);
+  // Every character is in a piece, or between pieces where only whitespace, comments and `;` are.
+  let at = sql.startsWith('\ufeff') ? 1 : 0;
+  for (const piece of out) {
+    const gap = sql.slice(at, piece.offset);
+    if (piece.offset < at || sql.slice(piece.offset, piece.offset + piece.text.length) !== piece.text || !onlyGap(gap)) {
+      throw new SplitError(lineAt(piece.offset), 'modkit could not split this script into whole statements (a bug: please report it)');
+    }
+    at = piece.offset + piece.text.length;
+  }
+  if (!onlyGap(sql.slice(at))) throw new SplitError(lineAt(at), 'modkit could not split this script into whole statements (a bug: please report it)');
   return out;
+}
+
+/** Text between statements: `;`s, whitespace and (nested) comments only. */
+function onlyGap(gap: string): boolean {
+  let j = 0;
+  while (j < gap.length) {
+    const c = gap[j];
+    if (isSpace(c) || c === ';') j++;
+    else if (c === '-' && gap[j + 1] === '-') {
+      while (j < gap.length && gap[j] !== '\n' && gap[j] !== '\r') j++;
+    } else if (c === '/' && gap[j + 1] === '*') {
+      let depth = 0;
+      do {
+        if (gap[j] === '/' && gap[j + 1] === '*') {
+          depth++;
+          j += 2;
+        } else if (gap[j] === '*' && gap[j + 1] === '/') {
+          depth--;
+          j += 2;
+        } else j++;
+      } while (depth > 0 && j < gap.length);
+      if (depth > 0) return false;
+    } else return false;
+  }
+  return true;
 }
 
 /** The extension a statement creates, when it is a `CREATE EXTENSION` (modkit's guard.rs, the same rule). */
@@ -317,7 +422,18 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       const version = Number((await q<{ version: number }>('server_version')).rows[0]?.version);
       // The one home of extensions (modkit's database.rs, the same steps): pgcrypto and the declared
       // ones are made there, or moved there from another schema (pgcrypto in public, before).
-      await client.query(stmt('create_extensions_schema'));
+      await client.query('SAVEPOINT extensions_schema');
+      try {
+        await client.query(stmt('create_extensions_schema'));
+        await client.query('RELEASE SAVEPOINT extensions_schema');
+      } catch (err) {
+        // A role that may not create schemas still bootstraps, as before, without declared extensions.
+        if (sqlState(err) !== '42501' || config.extensions.length) throw err;
+        await client.query('ROLLBACK TO SAVEPOINT extensions_schema');
+        report.warnings.push(
+          'this role may not create schema extensions, the one home of extensions (pgcrypto is not made there); a superuser can run `CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC;`',
+        );
+      }
       const installed = new Map(
         (await q<{ name: string; schema: string; relocatable: boolean }>('extension_schemas')).rows.map((r) => [r.name, r]),
       );
@@ -354,9 +470,10 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           // Refused (42501), or not on the server at all (no contrib): "extension is not available"
           // is 0A000 since PostgreSQL 15, 58P01 "could not open extension control file" before.
           const state = sqlState(err);
-          if (state !== '42501' && state !== '0A000' && state !== '58P01') throw err;
+          // 3F000: schema extensions could not be made (warned about above).
+          if (state !== '42501' && state !== '0A000' && state !== '58P01' && state !== '3F000') throw err;
           await client.query('ROLLBACK TO SAVEPOINT pgcrypto');
-          const why = state === '42501' ? 'this role may not create pgcrypto' : 'pgcrypto is not installed on this server (no contrib)';
+          const why = state === '42501' || state === '3F000' ? 'this role may not create pgcrypto' : 'pgcrypto is not installed on this server (no contrib)';
           if (version < 130000) {
             throw new BootstrapUsageError(
               `${why}, and PostgreSQL < 13 needs it for gen_random_uuid(): ${state === '42501' ? 'ask a superuser to run CREATE EXTENSION pgcrypto' : 'install the server\'s contrib package, or use PostgreSQL 13 or later'}`,
@@ -387,7 +504,13 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       recordedChecksums.map((r) => r.migration),
     );
     for (const m of migrations.filter((m) => !appliedSomewhere.has(m.file))) {
-      for (const statement of splitStatements(m.text)) {
+      let statements: string[];
+      try {
+        statements = splitStatements(m.text);
+      } catch {
+        continue; // the server reports what cannot be split when the file is sent
+      }
+      for (const statement of statements) {
         const name = createdExtension(statement);
         if (name) {
           throw new BootstrapUsageError(
@@ -434,7 +557,15 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           if (recorded === undefined) {
             const truth = recordedChecksums.find((r) => r.migration === m.file && r.checksum !== m.checksum);
             if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
-            for (const statement of citus ? splitStatements(m.text) : [m.text]) await client.query(statement);
+            let statements = [m.text.replace(/^\ufeff/, '')];
+            if (citus) {
+              try {
+                statements = splitStatements(m.text);
+              } catch (err) {
+                throw new Error(`migration ${moduleId}/${m.file}, ${(err as Error).message}; nothing was sent`);
+              }
+            }
+            for (const statement of statements) await client.query(statement);
             await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
             done.push(m.file);
           } else if (recorded !== m.checksum) {
