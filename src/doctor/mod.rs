@@ -8,6 +8,7 @@ pub mod citus;
 pub mod drift;
 pub mod fix;
 pub mod live;
+pub mod objects;
 pub mod rule;
 pub mod scan;
 

@@ -293,3 +293,58 @@ fn pgcrypto_in_public_moves_to_extensions() {
     );
     assert_code(&run(&test, &db, &project, &[]), 0);
 }
+
+/// What an earlier modkit let a migration leave behind: citext installed in the first tenant's
+/// schema, an event trigger, a policy on a system table, a function and a type in public. doctor
+/// --db said "No problems found"; now it names each, with the statement that fixes it.
+#[test]
+fn doctor_db_reports_objects_left_outside_the_tenants() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    assert_code(&run(&test, &db, &project, &["--tenant", "acme"]), 0);
+    let doctor = |test: &crate::support::CliTest| -> (Option<i32>, String) {
+        let out = test
+            .command()
+            .args(["doctor"])
+            .arg(&project)
+            .args(["--db", db.url()])
+            .output()
+            .unwrap();
+        (out.status.code(), crate::support::stdout(&out) + &stderr(&out))
+    };
+    // (The test sandbox has no node_modules: doctor's toolchain lines fail; only db- lines matter.)
+    let (_, text) = doctor(&test);
+    assert!(!text.contains("[db-"), "{text}");
+
+    // What the old bootstrap let the first tenant's migrations commit.
+    db.execute(
+        "CREATE EXTENSION citext SCHEMA tenant_acme;
+         CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1';
+         CREATE TYPE public.t AS ENUM ('a');
+         CREATE POLICY p ON public.sys_tenant USING (true);
+         CREATE FUNCTION public.et_f() RETURNS event_trigger LANGUAGE plpgsql AS $$BEGIN END$$;
+         CREATE EVENT TRIGGER et ON ddl_command_start EXECUTE FUNCTION public.et_f();",
+    );
+    let (code, text) = doctor(&test);
+    db.execute("DROP EVENT TRIGGER et");
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("error[db-extension-in-tenant-schema]"), "{text}");
+    for found in [
+        "extension citext is in schema tenant_acme of tenant `acme`",
+        "ALTER EXTENSION citext SET SCHEMA extensions",
+        "event trigger et is outside every tenant's schema",
+        "DROP EVENT TRIGGER et;",
+        "policy p on public.sys_tenant",
+        "function public.f()",
+        "DROP ROUTINE public.f();",
+        "type public.t",
+    ] {
+        assert!(text.contains(found), "{found}:\n{text}");
+    }
+    // The extension's own functions and types (citext's) are not reported.
+    assert!(
+        !text.contains("citext(") && !text.contains("type public.citext"),
+        "{text}"
+    );
+}
