@@ -210,7 +210,8 @@ SELECT set_config('search_path', $1 || ', extensions', true);
 -- bootstrap's own: its tenant row, when new, and its migration records.
 WITH me AS (
   SELECT n.oid AS tenant, CASE WHEN $2::boolean THEN n.oid ELSE 0::oid END AS low,
-         coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[] AS listed
+         coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[] AS listed,
+         nullif(pg_catalog.current_setting('modkit.outside_objects', true), '') IS NULL AS unlisted
   FROM pg_catalog.pg_namespace n WHERE n.nspname = $1
 ), own AS (
   -- The session's temporary schemas are named after pg_my_temp_schema() (pg_temp_N, pg_toast_temp_N).
@@ -272,6 +273,11 @@ WITH me AS (
   WHERE g.oid BETWEEN me.low AND 4294967295::oid AND c.relnamespace NOT IN (SELECT oid FROM own)
     AND (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0
          AND pg_catalog.txid_status(xact.id - pg_catalog.age(g.xmin)) = 'in progress'))
+  UNION ALL
+  -- Reading a new schema's range only, with no list (a connection that did not run
+  -- remember_outside_objects): not sure, so not clean.
+  SELECT '(objects outside the tenants were not listed on this connection: checked again in full)'
+  FROM me WHERE me.low <> 0 AND me.unlisted
   UNION ALL
   SELECT 'event trigger ' || pg_catalog.quote_ident(e.evtname)
   FROM pg_catalog.pg_event_trigger e, xact

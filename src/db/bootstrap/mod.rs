@@ -361,13 +361,14 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
             if !extensions.is_empty() {
                 report.sql = database::extensions_sql(&catalog, &declared);
             }
-            report.sql.extend(dry_run_sql(
-                req,
-                &catalog,
-                &missing_permissions,
-                &work,
-                &dev_pending,
-            ));
+            let tenants = dry_run_sql(req, &catalog, &missing_permissions, &work, &dev_pending);
+            if !work.is_empty() {
+                report.sql.push(
+                    "-- Each connection, before its first tenant (the check before each COMMIT):".into(),
+                );
+                report.sql.extend(tenant::connection_setup_sql());
+            }
+            report.sql.extend(tenants);
             return Ok(report);
         }
         Mode::Apply => {}
