@@ -464,6 +464,8 @@ fn tenant_opening(tenant: &TenantWork, insert: impl Fn(&[Option<&str>]) -> Strin
 
 /// The schema (unless present), the tenant's search_path, and every migration not in `applied`
 /// with its record; counted in `done`. An applied migration whose file changed is an error.
+// The fast and the careful paths differ only in these flags; a struct for them would be read once.
+#[allow(clippy::too_many_arguments)]
 fn plan_script(
     script: &mut TenantScript,
     done: &mut TenantDone,
@@ -488,6 +490,7 @@ fn plan_script(
 /// The tenant's search_path (its schema alone), then every migration not in `applied` with its
 /// record, then the check that nothing was made outside the schema; counted in `done`. An applied
 /// migration whose file changed (in this tenant, or as recorded in any other) is an error.
+#[allow(clippy::too_many_arguments)]
 fn add_migrations(
     script: &mut TenantScript,
     done: &mut TenantDone,
