@@ -28,11 +28,45 @@ pub struct Module {
     pub id: String,
     pub permissions: Vec<String>,
     pub migrations: Vec<Migration>,
+    /// The extensions the module may use, as modkit.toml's `[database] extensions` declares them.
+    pub extensions: Vec<String>,
 }
 
 /// The modules of a sandbox or a foundation. A folder with neither yields no module: bootstrap
 /// then makes the system tables and tenants only.
 pub fn discover(project: &Project) -> Result<Vec<Module>> {
+    let extensions = declared_extensions(project)?;
+    let mut modules = discover_modules(project)?;
+    for module in &mut modules {
+        module.extensions = extensions.clone();
+    }
+    Ok(modules)
+}
+
+/// modkit.toml's `[database] extensions`, each checked to be an extension's name.
+pub fn declared_extensions(project: &Project) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for name in &project.file.database.extensions {
+        let plain = name.len() <= 63
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !plain {
+            return Err(UserError::new(format!(
+                "modkit.toml: [database] extensions holds {name:?}, which is not an extension's name"
+            ))
+            .hint("list PostgreSQL extensions by name, e.g. extensions = [\"citext\", \"pg_trgm\"]")
+            .into());
+        }
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn discover_modules(project: &Project) -> Result<Vec<Module>> {
     if let Some(module) = &project.file.module {
         names::check_module_id(&module.id).map_err(|e| {
             UserError::new(format!("modkit.toml: {}", e.message)).hint(e.hint.unwrap_or_default())
@@ -143,6 +177,7 @@ fn load_module(id: &str, index: &Path, migrations_dir: &Path) -> Result<Module> 
         id: id.to_string(),
         permissions,
         migrations: load_migrations(migrations_dir)?,
+        extensions: Vec::new(),
     })
 }
 

@@ -54,6 +54,10 @@ pub struct ModuleSection {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseSection {
     pub url: Option<String>,
+    /// PostgreSQL extensions the project's modules need (`["citext"]`): `modkit bootstrap` creates
+    /// each once, in the shared schema `extensions`, never in a tenant's (docs/bootstrap.md).
+    #[serde(default)]
+    pub extensions: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -10,6 +10,9 @@ use sqlx::{PgConnection, PgPool, Row};
 use crate::db::simple;
 use crate::db::statements::literal;
 
+/// The shared schema extensions live in, after the tenant's schema on every search_path.
+pub const EXTENSIONS_SCHEMA: &str = "extensions";
+
 pub const SYSTEM_TABLES: [&str; 6] = [
     "sys_tenant",
     "sys_permission",
@@ -30,6 +33,8 @@ pub struct Catalog {
     pub server_version_num: i32,
     pub server_version: String,
     pub has_pgcrypto: bool,
+    /// Each installed extension: its schema, and whether it may be moved.
+    pub extensions: HashMap<String, (String, bool)>,
     pub system_tables: HashSet<String>,
     /// code -> row
     pub tenants: HashMap<String, TenantRow>,
@@ -49,6 +54,28 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// What the extensions step has to do: the schema `extensions` to make, a declared extension
+    /// to create, or one (pgcrypto included) to move there from another schema, one line each.
+    pub fn extensions_pending(&self, declared: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        if !self.schemas.contains(EXTENSIONS_SCHEMA) {
+            out.push(format!("schema {EXTENSIONS_SCHEMA} is missing"));
+        }
+        for name in std::iter::once("pgcrypto").chain(declared.iter().map(String::as_str)) {
+            match self.extensions.get(name) {
+                None if name != "pgcrypto" => out.push(format!("extension {name} is not installed")),
+                // Not movable: left where it is (reported by the run that finds it, and by doctor --db).
+                Some((schema, true)) if schema != EXTENSIONS_SCHEMA => {
+                    out.push(format!(
+                        "extension {name} is in schema {schema}, not {EXTENSIONS_SCHEMA}"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        out
+    }
+
     pub fn has_system_tables(&self) -> bool {
         SYSTEM_TABLES.iter().all(|t| self.system_tables.contains(*t))
     }
@@ -119,6 +146,12 @@ impl Catalog {
                 .into());
         }
         cat.system_tables = Self::system_tables_present(conn).await?;
+        for row in simple(conn, crate::db::statements::render("extension_schemas", &[])).await? {
+            cat.extensions.insert(
+                row.try_get("name")?,
+                (row.try_get("schema")?, row.try_get("relocatable")?),
+            );
+        }
         for row in simple(
             conn,
             "SELECT nspname::text, has_schema_privilege(oid, 'USAGE') AND has_schema_privilege(oid, 'CREATE'), \

@@ -15,9 +15,15 @@
 //!   found with psql's own heuristic (psqlscan.l): in a statement that starts with those words,
 //!   outside parentheses, `BEGIN` opens a block, `CASE` inside a block opens one more, `END` closes one.
 //!
-//! Not a parser: the statements are sent to PostgreSQL, which parses them; an unterminated string or
-//! comment just runs to the end of the script, where the server reports it. The `pg_query` crate
-//! (PostgreSQL's own parser) was measured as the alternative: see docs/citus.md for why this is not it.
+//! Not a parser: the statements are sent to PostgreSQL, which parses them. But it never drops or
+//! changes a byte of one (issue 15): the pieces and the `;`s between them cover the whole script
+//! (checked by `split_checked`), only PostgreSQL's own whitespace (ASCII) is trimmed, a UTF-8 BOM at
+//! the start is skipped as psql skips it, a `--` comment ends at a CR as in PostgreSQL's lexer, an
+//! `E'...'` string continued on the next line stays an `E` string, and an unterminated comment or
+//! string is an error naming its line (sent alone, what follows would have been swallowed and the
+//! migration recorded as applied). A script that changes standard_conforming_strings, which changes
+//! where strings end, is refused rather than guessed at. The `pg_query` crate (PostgreSQL's own
+//! parser) was measured as the alternative: see docs/citus.md for why this is not it.
 
 /// One statement of a script: its text without the `;` that ends it, trimmed, and where it starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,19 +40,65 @@ impl Statement<'_> {
     }
 }
 
+/// Why a script cannot be split for sure, and the 1-based line where that starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitError {
+    pub line: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for SplitError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}: {}", self.line, self.message)
+    }
+}
+
+impl std::error::Error for SplitError {}
+
+/// PostgreSQL's whitespace (scan.l `space`): never a Unicode space, which is part of an identifier.
+fn is_pg_space(c: u8) -> bool {
+    matches!(c, b' ' | b'\t' | b'\n' | b'\r' | b'\x0c')
+}
+
+const BOM: &str = "\u{feff}";
+
 /// The statements of `script`, in order. Statements that hold nothing but whitespace and comments
-/// (`;;`, a trailing comment) are left out: PostgreSQL would do nothing with them.
+/// (`;;`, a trailing comment) are left out: PostgreSQL would do nothing with them. Lenient: an
+/// unterminated comment or string runs to the end (see `split_checked`).
 pub fn split(script: &str) -> Vec<Statement<'_>> {
+    scan(script).0
+}
+
+/// `split`, for statements that are sent one by one: an unterminated comment, string or dollar
+/// quote, or a change of standard_conforming_strings, is an error naming its line; and the pieces
+/// are checked to cover the whole script, byte for byte, with nothing but whitespace, comments,
+/// `;`s and a leading BOM between them.
+pub fn split_checked(script: &str) -> Result<Vec<Statement<'_>>, SplitError> {
+    let (statements, trouble) = scan(script);
+    if let Some((at, message)) = trouble {
+        return Err(SplitError {
+            line: script[..at].matches('\n').count() + 1,
+            message: message.to_string(),
+        });
+    }
+    check_coverage(script, &statements)?;
+    Ok(statements)
+}
+
+fn scan(script: &str) -> (Vec<Statement<'_>>, Option<(usize, &'static str)>) {
     let mut out = Vec::new();
     let mut scan = Scanner::new(script);
-    let mut start = 0;
+    // psql skips a UTF-8 byte order mark at the start of a file; the server would read it as part
+    // of the first word.
+    let mut start = if script.starts_with(BOM) { BOM.len() } else { 0 };
+    scan.at = start;
     while let Some(end) = scan.next_statement_end() {
         push(&mut out, script, start, end, scan.saw_token);
         start = end + 1;
         scan.reset_statement();
     }
     push(&mut out, script, start, script.len(), scan.saw_token);
-    out
+    (out, scan.trouble)
 }
 
 fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: usize, saw_token: bool) {
@@ -54,12 +106,44 @@ fn push<'a>(out: &mut Vec<Statement<'a>>, script: &'a str, start: usize, end: us
         return;
     }
     let text = &script[start..end];
-    let trimmed = text.trim_start();
+    let trimmed = text.trim_start_matches(|c: char| c.is_ascii() && is_pg_space(c as u8));
     let offset = start + (text.len() - trimmed.len());
     out.push(Statement {
-        sql: trimmed.trim_end(),
+        sql: trimmed.trim_end_matches(|c: char| c.is_ascii() && is_pg_space(c as u8)),
         offset,
     });
+}
+
+/// Every byte of `script` is in a statement, or is whitespace, a comment, a `;` or the leading BOM.
+fn check_coverage(script: &str, statements: &[Statement<'_>]) -> Result<(), SplitError> {
+    let mut at = if script.starts_with(BOM) { BOM.len() } else { 0 };
+    let gap_ok = |gap: &str| -> bool {
+        let mut scan = Scanner::new(gap);
+        // A gap holds no token: scanning it finds only `;`s, whitespace and comments.
+        while scan.next_statement_end().is_some() {
+            scan.reset_statement();
+        }
+        !scan.saw_token
+    };
+    for s in statements {
+        let line = script[..s.offset].matches('\n').count() + 1;
+        if s.offset < at || !script[s.offset..].starts_with(s.sql) || !gap_ok(&script[at..s.offset]) {
+            return Err(SplitError {
+                line,
+                message: "modkit could not split this script into whole statements (a bug: please report it)"
+                    .into(),
+            });
+        }
+        at = s.offset + s.sql.len();
+    }
+    if !gap_ok(&script[at..]) {
+        return Err(SplitError {
+            line: script[..at].matches('\n').count() + 1,
+            message: "modkit could not split this script into whole statements (a bug: please report it)"
+                .into(),
+        });
+    }
+    Ok(())
 }
 
 struct Scanner<'a> {
@@ -73,6 +157,8 @@ struct Scanner<'a> {
     /// `f`unction, `p`rocedure (0 for any other word), to tell a CREATE FUNCTION|PROCEDURE.
     words: [u8; 4],
     word_count: usize,
+    /// The first reason the script cannot be split for sure: where, and what.
+    trouble: Option<(usize, &'static str)>,
 }
 
 impl<'a> Scanner<'a> {
@@ -85,7 +171,12 @@ impl<'a> Scanner<'a> {
             begin_depth: 0,
             words: [0; 4],
             word_count: 0,
+            trouble: None,
         }
+    }
+
+    fn trouble(&mut self, at: usize, message: &'static str) {
+        self.trouble.get_or_insert((at, message));
     }
 
     fn reset_statement(&mut self) {
@@ -109,7 +200,7 @@ impl<'a> Scanner<'a> {
                     self.at += 1;
                     return Some(end);
                 }
-                _ if c.is_ascii_whitespace() => self.at += 1,
+                _ if is_pg_space(c) => self.at += 1,
                 _ => {
                     self.saw_token = true;
                     match c {
@@ -139,14 +230,16 @@ impl<'a> Scanner<'a> {
         None
     }
 
+    /// `-- ...` to the end of the line: a LF or a lone CR, as PostgreSQL's lexer ends it.
     fn skip_line_comment(&mut self) {
-        while self.at < self.bytes.len() && self.bytes[self.at] != b'\n' {
+        while self.at < self.bytes.len() && !matches!(self.bytes[self.at], b'\n' | b'\r') {
             self.at += 1;
         }
     }
 
     /// `/* ... */`, nested as PostgreSQL nests them.
     fn skip_block_comment(&mut self) {
+        let start = self.at;
         let mut depth = 0usize;
         while self.at < self.bytes.len() {
             match (self.bytes[self.at], self.bytes.get(self.at + 1).copied()) {
@@ -164,11 +257,16 @@ impl<'a> Scanner<'a> {
                 _ => self.at += 1,
             }
         }
+        self.trouble(
+            start,
+            "unterminated /* comment (comments nest: a /* inside one opens another)",
+        );
     }
 
     /// From an opening quote to just past its closing one; a doubled quote stays inside, and with
     /// `backslash` (an E'...' string) so does any character after a backslash.
     fn skip_quoted(&mut self, quote: u8, backslash: bool) {
+        let start = self.at;
         self.at += 1;
         while self.at < self.bytes.len() {
             let c = self.bytes[self.at];
@@ -179,6 +277,15 @@ impl<'a> Scanner<'a> {
                     self.at += 2;
                 } else {
                     self.at += 1;
+                    if quote == b'\'' {
+                        self.string_setting(start);
+                        // 'a'<newline>'b' is one string, and the continuation of an E'' string is
+                        // read as an E'' string too (PostgreSQL's quotecontinue).
+                        if let Some(next) = self.continuation() {
+                            self.at = next;
+                            continue;
+                        }
+                    }
                     return;
                 }
             } else {
@@ -186,6 +293,51 @@ impl<'a> Scanner<'a> {
             }
         }
         self.at = self.bytes.len();
+        self.trouble(
+            start,
+            if quote == b'"' {
+                "unterminated quoted identifier"
+            } else {
+                "unterminated quoted string"
+            },
+        );
+    }
+
+    /// After a string's closing quote: where its continuation's body starts (just past the next
+    /// quote) when only whitespace with a newline, and `--` comments, come before that quote.
+    fn continuation(&self) -> Option<usize> {
+        let mut i = self.at;
+        let mut newline = false;
+        while i < self.bytes.len() {
+            match self.bytes[i] {
+                b'\n' | b'\r' => {
+                    newline = true;
+                    i += 1;
+                }
+                b' ' | b'\t' | b'\x0c' => i += 1,
+                // A `--` comment counts as whitespace there, before the newline or after it.
+                b'-' if self.bytes.get(i + 1) == Some(&b'-') => {
+                    while i < self.bytes.len() && !matches!(self.bytes[i], b'\n' | b'\r') {
+                        i += 1;
+                    }
+                }
+                b'\'' if newline => return Some(i + 1),
+                _ => return None,
+            }
+        }
+        None
+    }
+
+    /// A string that names standard_conforming_strings (`set_config('standard_conforming_strings', ...)`).
+    fn string_setting(&mut self, start: usize) {
+        let body = &self.bytes[start..self.at];
+        if body.len() >= 27
+            && body
+                .windows(27)
+                .any(|w| w.eq_ignore_ascii_case(b"standard_conforming_strings"))
+        {
+            self.trouble(start, STRINGS_SETTING);
+        }
     }
 
     /// `$tag$...$tag$` (tag empty or an identifier not starting with a digit), else a `$1`
@@ -210,7 +362,10 @@ impl<'a> Scanner<'a> {
         let body = end + 1;
         self.at = match find(&self.bytes[body..], delimiter) {
             Some(i) => body + i + delimiter.len(),
-            None => self.bytes.len(),
+            None => {
+                self.trouble(start, "unterminated dollar-quoted string");
+                self.bytes.len()
+            }
         };
     }
 
@@ -226,6 +381,9 @@ impl<'a> Scanner<'a> {
             return;
         }
         let lower = word.to_ascii_lowercase();
+        if lower == b"standard_conforming_strings" {
+            self.trouble(start, STRINGS_SETTING);
+        }
         if self.word_count < self.words.len() {
             self.words[self.word_count] = match lower.as_slice() {
                 b"create" | b"or" | b"replace" | b"function" | b"procedure" => lower[0],
@@ -247,6 +405,10 @@ impl<'a> Scanner<'a> {
         }
     }
 }
+
+const STRINGS_SETTING: &str = "the script changes standard_conforming_strings, which changes where a string \
+    ends: modkit cannot be sure where its statements end; remove the setting (write E'...' for a string with \
+    backslash escapes)";
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
@@ -411,6 +573,118 @@ SELECT 3;";
         ] {
             assert_eq!(texts(script), [script], "{script}");
         }
+    }
+
+    /// The cases of issue 15 where the splitter dropped or changed what a migration says.
+    #[test]
+    fn an_unterminated_nested_comment_is_an_error_naming_its_line() {
+        let script = "CREATE TABLE a (id int);\n/* seeds/* */\nCREATE TABLE b (id int);\n";
+        let err = split_checked(script).unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.contains("unterminated /* comment"), "{err}");
+        for (script, line, what) in [
+            (
+                "SELECT 1;\nSELECT 'open;\nSELECT 2",
+                2,
+                "unterminated quoted string",
+            ),
+            ("SELECT \"open; SELECT 2", 1, "unterminated quoted identifier"),
+            (
+                "SELECT 1;\n\nSELECT $t$ open; $$; SELECT 2",
+                3,
+                "unterminated dollar-quoted string",
+            ),
+            ("SELECT E'open\\'; SELECT 2", 1, "unterminated quoted string"),
+        ] {
+            let err = split_checked(script).unwrap_err();
+            assert_eq!((err.line, err.message.as_str()), (line, what), "{script}");
+        }
+    }
+
+    #[test]
+    fn a_lone_cr_ends_a_line_comment() {
+        assert_eq!(
+            texts("-- one\rCREATE TABLE a (id int);\r\nCREATE TABLE b (id int);"),
+            ["-- one\rCREATE TABLE a (id int)", "CREATE TABLE b (id int)"]
+        );
+        assert_eq!(texts("SELECT 1; -- c\rSELECT 2;"), ["SELECT 1", "-- c\rSELECT 2"]);
+    }
+
+    #[test]
+    fn only_ascii_whitespace_is_trimmed() {
+        // NBSP is part of an identifier to PostgreSQL: `t2<NBSP>` is not `t2`.
+        let script = "ALTER TABLE t RENAME TO t2\u{a0};\n\u{a0}SELECT 1\u{2003}";
+        assert_eq!(
+            split_checked(script)
+                .unwrap()
+                .iter()
+                .map(|s| s.sql)
+                .collect::<Vec<_>>(),
+            ["ALTER TABLE t RENAME TO t2\u{a0}", "\u{a0}SELECT 1\u{2003}"]
+        );
+    }
+
+    #[test]
+    fn a_bom_at_the_start_is_skipped_as_psql_does() {
+        let script =
+            "\u{feff}CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nSELECT 2;";
+        let statements = split_checked(script).unwrap();
+        assert_eq!(
+            statements.iter().map(|s| s.sql).collect::<Vec<_>>(),
+            [
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END",
+                "SELECT 2"
+            ]
+        );
+        assert_eq!(statements[0].line_in(script), 1);
+        // A BOM anywhere else is a character of the statement.
+        assert_eq!(
+            texts("SELECT 1;\u{feff}SELECT 2"),
+            ["SELECT 1", "\u{feff}SELECT 2"]
+        );
+    }
+
+    #[test]
+    fn a_continued_e_string_stays_an_e_string() {
+        // PostgreSQL reads the continuation of E'...' on the next line as E'...': `\'` escapes there.
+        let script = "SELECT E'a'\n'b\\';c';\nSELECT 2;";
+        assert_eq!(texts(script), ["SELECT E'a'\n'b\\';c'", "SELECT 2"]);
+        // With a comment between, too; and a plain string's continuation stays plain.
+        assert_eq!(
+            texts("SELECT E'a' -- x\n'b\\';c';SELECT 'a'\n'b\\';SELECT 3"),
+            ["SELECT E'a' -- x\n'b\\';c'", "SELECT 'a'\n'b\\'", "SELECT 3"]
+        );
+    }
+
+    #[test]
+    fn a_script_changing_standard_conforming_strings_is_refused() {
+        for script in [
+            "SET standard_conforming_strings = off;\nSELECT 'a\\';",
+            "SET LOCAL Standard_Conforming_Strings TO off",
+            "SELECT set_config('standard_conforming_strings', 'off', true)",
+        ] {
+            let err = split_checked(script).unwrap_err();
+            assert!(
+                err.message.contains("standard_conforming_strings"),
+                "{script}: {err}"
+            );
+        }
+        // Named in a comment, it changes nothing.
+        assert!(split_checked("-- standard_conforming_strings stays on\nSELECT 1").is_ok());
+    }
+
+    #[test]
+    fn pieces_cover_the_whole_script() {
+        let script = "\u{feff}-- head\r\nCREATE TABLE a (x text DEFAULT E'\\';'); /* c; */ ;;\n\
+                      SELECT $q$;$q$, \"i;d\"\r-- tail; \nSELECT 'x'\n'y';\n";
+        let statements = split_checked(script).unwrap();
+        // The `-- tail; ` comment holds the `;`: the SELECTs around it are one statement.
+        assert_eq!(statements.len(), 2);
+        check_coverage(script, &statements).unwrap();
+        // A piece that lost a byte is caught.
+        let mut broken = statements.clone();
+        broken[1].sql = &broken[1].sql[..broken[1].sql.len() - 1];
+        assert!(check_coverage(script, &broken).is_err());
     }
 
     #[test]

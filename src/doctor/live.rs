@@ -53,6 +53,7 @@ pub async fn run(pool: &PgPool, project: &Project) -> Result<Vec<Diagnostic>> {
     if !has_tenants {
         return Ok(out);
     }
+    super::objects::run(pool, &mut out).await?;
     // Tenant schemas (or schemas named like one) this role may not use: PostgreSQL leaves them out
     // of search_path without a word, and a bootstrap of that tenant is refused.
     let rows = sqlx::query(

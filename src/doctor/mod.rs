@@ -9,6 +9,7 @@ pub mod drift;
 pub mod entry;
 pub mod fix;
 pub mod live;
+pub mod objects;
 pub mod rule;
 pub mod scan;
 

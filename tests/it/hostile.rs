@@ -4,6 +4,7 @@
 //! | module | what it attacks |
 //! | --- | --- |
 //! | [`schemas`] | tenant schemas the role cannot use, relations landing in `public`, edited checksums, counts |
+//! | [`objects`] | schemas, functions, types, policies, triggers, event triggers, extensions and rows a migration makes outside its tenant, and doctor --db finding those left before |
 //! | [`connection`] | stalled servers, held locks, timeouts, non-PostgreSQL peers, passwords in argv and output |
 //! | [`files`] | `init --force` over edits, symlinks, file modes, FIFOs, broken pipes, deep nesting, interrupted writes |
 //! | [`runtime`] | the sandbox API: dropped connections, NUL bytes, production identity, the bind address |
@@ -12,6 +13,7 @@
 mod connection;
 mod files;
 mod root;
+mod objects;
 mod runtime;
 // pub(crate): e2e::bootstrap starts the same server without pgcrypto for the sandbox's bootstrap.
 pub(crate) mod schemas;

@@ -4,67 +4,23 @@ use anyhow::{Context, Result};
 use sqlx::{AssertSqlSafe, PgConnection, PgPool, Row};
 
 use super::{Count, DevSeed, Report, privilege_hint, sqlstate};
-use crate::db::catalog::Catalog;
+use crate::db::catalog::{Catalog, EXTENSIONS_SCHEMA};
 use crate::db::simple;
 use crate::db::statements::{render, system_sql};
+use crate::names;
 
-/// pgcrypto, system tables and permissions, in one transaction under the database-wide lock.
+/// The schema `extensions` with pgcrypto and the declared extensions in it, system tables and
+/// permissions, in one transaction under the database-wide lock.
 pub(super) async fn database_wide(
     pool: &PgPool,
     catalog: &Catalog,
+    declared: &[String],
     permissions: &[(&str, &str)],
     report: &mut Report,
 ) -> Result<()> {
     let mut tx = pool.begin().await?;
     simple(&mut tx, render("lock_database", &[])).await?;
-    let has_pgcrypto = simple(&mut tx, render("has_pgcrypto", &[]))
-        .await?
-        .first()
-        .map(|r| r.try_get::<bool, _>(0))
-        .transpose()?;
-    if has_pgcrypto == Some(true) {
-        report.pgcrypto.existing = 1;
-    } else {
-        // A savepoint, so a refused CREATE EXTENSION does not abort the whole transaction.
-        simple(&mut tx, "SAVEPOINT modkit_pgcrypto".into()).await?;
-        match simple(&mut tx, render("create_pgcrypto", &[])).await {
-            Ok(_) => report.pgcrypto.created = 1,
-            // Refused (42501), or not installed on the server at all: a build without contrib says
-            // "extension is not available" (0A000 since PostgreSQL 15, 58P01 "could not open
-            // extension control file" before). PostgreSQL 13+ has gen_random_uuid() built in.
-            Err(e) if matches!(sqlstate(&e).as_deref(), Some("42501" | "0A000" | "58P01")) => {
-                simple(&mut tx, "ROLLBACK TO SAVEPOINT modkit_pgcrypto".into()).await?;
-                let refused = sqlstate(&e).as_deref() == Some("42501");
-                let why = if refused {
-                    "this role may not create the pgcrypto extension"
-                } else {
-                    "the pgcrypto extension is not installed on this server (no contrib)"
-                };
-                if catalog.server_version_num < 130_000 {
-                    return Err(crate::exit::UserError::new(format!(
-                        "{why}, and PostgreSQL {} has no built-in gen_random_uuid()",
-                        catalog.server_version
-                    ))
-                    .hint(if refused {
-                        "ask a superuser to run `CREATE EXTENSION pgcrypto;` in this database, then run again"
-                    } else {
-                        "install the server's contrib package (e.g. postgresql-contrib), or use PostgreSQL 13 or later"
-                    })
-                    .into());
-                }
-                report.warnings.push(format!(
-                    "{why}; going on with PostgreSQL's built-in gen_random_uuid() \
-                     ({})",
-                    if refused {
-                        "a superuser can run `CREATE EXTENSION pgcrypto;` to silence this"
-                    } else {
-                        "migrations that call other pgcrypto functions will fail"
-                    }
-                ));
-            }
-            Err(e) => return Err(e).context("cannot create the pgcrypto extension"),
-        }
-    }
+    extensions(&mut tx, catalog, declared, report).await?;
     let before = count_system_tables(&mut tx).await?;
     simple(&mut tx, system_sql().to_string()).await.map_err(|e| {
         privilege_hint(
@@ -86,6 +42,189 @@ pub(super) async fn database_wide(
     }
     tx.commit().await?;
     Ok(())
+}
+
+/// The schema `extensions`, then pgcrypto and each declared extension in it: created when missing,
+/// moved there when installed elsewhere (pgcrypto in public, from modkit before 0.3). Each step in a
+/// savepoint, so that a refusal is reported and the rest goes on.
+async fn extensions(
+    tx: &mut PgConnection,
+    catalog: &Catalog,
+    declared: &[String],
+    report: &mut Report,
+) -> Result<()> {
+    // A role that may not create schemas still bootstraps, as before, without declared extensions.
+    simple(tx, "SAVEPOINT modkit_extensions".into()).await?;
+    match simple(tx, render("create_extensions_schema", &[])).await {
+        Ok(_) => simple(tx, "RELEASE SAVEPOINT modkit_extensions".into())
+            .await
+            .map(drop)?,
+        Err(e) if sqlstate(&e).as_deref() == Some("42501") && declared.is_empty() => {
+            simple(tx, "ROLLBACK TO SAVEPOINT modkit_extensions".into()).await?;
+            report.warnings.push(
+                "this role may not create schema extensions, the one home of extensions (pgcrypto is not made there); \
+                 a superuser can run `CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC;`"
+                    .into(),
+            );
+        }
+        Err(e) => {
+            return Err(privilege_hint(
+                e,
+                "create schema extensions",
+                "CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC;",
+            ));
+        }
+    }
+    // Read again under the lock: a concurrent run may have moved or made one since the catalog.
+    let mut installed = std::collections::HashMap::new();
+    for row in simple(tx, render("extension_schemas", &[])).await? {
+        let name: String = row.try_get("name")?;
+        installed.insert(
+            name,
+            (
+                row.try_get::<String, _>("schema")?,
+                row.try_get::<bool, _>("relocatable")?,
+            ),
+        );
+    }
+    match installed.get("pgcrypto") {
+        Some((schema, relocatable)) => {
+            report.pgcrypto.existing = 1;
+            if schema != EXTENSIONS_SCHEMA {
+                move_extension(tx, "pgcrypto", schema, *relocatable, report).await?;
+            }
+        }
+        None => create_pgcrypto(tx, catalog, report).await?,
+    }
+    for name in declared {
+        match installed.get(name) {
+            Some((schema, relocatable)) => {
+                report.extensions.existing += 1;
+                if schema != EXTENSIONS_SCHEMA {
+                    move_extension(tx, name, schema, *relocatable, report).await?;
+                }
+            }
+            None => {
+                let statement =
+                    render("create_extension", &[]).replace(":extension", &names::quote_ident(name));
+                simple(tx, statement).await.map_err(|e| {
+                    let message = e
+                        .as_database_error()
+                        .map_or_else(|| e.to_string(), |d| d.message().to_string());
+                    crate::exit::UserError::new(format!(
+                        "cannot create extension {name}, which modkit.toml declares ([database] extensions): {message}"
+                    ))
+                    .hint(format!(
+                        "a superuser runs `CREATE SCHEMA IF NOT EXISTS extensions; CREATE EXTENSION {name} SCHEMA extensions;` \
+                         in this database (and the server needs the package that provides it), then run again"
+                    ))
+                })?;
+                report.extensions.created += 1;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Move an extension installed in another schema to `extensions`; a refusal (not its owner, or an
+/// extension that cannot move) is a warning, and it stays where it is.
+async fn move_extension(
+    tx: &mut PgConnection,
+    name: &str,
+    schema: &str,
+    relocatable: bool,
+    report: &mut Report,
+) -> Result<()> {
+    let why = if relocatable {
+        simple(tx, "SAVEPOINT modkit_extension".into()).await?;
+        let statement = render("move_extension", &[]).replace(":extension", &names::quote_ident(name));
+        match simple(tx, statement).await {
+            Ok(_) => {
+                simple(tx, "RELEASE SAVEPOINT modkit_extension".into()).await?;
+                return Ok(());
+            }
+            Err(e) => {
+                simple(tx, "ROLLBACK TO SAVEPOINT modkit_extension".into()).await?;
+                e.as_database_error()
+                    .map_or_else(|| e.to_string(), |d| d.message().to_string())
+            }
+        }
+    } else {
+        "it cannot be moved (not relocatable)".to_string()
+    };
+    report.warnings.push(format!(
+        "extension {name} is in schema {schema}, not in {EXTENSIONS_SCHEMA} ({why}): a tenant's migrations find only \
+         what is in {EXTENSIONS_SCHEMA}; as its owner or a superuser run `ALTER EXTENSION {name} SET SCHEMA {EXTENSIONS_SCHEMA};`"
+    ));
+    Ok(())
+}
+
+/// pgcrypto in `extensions`; without it, PostgreSQL 13+ goes on with its built-in gen_random_uuid().
+async fn create_pgcrypto(tx: &mut PgConnection, catalog: &Catalog, report: &mut Report) -> Result<()> {
+    // A savepoint, so a refused CREATE EXTENSION does not abort the whole transaction.
+    simple(tx, "SAVEPOINT modkit_pgcrypto".into()).await?;
+    match simple(tx, render("create_pgcrypto", &[])).await {
+        Ok(_) => report.pgcrypto.created = 1,
+        // Refused (42501), or not installed on the server at all: a build without contrib says
+        // "extension is not available" (0A000 since PostgreSQL 15, 58P01 "could not open
+        // extension control file" before). PostgreSQL 13+ has gen_random_uuid() built in.
+        // 3F000: schema extensions could not be made (warned about above).
+        Err(e)
+            if matches!(
+                sqlstate(&e).as_deref(),
+                Some("42501" | "0A000" | "58P01" | "3F000")
+            ) =>
+        {
+            simple(tx, "ROLLBACK TO SAVEPOINT modkit_pgcrypto".into()).await?;
+            let refused = matches!(sqlstate(&e).as_deref(), Some("42501" | "3F000"));
+            let why = if refused {
+                "this role may not create the pgcrypto extension"
+            } else {
+                "the pgcrypto extension is not installed on this server (no contrib)"
+            };
+            if catalog.server_version_num < 130_000 {
+                return Err(crate::exit::UserError::new(format!(
+                    "{why}, and PostgreSQL {} has no built-in gen_random_uuid()",
+                    catalog.server_version
+                ))
+                .hint(if refused {
+                    "ask a superuser to run `CREATE EXTENSION pgcrypto SCHEMA extensions;` in this database, then run again"
+                } else {
+                    "install the server's contrib package (e.g. postgresql-contrib), or use PostgreSQL 13 or later"
+                })
+                .into());
+            }
+            report.warnings.push(format!(
+                "{why}; going on with PostgreSQL's built-in gen_random_uuid() \
+                 ({})",
+                if refused {
+                    "a superuser can run `CREATE EXTENSION pgcrypto SCHEMA extensions;` to silence this"
+                } else {
+                    "migrations that call other pgcrypto functions will fail"
+                }
+            ));
+        }
+        Err(e) => return Err(e).context("cannot create the pgcrypto extension"),
+    }
+    Ok(())
+}
+
+/// What the extensions step runs, for `--dry-run`.
+pub(super) fn extensions_sql(catalog: &Catalog, declared: &[String]) -> Vec<String> {
+    let mut out = vec![render("create_extensions_schema", &[])];
+    for name in std::iter::once("pgcrypto").chain(declared.iter().map(String::as_str)) {
+        let quoted = names::quote_ident(name);
+        match catalog.extensions.get(name) {
+            // pgcrypto's CREATE is in the database-wide transaction the dry run shows next.
+            None if name == "pgcrypto" => {}
+            None => out.push(render("create_extension", &[]).replace(":extension", &quoted)),
+            Some((schema, true)) if schema != EXTENSIONS_SCHEMA => {
+                out.push(render("move_extension", &[]).replace(":extension", &quoted));
+            }
+            _ => {}
+        }
+    }
+    out
 }
 
 /// The one count a statement returns.

@@ -6,6 +6,7 @@
 //! parallel workers or concurrent runs never race); the dev role in a sandbox's dev tenants.
 
 mod database;
+mod guard;
 mod plan;
 pub mod render;
 mod tenant;
@@ -201,6 +202,9 @@ pub struct Report {
     /// The sandbox's dev database did not exist and was created.
     pub database_created: bool,
     pub pgcrypto: Count,
+    /// The extensions modkit.toml declares (`[database] extensions`), in schema `extensions`.
+    #[serde(skip_serializing_if = "Count::is_zero")]
+    pub extensions: Count,
     pub system_tables: Count,
     pub permissions: Count,
     pub tenants: Count,
@@ -245,11 +249,29 @@ fn citus_report(topology: &Topology) -> Option<CitusReport> {
     }
 }
 
+impl Count {
+    pub fn is_zero(&self) -> bool {
+        self.created == 0 && self.existing == 0
+    }
+}
+
+/// The extensions the modules declare, each once.
+fn declared_extensions(modules: &[Module]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for name in modules.iter().flat_map(|m| &m.extensions) {
+        if !out.contains(name) {
+            out.push(name.clone());
+        }
+    }
+    out
+}
+
 impl Report {
     pub fn changed(&self) -> bool {
         self.database_created
             || [
                 self.pgcrypto,
+                self.extensions,
                 self.system_tables,
                 self.permissions,
                 self.tenants,
@@ -276,6 +298,14 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
         ..Report::default()
     };
     catalog.topology = topology;
+    // A migration applied somewhere already stays as it is (its checksum is recorded); declaring
+    // its extension moves that to `extensions`, and its IF NOT EXISTS then does nothing.
+    guard::refuse_create_extension(&req.modules, |module, migration| {
+        catalog
+            .applied
+            .values()
+            .any(|a| a.contains_key(&(module.to_string(), migration.to_string())))
+    })?;
 
     let permissions: Vec<(&str, &str)> = req
         .modules
@@ -287,8 +317,11 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
         .copied()
         .filter(|(p, _)| !catalog.permissions.contains(*p))
         .collect();
-    let database_wide_pending =
-        !catalog.has_pgcrypto || !catalog.has_system_tables() || !missing_permissions.is_empty();
+    let declared = declared_extensions(&req.modules);
+    let database_wide_pending = !catalog.has_pgcrypto
+        || !catalog.has_system_tables()
+        || !missing_permissions.is_empty()
+        || !catalog.extensions_pending(&declared).is_empty();
 
     let work = plan_tenants(req, &catalog, &mut report);
     let dev_pending = plan_dev(req, &catalog);
@@ -296,6 +329,10 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
     if req.mode != Mode::Apply {
         // What is already there, counted as a run that finds it would count it.
         report.pgcrypto.existing = usize::from(catalog.has_pgcrypto);
+        report.extensions.existing = declared
+            .iter()
+            .filter(|e| catalog.extensions.contains_key(*e))
+            .count();
         report.system_tables.existing = catalog.system_tables.len();
         report.permissions.existing = permissions.len() - missing_permissions.len();
     }
@@ -312,22 +349,36 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
     }
     match req.mode {
         Mode::Check => {
+            report.pending.extend(catalog.extensions_pending(&declared));
             describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
             report.failures.sort_by(|a, b| a.tenant.cmp(&b.tenant));
             return Ok(report);
         }
         Mode::DryRun => {
+            let extensions = catalog.extensions_pending(&declared);
+            report.pending.extend(extensions.iter().cloned());
             describe_pending(&catalog, &missing_permissions, &work, &dev_pending, &mut report);
-            report.sql = dry_run_sql(req, &catalog, &missing_permissions, &work, &dev_pending);
+            if !extensions.is_empty() {
+                report.sql = database::extensions_sql(&catalog, &declared);
+            }
+            let tenants = dry_run_sql(req, &catalog, &missing_permissions, &work, &dev_pending);
+            if !work.is_empty() {
+                report.sql.push(
+                    "-- Each connection, before its first tenant (the check before each COMMIT):".into(),
+                );
+                report.sql.extend(tenant::connection_setup_sql());
+            }
+            report.sql.extend(tenants);
             return Ok(report);
         }
         Mode::Apply => {}
     }
 
     if database_wide_pending {
-        database_wide(pool, &catalog, &missing_permissions, &mut report).await?;
+        database_wide(pool, &catalog, &declared, &missing_permissions, &mut report).await?;
     } else {
         report.pgcrypto.existing = 1;
+        report.extensions.existing = declared.len();
     }
     report.system_tables.existing = SYSTEM_TABLES.len() - report.system_tables.created;
     report.permissions.existing = permissions.len() - report.permissions.created;

@@ -66,6 +66,9 @@ pub fn human(printer: Printer, url: &DbUrl, req: &Request, report: &Report, elap
                 ));
             };
             row("pgcrypto", report.pgcrypto, "created", "already there");
+            if !report.extensions.is_zero() {
+                row("extensions", report.extensions, "created", "already there");
+            }
             row("system tables", report.system_tables, "created", "already there");
             row("permissions", report.permissions, "registered", "already there");
             row("tenants", report.tenants, "created", "already there");

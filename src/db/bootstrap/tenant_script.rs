@@ -12,7 +12,7 @@ use sqlx::postgres::{PgDatabaseError, PgErrorPosition, PgRow};
 use sqlx::{AssertSqlSafe, PgConnection};
 
 use super::privilege_hint;
-use crate::db::split::split;
+use crate::db::split::split_checked;
 
 /// Where a statement sent alone came from, attached to its error: the migration and the line of
 /// the file it starts on, or nothing for modkit's own statements.
@@ -73,7 +73,15 @@ impl TenantScript {
     pub fn migration(&mut self, label: String, sql: &str, record: String) {
         // The file's own text, verbatim, then a newline: the `;` that separates it from what
         // follows cannot end up in a last-line comment (an extra empty statement is harmless).
-        let sql = format!("{}\n", sql.trim_end());
+        // A UTF-8 BOM at the start is skipped, as psql skips it (the server would read it as part
+        // of the first word); it is one character, so lines are unchanged.
+        // Only ASCII whitespace is trimmed: a Unicode space (NBSP) is part of an identifier to PostgreSQL.
+        let sql = format!(
+            "{}\n",
+            sql.strip_prefix('\u{feff}')
+                .unwrap_or(sql)
+                .trim_end_matches(|c: char| c.is_ascii_whitespace())
+        );
         self.migrations.push(PendingMigration { label, sql, record });
     }
 
@@ -120,7 +128,13 @@ impl TenantScript {
             .map(|s| (s.as_str(), None))
             .collect();
         for m in &self.migrations {
-            for statement in split(&m.sql) {
+            // Checked before anything is sent: a piece cut short would swallow what follows.
+            let pieces = split_checked(&m.sql).map_err(|e| {
+                crate::exit::UserError::new(format!("migration {}, {e}; nothing was sent", m.label)).hint(
+                    "sent one statement at a time (Citus), a migration must end every comment and string it opens",
+                )
+            })?;
+            for statement in pieces {
                 statements.push((statement.sql, Some((m.label.as_str(), statement.line_in(&m.sql)))));
             }
             statements.push((&m.record, None));

@@ -37,6 +37,11 @@ function nameFrom(req: Request, res: Response): string | undefined {
     res.status(400).json({ error: '"name" must not contain a NUL character (\\u0000)' });
     return undefined;
   }
+  // A lone surrogate ("\ud800" in JSON) is no character: it would be stored as U+FFFD.
+  if (/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(name)) {
+    res.status(400).json({ error: '"name" must not contain a lone UTF-16 surrogate (\\ud800-\\udfff): it is not a character' });
+    return undefined;
+  }
   return name;
 }
 

@@ -3,7 +3,8 @@
 // Prepares the database for this sandbox with exactly the protocol of `modkit bootstrap`, from the same
 // SQL (sandbox/sql/, copied from modkit's templates): idempotent, and safe to run many times at once
 // (advisory locks serialize the database-wide part and each tenant).
-//   1. one transaction: lock; pgcrypto; system tables; the module's permissions
+//   1. one transaction: lock; schema `extensions` with pgcrypto and modkit.toml's [database] extensions;
+//      system tables; the module's permissions
 //   2. per tenant (modkit.toml's dev tenants, --tenant, every existing tenant), one transaction each:
 //      the tenant row, its schema, the module's migrations not applied yet (checksums verified)
 //   3. per dev tenant: a role with all of the module's permissions, granted to the dev user
@@ -60,33 +61,82 @@ export function parseStatements(text: string): Map<string, string> {
   return statements;
 }
 
+/** Why a migration cannot be split for sure, with the line (1-based) where that starts. */
+export class SplitError extends Error {
+  constructor(readonly line: number, readonly reason: string) {
+    super(`line ${line}: ${reason}`);
+  }
+}
+
+const STRINGS_SETTING =
+  "the script changes standard_conforming_strings, which changes where a string ends: modkit cannot be sure where its statements end; remove the setting (write E'...' for a string with backslash escapes)";
+
 /**
  * Splits a migration into its statements the way `psql -f` does (modkit's src/db/split.rs, the same
  * rules): a `;` ends a statement only outside '...' and E'...' strings, "identifiers", $tag$ dollar
  * quotes, -- and nested /* *\/ comments, parentheses, and the BEGIN ATOMIC ... END body of a
  * CREATE [OR REPLACE] FUNCTION|PROCEDURE. Statements of only comments and whitespace are left out.
+ * Never drops or changes a byte: only PostgreSQL's (ASCII) whitespace is trimmed, a BOM at the start
+ * is skipped as psql skips it, a `--` comment ends at a CR too, a continued E'' string stays one, and
+ * an unterminated comment or string, or a change of standard_conforming_strings, throws a SplitError
+ * naming its line; the pieces are checked to cover the whole script.
  * Used on Citus, which forwards a CREATE INDEX's or a rename's whole query string to the worker,
  * where a string of several statements fails.
  */
 export function splitStatements(sql: string): string[] {
-  const out: string[] = [];
+  return scanStatements(sql).map((p) => p.text);
+}
+
+const isSpace = (c: string | undefined) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f';
+
+function scanStatements(sql: string): { text: string; offset: number }[] {
+  const out: { text: string; offset: number }[] = [];
   const identStart = (c: string) => /[A-Za-z_\u0080-\uffff]/.test(c);
   const identCont = (c: string) => identStart(c) || /[0-9$]/.test(c);
-  let start = 0;
-  let i = 0;
+  let trouble: [number, string] | undefined;
+  const fail = (at: number, reason: string) => {
+    trouble ??= [at, reason];
+  };
+  let start = sql.startsWith('\ufeff') ? 1 : 0;
+  let i = start;
   let sawToken = false;
   let parens = 0;
   let blocks = 0;
   let words: string[] = [];
   const end = (at: number) => {
-    if (sawToken) out.push(sql.slice(start, at).trim());
+    if (sawToken) {
+      let from = start;
+      let to = at;
+      while (from < to && isSpace(sql[from])) from++;
+      while (to > from && isSpace(sql[to - 1])) to--;
+      out.push({ text: sql.slice(from, to), offset: from });
+    }
     start = at + 1;
     sawToken = false;
     parens = 0;
     blocks = 0;
     words = [];
   };
+  // After a string's closing quote: the index past the quote that continues it, when only
+  // whitespace with a newline, and -- comments, come between (PostgreSQL's quotecontinue).
+  const continuation = (from: number): number | undefined => {
+    let j = from;
+    let newline = false;
+    while (j < sql.length) {
+      const c = sql[j];
+      if (c === '\n' || c === '\r') {
+        newline = true;
+        j++;
+      } else if (c === ' ' || c === '\t' || c === '\f') j++;
+      else if (c === '-' && sql[j + 1] === '-') {
+        while (j < sql.length && sql[j] !== '\n' && sql[j] !== '\r') j++;
+      } else if (c === "'" && newline) return j + 1;
+      else return undefined;
+    }
+    return undefined;
+  };
   const skipQuoted = (quote: string, backslash: boolean) => {
+    const from = i;
     i++;
     while (i < sql.length) {
       const c = sql[i];
@@ -94,17 +144,29 @@ export function splitStatements(sql: string): string[] {
       else if (c === quote && sql[i + 1] === quote) i += 2;
       else if (c === quote) {
         i++;
+        if (quote === "'") {
+          if (/standard_conforming_strings/i.test(sql.slice(from, i))) fail(from, STRINGS_SETTING);
+          const next = continuation(i);
+          if (next !== undefined) {
+            i = next;
+            continue;
+          }
+        }
         return;
       } else i++;
     }
+    i = sql.length;
+    fail(from, quote === '"' ? 'unterminated quoted identifier' : 'unterminated quoted string');
   };
   while (i < sql.length) {
-    const c = sql[i];
+    const c = sql[i]!;
     const next = sql[i + 1];
     if (c === '-' && next === '-') {
-      while (i < sql.length && sql[i] !== '\n') i++;
+      while (i < sql.length && sql[i] !== '\n' && sql[i] !== '\r') i++;
     } else if (c === '/' && next === '*') {
+      const from = i;
       let depth = 0;
+      let closed = false;
       while (i < sql.length) {
         if (sql[i] === '/' && sql[i + 1] === '*') {
           depth++;
@@ -112,13 +174,17 @@ export function splitStatements(sql: string): string[] {
         } else if (sql[i] === '*' && sql[i + 1] === '/') {
           depth--;
           i += 2;
-          if (depth === 0) break;
+          if (depth === 0) {
+            closed = true;
+            break;
+          }
         } else i++;
       }
+      if (!closed) fail(from, 'unterminated /* comment (comments nest: a /* inside one opens another)');
     } else if (c === ';' && parens === 0 && blocks === 0) {
       end(i);
       i++;
-    } else if (/\s/.test(c)) {
+    } else if (isSpace(c)) {
       i++;
     } else {
       sawToken = true;
@@ -133,15 +199,17 @@ export function splitStatements(sql: string): string[] {
         const tag = /^\$(?:[A-Za-z_\u0080-\uffff][A-Za-z_0-9\u0080-\uffff]*)?\$/.exec(sql.slice(i));
         if (tag) {
           const close = sql.indexOf(tag[0], i + tag[0].length);
+          if (close < 0) fail(i, 'unterminated dollar-quoted string');
           i = close < 0 ? sql.length : close + tag[0].length;
         } else {
           i++;
-          while (i < sql.length && /[0-9]/.test(sql[i])) i++;
+          while (i < sql.length && /[0-9]/.test(sql[i]!)) i++;
         }
       } else if (identStart(c)) {
         const from = i;
-        while (i < sql.length && identCont(sql[i])) i++;
+        while (i < sql.length && identCont(sql[i]!)) i++;
         const word = sql.slice(from, i).toLowerCase();
+        if (word === 'standard_conforming_strings') fail(from, STRINGS_SETTING);
         if (word === 'e' && sql[i] === "'") {
           skipQuoted("'", true);
           continue;
@@ -159,12 +227,58 @@ export function splitStatements(sql: string): string[] {
           else if (word === 'end') blocks = Math.max(0, blocks - 1);
         }
       } else if (/[0-9]/.test(c)) {
-        while (i < sql.length && identCont(sql[i])) i++;
+        while (i < sql.length && identCont(sql[i]!)) i++;
       } else i++;
     }
   }
   end(sql.length);
+  const lineAt = (at: number) => sql.slice(0, at).split('\n').length;
+  if (trouble) throw new SplitError(lineAt(trouble[0]), trouble[1]);
+  // Every character is in a piece, or between pieces where only whitespace, comments and `;` are.
+  let at = sql.startsWith('\ufeff') ? 1 : 0;
+  for (const piece of out) {
+    const gap = sql.slice(at, piece.offset);
+    if (piece.offset < at || sql.slice(piece.offset, piece.offset + piece.text.length) !== piece.text || !onlyGap(gap)) {
+      throw new SplitError(lineAt(piece.offset), 'modkit could not split this script into whole statements (a bug: please report it)');
+    }
+    at = piece.offset + piece.text.length;
+  }
+  if (!onlyGap(sql.slice(at))) throw new SplitError(lineAt(at), 'modkit could not split this script into whole statements (a bug: please report it)');
   return out;
+}
+
+/** Text between statements: `;`s, whitespace and (nested) comments only. */
+function onlyGap(gap: string): boolean {
+  let j = 0;
+  while (j < gap.length) {
+    const c = gap[j];
+    if (isSpace(c) || c === ';') j++;
+    else if (c === '-' && gap[j + 1] === '-') {
+      while (j < gap.length && gap[j] !== '\n' && gap[j] !== '\r') j++;
+    } else if (c === '/' && gap[j + 1] === '*') {
+      let depth = 0;
+      do {
+        if (gap[j] === '/' && gap[j + 1] === '*') {
+          depth++;
+          j += 2;
+        } else if (gap[j] === '*' && gap[j + 1] === '/') {
+          depth--;
+          j += 2;
+        } else j++;
+      } while (depth > 0 && j < gap.length);
+      if (depth > 0) return false;
+    } else return false;
+  }
+  return true;
+}
+
+/** The extension a statement creates, when it is a `CREATE EXTENSION` (modkit's guard.rs, the same rule). */
+export function createdExtension(statement: string): string | undefined {
+  const rest = statement.replace(/^(?:\s+|--[^\r\n]*|\/\*[\s\S]*?\*\/)*/, '');
+  const m = /^create\s+extension\s+(?:if\s+not\s+exists\s+)?("(?:[^"]|"")+"|[^\s;]+)/i.exec(rest);
+  if (!m) return undefined;
+  const name = m[1]!;
+  return name.startsWith('"') ? name.slice(1, -1).replaceAll('""', '"') : name.toLowerCase();
 }
 
 /** What the database is: plain PostgreSQL or a Citus coordinator; a Citus worker is refused. */
@@ -325,7 +439,48 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     try {
       await q('lock_database');
       const version = Number((await q<{ version: number }>('server_version')).rows[0]?.version);
-      if (!(await q<{ present: boolean }>('has_pgcrypto')).rows[0]?.present) {
+      // The one home of extensions (modkit's database.rs, the same steps): pgcrypto and the declared
+      // ones are made there, or moved there from another schema (pgcrypto in public, before).
+      await client.query('SAVEPOINT extensions_schema');
+      try {
+        await client.query(stmt('create_extensions_schema'));
+        await client.query('RELEASE SAVEPOINT extensions_schema');
+      } catch (err) {
+        // A role that may not create schemas still bootstraps, as before, without declared extensions.
+        if (sqlState(err) !== '42501' || config.extensions.length) throw err;
+        await client.query('ROLLBACK TO SAVEPOINT extensions_schema');
+        report.warnings.push(
+          'this role may not create schema extensions, the one home of extensions (pgcrypto is not made there); a superuser can run `CREATE SCHEMA extensions; GRANT USAGE ON SCHEMA extensions TO PUBLIC;`',
+        );
+      }
+      const installed = new Map(
+        (await q<{ name: string; schema: string; relocatable: boolean }>('extension_schemas')).rows.map((r) => [r.name, r]),
+      );
+      for (const name of ['pgcrypto', ...config.extensions]) {
+        const ext = installed.get(name);
+        if (ext && ext.schema !== 'extensions') {
+          await client.query('SAVEPOINT move_extension');
+          try {
+            if (!ext.relocatable) throw new Error('it cannot be moved (not relocatable)');
+            await client.query(stmt('move_extension').replace(':extension', quoteIdent(name)));
+            await client.query('RELEASE SAVEPOINT move_extension');
+          } catch (err) {
+            await client.query('ROLLBACK TO SAVEPOINT move_extension');
+            report.warnings.push(
+              `extension ${name} is in schema ${ext.schema}, not in extensions (${(err as Error).message}): a tenant's migrations find only what is in extensions; as its owner or a superuser run \`ALTER EXTENSION ${name} SET SCHEMA extensions;\``,
+            );
+          }
+        } else if (!ext && name !== 'pgcrypto') {
+          try {
+            await client.query(stmt('create_extension').replace(':extension', quoteIdent(name)));
+          } catch (err) {
+            throw new BootstrapUsageError(
+              `cannot create extension ${name}, which modkit.toml declares ([database] extensions): ${(err as Error).message} (a superuser runs \`CREATE SCHEMA IF NOT EXISTS extensions; CREATE EXTENSION ${name} SCHEMA extensions;\` in this database, then run again)`,
+            );
+          }
+        }
+      }
+      if (!installed.has('pgcrypto')) {
         await client.query('SAVEPOINT pgcrypto');
         try {
           await q('create_pgcrypto');
@@ -334,9 +489,10 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           // Refused (42501), or not on the server at all (no contrib): "extension is not available"
           // is 0A000 since PostgreSQL 15, 58P01 "could not open extension control file" before.
           const state = sqlState(err);
-          if (state !== '42501' && state !== '0A000' && state !== '58P01') throw err;
+          // 3F000: schema extensions could not be made (warned about above).
+          if (state !== '42501' && state !== '0A000' && state !== '58P01' && state !== '3F000') throw err;
           await client.query('ROLLBACK TO SAVEPOINT pgcrypto');
-          const why = state === '42501' ? 'this role may not create pgcrypto' : 'pgcrypto is not installed on this server (no contrib)';
+          const why = state === '42501' || state === '3F000' ? 'this role may not create pgcrypto' : 'pgcrypto is not installed on this server (no contrib)';
           if (version < 130000) {
             throw new BootstrapUsageError(
               `${why}, and PostgreSQL < 13 needs it for gen_random_uuid(): ${state === '42501' ? 'ask a superuser to run CREATE EXTENSION pgcrypto' : 'install the server\'s contrib package, or use PostgreSQL 13 or later'}`,
@@ -356,7 +512,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     }
     log(`  system tables ready; ${modules.reduce((n, m) => n + m.permissions.length, 0)} permissions (${newPermissions} new)`);
 
-    // 2. Each tenant in its own transaction, under its tenant lock.
+    // 2. Each tenant in its own transaction, under its tenant lock. First, what exists outside the
+    // tenant schemas now, for the check before each COMMIT (created_outside_schema).
+    await q('remember_outside_objects');
     const existing = (await q<{ code: string }>('list_tenants')).rows.map((r) => r.code);
     // The checksums already recorded in any tenant are the truth: a file that differs from one is
     // never applied, to a new tenant either (it would record the edited file as the truth).
@@ -364,12 +522,34 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     for (const m of modules) {
       recordedChecksums.set(m.id, (await q<{ migration: string; checksum: string; code: string }>('recorded_checksums', [m.id])).rows);
     }
+    // A tenant migration never creates an extension (it would land in the first tenant's schema):
+    // one not applied anywhere yet is refused, naming how to declare it instead.
+    for (const { module, migrations } of migrationsOf) {
+      const appliedSomewhere = new Set((recordedChecksums.get(module.id) ?? []).map((r) => r.migration));
+      for (const m of migrations.filter((m) => !appliedSomewhere.has(m.file))) {
+        let statements: string[];
+        try {
+          statements = splitStatements(m.text);
+        } catch {
+          continue; // the server reports what cannot be split when the file is sent
+        }
+        for (const statement of statements) {
+          const name = createdExtension(statement);
+          if (name) {
+            throw new BootstrapUsageError(
+              `migration ${module.id}/${m.file} creates extension ${name}: in a tenant's migration it would land in the first tenant's schema, and every other tenant would fail on it; declare it in modkit.toml instead, \`[database] extensions = ["${name}"]\`, and remove the statement: the bootstrap creates it once, in schema extensions, which every tenant's search_path ends with`,
+            );
+          }
+        }
+      }
+    }
     const failed = new Set<string>();
     for (const code of [...new Set([...devTenants, ...existing])].sort()) {
       await client.query('BEGIN');
       try {
         if (citus) await q('citus_schema_sharding');
         await q('lock_tenant', [code]);
+        await q('stats_baseline');
         // insert_tenant returns the new row, or nothing when the tenant exists (then find_tenant).
         const inserted = (await q<{ id: string; schema_name: string }>('insert_tenant', [code, code, null, `tenant_${code}`])).rows[0];
         const tenant = inserted ?? (await q<{ id: string; schema_name: string }>('find_tenant', [code])).rows[0];
@@ -402,7 +582,15 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
             if (recorded === undefined) {
               const truth = recordedChecksums.get(moduleId)?.find((r) => r.migration === m.file && r.checksum !== m.checksum);
               if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
-              for (const statement of citus ? splitStatements(m.text) : [m.text]) await client.query(statement);
+              let statements = [m.text.replace(/^\ufeff/, '')];
+              if (citus) {
+                try {
+                  statements = splitStatements(m.text);
+                } catch (err) {
+                  throw new Error(`migration ${moduleId}/${m.file}, ${(err as Error).message}; nothing was sent`);
+                }
+              }
+              for (const statement of statements) await client.query(statement);
               await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
               done.push(modules.length > 1 ? `${moduleId}/${m.file}` : m.file);
             } else if (recorded !== m.checksum) {
@@ -417,7 +605,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         }
         if (done.length) {
           // Before COMMIT: nothing the migrations made may live outside the tenant's schema.
-          const outside = (await q<{ outside: string | null }>('created_outside_schema', [tenant.schema_name, schemaCreated])).rows[0]?.outside;
+          const outside = (await q<{ outside: string | null }>('created_outside_schema', [tenant.schema_name, schemaCreated, code, done.length])).rows[0]?.outside;
           if (outside) {
             throw new Error(
               `migrations ${done.map((f) => (modules.length > 1 ? f : `${moduleIds}/${f}`)).join(', ')} created or changed objects outside schema ${tenant.schema_name}: ${outside}; nothing was kept (a module's migrations run in the tenant's schema alone: create objects with unqualified names, no \`public.\` or other schema)`,
@@ -431,7 +619,12 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       } catch (err) {
         await client.query('ROLLBACK').catch(() => {});
         failed.add(code);
-        report.errors.push(`tenant "${code}": ${(err as Error).message}`);
+        // The tenants' transactions only meet on the system tables: a migration locked one.
+        const deadlock =
+          sqlState(err) === '40P01'
+            ? " (a migration locks a table outside the tenant's schema, e.g. a trigger, policy, index, ALTER or foreign key on public.sys_tenant, which every tenant's bootstrap writes: keep a module's migrations to the tenant's schema)"
+            : '';
+        report.errors.push(`tenant "${code}": ${(err as Error).message}${deadlock}`);
         log(`  tenant ${code}: FAILED, rolled back`);
       }
     }

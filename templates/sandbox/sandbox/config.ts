@@ -16,6 +16,8 @@ export interface SandboxConfig {
   databaseUrl: string | undefined;
   devUser: string;
   devTenants: string[];
+  /** [database] extensions: made once by the bootstrap in schema `extensions`, never by a migration. */
+  extensions: string[];
 }
 
 function table(doc: Record<string, unknown>, key: string): Record<string, unknown> {
@@ -43,6 +45,9 @@ export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import
     databaseUrl: str(table(doc, 'database').url),
     devUser: str(dev.user) ?? 'dev',
     devTenants: tenants,
+    extensions: (Array.isArray(table(doc, 'database').extensions) ? (table(doc, 'database').extensions as unknown[]) : []).filter(
+      (e): e is string => typeof e === 'string',
+    ),
   };
 }
 

@@ -28,8 +28,8 @@ test('the search_path does not outlive the transaction', async () => {
     const { rows } = await db.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
     return rows[0]!.path;
   });
-  // The tenant's schema alone: a module table missing there is an error, never public's table.
-  assert.equal(inside, '"tenant_sandbox_test_c"');
+  // The tenant's schema, then the shared `extensions` (declared extensions live there), never public.
+  assert.equal(inside, '"tenant_sandbox_test_c", extensions');
   const { rows: afterwards } = await pool.query<{ path: string }>(`SELECT current_setting('search_path') AS path`);
   assert.equal(afterwards[0]!.path, before[0]!.path);
 });

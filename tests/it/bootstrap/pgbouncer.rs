@@ -1,5 +1,7 @@
-//! Through a transaction-pooling PgBouncer: the locks are transaction-scoped and modkit sends no
-//! named prepared statements, so pooled server connections are shared safely between runs.
+//! Through a transaction-pooling PgBouncer: the locks are transaction-scoped, and what modkit
+//! prepares per connection (the check before each COMMIT, named after a hash of its text) is only a
+//! shortcut: a tenant whose connection lacks it is done anew with the check in full, so pooled
+//! server connections are shared safely between runs.
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;

@@ -173,7 +173,7 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
         "CREATE SCHEMA \"tenant_dev\";",
         "VALUES ('acme', 'acme', NULL, 'tenant_acme');",
         // The tenant's schema alone: nothing unqualified can land in public.
-        "SET LOCAL search_path TO \"tenant_acme\";",
+        "SET LOCAL search_path TO \"tenant_acme\", extensions;",
         "AS modkit_nothing_outside",
         // The migration's own text, comment included.
         ITEMS_0001.trim_end(),

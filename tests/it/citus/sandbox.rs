@@ -104,3 +104,111 @@ fn the_sandbox_splits_migrations_like_modkit() {
         ]
     );
 }
+
+/// Issue 15: the cases where the splitter dropped or changed what a migration says, run against the
+/// sandbox's twin (src/db/split.rs has the same as unit tests): an unterminated nested comment or
+/// string is an error naming the line, a lone CR ends a `--` comment, only ASCII whitespace is
+/// trimmed (NBSP is part of a name), a leading BOM is skipped, a continued E'' string stays one, and
+/// a script changing standard_conforming_strings is refused.
+#[test]
+fn the_sandbox_splitter_never_drops_or_changes_a_byte() {
+    let sb = sandbox();
+    let script = sb.root.join("split_cases.mts");
+    std::fs::write(
+        &script,
+        format!(
+            "import {{ splitStatements }} from {:?};\n\
+             const cases = JSON.parse(process.argv[2]);\n\
+             console.log(JSON.stringify(cases.map((c: string) => {{ try {{ return {{ ok: splitStatements(c) }}; }} \
+             catch (e) {{ return {{ error: (e as Error).message }}; }} }})));\n",
+            sb.dir.join("sandbox/bootstrap.ts").display().to_string()
+        ),
+    )
+    .unwrap();
+    let cases: Vec<(&str, serde_json::Value)> = vec![
+        (
+            "CREATE TABLE a (id int);\n/* seeds/* */\nCREATE TABLE b (id int);\n",
+            serde_json::json!({"error": "line 2: unterminated /* comment (comments nest: a /* inside one opens another)"}),
+        ),
+        (
+            "SELECT 1;\nSELECT 'open;\nSELECT 2",
+            serde_json::json!({"error": "line 2: unterminated quoted string"}),
+        ),
+        (
+            "SELECT 1;\n\nSELECT $t$ open; $$; SELECT 2",
+            serde_json::json!({"error": "line 3: unterminated dollar-quoted string"}),
+        ),
+        (
+            "-- one\rCREATE TABLE a (id int);\r\nCREATE TABLE b (id int);",
+            serde_json::json!({"ok": ["-- one\rCREATE TABLE a (id int)", "CREATE TABLE b (id int)"]}),
+        ),
+        (
+            "ALTER TABLE t RENAME TO t2\u{a0};\n\u{a0}SELECT 1\u{2003}",
+            serde_json::json!({"ok": ["ALTER TABLE t RENAME TO t2\u{a0}", "\u{a0}SELECT 1\u{2003}"]}),
+        ),
+        (
+            "\u{feff}CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END;\nSELECT 2;",
+            serde_json::json!({"ok": ["CREATE FUNCTION f() RETURNS int LANGUAGE sql BEGIN ATOMIC SELECT 1; END", "SELECT 2"]}),
+        ),
+        (
+            "SELECT E'a' -- x\n'b\\';c';SELECT 'a'\n'b\\';SELECT 3",
+            serde_json::json!({"ok": ["SELECT E'a' -- x\n'b\\';c'", "SELECT 'a'\n'b\\'", "SELECT 3"]}),
+        ),
+    ];
+    let input: Vec<&str> = cases.iter().map(|(c, _)| *c).collect();
+    let out = run_ok(
+        command("npx", &sb.dir)
+            .arg("tsx")
+            .arg(&script)
+            .arg(serde_json::to_string(&input).unwrap()),
+    );
+    let got: Vec<serde_json::Value> = serde_json::from_str(stdout(&out).trim()).expect("a JSON array");
+    for ((case, want), got) in cases.iter().zip(&got) {
+        assert_eq!(got, want, "{case:?}");
+    }
+    // standard_conforming_strings changed: refused, whatever the spelling.
+    let out = run_ok(
+        command("npx", &sb.dir).arg("tsx").arg(&script).arg(
+            serde_json::to_string(&[
+                "SET standard_conforming_strings = off;\nSELECT 'a\\';",
+                "SELECT set_config('Standard_Conforming_Strings', 'off', true)",
+            ])
+            .unwrap(),
+        ),
+    );
+    let got: Vec<serde_json::Value> = serde_json::from_str(stdout(&out).trim()).unwrap();
+    for g in got {
+        assert!(
+            g["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("standard_conforming_strings")),
+            "{g}"
+        );
+    }
+}
+
+/// On the Citus path a migration with an unterminated nested comment used to lose the rest of the
+/// file and be recorded as applied: now nothing is sent and the file and line are named.
+#[test]
+fn an_unterminated_comment_on_citus_is_refused_and_nothing_recorded() {
+    let sb = sandbox();
+    let db = CitusDb::new();
+    let dir = sb.root.join("citus-comment");
+    run_ok(command(env!("CARGO_BIN_EXE_modkit"), &sb.root).args(["init", "items", "--dir", "citus-comment"]));
+    std::fs::write(
+        dir.join("plugin/migrations/0002_notes.sql"),
+        "CREATE TABLE notes (id int);\n/* seeds/* */\nCREATE TABLE lost (id int);\n",
+    )
+    .unwrap();
+    let out = output(&mut modkit_bootstrap(&dir, db.url(), &["a"]));
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+    assert!(
+        transcript(&out).contains("migration items/0002_notes.sql, line 2: unterminated /* comment"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sys_module_migration WHERE migration = '0002_notes.sql'"),
+        "0"
+    );
+}

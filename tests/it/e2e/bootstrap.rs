@@ -68,7 +68,8 @@ const EXPECTED: [(&str, &str); 10] = [
     ("sys_user_role", "3"),
     ("sys_module_migration", "3"),
     ("tenant schemas", "3"),
-    ("non-system schemas", "4"),
+    // public, the three tenants' and (issue 15) the shared `extensions`.
+    ("non-system schemas", "5"),
     ("pgcrypto", "1"),
     ("items tables", "3"),
 ];
@@ -495,6 +496,88 @@ fn npm_bootstrap_never_puts_a_module_table_outside_the_tenant_schema() {
         "{text}"
     );
     assert_eq!(in_public(&db), "0", "{text}");
+}
+
+/// Issue 15, items 6 and 7, the sandbox's side (the same SQL as modkit's): objects and rows outside
+/// the tenant are refused naming them, a temporary table is allowed, `CREATE EXTENSION` in a
+/// migration is refused with how to declare it, and a declared citext resolves in every tenant.
+#[test]
+fn npm_bootstrap_refuses_every_object_outside_the_tenant_and_declares_extensions() {
+    let db = TestDb::new();
+    let dir = own_sandbox("objects");
+    let url = db.url().to_string();
+    run_ok(&mut npm_bootstrap(&dir, &url, &["acme"]));
+    let migration = dir.join("plugin/migrations/0002_outside.sql");
+    for (sql, found) in [
+        (
+            "CREATE FUNCTION public.f() RETURNS int LANGUAGE sql AS 'SELECT 1';\n",
+            "function public.f()",
+        ),
+        ("CREATE SCHEMA x;\n", "schema x"),
+        (
+            "INSERT INTO public.sys_user_role (user_id, tenant_id, role_id) SELECT 'mallory', tenant_id, id FROM public.sys_role;\n",
+            "in table public.sys_user_role",
+        ),
+    ] {
+        fs::write(&migration, sql).unwrap();
+        let text = npm_bootstrap_fails(&dir, &url, &["acme"]);
+        for tenant in ["acme", "dev"] {
+            let line = text
+                .lines()
+                .find(|l| l.contains(&format!("tenant \"{tenant}\": ")))
+                .unwrap_or_else(|| panic!("{sql}: {text}"));
+            assert!(
+                line.contains(&format!("outside schema tenant_{tenant}: ")) && line.contains(found),
+                "{sql}: {line}"
+            );
+        }
+    }
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM sys_user_role WHERE user_id = 'mallory'"),
+        "0"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_namespace WHERE nspname = 'x'"),
+        "0"
+    );
+
+    fs::write(
+        &migration,
+        "CREATE EXTENSION IF NOT EXISTS citext;\nCREATE TEMP TABLE seed (e text) ON COMMIT DROP;\n\
+         ALTER TABLE items ADD COLUMN email citext;\n",
+    )
+    .unwrap();
+    let out = npm_bootstrap(&dir, &url, &["acme", "globex"]).output().unwrap();
+    let text = transcript(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("creates extension citext") && text.contains(r#"[database] extensions = ["citext"]"#),
+        "{text}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM pg_extension WHERE extname = 'citext'"),
+        "0"
+    );
+
+    fs::write(
+        &migration,
+        "CREATE TEMP TABLE seed (e text) ON COMMIT DROP;\nALTER TABLE items ADD COLUMN email citext;\n",
+    )
+    .unwrap();
+    let toml = dir.join("modkit.toml");
+    let text = fs::read_to_string(&toml)
+        .unwrap()
+        .replace("[database]\n", "[database]\nextensions = [\"citext\"]\n");
+    fs::write(&toml, text).unwrap();
+    run_ok(&mut npm_bootstrap(&dir, &url, &["acme", "globex"]));
+    assert_eq!(
+        db.scalar("SELECT string_agg(n.nspname || ':' || format_type(a.atttypid, NULL), ',' ORDER BY n.nspname) FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace WHERE a.attname = 'email'"),
+        "tenant_acme:extensions.citext,tenant_dev:extensions.citext,tenant_globex:extensions.citext"
+    );
+    assert_eq!(
+        db.scalar("SELECT string_agg(extname || ':' || extnamespace::regnamespace::text, ',' ORDER BY extname) FROM pg_extension WHERE extname <> 'plpgsql'"),
+        "citext:extensions,pgcrypto:extensions"
+    );
 }
 
 /// Issue 7, item 7, the sandbox's side: an applied migration edited, and a new tenant in the same

@@ -368,6 +368,32 @@ fn nul_byte_in_name_is_400() {
     assert_still_serving(&api, "acme");
 }
 
+/// Issue 15: a lone surrogate (`"\ud800"` in JSON) was stored as U+FFFD with a 201; now a 400 like
+/// NUL. A proper pair (an emoji) is still a name.
+#[test]
+fn lone_surrogate_in_name_is_400() {
+    let sb = sandbox();
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["acme"]));
+    let api = start_api("runtime-surrogate", db.url(), &[]);
+    for body in [
+        r#"{"name":"a\ud800b"}"#,
+        r#"{"name":"\udc00"}"#,
+        r#"{"name":"x\ud83d"}"#,
+    ] {
+        let res = post(&api, "acme", body);
+        assert_eq!(res.status, 400, "{body}: {res:?}");
+        assert!(res.body.contains("surrogate"), "the 400 must say why: {res:?}");
+    }
+    let res = post(&api, "acme", r#"{"name":"\ud83d\ude00 ok"}"#);
+    assert_eq!(res.status, 201, "{res:?}");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM tenant_acme.items WHERE name LIKE '%' || chr(65533) || '%'"),
+        "0"
+    );
+    assert_still_serving(&api, "acme");
+}
+
 /// Item 18: with NODE_ENV=production the sandbox still took the user from X-User-Id, so anyone could
 /// claim any user. Now refused (401, saying why, and said at start) unless MODKIT_DEV_IDENTITY=1.
 #[test]

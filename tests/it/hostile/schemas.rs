@@ -179,7 +179,8 @@ fn migration_never_creates_a_table_in_public() {
             "{sql}"
         );
     }
-    // An unqualified name can only land in the tenant's schema: public is not on search_path.
+    // An unqualified name can only land in the tenant's schema: public is not on search_path (only
+    // the shared `extensions` after it, issue 15).
     test.write_file(
         leak,
         "CREATE TABLE leak (id int);\nCREATE TABLE where_am_i AS SELECT current_schemas(false)::text AS path;\n",
@@ -188,7 +189,7 @@ fn migration_never_creates_a_table_in_public() {
     assert_eq!(public_leaks(&db), "0");
     assert_eq!(
         db.scalar("SELECT path FROM tenant_acme.where_am_i"),
-        "{tenant_acme}"
+        "{tenant_acme,extensions}"
     );
 }
 

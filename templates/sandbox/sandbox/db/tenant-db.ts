@@ -159,7 +159,8 @@ export async function withTenantTx<T>(tenantId: string, run: (db: TenantDb) => P
     if (!tenant.canUseSchema) throw new TenantSchemaUnusableError(tenant.code, tenant.schemaName, tenant.role);
     // The tenant's schema alone; `true` = local to this transaction: COMMIT or ROLLBACK puts the
     // connection's search_path back.
-    await client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [quoteIdent(tenant.schemaName)]);
+    // Then `extensions`, where the bootstrap makes the extensions modkit.toml declares (citext's type).
+    await client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [`${quoteIdent(tenant.schemaName)}, extensions`]);
     const result = await run(db);
     open = false;
     await client.query('COMMIT');
