@@ -174,6 +174,12 @@ pub enum DbAction {
         /// only when asked with this flag.
         #[arg(long)]
         create_user: bool,
+
+        /// Run it on this port (kept for later starts); a port another program holds is refused.
+        /// [default: MODKIT_PG_PORT, then port under [database] in modkit.toml, then the kept one,
+        /// first chosen free]
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
     },
     /// Stop the local database if it runs
     Stop,

@@ -29,6 +29,7 @@ mod dev;
 mod foundation;
 mod load;
 mod localdb;
+mod projects;
 pub(crate) mod sandbox;
 mod typecheck;
 mod upgrade;

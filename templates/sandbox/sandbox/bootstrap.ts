@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import plugin, { permissions } from '../plugin/index.js';
 import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
-import { hasExplicitDatabase, startLocalDb } from './localdb.js';
+import { hasExplicitDatabase, type StartedLocalDb, startLocalDb } from './localdb.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
 export const TENANT_CODE = /^[a-z][a-z0-9_]{0,47}$/;
@@ -441,6 +441,32 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
   return report;
 }
 
+/**
+ * The first bootstrap of a new local cluster (handed to startLocalDb): create its database, then bootstrap.
+ * True when it succeeded.
+ */
+export async function bootstrapNewLocalDb(url: string, log: (line: string) => void): Promise<boolean> {
+  const admin = new URL(url);
+  const name = decodeURIComponent(admin.pathname.slice(1));
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } catch (err) {
+    if (!databaseExists(err)) throw err; // made by another start a moment ago
+  } finally {
+    await client.end();
+  }
+  const report = await bootstrap({ databaseUrl: url, log: (line) => log(`[db] ${line}`) });
+  return report.errors.length === 0;
+}
+
+/** The local database started (made and bootstrapped the first time): `npm run dev`, `npm run bootstrap`, `npm test`. */
+export function ensureLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
+  return startLocalDb(log, bootstrapNewLocalDb);
+}
+
 const USAGE = `usage: npm run bootstrap [-- --tenant CODE ...] [--db URL]
   --tenant CODE  also create and seed this dev tenant (repeatable; besides modkit.toml's [dev] tenants)
   --db URL       database to use (default: DATABASE_URL, then modkit.toml's [database] url)`;
@@ -461,7 +487,7 @@ async function main(): Promise<number> {
   }
   try {
     // No server named: the sandbox's local database (started, and bootstrapped the first time).
-    if (!values.db && !hasExplicitDatabase()) await startLocalDb();
+    if (!values.db && !hasExplicitDatabase()) await ensureLocalDb();
     const report = await bootstrap({ tenants: values.tenant ?? [], databaseUrl: values.db });
     return report.errors.length ? 1 : 0;
   } catch (err) {
@@ -474,7 +500,8 @@ async function main(): Promise<number> {
   }
 }
 
-// Not a top-level await: localdb.ts imports this module while it runs (see the end of localdb.ts).
+// Not a top-level await: a module still awaiting at top level cannot be imported (sandbox/db.ts and
+// dev.mjs import this one).
 if (isEntryPoint(import.meta.url)) {
   main().then((code) => {
     process.exitCode = code;

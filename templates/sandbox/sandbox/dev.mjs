@@ -13,7 +13,7 @@
 // tsx. npm start and npm test still run the sources under tsx.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -69,6 +69,8 @@ let pending;
 /** @type {Map<string, import('node:fs').FSWatcher>} */
 const watchers = new Map();
 
+class PortInUse extends Error {}
+
 /** @param {NodeJS.Signals} signal */
 const onSignal = (signal) => void shutdown(0, signal);
 process.on('SIGINT', onSignal);
@@ -83,20 +85,63 @@ try {
   console.error(`error: ${/** @type {Error} */ (err).message}`);
   process.exit(2);
 }
+/** @type {typeof import('./ports.ts') | undefined} */
+let ports;
+try {
+  ports = await claimPorts();
+} catch (err) {
+  console.error(`error: ${/** @type {Error} */ (err).message}`);
+  process.exit(2);
+}
 const explicit = Boolean(process.env.DATABASE_URL?.trim());
 // The API reads its database URL itself (sandbox/config.ts): with a server named in the environment, or
 // the local database made already, it starts now, side by side with Vite, and the database after Vite.
 // Otherwise it waits for the database, which then starts first.
-if (compiled && (explicit || existsSync(LOCAL_URL))) spawnApi();
+if (compiled && (explicit || localUrlIsOurs())) spawnApi();
 const database = explicit || api ? undefined : startDatabase();
 try {
   vite = await startVite();
 } catch (err) {
+  if (err instanceof PortInUse) {
+    console.error(`error: ${err.message}`);
+    await shutdown(2);
+  }
   console.error(`error: the Vite dev server did not start: ${/** @type {Error} */ (err).message}`);
   await shutdown(1);
 }
 if (!explicit) await (database ?? startDatabase());
 for (const dir of SOURCE_DIRS) watchTree(join(root, dir));
+
+/**
+ * This folder's `npm run dev`, on the project's own ports (sandbox/ports.ts): a second one here is
+ * refused with the first one's pid and address; a port the user named and another program holds is one
+ * line naming it. PORT and VITE_PORT are then set for the API, vite.config.ts's proxy and this process.
+ * .env is read here too (sandbox/env.ts, imported by config.ts), below the environment.
+ */
+async function claimPorts() {
+  /** @type {typeof import('./ports.ts')} */
+  const mod = await import(pathToFileURL(join(OUT, 'sandbox', 'ports.js')).href).catch((err) => {
+    throw new Error(`sandbox/ports.ts did not compile (${err.message}); fix it and run npm run dev again`);
+  });
+  const other = mod.claimDev();
+  if (other) {
+    const error = new Error(
+      `npm run dev is already running in this folder (pid ${other.pid}, http://localhost:${other.vite}/); stop it first (Ctrl-C there, or kill ${other.pid})`,
+    );
+    throw error;
+  }
+  try {
+    const chosen = await mod.devPorts();
+    for (const note of chosen.notes) console.log(note);
+    process.env.PORT = String(chosen.api);
+    process.env.VITE_PORT = String(chosen.vite);
+    mod.recordDev(chosen);
+  } catch (err) {
+    mod.releaseDev();
+    throw err;
+  }
+  return mod;
+}
 
 /**
  * Restart the API when a source file under `dir` changes. One watcher per folder, not `recursive`:
@@ -146,6 +191,8 @@ async function startVite() {
   const t0 = performance.now();
   const { createServer, version } = await import('vite');
   const server = await createServer({
+    // The project's own port or none: never Vite's next free one, whose /api would be another project's.
+    server: { port: Number(process.env.VITE_PORT), strictPort: true },
     plugins: [
       {
         // Vite's own SIGTERM and stdin handlers exit the process once Vite is closed, before the API
@@ -161,7 +208,19 @@ async function startVite() {
       },
     ],
   });
-  await server.listen();
+  try {
+    await server.listen();
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    const e = /** @type {NodeJS.ErrnoException} */ (err);
+    if (e.code === 'EADDRINUSE' || /already in use/.test(e.message)) {
+      const holder = ports?.portHolder(Number(process.env.VITE_PORT));
+      throw new PortInUse(
+        `port ${process.env.VITE_PORT} (Vite) is in use${holder ? ` by ${holder}` : ''}; choose another: VITE_PORT=<port> npm run dev, or vite_port = <port> under [dev] in modkit.toml`,
+      );
+    }
+    throw err;
+  }
   console.log(`\n  VITE v${version}  ready in ${Math.ceil(performance.now() - t0)} ms\n`);
   server.printUrls();
   server.bindCLIShortcuts({
@@ -177,7 +236,10 @@ async function startDatabase() {
   databaseStart = (async () => {
     /** @type {typeof import('./localdb.ts')} */
     const localdb = await import(pathToFileURL(join(OUT, 'sandbox', 'localdb.js')).href);
-    if (!localdb.hasExplicitDatabase()) startedDb = !(await localdb.startLocalDb()).reused;
+    if (localdb.hasExplicitDatabase()) return;
+    /** @type {typeof import('./bootstrap.ts')} */
+    const { ensureLocalDb } = await import(pathToFileURL(join(OUT, 'sandbox', 'bootstrap.js')).href);
+    startedDb = !(await ensureLocalDb()).reused;
   })();
   try {
     await databaseStart;
@@ -207,6 +269,16 @@ function reload(why) {
     }
   });
   return reloading;
+}
+
+/** The local database's url file exists and was written here, not copied from another project (cp -a). */
+function localUrlIsOurs() {
+  if (!existsSync(LOCAL_URL)) return false;
+  try {
+    return readFileSync(join(root, '.modkit', 'pg', 'home'), 'utf8').trim() === realpathSync(join(root, '.modkit', 'pg'));
+  } catch {
+    return true; // made before the home file: its next start writes one
+  }
 }
 
 function readLocalUrl() {
@@ -400,6 +472,7 @@ async function shutdown(code, signal) {
     Promise.all([vite?.close(), child && child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined]),
     new Promise((r) => setTimeout(r, 5000)),
   ]);
+  ports?.releaseDev();
   // A start still under way (Ctrl-C right after npm run dev) finishes first, so that it is stopped too.
   await databaseStart?.catch(() => undefined);
   if (startedDb) {

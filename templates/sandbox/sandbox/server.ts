@@ -4,7 +4,7 @@ import type { Server } from 'node:http';
 import express from 'express';
 import type { ErrorRequestHandler, Express } from 'express';
 import plugin from '../plugin/index.js';
-import { devIdentity, isEntryPoint, listenHost } from './config.js';
+import { devIdentity, isEntryPoint, listenHost, projectRoot } from './config.js';
 import { pool } from './db/client.js';
 import { databaseUnavailable, withTenantTx } from './db/tenant-db.js';
 import { requirePermission } from './rbac.js';
@@ -29,6 +29,17 @@ export async function createApp(options: AppOptions = {}): Promise<Express> {
     app.use(cors({ origin: (origin, cb) => cb(null, origin !== undefined && LOCAL_ORIGIN.test(origin)), credentials: true }));
   }
   app.use(express.json());
+  if (!production) {
+    // Whose API this is: the client, doctor and a second `npm run dev` tell this project's server from
+    // another's on the same port by it (a page must never list another project's rows).
+    app.use((_req, res, next) => {
+      res.setHeader('X-Modkit-Project', encodeURIComponent(projectRoot));
+      next();
+    });
+    app.get('/api/sandbox/health', (_req, res) => {
+      res.json({ ok: true, project: projectRoot, module: plugin.meta.id, pid: process.pid });
+    });
+  }
 
   const router = express.Router();
   const identity = devIdentity(production);
@@ -85,7 +96,18 @@ export async function start(port = Number(process.env.PORT ?? 3001), host = list
 
 /** start(), then Ctrl-C or SIGTERM closes the server and the pool: `npm start`, and `npm run dev`'s API. */
 export async function serve(): Promise<Server> {
-  const server = await start();
+  let server: Server;
+  try {
+    server = await start();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { port?: number };
+    if (e.code !== 'EADDRINUSE' && e.code !== 'EACCES') throw err;
+    // One line, not a stack trace: which port, and how to choose another.
+    console.error(
+      `[api] port ${e.port ?? process.env.PORT ?? 3001} is ${e.code === 'EACCES' ? 'not allowed' : 'in use'}; choose another: PORT=<port>, or api_port = <port> under [dev] in modkit.toml`,
+    );
+    process.exit(2);
+  }
   let stopping = false;
   const stop = () => {
     if (stopping) return; // Ctrl-C reaches npm run dev's API twice: from the terminal and from dev.mjs
