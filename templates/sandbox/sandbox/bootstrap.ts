@@ -377,7 +377,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
           if (recorded === undefined) {
             const truth = recordedChecksums.find((r) => r.migration === m.file && r.checksum !== m.checksum);
             if (truth) throw new Error(editedMessage(moduleId, m.file, truth.code, truth.checksum, m.checksum));
-            for (const statement of citus ? splitStatements(m.text) : [m.text]) await client.query(statement);
+            for (const statement of citus ? splitStatements(m.text) : [m.text]) await runMigrationStatement(client, `${moduleId}/${m.file}`, m.text, statement);
             await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
             done.push(m.file);
           } else if (recorded !== m.checksum) {
@@ -439,6 +439,23 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
   for (const e of report.errors) log(`error: ${e}`);
   log(`${report.errors.length ? 'failed' : 'done'} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
   return report;
+}
+
+/**
+ * One statement of a migration; a failure names the file and the line the server points at
+ * (`items/0002_add_description.sql:3: syntax error at or near "COLUMNN"`), with the SQLSTATE.
+ */
+async function runMigrationStatement(client: pg.Client, file: string, text: string, statement: string): Promise<void> {
+  try {
+    await client.query(statement);
+  } catch (err) {
+    const e = err as Error & { position?: string; code?: string };
+    const offset = Math.max(0, text.indexOf(statement)) + Math.max(0, Number(e.position ?? 1) - 1);
+    const line = text.slice(0, offset).split('\n').length;
+    const wrapped = new Error(`${file}:${line}: ${e.message}${e.code ? ` (SQLSTATE ${e.code})` : ''}`);
+    Object.assign(wrapped, { code: e.code });
+    throw wrapped;
+  }
 }
 
 /**

@@ -41,8 +41,26 @@ const SERVE = [
   "process.on('disconnect', () => process.exit(0));",
   '',
 ].join('\n');
+// The migration runner's entry: the sandbox's own bootstrap (every dev tenant and every existing
+// tenant, one transaction each; new permissions granted to the dev role), its report sent back.
+const MIGRATE = [
+  "import { bootstrap } from './sandbox/bootstrap.js';",
+  "import { loadConfig } from './sandbox/config.js';",
+  'const t0 = performance.now();',
+  'let message;',
+  'try {',
+  '  const report = await bootstrap({ log: () => {} });',
+  '  message = { module: loadConfig().moduleId, report, ms: performance.now() - t0 };',
+  '} catch (err) {',
+  '  message = { error: err instanceof Error ? err.message : String(err) };',
+  '}',
+  'process.send(message, () => process.exit(0));',
+  '',
+].join('\n');
 // What the compiled form depends on besides the sources: when it changes, .modkit/dev is rebuilt whole.
-const FORMAT = createHash('sha256').update(`${process.versions.node.split('.')[0]}\n${SOURCE_BANNER}\n${SERVE}`).digest('hex');
+const FORMAT = createHash('sha256').update(`${process.versions.node.split('.')[0]}\n${SOURCE_BANNER}\n${SERVE}\n${MIGRATE}`).digest('hex');
+/** What the database was last brought in step with (migrations, permissions, database): see dbInputs(). */
+const DB_INPUTS = join(OUT, 'db-inputs');
 
 /**
  * What .modkit/dev was compiled from: a sha-256 per source file.
@@ -64,6 +82,12 @@ let exiting = false;
 let databaseStart;
 let startedDb = false;
 let reloading = Promise.resolve();
+/** A migration was saved since the last reload. */
+let migrationsChanged = false;
+/** The database is up (named, or the local one started): migrations can be applied. */
+let databaseReady = false;
+/** Source files compile() found changed on its last run. */
+let lastCompiled = 0;
 /** @type {NodeJS.Timeout | undefined} */
 let pending;
 /** @type {Map<string, import('node:fs').FSWatcher>} */
@@ -110,7 +134,11 @@ try {
   await shutdown(1);
 }
 if (!explicit) await (database ?? startDatabase());
+databaseReady = true;
 for (const dir of SOURCE_DIRS) watchTree(join(root, dir));
+// Migrations or permissions changed while npm run dev was not running: applied now (nothing to do on
+// a warm start, when .modkit/dev/db-inputs says the database is in step: no bootstrap is run).
+if (compiled && !exiting && readFileOr(DB_INPUTS) !== dbInputs()) void reload('the database is behind the module (migrations or permissions)', true);
 
 /**
  * This folder's `npm run dev`, on the project's own ports (sandbox/ports.ts): a second one here is
@@ -161,7 +189,9 @@ function watchTree(dir) {
         if (existsSync(path)) watchTree(path); // a new folder
         else unwatchTree(path); // a folder gone: watched again if it comes back
       }
-      if (!SOURCE_FILE.test(name)) return;
+      const migration = name.endsWith('.sql') && relative(join(root, 'plugin', 'migrations'), path).split(sep).length === 1;
+      if (migration) migrationsChanged = true;
+      else if (!SOURCE_FILE.test(name)) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(`${relative(root, path).split(sep).join('/')} changed`), 80);
     });
@@ -239,7 +269,10 @@ async function startDatabase() {
     if (localdb.hasExplicitDatabase()) return;
     /** @type {typeof import('./bootstrap.ts')} */
     const { ensureLocalDb } = await import(pathToFileURL(join(OUT, 'sandbox', 'bootstrap.js')).href);
-    startedDb = !(await ensureLocalDb()).reused;
+    const started = await ensureLocalDb();
+    startedDb = !started.reused;
+    // A cluster made just now was bootstrapped from these very migrations and permissions.
+    if (started.created) writeAtomic(DB_INPUTS, dbInputs());
   })();
   try {
     await databaseStart;
@@ -254,14 +287,30 @@ async function startDatabase() {
 }
 
 /**
- * Recompile and restart the API, one reload at a time.
+ * Recompile, bring the database in step when a migration was saved or the module's permissions
+ * changed, and restart the API; one reload at a time. A migration that fails leaves the database as it
+ * was (one transaction per tenant) and the API running on the old schema.
  * @param {string} why
+ * @param {boolean} [database] bring the database in step even if no migration file was saved
  */
-function reload(why) {
+function reload(why, database = false) {
   reloading = reloading.then(async () => {
     if (exiting) return;
     try {
-      if (await compile()) await restartApi(why);
+      const saved = migrationsChanged;
+      migrationsChanged = false;
+      const ok = await compile();
+      const code = lastCompiled > 0;
+      const inputs = dbInputs();
+      if (databaseReady && ok && (saved || database || readFileOr(DB_INPUTS) !== inputs)) {
+        const result = await migrate();
+        if (!result.ok) return; // reported; the API keeps serving the old schema
+        writeAtomic(DB_INPUTS, inputs);
+        if (!code && result.applied === 0 && api) return; // nothing new for the API
+      } else if (saved && !code && api) {
+        return;
+      }
+      if (ok) await restartApi(why);
       else await stopApi();
     } catch (err) {
       // A file that vanished mid-read, a full disk: say it, keep watching (the next change retries).
@@ -269,6 +318,69 @@ function reload(why) {
     }
   });
   return reloading;
+}
+
+/**
+ * The sandbox's bootstrap in a child (the module as it is on disk now, not as this process imported
+ * it): prints `[db] applied items/0002_add_description.sql to 2 tenants in 40 ms`, or the failure with
+ * its file and line. `applied`: how many migrations ran.
+ * @returns {Promise<{ ok: boolean; applied: number }>}
+ */
+async function migrate() {
+  const child = spawn(process.execPath, ['--enable-source-maps', join(OUT, 'migrate.js')], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  /** @type {any} */
+  const message = await new Promise((resolve) => {
+    child.once('message', resolve);
+    child.once('exit', (code, signal) => resolve({ error: `the migration runner exited (${signal ?? `code ${code}`})` }));
+  });
+  if (message.error) {
+    console.error(`[db] not brought in step: ${message.error}`);
+    return { ok: false, applied: 0 };
+  }
+  /** @type {import('./bootstrap.ts').BootstrapReport} */
+  const report = message.report;
+  /** @type {Map<string, number>} */
+  const applied = new Map();
+  for (const t of report.tenants) for (const file of t.applied) applied.set(file, (applied.get(file) ?? 0) + 1);
+  const ms = Math.round(message.ms);
+  for (const [file, n] of applied) console.log(`[db] applied ${message.module}/${file} to ${n} tenant${n === 1 ? '' : 's'} in ${ms} ms`);
+  for (const w of report.warnings) console.log(`[db] warning: ${w}`);
+  if (report.errors.length > 0) {
+    for (const e of report.errors) console.error(`[db] error: ${e}`);
+    console.error('[db] the database is as it was (each tenant rolled back); the API keeps the old schema: fix the file and save it again');
+    return { ok: false, applied: applied.size };
+  }
+  return { ok: true, applied: applied.size };
+}
+
+/**
+ * What the database must be in step with: each migration's name and content, the module's declared
+ * permissions (plugin/index.ts's `permissions` array, as modkit reads it) and which database.
+ */
+function dbInputs() {
+  const h = createHash('sha256');
+  const dir = join(root, 'plugin', 'migrations');
+  try {
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.sql')).sort()) h.update(`${f}\0${hash(join(dir, f))}\0`);
+  } catch {
+    // no migrations folder
+  }
+  const index = readFileOr(join(root, 'plugin', 'index.ts')) ?? '';
+  h.update(/export\s+const\s+permissions\b[^=]*=\s*\[[^\]]*\]/.exec(index)?.[0] ?? '');
+  h.update(`\0${process.env.DATABASE_URL ?? ''}\0${readLocalUrl() ?? ''}`);
+  return h.digest('hex');
+}
+
+/** @param {string} path */
+function readFileOr(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
 }
 
 /** The local database's url file exists and was written here, not copied from another project (cp -a). */
@@ -356,6 +468,7 @@ async function compile() {
   const removed = Object.keys(old).filter((rel) => !(rel in files));
   if (whole) rmSync(OUT, { recursive: true, force: true });
   for (const rel of removed) rmSync(join(OUT, rel.replace(/\.ts$/, '.js')), { force: true });
+  lastCompiled = changed.length;
   if (changed.length === 0) return existsSync(join(OUT, 'serve.js'));
 
   mkdirSync(OUT, { recursive: true });
@@ -411,6 +524,7 @@ async function compile() {
     else files[rel] = old[rel];
   }
   writeAtomic(join(OUT, 'serve.js'), SERVE);
+  writeAtomic(join(OUT, 'migrate.js'), MIGRATE);
   writeManifest(tsconfig, files);
   if (failed.length === 0) return true;
   console.error('[api] not started: fix the error above (it restarts when a file changes)');

@@ -62,6 +62,12 @@ export async function createApp(options: AppOptions = {}): Promise<Express> {
 // bad input, whichever route let it through.
 const BAD_CHARACTER_SQLSTATES = new Set(['22021', '22P05']);
 
+// SQLSTATEs of a column or table that does not exist (42703, 42P01): in a sandbox, a migration the code
+// needs and the database does not have yet.
+const MISSING_SCHEMA_SQLSTATES = new Set(['42703', '42P01']);
+const MIGRATION_HINT =
+  'a migration in plugin/migrations/ not applied yet? npm run dev applies one when it is saved (see its [db] lines), else run npm run bootstrap';
+
 // 4xx errors (bad JSON, unknown tenant...) keep their status and message; a database that went away is
 // a 503 saying so; anything else is a logged 500 without detail.
 export const errorHandler: ErrorRequestHandler = (err, _req, res, next) => {
@@ -69,6 +75,12 @@ export const errorHandler: ErrorRequestHandler = (err, _req, res, next) => {
   const e = (unavailable ?? err) as { status?: unknown; statusCode?: unknown; message?: unknown; code?: unknown };
   if (typeof e.code === 'string' && BAD_CHARACTER_SQLSTATES.has(e.code)) {
     if (!res.headersSent) res.status(400).json({ error: 'the request holds a character the database cannot store (e.g. a NUL byte)' });
+    return;
+  }
+  if (typeof e.code === 'string' && MISSING_SCHEMA_SQLSTATES.has(e.code)) {
+    // The code uses a column or table the database does not have yet: one line, not a pg object dump.
+    console.error(`[api] 500 (SQLSTATE ${e.code}): ${String(e.message)}; ${MIGRATION_HINT}`);
+    if (!res.headersSent) res.status(500).json({ error: `internal error: ${String(e.message)}; ${MIGRATION_HINT}` });
     return;
   }
   const raw = Number(e.status ?? e.statusCode);
