@@ -123,6 +123,16 @@ pub enum Command {
     )]
     Db(DbCommandArgs),
 
+    /// Add a migration to the module: the next number, the right folder, a header
+    #[command(
+        after_help = "Examples:\n  modkit migration new add_description              # plugin/migrations/0002_add_description.sql in a sandbox\n  \
+                            modkit migration new add_sku --module items        # src/modules/items/migrations/... in a foundation\n  \
+                            npm run migration:new -- add_description           # the same from the sandbox's npm scripts\n\n\
+                      The number follows the highest one there (gaps stay gaps; its width is kept). npm run dev applies\n\
+                      a migration as soon as it is saved."
+    )]
+    Migration(MigrationArgs),
+
     /// Print a shell completion script (bash, zsh, fish, powershell)
     #[command(after_help = "Install, e.g.:\n  \
             modkit completions bash > ~/.local/share/bash-completion/completions/modkit\n  \
@@ -148,6 +158,29 @@ pub struct UpgradeArgs {
 
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct MigrationArgs {
+    #[command(subcommand)]
+    pub action: MigrationAction,
+
+    /// The sandbox or foundation
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    pub project: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationAction {
+    /// Create the next migration file of the module, with a header
+    New {
+        /// What it does, e.g. add_description (letters and digits; the rest becomes `_`)
+        name: String,
+
+        /// In a foundation: the module whose migration it is
+        #[arg(long, value_name = "ID")]
+        module: Option<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -205,7 +238,7 @@ impl Command {
             Command::Adapt(args) => args.output.format == Format::Json,
             Command::Doctor(args) => args.format == DoctorFormat::Json,
             Command::Upgrade(args) => args.output.format == Format::Json,
-            Command::Init(_) | Command::Db(_) | Command::Completions(_) => false,
+            Command::Init(_) | Command::Db(_) | Command::Migration(_) | Command::Completions(_) => false,
         }
     }
 }

@@ -22,6 +22,7 @@ mod doctor;
 mod exit;
 mod foundation;
 mod localdb;
+mod migration;
 mod modules;
 mod names;
 mod output;
@@ -87,6 +88,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Doctor(args) => commands::doctor::run(&args, printer),
         Command::Upgrade(args) => commands::upgrade::run(&args, printer),
         Command::Db(args) => commands::db::run(&args, printer),
+        Command::Migration(args) => commands::migration::run(&args, printer),
         Command::Completions(args) => completions(args.shell),
     };
     match result {

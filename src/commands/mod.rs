@@ -5,4 +5,5 @@ pub mod bootstrap;
 pub mod db;
 pub mod doctor;
 pub mod init;
+pub mod migration;
 pub mod upgrade;

@@ -646,3 +646,85 @@ fn the_rendered_sandbox_imports_no_circle() {
         }
     }
 }
+
+/// `modkit migration new`: the next number after the highest (gaps stay gaps, 0001–0009 go on to
+/// 0010), a header, the module's folder in a sandbox and, with --module, in a foundation; bad names
+/// and places are refused with exit 2 and nothing written.
+#[test]
+fn migration_new_numbers_after_the_highest_and_finds_the_modules_folder() {
+    let test = CliTest::new();
+    assert_code(&test.run(&["init", "items"]), 0);
+    let new = |args: &[&str]| {
+        let mut all = vec!["migration", "new", "--project"];
+        let project = test.path("items");
+        let project = project.to_str().unwrap().to_string();
+        all.push(&project);
+        all.extend_from_slice(args);
+        test.run(&all)
+    };
+    let out = new(&["Add Description"]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("created plugin/migrations/0002_add_description.sql"),
+        "{}",
+        transcript(&out)
+    );
+    let text = test.read_file("items/plugin/migrations/0002_add_description.sql");
+    assert!(
+        text.starts_with("-- items/0002_add_description.sql: add description\n"),
+        "{text}"
+    );
+    // A gap, and 0009: the next is 0010.
+    test.write_file("items/plugin/migrations/0009_later.sql", "SELECT 1;\n");
+    assert_code(&new(&["sku"]), 0);
+    assert!(test.path("items/plugin/migrations/0010_sku.sql").is_file());
+    // Nothing to name it by: refused, nothing written.
+    let before = test.files("items/plugin/migrations");
+    let out = new(&["--", "--"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("is not a migration name"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(test.files("items/plugin/migrations"), before);
+
+    // A foundation: the module's own migrations folder.
+    test.copy_fixture("foundation", "app");
+    std::fs::create_dir_all(test.path("app/src/modules/orders/migrations")).unwrap();
+    test.write_file("app/src/modules/orders/migrations/0001_init.sql", "SELECT 1;\n");
+    let app = test.path("app");
+    let out = test.run(&[
+        "migration",
+        "new",
+        "--project",
+        app.to_str().unwrap(),
+        "--module",
+        "orders",
+        "add_total",
+    ]);
+    assert_code(&out, 0);
+    assert!(
+        test.path("app/src/modules/orders/migrations/0002_add_total.sql")
+            .is_file(),
+        "{}",
+        transcript(&out)
+    );
+    let out = test.run(&[
+        "migration",
+        "new",
+        "--project",
+        app.to_str().unwrap(),
+        "--module",
+        "nope",
+        "x",
+    ]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("there is no module `nope`"),
+        "{}",
+        transcript(&out)
+    );
+    let out = test.run(&["migration", "new", "--project", app.to_str().unwrap(), "x"]);
+    assert_code(&out, 2);
+}
