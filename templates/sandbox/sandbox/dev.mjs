@@ -81,6 +81,8 @@ let exiting = false;
 /** @type {Promise<void> | undefined} */
 let databaseStart;
 let startedDb = false;
+/** @type {number | undefined} The local database's postmaster, once started: stopped by signal if .modkit/pg vanishes. */
+let serverPid;
 let reloading = Promise.resolve();
 /** A migration was saved since the last reload. */
 let migrationsChanged = false;
@@ -271,6 +273,8 @@ async function startDatabase() {
     const { ensureLocalDb } = await import(pathToFileURL(join(OUT, 'sandbox', 'bootstrap.js')).href);
     const started = await ensureLocalDb();
     startedDb = !started.reused;
+    const state = localdb.localDbState();
+    if (state.state === 'running') serverPid = state.pid;
     // A cluster made just now was bootstrapped from these very migrations and permissions.
     if (started.created) writeAtomic(DB_INPUTS, dbInputs());
   })();
@@ -573,6 +577,30 @@ function refuseLinks() {
 }
 
 /**
+ * The server this run started, when its folder is gone (`rm -rf .modkit` while it ran): pg_ctl has no
+ * data folder to stop it by, so it gets PostgreSQL's fast-shutdown signal; never a `stopped` that is not so.
+ */
+async function stopOrphanServer() {
+  const pid = serverPid;
+  const isPostgres = () => {
+    try {
+      process.kill(/** @type {number} */ (pid), 0);
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+    } catch {
+      return false;
+    }
+  };
+  if (pid === undefined || !isPostgres()) {
+    console.log('[db] the local database was not running');
+    return;
+  }
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && isPostgres(); i++) await new Promise((r) => setTimeout(r, 50));
+  if (isPostgres()) console.error(`[db] .modkit/pg is gone and its server (pid ${pid}) did not stop: kill ${pid}`);
+  else console.log(`[db] .modkit/pg is gone: stopped its server (pid ${pid}) by signal`);
+}
+
+/**
  * Stop the children, wait for them, then the database this run started; exit with `code`.
  * @param {number} code
  * @param {NodeJS.Signals} [signal]
@@ -593,8 +621,8 @@ async function shutdown(code, signal) {
     try {
       /** @type {typeof import('./localdb.ts')} */
       const localdb = await import(pathToFileURL(join(OUT, 'sandbox', 'localdb.js')).href);
-      await localdb.stopLocalDb();
-      console.log('[db] stopped the local database');
+      if (await localdb.stopLocalDb()) console.log('[db] stopped the local database');
+      else await stopOrphanServer();
     } catch (err) {
       console.error(`[db] ${/** @type {Error} */ (err).message}`);
     }

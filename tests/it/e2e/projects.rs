@@ -318,4 +318,23 @@ fn two_sandboxes_and_a_running_copy_each_list_only_their_own_rows() {
         !a.dir.join(".modkit/dev.json").exists(),
         "the running mark is removed on exit"
     );
+
+    // `rm -rf .modkit` while B runs: Ctrl-C stops B's server by signal and says so, never a false
+    // `stopped` while postgres still runs.
+    let mut dev_b = npm_run_dev(&b, "b-again", &[]);
+    let b_db = db_port(&b.dir);
+    fs::remove_dir_all(b.dir.join(".modkit")).unwrap();
+    dev_b.guard.interrupt();
+    let log = fs::read_to_string(&dev_b.log).unwrap_or_default();
+    assert!(
+        log.contains(".modkit/pg is gone: stopped its server"),
+        "{}",
+        tail(&log, 20)
+    );
+    assert!(
+        !log.contains("[db] stopped the local database"),
+        "{}",
+        tail(&log, 20)
+    );
+    assert!(!port_is_open(b_db), "B's server outlived the removal of .modkit");
 }
