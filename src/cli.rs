@@ -152,6 +152,16 @@ pub enum Command {
     )]
     Access(AccessArgs),
 
+    /// Add a migration to the module: the next number, the right folder, a header
+    #[command(
+        after_help = "Examples:\n  modkit migration new add_description              # plugin/migrations/0002_add_description.sql in a sandbox\n  \
+                            modkit migration new add_sku --module items        # src/modules/items/migrations/... in a foundation\n  \
+                            npm run migration:new -- add_description           # the same from the sandbox's npm scripts\n\n\
+                      The number follows the highest one there (gaps stay gaps; its width is kept). npm run dev applies\n\
+                      a migration as soon as it is saved."
+    )]
+    Migration(MigrationArgs),
+
     /// Print a shell completion script (bash, zsh, fish, powershell)
     #[command(after_help = "Install, e.g.:\n  \
             modkit completions bash > ~/.local/share/bash-completion/completions/modkit\n  \
@@ -180,6 +190,29 @@ pub struct UpgradeArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct MigrationArgs {
+    #[command(subcommand)]
+    pub action: MigrationAction,
+
+    /// The sandbox or foundation
+    #[arg(long, value_name = "DIR", default_value = ".", global = true)]
+    pub project: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MigrationAction {
+    /// Create the next migration file of the module, with a header
+    New {
+        /// What it does, e.g. add_description (letters and digits; the rest becomes `_`)
+        name: String,
+
+        /// In a foundation: the module whose migration it is
+        #[arg(long, value_name = "ID")]
+        module: Option<String>,
+    },
+}
+
+#[derive(Debug, Args)]
 pub struct DbCommandArgs {
     #[command(subcommand)]
     pub action: DbAction,
@@ -203,6 +236,12 @@ pub enum DbAction {
         /// only when asked with this flag.
         #[arg(long)]
         create_user: bool,
+
+        /// Run it on this port (kept for later starts); a port another program holds is refused.
+        /// [default: MODKIT_PG_PORT, then port under [database] in modkit.toml, then the kept one,
+        /// first chosen free]
+        #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+        port: Option<u16>,
     },
     /// Stop the local database if it runs
     Stop,
@@ -233,7 +272,7 @@ impl Command {
             Command::Access(args) => match &args.action {
                 AccessAction::List(list) => list.target.output.format == Format::Json,
             },
-            Command::Init(_) | Command::Db(_) | Command::Completions(_) => false,
+            Command::Init(_) | Command::Db(_) | Command::Migration(_) | Command::Completions(_) => false,
         }
     }
 }

@@ -26,6 +26,7 @@ mod exit;
 mod foundation;
 mod foundation_template;
 mod localdb;
+mod migration;
 mod modules;
 mod names;
 mod output;
@@ -99,6 +100,7 @@ fn run(cli: Cli) -> ExitCode {
         Command::Grant(args) => commands::access::grant(&args, printer),
         Command::Revoke(args) => commands::access::revoke(&args, printer),
         Command::Access(args) => commands::access::list(&args, printer),
+        Command::Migration(args) => commands::migration::run(&args, printer),
         Command::Completions(args) => completions(args.shell),
     };
     match result {

@@ -58,6 +58,9 @@ pub struct DatabaseSection {
     /// each once, in the shared schema `extensions`, never in a tenant's (docs/bootstrap.md).
     #[serde(default)]
     pub extensions: Vec<String>,
+    /// The local database's port (`modkit db`, the sandbox's localdb.ts); else chosen free once.
+    #[serde(default)]
+    pub port: Option<u16>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -67,6 +70,12 @@ pub struct DevSection {
     pub user: String,
     #[serde(default = "default_dev_tenants")]
     pub tenants: Vec<String>,
+    /// The ports `npm run dev` uses for the API and Vite (else PORT / VITE_PORT, else ones it keeps
+    /// in `.modkit/ports.json`); read by the sandbox's `sandbox/ports.ts`, by modkit's doctor.
+    #[serde(default)]
+    pub api_port: Option<u16>,
+    #[serde(default)]
+    pub vite_port: Option<u16>,
 }
 
 /// A foundation's own settings: where its modules live, and (when modkit should not search the

@@ -13,7 +13,11 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&crate::project::find_root(&args.project))?;
     let db = local(&project);
     match &args.action {
-        DbAction::Start { run_as, create_user } => {
+        DbAction::Start {
+            run_as,
+            create_user,
+            port,
+        } => {
             if !holds_a_project(&project) {
                 return Err(UserError::new(format!(
                     "{} is not a modkit project (no modkit.toml, no src/modules)",
@@ -34,7 +38,7 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
             } else {
                 run_as.clone()
             };
-            start(&project, run_as.as_deref(), printer, true)?;
+            start_on(&project, run_as.as_deref(), *port, printer, true)?;
             Ok(ExitStatus::Success)
         }
         DbAction::Stop => {
@@ -57,7 +61,12 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
             })
         }
         DbAction::Url => {
-            let url = localdb::as_owner(&db.project, None, || db.url().ok_or_else(not_made))?;
+            let url = localdb::as_owner(&db.project, None, || {
+                if let Some(original) = db.copied_from() {
+                    return Err(copied(&original));
+                }
+                db.url().ok_or_else(not_made)
+            })?;
             println!("{}", DbUrl::parse(&url, UrlSource::Local)?.redacted());
             Ok(ExitStatus::Success)
         }
@@ -94,10 +103,55 @@ pub fn local(project: &Project) -> LocalDb {
     LocalDb::new(&root, &format!("{name}_dev"))
 }
 
+/// The port asked for the local database: MODKIT_PG_PORT, else `[database] port` in modkit.toml.
+fn wanted_port(project: &Project) -> Result<Option<u16>> {
+    match std::env::var("MODKIT_PG_PORT") {
+        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<u16>() {
+            Ok(port) if port > 0 => Ok(Some(port)),
+            _ => Err(
+                UserError::new(format!("MODKIT_PG_PORT={raw} is not a port number (1-65535)"))
+                    .hint("set it to a free port, e.g. MODKIT_PG_PORT=55432, or unset it")
+                    .into(),
+            ),
+        },
+        _ => Ok(project.file.database.port),
+    }
+}
+
+/// `start` on the port asked for (`--port`, else `wanted_port`).
+pub fn start_on(
+    project: &Project,
+    run_as: Option<&str>,
+    port: Option<u16>,
+    printer: Printer,
+    bootstrap: bool,
+) -> Result<Started> {
+    let port = match port {
+        Some(p) => Some(p),
+        None => wanted_port(project)?,
+    };
+    start_with(
+        local(project).with_port(port),
+        project,
+        run_as,
+        printer,
+        bootstrap,
+    )
+}
+
 /// Start (or reuse) the project's local database; with `bootstrap`, a cluster never bootstrapped
 /// is bootstrapped now, with modkit's own engine.
 pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstrap: bool) -> Result<Started> {
-    let db = local(project);
+    start_on(project, run_as, None, printer, bootstrap)
+}
+
+fn start_with(
+    db: LocalDb,
+    project: &Project,
+    run_as: Option<&str>,
+    printer: Printer,
+    bootstrap: bool,
+) -> Result<Started> {
     let started = db.start(run_as)?;
     let url = DbUrl::parse(&started.url, UrlSource::Local)?;
     if started.reused {
@@ -172,7 +226,16 @@ fn status(db: &LocalDb, printer: Printer) -> ExitStatus {
             "not made yet (modkit db start makes it)".to_string(),
             ExitStatus::Failure,
         ),
-        State::Stopped => (format!("stopped: {shown}"), ExitStatus::Failure),
+        State::Stopped => match db.copied_from() {
+            Some(original) => (
+                format!(
+                    "stopped; copied from {} (its next start gives this copy a port of its own)",
+                    original.display()
+                ),
+                ExitStatus::Failure,
+            ),
+            None => (format!("stopped: {shown}"), ExitStatus::Failure),
+        },
         State::Running { pid } => {
             let port = db.port().unwrap_or_default();
             let answers = if localdb::answers(port) {
@@ -194,6 +257,16 @@ fn status(db: &LocalDb, printer: Printer) -> ExitStatus {
     ));
     printer.line(format!("  binaries:     {binaries}"));
     code
+}
+
+/// A `.modkit/pg` copied from another project: its url file is the original's server.
+fn copied(original: &std::path::Path) -> anyhow::Error {
+    UserError::new(format!(
+        "this project's local database was copied from {}, and its url still names that server",
+        original.display()
+    ))
+    .hint("`modkit db start` (or npm run dev) gives the copy a port of its own; or `modkit db reset` makes a fresh one")
+    .into()
 }
 
 fn not_made() -> anyhow::Error {

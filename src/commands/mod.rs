@@ -7,4 +7,5 @@ pub mod db;
 pub mod doctor;
 pub mod init;
 pub mod tenant;
+pub mod migration;
 pub mod upgrade;

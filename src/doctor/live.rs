@@ -28,7 +28,7 @@ pub async fn run(pool: &PgPool, project: &Project) -> Result<Vec<Diagnostic>> {
                 "db-pending",
                 format!("the database is behind the code: {pending}"),
             )
-            .hint("run `modkit bootstrap` (with this --db) to bring it up to date"),
+            .hint("run `modkit bootstrap` to bring it up to date (with the same --db if doctor was given one; in a sandbox, `npm run dev` applies a saved migration by itself)"),
         );
     }
     for failure in &report.failures {

@@ -21,6 +21,7 @@
 //! on a name in a tree another user can change.
 
 mod binaries;
+pub mod devserver;
 mod lock;
 mod owner;
 mod user;
@@ -51,6 +52,8 @@ pub struct LocalDb {
     pub project: PathBuf,
     pub dir: PathBuf,
     database: String,
+    /// The port asked for, if any (`with_port`).
+    wanted_port: Option<u16>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,7 +88,15 @@ impl LocalDb {
             project: project.to_path_buf(),
             dir: project.join(DIR),
             database: database.to_string(),
+            wanted_port: None,
         }
+    }
+
+    /// Ask for `port`: a cluster made now takes it, and a made one whose port differs moves to it
+    /// at its next start (refused with a hint when another program holds it).
+    pub fn with_port(mut self, port: Option<u16>) -> Self {
+        self.wanted_port = port;
+        self
     }
 
     pub fn data(&self) -> PathBuf {
@@ -105,8 +116,12 @@ impl LocalDb {
         self.data().join("PG_VERSION").is_file() && self.file("url").is_file()
     }
 
-    /// The stored URL (password included), if a cluster exists.
+    /// The stored URL (password included), if a cluster exists. None in a copy of another
+    /// project's cluster until its next start gives it a port of its own (see `copied_from`).
     pub fn url(&self) -> Option<String> {
+        if self.copied_from().is_some() {
+            return None;
+        }
         let text = std::fs::read_to_string(self.file("url")).ok()?;
         Some(text.trim().to_string()).filter(|t| !t.is_empty())
     }
@@ -138,7 +153,7 @@ impl LocalDb {
             return State::Absent;
         }
         match self.server_pid() {
-            Some(pid) if is_postgres(pid) => State::Running { pid },
+            Some(pid) if is_postgres(pid) && self.pid_file_is_ours() => State::Running { pid },
             _ => State::Stopped,
         }
     }
@@ -181,6 +196,7 @@ impl LocalDb {
             // refuse to start if the pid now belongs to another process.
             let _ = std::fs::remove_file(self.data().join("postmaster.pid"));
         }
+        self.rehome(user)?;
         self.keep_port_free(user)?;
         let mut cmd = Command::new(binaries.pg_ctl());
         cmd.arg("-D")
@@ -224,7 +240,7 @@ impl LocalDb {
         }
         let password = random_hex(16)?;
         write_private(&self.file("password"), &password, user)?;
-        let port = free_port()?;
+        let port = self.chosen_port()?;
         write_private(&self.file("port"), &port.to_string(), user)?;
 
         let mut cmd = Command::new(binaries.initdb());
@@ -264,6 +280,7 @@ impl LocalDb {
         );
         write_private(&self.data().join("modkit.conf"), &conf, user)?;
         write_private(&self.file("port"), &port.to_string(), user)?;
+        write_private(&self.file("home"), &canonical(&self.dir).to_string_lossy(), user)?;
         let password = std::fs::read_to_string(self.file("password"))
             .context("the local database's password file is missing")?;
         let url = format!(
@@ -274,13 +291,70 @@ impl LocalDb {
         write_private(&self.file("url"), &url, user)
     }
 
+    /// `postmaster.pid`'s second line names the data folder of the server that wrote it: a pid
+    /// file copied (`cp -a`) from another project names that project's folder and live server,
+    /// which this project must never report, stop or connect to.
+    fn pid_file_is_ours(&self) -> bool {
+        let Ok(text) = std::fs::read_to_string(self.data().join("postmaster.pid")) else {
+            return false;
+        };
+        match text.lines().nth(1).map(str::trim) {
+            None | Some("") => true,
+            Some(named) => canonical(Path::new(named)) == canonical(&self.data()),
+        }
+    }
+
+    /// The `.modkit/pg` this one was made as, when that is another folder: a copy (`cp -a`) of
+    /// another project's cluster, whose port, password and url are the original's. None for a
+    /// cluster made here, or made before modkit wrote the `home` file.
+    pub fn copied_from(&self) -> Option<PathBuf> {
+        let home = std::fs::read_to_string(self.file("home")).ok()?;
+        let home = PathBuf::from(home.trim());
+        (!home.as_os_str().is_empty() && home != canonical(&self.dir)).then_some(home)
+    }
+
+    /// A copied cluster gets a port of its own (the original's may be free now, but is not the
+    /// copy's to keep); one made before the `home` file gets that file.
+    fn rehome(&self, user: Option<RunAs>) -> Result<()> {
+        if self.copied_from().is_some() {
+            return self.write_settings(self.chosen_port()?, user);
+        }
+        if !self.file("home").is_file() {
+            return self.write_settings(self.port().unwrap_or(0), user);
+        }
+        Ok(())
+    }
+
     /// The stored port is kept; only when another program listens on it is a new one chosen.
     fn keep_port_free(&self, user: Option<RunAs>) -> Result<()> {
+        if let Some(want) = self.wanted_port {
+            // The server is stopped here: whoever listens on the port is another program.
+            if TcpListener::bind(("127.0.0.1", want)).is_err() {
+                return Err(crate::exit::UserError::new(format!(
+                    "port {want}, asked for the local database, is in use by another program"
+                ))
+                .hint("choose another: `modkit db start --port N`, MODKIT_PG_PORT=N, or port = N under [database] in modkit.toml")
+                .into());
+            }
+            if self.port() != Some(want) {
+                self.write_settings(want, user)?;
+            }
+            return Ok(());
+        }
         let port = self.port().unwrap_or(0);
         if port != 0 && TcpListener::bind(("127.0.0.1", port)).is_ok() {
             return Ok(());
         }
-        self.write_settings(free_port()?, user)
+        self.write_settings(self.chosen_port()?, user)
+    }
+
+    /// A new port: the one the user asked for (`MODKIT_PG_PORT`, `[database] port` in
+    /// modkit.toml, `modkit db start --port`, see `with_port`), else any free one.
+    fn chosen_port(&self) -> Result<u16> {
+        match self.wanted_port {
+            Some(port) => Ok(port),
+            None => free_port(),
+        }
     }
 
     /// Stop a running server; false when none ran.
@@ -431,6 +505,11 @@ pub fn answers(port: u16) -> bool {
         Duration::from_millis(300),
     )
     .is_ok()
+}
+
+/// `path` with its links resolved, or as it is when it cannot be (gone).
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 fn free_port() -> Result<u16> {

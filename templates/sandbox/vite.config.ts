@@ -1,6 +1,7 @@
 // The client lives in client/; `/api` goes to the sandbox API (PORT, default 3001), so the browser
-// calls its own origin. `@client/*` resolves as in tsconfig.json. VITE_PORT moves the dev server
-// off 5173 (and then insists on it, so that `npm run dev` never ends up on a port nobody expects).
+// calls its own origin. `@client/*` resolves as in tsconfig.json. `npm run dev` always sets PORT and
+// VITE_PORT to the project's own ports (sandbox/ports.ts) and Vite insists on its port: a taken port
+// is an error, never the next free one, whose /api would be another project's API.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';
 

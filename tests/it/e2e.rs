@@ -35,6 +35,7 @@ mod foundation_build;
 mod foundation_express;
 mod load;
 mod localdb;
+mod projects;
 pub(crate) mod sandbox;
 mod strict;
 mod starter;

@@ -584,4 +584,180 @@ fn init_foundation_is_up_to_date_for_upgrade_and_a_rerun_changes_nothing() {
         "{}",
         crate::support::transcript(&again)
     );
+/// The relative imports of a TypeScript or JavaScript file: `from './x.js'`, `import './x.js'`,
+/// `import('./x.js')` (a literal only), as paths relative to the rendered sandbox, `.js` read as
+/// the `.ts` beside it when that is the file there.
+fn relative_imports(files: &BTreeMap<String, String>, from: &str, text: &str) -> Vec<String> {
+    let dir = std::path::Path::new(from)
+        .parent()
+        .unwrap_or(std::path::Path::new(""));
+    let mut out = Vec::new();
+    for quote in ['\'', '"'] {
+        for marker in [
+            format!("from {quote}."),
+            format!("import {quote}."),
+            format!("import({quote}."),
+        ] {
+            let mut rest = text;
+            while let Some(at) = rest.find(&marker) {
+                let start = at + marker.len() - 1;
+                let tail = &rest[start..];
+                let Some(end) = tail.find(quote) else { break };
+                let spec = &tail[..end];
+                rest = &tail[end..];
+                let mut parts: Vec<String> = dir.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+                for seg in spec.split('/') {
+                    match seg {
+                        "." | "" => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        s => parts.push(s.to_string()),
+                    }
+                }
+                let path = parts.join("/");
+                let ts = path.strip_suffix(".js").map(|p| format!("{p}.ts"));
+                match ts.filter(|t| files.contains_key(t)) {
+                    Some(t) => out.push(t),
+                    None if files.contains_key(&path) => out.push(path),
+                    None => {}
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Issue 20: `sandbox/bootstrap.ts` and `sandbox/localdb.ts` imported each other, and with a
+/// top-level `await` that deadlocked the first `npm run bootstrap` (exit 13). No file of the rendered
+/// sandbox imports, through any chain, itself.
+#[test]
+fn the_rendered_sandbox_imports_no_circle() {
+    let test = CliTest::new();
+    assert_code(&test.run(&["init", "items"]), 0);
+    let files: BTreeMap<String, String> = contents(&test, "items")
+        .into_iter()
+        .filter(|(f, _)| [".ts", ".mjs", ".tsx"].iter().any(|e| f.ends_with(e)))
+        .collect();
+    assert!(files.contains_key("sandbox/bootstrap.ts") && files.contains_key("sandbox/localdb.ts"));
+    let graph: BTreeMap<&str, Vec<String>> = files
+        .iter()
+        .map(|(f, text)| (f.as_str(), relative_imports(&files, f, text)))
+        .collect();
+    assert!(
+        graph["sandbox/bootstrap.ts"].contains(&"sandbox/localdb.ts".to_string()),
+        "the import reader misses what bootstrap.ts imports: {graph:#?}"
+    );
+    // Depth-first search from every file; a file met again on the current path closes a circle.
+    fn visit<'a>(
+        graph: &'a BTreeMap<&str, Vec<String>>,
+        file: &'a str,
+        path: &mut Vec<&'a str>,
+        done: &mut std::collections::BTreeSet<&'a str>,
+    ) -> Option<Vec<String>> {
+        if let Some(at) = path.iter().position(|p| *p == file) {
+            let mut circle: Vec<String> = path[at..].iter().map(|s| s.to_string()).collect();
+            circle.push(file.to_string());
+            return Some(circle);
+        }
+        if !done.insert(file) {
+            return None;
+        }
+        path.push(file);
+        for next in graph.get(file).into_iter().flatten() {
+            if let Some(c) = visit(graph, next, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        None
+    }
+    let mut done = std::collections::BTreeSet::new();
+    for file in graph.keys() {
+        if let Some(circle) = visit(&graph, file, &mut Vec::new(), &mut done) {
+            panic!("the sandbox's imports go round: {}", circle.join(" -> "));
+        }
+    }
+}
+
+/// `modkit migration new`: the next number after the highest (gaps stay gaps, 0001–0009 go on to
+/// 0010), a header, the module's folder in a sandbox and, with --module, in a foundation; bad names
+/// and places are refused with exit 2 and nothing written.
+#[test]
+fn migration_new_numbers_after_the_highest_and_finds_the_modules_folder() {
+    let test = CliTest::new();
+    assert_code(&test.run(&["init", "items"]), 0);
+    let new = |args: &[&str]| {
+        let mut all = vec!["migration", "new", "--project"];
+        let project = test.path("items");
+        let project = project.to_str().unwrap().to_string();
+        all.push(&project);
+        all.extend_from_slice(args);
+        test.run(&all)
+    };
+    let out = new(&["Add Description"]);
+    assert_code(&out, 0);
+    assert!(
+        stdout(&out).contains("created plugin/migrations/0002_add_description.sql"),
+        "{}",
+        transcript(&out)
+    );
+    let text = test.read_file("items/plugin/migrations/0002_add_description.sql");
+    assert!(
+        text.starts_with("-- items/0002_add_description.sql: add description\n"),
+        "{text}"
+    );
+    // A gap, and 0009: the next is 0010.
+    test.write_file("items/plugin/migrations/0009_later.sql", "SELECT 1;\n");
+    assert_code(&new(&["sku"]), 0);
+    assert!(test.path("items/plugin/migrations/0010_sku.sql").is_file());
+    // Nothing to name it by: refused, nothing written.
+    let before = test.files("items/plugin/migrations");
+    let out = new(&["--", "--"]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("is not a migration name"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(test.files("items/plugin/migrations"), before);
+
+    // A foundation: the module's own migrations folder.
+    test.copy_fixture("foundation", "app");
+    std::fs::create_dir_all(test.path("app/src/modules/orders/migrations")).unwrap();
+    test.write_file("app/src/modules/orders/migrations/0001_init.sql", "SELECT 1;\n");
+    let app = test.path("app");
+    let out = test.run(&[
+        "migration",
+        "new",
+        "--project",
+        app.to_str().unwrap(),
+        "--module",
+        "orders",
+        "add_total",
+    ]);
+    assert_code(&out, 0);
+    assert!(
+        test.path("app/src/modules/orders/migrations/0002_add_total.sql")
+            .is_file(),
+        "{}",
+        transcript(&out)
+    );
+    let out = test.run(&[
+        "migration",
+        "new",
+        "--project",
+        app.to_str().unwrap(),
+        "--module",
+        "nope",
+        "x",
+    ]);
+    assert_code(&out, 2);
+    assert!(
+        stderr(&out).contains("there is no module `nope`"),
+        "{}",
+        transcript(&out)
+    );
+    let out = test.run(&["migration", "new", "--project", app.to_str().unwrap(), "x"]);
+    assert_code(&out, 2);
 }

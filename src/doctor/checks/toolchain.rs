@@ -49,7 +49,14 @@ pub const RULES: &[Rule] = &[
         severity: Severity::Warning,
         scope: Scope::Toolchain,
         what: "a sandbox's dev port is taken: the API's (`PORT`, 3001) or the Vite dev server's (`VITE_PORT`, 5173); `npm run dev` would fail or move",
-        fix: "stop what listens there (`ss -ltnp`), or set `PORT` / `VITE_PORT`",
+        fix: "stop what listens there (`ss -ltnp`), or set `PORT` / `VITE_PORT` (or `[dev] api_port` / `vite_port` in modkit.toml)",
+    },
+    Rule {
+        code: "toolchain-port-other-project",
+        severity: Severity::Error,
+        scope: Scope::Toolchain,
+        what: "a sandbox's dev port is held by another project's `npm run dev` (its API's health names that project): this project's page would proxy to that project's API and show its rows",
+        fix: "stop that project's `npm run dev`, or give this project other ports (`PORT` / `VITE_PORT`, `[dev] api_port` / `vite_port`)",
     },
 ];
 
@@ -97,8 +104,10 @@ pub fn check(target: &Target, skip: &dyn Fn(&str) -> bool) -> (Vec<Line>, Vec<Di
     if !skip("toolchain-database") {
         database(target, &mut lines);
     }
-    if matches!(target.kind, Kind::Sandbox { .. }) && !skip("toolchain-port-busy") {
-        ports(&mut lines, &mut out);
+    if matches!(target.kind, Kind::Sandbox { .. })
+        && (!skip("toolchain-port-busy") || !skip("toolchain-port-other-project"))
+    {
+        ports(target, &mut lines, &mut out);
     }
     out.retain(|d| !skip(d.code));
     (lines, out)
@@ -378,36 +387,59 @@ fn database(target: &Target, lines: &mut Vec<Line>) {
     lines.push(line);
 }
 
-/// The sandbox's dev ports, from the environment `npm run dev` would see.
-fn ports(lines: &mut Vec<Line>, out: &mut Vec<Diagnostic>) {
-    let port = |var: &str, default: u16| {
-        std::env::var(var)
-            .ok()
-            .and_then(|v| v.trim().parse::<u16>().ok())
-            .unwrap_or(default)
-    };
+/// The sandbox's dev ports, as its `npm run dev` picks them (src/localdb/devserver.rs). Held by
+/// this project's own running `npm run dev`, they are reported as such; held by another project's
+/// dev server, that is an error naming it; held by anything else, a warning.
+fn ports(target: &Target, lines: &mut Vec<Line>, out: &mut Vec<Diagnostic>) {
+    use crate::localdb::devserver;
+    let dev_ports = devserver::ports(&target.root, Some(&target.project.file));
+    if let Some(own) = devserver::running(&target.root) {
+        lines.push(Line {
+            ok: true,
+            text: format!(
+                "dev ports: {} (the API), {} (Vite), held by this project's npm run dev (pid {})",
+                own.api, own.vite, own.pid
+            ),
+        });
+        return;
+    }
     let wanted = [
-        ("the API", "PORT", port("PORT", 3001)),
-        ("Vite", "VITE_PORT", port("VITE_PORT", 5173)),
+        ("the API", "PORT", "api_port", &dev_ports.api),
+        ("Vite", "VITE_PORT", "vite_port", &dev_ports.vite),
     ];
     let mut busy = Vec::new();
-    for (what, var, port) in wanted {
-        if taken(port) {
-            busy.push(format!("{port} ({what})"));
-            out.push(
+    for (what, var, key, port) in wanted {
+        let port = port.port;
+        if !taken(port) {
+            continue;
+        }
+        busy.push(format!("{port} ({what})"));
+        let choose = format!("set {var} (or {key} under [dev] in modkit.toml) to a free port");
+        match devserver::project_on(port) {
+            Some(other) if std::fs::canonicalize(&other).ok() != std::fs::canonicalize(&target.root).ok() => out.push(
+                Diagnostic::error(
+                    "toolchain-port-other-project",
+                    format!(
+                        "port {port} ({what}, {var}) is held by the dev server of another project, {}: this project's page would show that project's data",
+                        other.display()
+                    ),
+                )
+                .hint(format!("stop that npm run dev, or {choose}")),
+            ),
+            _ => out.push(
                 Diagnostic::warning(
                     "toolchain-port-busy",
-                    format!("port {port} ({what}, {var}) is already in use: `npm run dev` would fail there"),
+                    format!("port {port} ({what}, {var}) is already in use: `npm run dev` would refuse it"),
                 )
                 .hint(format!(
-                    "stop what listens on {port} (`ss -ltnp 'sport = :{port}'`), or set {var} to a free port"
+                    "stop what listens on {port} (`ss -ltnp 'sport = :{port}'`), or {choose}"
                 )),
-            );
+            ),
         }
     }
     let listed: Vec<String> = wanted
         .iter()
-        .map(|(what, _, p)| format!("{p} ({what})"))
+        .map(|(what, _, _, p)| format!("{} ({what})", p.port))
         .collect();
     lines.push(if busy.is_empty() {
         Line {

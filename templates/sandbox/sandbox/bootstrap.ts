@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
-import { hasExplicitDatabase, startLocalDb } from './localdb.js';
+import { hasExplicitDatabase, type StartedLocalDb, startLocalDb } from './localdb.js';
 import { projectModules } from './modules.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
@@ -590,7 +590,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
                   throw new Error(`migration ${moduleId}/${m.file}, ${(err as Error).message}; nothing was sent`);
                 }
               }
-              for (const statement of statements) await client.query(statement);
+              for (const statement of statements) await runMigrationStatement(client, `${moduleId}/${m.file}`, m.text, statement);
               await q('record_migration', [tenant.id, moduleId, m.file, m.checksum]);
               done.push(modules.length > 1 ? `${moduleId}/${m.file}` : m.file);
             } else if (recorded !== m.checksum) {
@@ -662,6 +662,49 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
   return report;
 }
 
+/**
+ * One statement of a migration; a failure names the file and the line the server points at
+ * (`items/0002_add_description.sql:3: syntax error at or near "COLUMNN"`), with the SQLSTATE.
+ */
+async function runMigrationStatement(client: pg.Client, file: string, text: string, statement: string): Promise<void> {
+  try {
+    await client.query(statement);
+  } catch (err) {
+    const e = err as Error & { position?: string; code?: string };
+    const offset = Math.max(0, text.indexOf(statement)) + Math.max(0, Number(e.position ?? 1) - 1);
+    const line = text.slice(0, offset).split('\n').length;
+    const wrapped = new Error(`${file}:${line}: ${e.message}${e.code ? ` (SQLSTATE ${e.code})` : ''}`);
+    Object.assign(wrapped, { code: e.code });
+    throw wrapped;
+  }
+}
+
+/**
+ * The first bootstrap of a new local cluster (handed to startLocalDb): create its database, then bootstrap.
+ * True when it succeeded.
+ */
+export async function bootstrapNewLocalDb(url: string, log: (line: string) => void): Promise<boolean> {
+  const admin = new URL(url);
+  const name = decodeURIComponent(admin.pathname.slice(1));
+  admin.pathname = '/postgres';
+  const client = new pg.Client({ connectionString: admin.toString() });
+  await client.connect();
+  try {
+    await client.query(`CREATE DATABASE "${name.replace(/"/g, '""')}"`);
+  } catch (err) {
+    if (!databaseExists(err)) throw err; // made by another start a moment ago
+  } finally {
+    await client.end();
+  }
+  const report = await bootstrap({ databaseUrl: url, log: (line) => log(`[db] ${line}`) });
+  return report.errors.length === 0;
+}
+
+/** The local database started (made and bootstrapped the first time): `npm run dev`, `npm run bootstrap`, `npm test`. */
+export function ensureLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
+  return startLocalDb(log, bootstrapNewLocalDb);
+}
+
 const USAGE = `usage: npm run bootstrap [-- --tenant CODE ...] [--db URL]
   --tenant CODE  also create and seed this dev tenant (repeatable; besides modkit.toml's [dev] tenants)
   --db URL       database to use (default: DATABASE_URL, then modkit.toml's [database] url)`;
@@ -682,7 +725,7 @@ async function main(): Promise<number> {
   }
   try {
     // No server named: the sandbox's local database (started, and bootstrapped the first time).
-    if (!values.db && !hasExplicitDatabase()) await startLocalDb();
+    if (!values.db && !hasExplicitDatabase()) await ensureLocalDb();
     const report = await bootstrap({ tenants: values.tenant ?? [], databaseUrl: values.db });
     return report.errors.length ? 1 : 0;
   } catch (err) {
@@ -695,7 +738,8 @@ async function main(): Promise<number> {
   }
 }
 
-// Not a top-level await: localdb.ts imports this module while it runs (see the end of localdb.ts).
+// Not a top-level await: a module still awaiting at top level cannot be imported (sandbox/db.ts and
+// dev.mjs import this one).
 if (isEntryPoint(import.meta.url)) {
   main().then((code) => {
     process.exitCode = code;

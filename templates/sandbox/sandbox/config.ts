@@ -3,6 +3,7 @@ import { readFileSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'smol-toml';
+import './env.js'; // .env under the environment, before anything here reads it
 
 /** The sandbox's root folder (where package.json and modkit.toml are). */
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -18,6 +19,11 @@ export interface SandboxConfig {
   devTenants: string[];
   /** [database] extensions: made once by the bootstrap in schema `extensions`, never by a migration. */
   extensions: string[];
+  /** [dev] api_port and vite_port: the ports `npm run dev` uses (else PORT / VITE_PORT, else kept ones). */
+  apiPort: number | undefined;
+  vitePort: number | undefined;
+  /** [database] port: the local database's port (MODKIT_PG_PORT wins). */
+  databasePort: number | undefined;
 }
 
 function table(doc: Record<string, unknown>, key: string): Record<string, unknown> {
@@ -27,6 +33,12 @@ function table(doc: Record<string, unknown>, key: string): Record<string, unknow
 
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value.trim() !== '' ? value : undefined;
+}
+
+function port(value: unknown, file: string, key: string, section = 'dev'): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535) return value;
+  throw new Error(`${file}: [${section}] ${key} must be a port number (1-65535), got ${JSON.stringify(value)}`);
 }
 
 export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import.meta.url))): SandboxConfig {
@@ -48,6 +60,9 @@ export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import
     extensions: (Array.isArray(table(doc, 'database').extensions) ? (table(doc, 'database').extensions as unknown[]) : []).filter(
       (e): e is string => typeof e === 'string',
     ),
+    apiPort: port(dev.api_port, file, 'api_port'),
+    vitePort: port(dev.vite_port, file, 'vite_port'),
+    databasePort: port(table(doc, 'database').port, file, 'port', 'database'),
   };
 }
 
@@ -68,12 +83,28 @@ export function databaseUrl(): string {
   return url;
 }
 
-/** The URL of the local database in .modkit/pg/url, once made (it holds the password: never print it). */
+/**
+ * The URL of the local database in .modkit/pg/url, once made (it holds the password: never print it).
+ * None in a copy of another project's .modkit/pg until its next start gives it a port of its own: the
+ * copied URL is the original's server.
+ */
 export function localDatabaseUrl(): string | undefined {
+  if (localDbCopiedFrom() !== undefined) return undefined;
   try {
     return str(readFileSync(join(projectRoot, '.modkit', 'pg', 'url'), 'utf8').trim());
   } catch {
     return undefined;
+  }
+}
+
+/** The .modkit/pg folder this one was made as, when it is not this one (a `cp -a` copy); else undefined. */
+export function localDbCopiedFrom(): string | undefined {
+  const dir = join(projectRoot, '.modkit', 'pg');
+  try {
+    const home = readFileSync(join(dir, 'home'), 'utf8').trim();
+    return home !== '' && home !== realpathSync(dir) ? home : undefined;
+  } catch {
+    return undefined; // made before the home file, or not made yet
   }
 }
 

@@ -13,7 +13,7 @@
 // tsx. npm start and npm test still run the sources under tsx.
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, renameSync, rmSync, watch, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -43,8 +43,26 @@ const SERVE = [
   "process.on('disconnect', () => process.exit(0));",
   '',
 ].join('\n');
+// The migration runner's entry: the sandbox's own bootstrap (every dev tenant and every existing
+// tenant, one transaction each; new permissions granted to the dev role), its report sent back.
+const MIGRATE = [
+  "import { bootstrap } from './sandbox/bootstrap.js';",
+  "import { loadConfig } from './sandbox/config.js';",
+  'const t0 = performance.now();',
+  'let message;',
+  'try {',
+  '  const report = await bootstrap({ log: () => {} });',
+  '  message = { module: loadConfig().moduleId, report, ms: performance.now() - t0 };',
+  '} catch (err) {',
+  '  message = { error: err instanceof Error ? err.message : String(err) };',
+  '}',
+  'process.send(message, () => process.exit(0));',
+  '',
+].join('\n');
 // What the compiled form depends on besides the sources: when it changes, .modkit/dev is rebuilt whole.
-const FORMAT = createHash('sha256').update(`${process.versions.node.split('.')[0]}\n${SOURCE_BANNER}\n${SERVE}`).digest('hex');
+const FORMAT = createHash('sha256').update(`${process.versions.node.split('.')[0]}\n${SOURCE_BANNER}\n${SERVE}\n${MIGRATE}`).digest('hex');
+/** What the database was last brought in step with (migrations, permissions, database): see dbInputs(). */
+const DB_INPUTS = join(OUT, 'db-inputs');
 
 /**
  * What .modkit/dev was compiled from: a sha-256 per source file.
@@ -65,11 +83,21 @@ let exiting = false;
 /** @type {Promise<void> | undefined} */
 let databaseStart;
 let startedDb = false;
+/** @type {number | undefined} The local database's postmaster, once started: stopped by signal if .modkit/pg vanishes. */
+let serverPid;
 let reloading = Promise.resolve();
+/** A migration was saved since the last reload. */
+let migrationsChanged = false;
+/** The database is up (named, or the local one started): migrations can be applied. */
+let databaseReady = false;
+/** Source files compile() found changed on its last run. */
+let lastCompiled = 0;
 /** @type {NodeJS.Timeout | undefined} */
 let pending;
 /** @type {Map<string, import('node:fs').FSWatcher>} */
 const watchers = new Map();
+
+class PortInUse extends Error {}
 
 /** @param {NodeJS.Signals} signal */
 const onSignal = (signal) => void shutdown(0, signal);
@@ -85,20 +113,67 @@ try {
   console.error(`error: ${/** @type {Error} */ (err).message}`);
   process.exit(2);
 }
+/** @type {typeof import('./ports.ts') | undefined} */
+let ports;
+try {
+  ports = await claimPorts();
+} catch (err) {
+  console.error(`error: ${/** @type {Error} */ (err).message}`);
+  process.exit(2);
+}
 const explicit = Boolean(process.env.DATABASE_URL?.trim());
 // The API reads its database URL itself (sandbox/config.ts): with a server named in the environment, or
 // the local database made already, it starts now, side by side with Vite, and the database after Vite.
 // Otherwise it waits for the database, which then starts first.
-if (compiled && (explicit || existsSync(LOCAL_URL))) spawnApi();
+if (compiled && (explicit || localUrlIsOurs())) spawnApi();
 const database = explicit || api ? undefined : startDatabase();
 try {
   vite = await startVite();
 } catch (err) {
+  if (err instanceof PortInUse) {
+    console.error(`error: ${err.message}`);
+    await shutdown(2);
+  }
   console.error(`error: the Vite dev server did not start: ${/** @type {Error} */ (err).message}`);
   await shutdown(1);
 }
 if (!explicit) await (database ?? startDatabase());
+databaseReady = true;
 for (const dir of SOURCE_DIRS) watchTree(join(root, dir));
+// Migrations or permissions changed while npm run dev was not running: applied now (nothing to do on
+// a warm start, when .modkit/dev/db-inputs says the database is in step: no bootstrap is run).
+if (compiled && !exiting && readFileOr(DB_INPUTS) !== dbInputs()) void reload('the database is behind the module (migrations or permissions)', true);
+
+/**
+ * This folder's `npm run dev`, on the project's own ports (sandbox/ports.ts): a second one here is
+ * refused with the first one's pid and address; a port the user named and another program holds is one
+ * line naming it. PORT and VITE_PORT are then set for the API, vite.config.ts's proxy and this process.
+ * .env is read here too (sandbox/env.ts, imported by config.ts), below the environment.
+ */
+async function claimPorts() {
+  /** @type {typeof import('./ports.ts')} */
+  const mod = await import(pathToFileURL(join(OUT, API_DIR, 'ports.js')).href).catch((err) => {
+    throw new Error(`sandbox/ports.ts did not compile (${err.message}); fix it and run npm run dev again`);
+  });
+  const other = mod.claimDev();
+  if (other) {
+    const error = new Error(
+      `npm run dev is already running in this folder (pid ${other.pid}, http://localhost:${other.vite}/); stop it first (Ctrl-C there, or kill ${other.pid})`,
+    );
+    throw error;
+  }
+  try {
+    const chosen = await mod.devPorts();
+    for (const note of chosen.notes) console.log(note);
+    process.env.PORT = String(chosen.api);
+    process.env.VITE_PORT = String(chosen.vite);
+    mod.recordDev(chosen);
+  } catch (err) {
+    mod.releaseDev();
+    throw err;
+  }
+  return mod;
+}
 
 /**
  * Restart the API when a source file under `dir` changes. One watcher per folder, not `recursive`:
@@ -127,7 +202,9 @@ function watchTree(dir) {
           watchTree(path);
         } else unwatchTree(path); // a folder gone: watched again if it comes back
       }
-      if (!folder && !SOURCE_FILE.test(name)) return;
+      const migration = name.endsWith('.sql') && relative(join(root, 'plugin', 'migrations'), path).split(sep).length === 1;
+      if (migration) migrationsChanged = true;
+      else if (!folder && !SOURCE_FILE.test(name)) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(`${relative(root, path).split(sep).join('/')} changed`), 80);
     });
@@ -157,6 +234,8 @@ async function startVite() {
   const t0 = performance.now();
   const { createServer, version } = await import('vite');
   const server = await createServer({
+    // The project's own port or none: never Vite's next free one, whose /api would be another project's.
+    server: { port: Number(process.env.VITE_PORT), strictPort: true },
     plugins: [
       {
         // Vite's own SIGTERM and stdin handlers exit the process once Vite is closed, before the API
@@ -172,7 +251,19 @@ async function startVite() {
       },
     ],
   });
-  await server.listen();
+  try {
+    await server.listen();
+  } catch (err) {
+    await server.close().catch(() => undefined);
+    const e = /** @type {NodeJS.ErrnoException} */ (err);
+    if (e.code === 'EADDRINUSE' || /already in use/.test(e.message)) {
+      const holder = ports?.portHolder(Number(process.env.VITE_PORT));
+      throw new PortInUse(
+        `port ${process.env.VITE_PORT} (Vite) is in use${holder ? ` by ${holder}` : ''}; choose another: VITE_PORT=<port> npm run dev, or vite_port = <port> under [dev] in modkit.toml`,
+      );
+    }
+    throw err;
+  }
   console.log(`\n  VITE v${version}  ready in ${Math.ceil(performance.now() - t0)} ms\n`);
   server.printUrls();
   server.bindCLIShortcuts({
@@ -188,7 +279,15 @@ async function startDatabase() {
   databaseStart = (async () => {
     /** @type {typeof import('./localdb.ts')} */
     const localdb = await import(pathToFileURL(join(OUT, API_DIR, 'localdb.js')).href);
-    if (!localdb.hasExplicitDatabase()) startedDb = !(await localdb.startLocalDb()).reused;
+    if (localdb.hasExplicitDatabase()) return;
+    /** @type {typeof import('./bootstrap.ts')} */
+    const { ensureLocalDb } = await import(pathToFileURL(join(OUT, API_DIR, 'bootstrap.js')).href);
+    const started = await ensureLocalDb();
+    startedDb = !started.reused;
+    const state = localdb.localDbState();
+    if (state.state === 'running') serverPid = state.pid;
+    // A cluster made just now was bootstrapped from these very migrations and permissions.
+    if (started.created) writeAtomic(DB_INPUTS, dbInputs());
   })();
   try {
     await databaseStart;
@@ -203,14 +302,30 @@ async function startDatabase() {
 }
 
 /**
- * Recompile and restart the API, one reload at a time.
+ * Recompile, bring the database in step when a migration was saved or the module's permissions
+ * changed, and restart the API; one reload at a time. A migration that fails leaves the database as it
+ * was (one transaction per tenant) and the API running on the old schema.
  * @param {string} why
+ * @param {boolean} [database] bring the database in step even if no migration file was saved
  */
-function reload(why) {
+function reload(why, database = false) {
   reloading = reloading.then(async () => {
     if (exiting) return;
     try {
-      if (await compile()) await restartApi(why);
+      const saved = migrationsChanged;
+      migrationsChanged = false;
+      const ok = await compile();
+      const code = lastCompiled > 0;
+      const inputs = dbInputs();
+      if (databaseReady && ok && (saved || database || readFileOr(DB_INPUTS) !== inputs)) {
+        const result = await migrate();
+        if (!result.ok) return; // reported; the API keeps serving the old schema
+        writeAtomic(DB_INPUTS, inputs);
+        if (!code && result.applied === 0 && api) return; // nothing new for the API
+      } else if (saved && !code && api) {
+        return;
+      }
+      if (ok) await restartApi(why);
       else await stopApi();
     } catch (err) {
       // A file that vanished mid-read, a full disk: say it, keep watching (the next change retries).
@@ -218,6 +333,79 @@ function reload(why) {
     }
   });
   return reloading;
+}
+
+/**
+ * The sandbox's bootstrap in a child (the module as it is on disk now, not as this process imported
+ * it): prints `[db] applied items/0002_add_description.sql to 2 tenants in 40 ms`, or the failure with
+ * its file and line. `applied`: how many migrations ran.
+ * @returns {Promise<{ ok: boolean; applied: number }>}
+ */
+async function migrate() {
+  const child = spawn(process.execPath, ['--enable-source-maps', join(OUT, 'migrate.js')], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  /** @type {any} */
+  const message = await new Promise((resolve) => {
+    child.once('message', resolve);
+    child.once('exit', (code, signal) => resolve({ error: `the migration runner exited (${signal ?? `code ${code}`})` }));
+  });
+  if (message.error) {
+    console.error(`[db] not brought in step: ${message.error}`);
+    return { ok: false, applied: 0 };
+  }
+  /** @type {import('./bootstrap.ts').BootstrapReport} */
+  const report = message.report;
+  /** @type {Map<string, number>} */
+  const applied = new Map();
+  for (const t of report.tenants) for (const file of t.applied) applied.set(file, (applied.get(file) ?? 0) + 1);
+  const ms = Math.round(message.ms);
+  for (const [file, n] of applied) console.log(`[db] applied ${message.module}/${file} to ${n} tenant${n === 1 ? '' : 's'} in ${ms} ms`);
+  for (const w of report.warnings) console.log(`[db] warning: ${w}`);
+  if (report.errors.length > 0) {
+    for (const e of report.errors) console.error(`[db] error: ${e}`);
+    console.error('[db] the database is as it was (each tenant rolled back); the API keeps the old schema: fix the file and save it again');
+    return { ok: false, applied: applied.size };
+  }
+  return { ok: true, applied: applied.size };
+}
+
+/**
+ * What the database must be in step with: each migration's name and content, the module's declared
+ * permissions (plugin/index.ts's `permissions` array, as modkit reads it) and which database.
+ */
+function dbInputs() {
+  const h = createHash('sha256');
+  const dir = join(root, 'plugin', 'migrations');
+  try {
+    for (const f of readdirSync(dir).filter((n) => n.endsWith('.sql')).sort()) h.update(`${f}\0${hash(join(dir, f))}\0`);
+  } catch {
+    // no migrations folder
+  }
+  const index = readFileOr(join(root, 'plugin', 'index.ts')) ?? '';
+  h.update(/export\s+const\s+permissions\b[^=]*=\s*\[[^\]]*\]/.exec(index)?.[0] ?? '');
+  h.update(`\0${process.env.DATABASE_URL ?? ''}\0${readLocalUrl() ?? ''}`);
+  return h.digest('hex');
+}
+
+/** @param {string} path */
+function readFileOr(path) {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+/** The local database's url file exists and was written here, not copied from another project (cp -a). */
+function localUrlIsOurs() {
+  if (!existsSync(LOCAL_URL)) return false;
+  try {
+    return readFileSync(join(root, '.modkit', 'pg', 'home'), 'utf8').trim() === realpathSync(join(root, '.modkit', 'pg'));
+  } catch {
+    return true; // made before the home file: its next start writes one
+  }
 }
 
 function readLocalUrl() {
@@ -295,6 +483,7 @@ async function compile() {
   const removed = Object.keys(old).filter((rel) => !(rel in files));
   if (whole) rmSync(OUT, { recursive: true, force: true });
   for (const rel of removed) rmSync(join(OUT, rel.replace(/\.ts$/, '.js')), { force: true });
+  lastCompiled = changed.length;
   if (changed.length === 0) return existsSync(join(OUT, 'serve.js'));
 
   mkdirSync(OUT, { recursive: true });
@@ -350,6 +539,7 @@ async function compile() {
     else files[rel] = old[rel];
   }
   writeAtomic(join(OUT, 'serve.js'), SERVE);
+  writeAtomic(join(OUT, 'migrate.js'), MIGRATE);
   writeManifest(tsconfig, files);
   if (failed.length === 0) return true;
   console.error('[api] not started: fix the error above (it restarts when a file changes)');
@@ -398,6 +588,30 @@ function refuseLinks() {
 }
 
 /**
+ * The server this run started, when its folder is gone (`rm -rf .modkit` while it ran): pg_ctl has no
+ * data folder to stop it by, so it gets PostgreSQL's fast-shutdown signal; never a `stopped` that is not so.
+ */
+async function stopOrphanServer() {
+  const pid = serverPid;
+  const isPostgres = () => {
+    try {
+      process.kill(/** @type {number} */ (pid), 0);
+      return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'postgres';
+    } catch {
+      return false;
+    }
+  };
+  if (pid === undefined || !isPostgres()) {
+    console.log('[db] the local database was not running');
+    return;
+  }
+  process.kill(pid, 'SIGINT');
+  for (let i = 0; i < 100 && isPostgres(); i++) await new Promise((r) => setTimeout(r, 50));
+  if (isPostgres()) console.error(`[db] .modkit/pg is gone and its server (pid ${pid}) did not stop: kill ${pid}`);
+  else console.log(`[db] .modkit/pg is gone: stopped its server (pid ${pid}) by signal`);
+}
+
+/**
  * Stop the children, wait for them, then the database this run started; exit with `code`.
  * @param {number} code
  * @param {NodeJS.Signals} [signal]
@@ -411,14 +625,15 @@ async function shutdown(code, signal) {
     Promise.all([vite?.close(), child && child.exitCode === null && child.signalCode === null ? once(child, 'exit') : undefined]),
     new Promise((r) => setTimeout(r, 5000)),
   ]);
+  ports?.releaseDev();
   // A start still under way (Ctrl-C right after npm run dev) finishes first, so that it is stopped too.
   await databaseStart?.catch(() => undefined);
   if (startedDb) {
     try {
       /** @type {typeof import('./localdb.ts')} */
       const localdb = await import(pathToFileURL(join(OUT, API_DIR, 'localdb.js')).href);
-      await localdb.stopLocalDb();
-      console.log('[db] stopped the local database');
+      if (await localdb.stopLocalDb()) console.log('[db] stopped the local database');
+      else await stopOrphanServer();
     } catch (err) {
       console.error(`[db] ${/** @type {Error} */ (err).message}`);
     }

@@ -1,7 +1,10 @@
 // The sandbox's own local PostgreSQL, in .modkit/pg: what `npm run dev`, `npm run bootstrap` and `npm test`
 // use when neither DATABASE_URL nor modkit.toml's [database] url names a server.
 //
-//   tsx sandbox/localdb.ts start|stop|status|ensure      (npm run db:start, db:stop, db:status)
+//   tsx sandbox/db.ts start|stop|status|ensure      (npm run db:start, db:stop, db:status; sandbox/db.ts calls this)
+//
+// It imports neither bootstrap.ts nor any entry script: the first bootstrap of a new cluster is handed
+// in by the caller (bootstrap.ts's ensureLocalDb), so that no two sandbox files import each other.
 //
 // The same protocol as `modkit db` (modkit's src/localdb/mod.rs; keep the two in step):
 //   .modkit/pg/data/          the cluster: initdb --auth=scram-sha-256 --no-sync (development only), user postgres
@@ -35,8 +38,7 @@ import {
 import { createServer } from 'node:net';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import pg from 'pg';
-import { isEntryPoint, loadConfig, localDatabaseName, localDatabaseUrl, projectRoot, redactUrl } from './config.js';
+import { loadConfig, localDatabaseName, localDatabaseUrl, localDbCopiedFrom, projectRoot, redactUrl } from './config.js';
 
 const execFile = promisify(execFileCb);
 
@@ -71,10 +73,38 @@ function refuseLinks(): void {
 export type LocalDbState = { state: 'absent' } | { state: 'stopped' } | { state: 'running'; pid: number };
 
 export function localDbState(): LocalDbState {
-  if (!existsSync(join(DATA, 'PG_VERSION')) || !localDbUrl()) return { state: 'absent' };
+  if (!existsSync(join(DATA, 'PG_VERSION')) || !existsSync(file('url'))) return { state: 'absent' };
   const pid = serverPid();
-  return pid !== undefined && isPostgres(pid) ? { state: 'running', pid } : { state: 'stopped' };
+  return pid !== undefined && isPostgres(pid) && pidFileIsOurs() ? { state: 'running', pid } : { state: 'stopped' };
 }
+
+// --- a copy is another project --------------------------------------------------------------------------
+// `cp -a` of a project whose database runs copies data/postmaster.pid (naming the original's live server),
+// and the port, password and url files (pointing at the original's port). A copy must never report, stop
+// or connect to the original's server: the pid file counts only when it names this data folder, and the
+// `home` file (this .modkit/pg's own path, written with the settings) tells a copy, which gets a port
+// of its own at its next start.
+
+const realOr = (path: string) => {
+  try {
+    return realpathSync(path);
+  } catch {
+    return path;
+  }
+};
+
+/** postmaster.pid's second line is the data folder of the server that wrote it. */
+function pidFileIsOurs(): boolean {
+  try {
+    const named = readFileSync(join(DATA, 'postmaster.pid'), 'utf8').split('\n')[1]?.trim();
+    return named === undefined || named === '' || realOr(named) === realOr(DATA);
+  } catch {
+    return false;
+  }
+}
+
+/** The folder this .modkit/pg was made in, when that is not where it is now (a copy); else undefined. */
+export const copiedFrom = localDbCopiedFrom;
 
 function serverPid(): number | undefined {
   try {
@@ -250,6 +280,30 @@ function freePort(port = 0): Promise<number | undefined> {
   });
 }
 
+/** The port asked for: MODKIT_PG_PORT, else [database] port in modkit.toml (as modkit db start --port). */
+function wantedPort(): number | undefined {
+  const raw = process.env.MODKIT_PG_PORT?.trim();
+  if (raw) {
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1 || n > 65535) throw new LocalDbError(`MODKIT_PG_PORT=${raw} is not a port number (1-65535)`, 'set it to a free port, or unset it');
+    return n;
+  }
+  return loadConfig().databasePort;
+}
+
+/** A cluster on another port than the one asked for moves to it; a port another program holds is refused. */
+async function applyWantedPort(user: { uid: number; gid: number } | undefined): Promise<void> {
+  const want = wantedPort();
+  if (want === undefined) return;
+  if ((await freePort(want)) === undefined) {
+    throw new LocalDbError(
+      `port ${want}, asked for the local database, is in use by another program`,
+      'choose another: MODKIT_PG_PORT=N, or port = N under [database] in modkit.toml',
+    );
+  }
+  if (Number(readFileSync(file('port'), 'utf8').trim()) !== want) writeSettings(want, user);
+}
+
 function databaseName(): string {
   return localDatabaseName();
 }
@@ -261,6 +315,7 @@ function writeSettings(port: number, user: { uid: number; gid: number } | undefi
     user,
   );
   writePrivate(file('port'), String(port), user);
+  writePrivate(file('home'), realOr(LOCAL_DIR), user);
   const password = readFileSync(file('password'), 'utf8').trim();
   const url = `postgres://postgres:${password}@127.0.0.1:${port}/${databaseName()}`;
   writePrivate(file('url'), url, user);
@@ -296,12 +351,18 @@ export interface StartedLocalDb {
   created: boolean;
 }
 
-/** Make the cluster when there is none, start it unless it runs, bootstrap it if it never was. */
-export async function startLocalDb(log: (line: string) => void = console.log): Promise<StartedLocalDb> {
+/**
+ * The first bootstrap of a new cluster (bootstrap.ts's bootstrapNewLocalDb): create the database named
+ * in `url`, then bootstrap it. True when it succeeded (the cluster is then marked bootstrapped).
+ */
+export type FirstBootstrap = (url: string, log: (line: string) => void) => Promise<boolean>;
+
+/** Make the cluster when there is none, start it unless it runs, and (given `first`) bootstrap it if it never was. */
+export async function startLocalDb(log: (line: string) => void = console.log, first?: FirstBootstrap): Promise<StartedLocalDb> {
   refuseRootInAnothersProject();
   refuseLinks();
   if (localDbState().state === 'running') {
-    await bootstrapOnce(log);
+    await bootstrapOnce(log, first);
     return { url: localDbUrl()!, reused: true, created: false };
   }
   const bins = findBinaries();
@@ -319,7 +380,7 @@ export async function startLocalDb(log: (line: string) => void = console.log): P
         if (user) chownSync(dir, user.uid, user.gid);
       }
       writePrivate(file('password'), randomBytes(16).toString('hex'), user);
-      const port = (await freePort())!;
+      const port = wantedPort() ?? (await freePort())!;
       writePrivate(file('port'), String(port), user);
       const args = ['-D', DATA, '-U', 'postgres', '--auth=scram-sha-256', '--no-sync', '-E', 'UTF8', '--locale=C', `--pwfile=${file('password')}`];
       await run(join(bins.dir, 'initdb'), args, user, 'initdb');
@@ -328,7 +389,16 @@ export async function startLocalDb(log: (line: string) => void = console.log): P
     }
     if (serverPid() !== undefined) rmSync(join(DATA, 'postmaster.pid'), { force: true }); // stale: no live postgres
     const stored = Number(readFileSync(file('port'), 'utf8').trim());
-    if (!stored || (await freePort(stored)) === undefined) writeSettings((await freePort())!, user);
+    const original = copiedFrom();
+    if (original !== undefined || !existsSync(file('home'))) {
+      // A copy's port is the original's (free now perhaps, but not its to keep): a port of its own.
+      const port = original !== undefined ? (wantedPort() ?? (await freePort())!) : stored;
+      if (original !== undefined) log(`[db] ${LOCAL_DIR} was copied from ${original}: this copy gets port ${port} of its own`);
+      writeSettings(port, user);
+    }
+    await applyWantedPort(user);
+    const kept = Number(readFileSync(file('port'), 'utf8').trim());
+    if (!kept || (await freePort(kept)) === undefined) writeSettings((await freePort())!, user);
     try {
       await run(join(bins.dir, 'pg_ctl'), ['-D', DATA, '-l', file('server.log'), '-w', '-t', '60', 'start'], user, 'pg_ctl start');
     } catch (err) {
@@ -340,7 +410,7 @@ export async function startLocalDb(log: (line: string) => void = console.log): P
   });
   const url = localDbUrl()!;
   if (!reused) log(`[db] ${created ? 'made and started' : 'started'} the local database in ${seconds.toFixed(1)}s: ${redactUrl(url)}`);
-  await bootstrapOnce(log);
+  await bootstrapOnce(log, first);
   return { url, reused, created };
 }
 
@@ -432,24 +502,10 @@ function processRuns(pid: number): boolean {
   }
 }
 
-/** The first bootstrap of a cluster: create its database, then the same bootstrap as npm run bootstrap. */
-async function bootstrapOnce(log: (line: string) => void): Promise<void> {
-  if (existsSync(file('bootstrapped'))) return;
-  const { bootstrap, databaseExists } = await import('./bootstrap.js');
-  const url = localDbUrl()!;
-  const admin = new URL(url);
-  admin.pathname = '/postgres';
-  const client = new pg.Client({ connectionString: admin.toString() });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE "${databaseName()}"`);
-  } catch (err) {
-    if (!databaseExists(err)) throw err; // made by another start a moment ago
-  } finally {
-    await client.end();
-  }
-  const report = await bootstrap({ databaseUrl: url, log: (line) => log(`[db] ${line}`) });
-  if (report.errors.length === 0) {
+/** The first bootstrap of a cluster, once: `first` (see FirstBootstrap), then the mark. */
+async function bootstrapOnce(log: (line: string) => void, first: FirstBootstrap | undefined): Promise<void> {
+  if (!first || existsSync(file('bootstrapped'))) return;
+  if (await first(localDbUrl()!, log)) {
     const st = statSync(LOCAL_DIR);
     writePrivate(file('bootstrapped'), '', process.getuid?.() === 0 ? { uid: st.uid, gid: st.gid } : undefined);
   }
@@ -466,47 +522,4 @@ export async function stopLocalDb(): Promise<boolean> {
     await run(join(findBinaries().dir, 'pg_ctl'), ['-D', DATA, '-m', 'fast', '-w', '-t', '60', 'stop'], user, 'pg_ctl stop');
     return true;
   });
-}
-
-async function main(command: string | undefined): Promise<number> {
-  switch (command) {
-    case 'ensure': // npm test: the local database unless a server is named; quiet when it runs already
-      if (!hasExplicitDatabase()) await startLocalDb();
-      return 0;
-    case 'start':
-      if (hasExplicitDatabase()) {
-        console.log('DATABASE_URL or modkit.toml names a database server: the local database is not used');
-        return 0;
-      }
-      if ((await startLocalDb()).reused) console.log(`the local database is running: ${redactUrl(localDbUrl()!)}`);
-      return 0;
-    case 'stop':
-      console.log((await stopLocalDb()) ? 'stopped the local database' : 'the local database is not running');
-      return 0;
-    case 'status': {
-      const s = localDbState();
-      const url = localDbUrl();
-      console.log(`local database: ${s.state === 'running' ? `running (pid ${s.pid})` : s.state}${url ? `: ${redactUrl(url)}` : ''}`);
-      console.log(`  folder: ${LOCAL_DIR}`);
-      return s.state === 'running' ? 0 : 1;
-    }
-    default:
-      console.error('usage: tsx sandbox/localdb.ts start|stop|status|ensure');
-      return 2;
-  }
-}
-
-// No top-level await here, nor in bootstrap.ts: the two import each other (bootstrap.js lazily), and
-// a module still awaiting at top level cannot be imported, so the first start of a fresh cluster
-// deadlocked and Node ended with exit 13 and no message.
-if (isEntryPoint(import.meta.url)) {
-  main(process.argv[2]).then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      console.error(`error: ${(err as Error).message}`);
-      process.exitCode = 2;
-    },
-  );
 }

@@ -387,3 +387,139 @@ fn npm_run_dev_started_on_a_syntax_error_waits_for_the_fix() {
         dev.log_text()
     );
 }
+
+/// Issue 17: a new migration gave 500s (42703, 25-line pg objects in the terminal) until a manual
+/// bootstrap, and a new permission a 403 for `dev`. Now a migration and a permission saved while
+/// `npm run dev` runs are applied to every dev tenant and served; a broken migration is reported
+/// with its file and line, the database stays as it was and the API keeps serving the old schema.
+#[test]
+fn a_migration_and_a_permission_saved_during_npm_run_dev_are_applied_and_served() {
+    let dir = own_sandbox("migrate");
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(&dir, db.url(), &["acme"]));
+    // acme is not a dev tenant of modkit.toml: an existing tenant, brought in step too.
+    let dev = npm_run_dev(&dir, db.url());
+    let headers = [("X-Tenant-Id", "dev"), ("X-User-Id", "dev")];
+    let described = |d: &Dev| {
+        http::try_request(
+            "GET",
+            &format!("http://localhost:{}/api/plugins/items/described", d.vite),
+            &headers,
+            None,
+        )
+        .ok()
+    };
+
+    // The code first: a route guarded by a new permission, reading a column no migration made yet.
+    let index = dir.join("plugin/index.ts");
+    let original = fs::read_to_string(&index).unwrap();
+    let edited = original
+        .replacen(
+            "'items.delete']",
+            "'items.delete', 'items.describe']",
+            1,
+        )
+        .replacen(
+            "r.get('/health',",
+            "r.get('/described', ctx.rbac.require('items.describe'), async (req, res) => {\n      \
+             const data = await ctx.withTenantTx(tenantOf(req), async (db) => (await db.query('SELECT description FROM items')).rows);\n      \
+             res.json({ data });\n    });\n\n    r.get('/health',",
+            1,
+        );
+    assert!(
+        edited.contains("items.describe'") && edited.contains("/described"),
+        "the template moved: update this test"
+    );
+    fs::write(&index, edited).unwrap();
+    // The permission is granted to dev at the reload; the column is missing: a 500 naming the cause.
+    dev.wait("the new route answers (500: no column yet)", |d| {
+        described(d).is_some_and(|r| r.status == 500)
+    });
+    let res = described(&dev).unwrap();
+    assert!(
+        res.body
+            .contains("a migration in plugin/migrations/ not applied yet"),
+        "{res:?}"
+    );
+    let log = dev.log_text();
+    assert!(log.contains("[api] 500 (SQLSTATE 42703)"), "{}", tail(&log, 30));
+    // (Vite's own proxy errors while the API restarts carry stack traces: look for the pg object.)
+    assert!(
+        !log.contains("severity:") && !log.contains("DatabaseError"),
+        "a pg error object for a missing column:\n{}",
+        tail(&log, 30)
+    );
+
+    // The migration, saved: applied to both tenants and served.
+    let saved = Instant::now();
+    fs::write(
+        dir.join("plugin/migrations/0002_add_description.sql"),
+        "-- a description per item\nALTER TABLE items ADD COLUMN description text NOT NULL DEFAULT 'none';\n",
+    )
+    .unwrap();
+    dev.wait("the new column served", |d| {
+        described(d).is_some_and(|r| r.status == 200)
+    });
+    record(
+        "npm run dev: a saved migration to the new column served",
+        saved.elapsed(),
+    );
+    let log = dev.log_text();
+    assert!(
+        log.contains("[db] applied items/0002_add_description.sql to 2 tenants in "),
+        "{}",
+        tail(&log, 30)
+    );
+    for schema in ["tenant_dev", "tenant_acme"] {
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT count(*) FROM information_schema.columns WHERE table_schema = '{schema}' AND column_name = 'description'"
+            )),
+            "1"
+        );
+    }
+
+    // The API is restarted after the migration (the old one may have served the column already):
+    // wait for the new one, so that what follows is about the broken migration alone.
+    dev.wait("the API restarted after the migration", |d| {
+        d.log_text()
+            .split("[api] restarting: plugin/migrations/0002_add_description.sql changed")
+            .nth(1)
+            .is_some_and(|after| after.contains("API on http"))
+    });
+    dev.wait("the new column served by the new API", |d| {
+        described(d).is_some_and(|r| r.status == 200)
+    });
+    let starts = dev.log_text().matches("API on http").count();
+
+    // A broken migration: file and line, nothing applied, the old schema still served.
+    fs::write(
+        dir.join("plugin/migrations/0003_broken.sql"),
+        "-- broken on purpose\nALTER TABLE items ADD COLUMN extra text;\nALTER TABLE items ADD COLUMNN other text;\n",
+    )
+    .unwrap();
+    dev.wait("the broken migration reported", |d| {
+        d.log_text().contains("items/0003_broken.sql:3:")
+    });
+    let log = dev.log_text();
+    assert!(
+        log.contains("[db] the database is as it was"),
+        "{}",
+        tail(&log, 30)
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM information_schema.columns WHERE column_name = 'extra'"),
+        "0",
+        "the broken migration's first statement was kept"
+    );
+    assert_eq!(
+        described(&dev).map(|r| r.status),
+        Some(200),
+        "the API stopped serving the old schema"
+    );
+    assert_eq!(
+        dev.log_text().matches("API on http").count(),
+        starts,
+        "the API was restarted for a migration that failed"
+    );
+}

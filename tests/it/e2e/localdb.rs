@@ -21,12 +21,12 @@ use crate::support::process::{ChildGuard, free_port, port_is_open};
 use crate::support::{bin, transcript};
 
 /// A sandbox of its own, owned by `nobody`, with a copy of the shared sandbox's node_modules.
-struct UserSandbox {
-    dir: PathBuf,
+pub(super) struct UserSandbox {
+    pub(super) dir: PathBuf,
     home: PathBuf,
 }
 
-fn user_sandbox(name: &str) -> UserSandbox {
+pub(super) fn user_sandbox(name: &str) -> UserSandbox {
     assert!(
         is_root(),
         "the local-database e2e test hides the system PostgreSQL in a mount namespace and runs npm as \
@@ -56,8 +56,13 @@ fn user_sandbox(name: &str) -> UserSandbox {
 }
 
 impl UserSandbox {
+    /// A sandbox already there (e.g. a copy of another), run as `nobody` with `home` as HOME.
+    pub(super) fn at(dir: PathBuf, home: PathBuf) -> Self {
+        Self { dir, home }
+    }
+
     /// `program args...` in the sandbox as `nobody`, with /usr/lib/postgresql hidden and a bare PATH.
-    fn hidden(&self, program: &str, args: &[&str], env: &[(&str, String)]) -> Command {
+    pub(super) fn hidden(&self, program: &str, args: &[&str], env: &[(&str, String)]) -> Command {
         let (uid, gid) = nobody();
         let mut cmd = Command::new("unshare");
         cmd.args(["--mount", "--", "sh", "-c"])
@@ -84,7 +89,7 @@ impl UserSandbox {
         cmd
     }
 
-    fn pg(&self, name: &str) -> PathBuf {
+    pub(super) fn pg(&self, name: &str) -> PathBuf {
         self.dir.join(".modkit/pg").join(name)
     }
 

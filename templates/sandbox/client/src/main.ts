@@ -16,7 +16,11 @@ select.value = fromUrl ?? localStorage.getItem('sandbox.tenant') ?? tenants[0] ?
 if (select.value === '' && tenants[0]) select.value = tenants[0];
 
 function showError(err: unknown): void {
-  const hint = err instanceof ApiError && err.status === 403 ? ' (run npm run bootstrap to seed the dev role)' : '';
+  let hint = '';
+  if (err instanceof ApiError && err.status === 403) hint = ' (run npm run bootstrap to seed the dev role)';
+  // A tenant picked with ?tenant= that the database does not have: say how to create it.
+  else if (err instanceof ApiError && err.status === 404 && err.message.startsWith('unknown tenant'))
+    hint = ` (create it: npm run bootstrap -- --tenant ${select.value}, or add it to [dev] tenants in modkit.toml)`;
   status.textContent = `${err instanceof Error ? err.message : String(err)}${hint}`;
 }
 
