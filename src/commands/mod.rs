@@ -6,6 +6,6 @@ pub mod bootstrap;
 pub mod db;
 pub mod doctor;
 pub mod init;
-pub mod tenant;
 pub mod migration;
+pub mod tenant;
 pub mod upgrade;

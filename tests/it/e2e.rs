@@ -37,7 +37,7 @@ mod load;
 mod localdb;
 mod projects;
 pub(crate) mod sandbox;
-mod strict;
 mod starter;
+mod strict;
 mod typecheck;
 mod upgrade;

@@ -12,8 +12,8 @@
 
 mod connection;
 mod files;
-mod root;
 mod objects;
+mod root;
 mod runtime;
 // pub(crate): e2e::bootstrap starts the same server without pgcrypto for the sandbox's bootstrap.
 pub(crate) mod schemas;

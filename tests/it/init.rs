@@ -584,6 +584,8 @@ fn init_foundation_is_up_to_date_for_upgrade_and_a_rerun_changes_nothing() {
         "{}",
         crate::support::transcript(&again)
     );
+}
+
 /// The relative imports of a TypeScript or JavaScript file: `from './x.js'`, `import './x.js'`,
 /// `import('./x.js')` (a literal only), as paths relative to the rendered sandbox, `.js` read as
 /// the `.ts` beside it when that is the file there.
