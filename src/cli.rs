@@ -155,7 +155,7 @@ pub enum Command {
     /// Add a migration to the module: the next number, the right folder, a header
     #[command(
         after_help = "Examples:\n  modkit migration new add_description              # plugin/migrations/0002_add_description.sql in a sandbox\n  \
-                            modkit migration new add_sku --module items        # src/modules/items/migrations/... in a foundation\n  \
+                            modkit migration new add_sku --module items        # migrations/items/... in a foundation\n  \
                             npm run migration:new -- add_description           # the same from the sandbox's npm scripts\n\n\
                       The number follows the highest one there (gaps stay gaps; its width is kept). npm run dev applies\n\
                       a migration as soon as it is saved."

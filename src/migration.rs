@@ -1,6 +1,7 @@
 //! `modkit migration new <name>`: the next migration file of a module, in the right folder, with a
 //! header saying how it runs. A sandbox's module keeps its migrations in `plugin/migrations/`; a
-//! module of a foundation in `<modules_dir>/<module>/migrations/` (where `modkit adapt` puts them).
+//! module of a foundation in `<migrations_dir>/<module>/` (where `modkit adapt` puts them; `migrations/`
+//! by default), or `<modules_dir>/<module>/migrations/` when it was adapted before.
 //! The sandbox's `sandbox/migration.ts` (`npm run migration:new -- <name>`) follows the same rules.
 
 use std::io::Write;
@@ -40,18 +41,17 @@ pub fn folder(project: &Project, module: Option<&str>) -> Result<PathBuf> {
     match (module, &project.file.foundation) {
         (Some(m), _) => {
             crate::names::check_module_id(m)?;
-            let modules = project
-                .file
-                .foundation
-                .as_ref()
-                .map_or_else(|| "src/modules".to_string(), |f| f.modules_dir.clone());
-            let dir = project.root.join(modules).join(m);
+            let (modules, migrations) = crate::modules::foundation_dirs(project);
+            let dir = project.root.join(&modules).join(m);
             if !dir.is_dir() {
                 return Err(UserError::new(format!("there is no module `{m}` in {}", dir.display()))
                     .hint("name a module the foundation has (modkit adapt brings one in), or run it in the module's sandbox without --module")
                     .into());
             }
-            Ok(dir.join("migrations"))
+            // Where bootstrap reads them: `<migrations_dir>/<id>/`, or the module's own folder
+            // when it was adapted before migrations moved out of the sources.
+            let relative = crate::modules::foundation_migrations(&project.root, &modules, &migrations, m)?;
+            Ok(project.root.join(relative))
         }
         (None, _) if project.root.join("plugin").is_dir() => Ok(project.root.join("plugin/migrations")),
         (None, _) => Err(UserError::new(format!(

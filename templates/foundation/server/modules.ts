@@ -53,6 +53,21 @@ export function modulesDir(): string {
   return loadConfig().foundation?.modulesDir ?? 'src/modules';
 }
 
+/**
+ * A module's migrations folder, as modkit finds it: `<migrations_dir>/<id>/` at the root (where
+ * `modkit adapt` puts them, out of the build's way), or `<modules_dir>/<id>/migrations/` of a module
+ * adapted before; both with files is an Error (one would be silently skipped).
+ */
+function migrationsOf(modulesDir: string, id: string): string {
+  const fresh = join(projectRoot, loadConfig().foundation?.migrationsDir ?? 'migrations', id);
+  const old = join(projectRoot, modulesDir, id, 'migrations');
+  const hasSql = (d: string) => existsSync(d) && readdirSync(d).some((f) => f.endsWith('.sql'));
+  if (existsSync(fresh) && hasSql(old)) {
+    throw new Error(`module "${id}" has migrations in two folders: ${fresh} and ${old}; keep one (move the files of the second into the first)`);
+  }
+  return existsSync(old) && !existsSync(fresh) ? old : fresh;
+}
+
 /** Every adapted module, sorted by id; an Error naming the file when a module.config.ts is wrong. */
 export async function projectModules(): Promise<ProjectModule[]> {
   const dir = modulesDir();
@@ -74,7 +89,7 @@ export async function projectModules(): Promise<ProjectModule[]> {
       id,
       name: config.name,
       permissions: config.permissions,
-      migrationsDir: pathToFileURL(join(root, id, 'migrations') + '/'),
+      migrationsDir: pathToFileURL(migrationsOf(dir, id) + '/'),
       source,
       config: config as ModuleConfig,
       routes: `${dir}/${id}/server/routes/index.ts`,

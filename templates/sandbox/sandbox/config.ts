@@ -12,8 +12,8 @@ export interface SandboxConfig {
   /** The module's id; undefined in a foundation (its modkit.toml has [foundation], no [module]). */
   moduleId: string | undefined;
   moduleName: string;
-  /** A foundation's [foundation] section: where the adapted modules live. */
-  foundation: { modulesDir: string } | undefined;
+  /** A foundation's [foundation] section: where the adapted modules and their migrations live. */
+  foundation: { modulesDir: string; migrationsDir: string } | undefined;
   databaseUrl: string | undefined;
   devUser: string;
   devTenants: string[];
@@ -46,7 +46,7 @@ export function loadConfig(file = fileURLToPath(new URL('../modkit.toml', import
   const module = table(doc, 'module');
   const dev = table(doc, 'dev');
   const moduleId = str(module.id);
-  const foundation = 'foundation' in doc ? { modulesDir: str(table(doc, 'foundation').modules_dir) ?? 'src/modules' } : undefined;
+  const foundation = 'foundation' in doc ? { modulesDir: str(table(doc, 'foundation').modules_dir) ?? 'src/modules', migrationsDir: str(table(doc, 'foundation').migrations_dir) ?? 'migrations' } : undefined;
   if (!moduleId && !foundation) throw new Error(`${file}: [module] id is missing`);
   const tenants = Array.isArray(dev.tenants) ? dev.tenants.filter((t): t is string => typeof t === 'string') : ['dev'];
   return {

@@ -46,8 +46,8 @@ const SERVE = [
 // The migration runner's entry: the sandbox's own bootstrap (every dev tenant and every existing
 // tenant, one transaction each; new permissions granted to the dev role), its report sent back.
 const MIGRATE = [
-  "import { bootstrap } from './sandbox/bootstrap.js';",
-  "import { loadConfig } from './sandbox/config.js';",
+  `import { bootstrap } from './${API_DIR}/bootstrap.js';`,
+  `import { loadConfig } from './${API_DIR}/config.js';`,
   'const t0 = performance.now();',
   'let message;',
   'try {',

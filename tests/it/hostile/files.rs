@@ -519,6 +519,12 @@ fn interrupted_init_leaves_no_debris() {
             .env("MODKIT_TEST_WRITE_PAUSE_MS", "20")
             .spawn()
             .unwrap();
+        // Counted from when init starts writing (its folder appears), not from the spawn: on a
+        // loaded machine the process alone can take most of a second to start.
+        let spawned = std::time::Instant::now();
+        while !test.path("items").exists() && spawned.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
         std::thread::sleep(Duration::from_millis(delay_ms));
         // SAFETY: kill(2) with a pid we spawned and a signal number.
         unsafe { libc::kill(child.id() as i32, signal) };
