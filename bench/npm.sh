@@ -7,7 +7,7 @@
 #   bench/npm.sh [BINARY] [RUNS=10]
 #
 # BINARY: the linux-x64 binary to pack; default the release build of scripts/npm-pack.sh
-# (target/x86_64-unknown-linux-gnu/release/modkit) when it exists, else the debug build, stripped.
+# (target/x86_64-unknown-linux-gnu/dist/modkit) when it exists, else the debug build, stripped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -21,7 +21,7 @@ trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 binary=${1:-}
 if [ -z "$binary" ]; then
-  binary=target/x86_64-unknown-linux-gnu/release/modkit
+  binary=target/x86_64-unknown-linux-gnu/dist/modkit
   if [ ! -f "$binary" ]; then
     cargo build --quiet
     objcopy --strip-debug target/debug/modkit "$work/modkit"

@@ -12,7 +12,7 @@
 #
 # What "this machine can build": on Linux x86-64, linux-x64 for glibc 2.17 with cargo-zigbuild
 # (`pip install cargo-zigbuild ziglang`; the x86_64-unknown-linux-gnu standard library is the one
-# rustup installs by default), stripped by the release profile; its glibc symbols are checked with
+# rustup installs by default), stripped by the dist profile (Cargo.toml); its glibc symbols are checked with
 # objdump (none newer than GLIBC_2.17). Other targets come from the release workflow's runners.
 set -euo pipefail
 say() { printf 'npm-pack.sh: %s\n' "$*" >&2; }
@@ -39,9 +39,9 @@ if [ ${#binaries[@]} -eq 0 ]; then
   case "$(uname -s)-$(uname -m)" in
     Linux-x86_64)
       command -v cargo-zigbuild >/dev/null || { say "cargo-zigbuild is needed to build for glibc 2.17: pip install cargo-zigbuild ziglang"; exit 2; }
-      say "building modkit $version for linux-x64 (glibc 2.17) with cargo zigbuild --release"
-      cargo zigbuild --release --locked --target x86_64-unknown-linux-gnu.2.17 >&2
-      bin=target/x86_64-unknown-linux-gnu/release/modkit
+      say "building modkit $version for linux-x64 (glibc 2.17) with cargo zigbuild --profile dist"
+      cargo zigbuild --profile dist --locked --target x86_64-unknown-linux-gnu.2.17 >&2
+      bin=target/x86_64-unknown-linux-gnu/dist/modkit
       if command -v objdump >/dev/null; then
         ceiling=$(glibc_ceiling "$bin")
         if [ "$(printf '%s\n2.17\n' "$ceiling" | sort -t. -k1,1n -k2,2n | tail -1)" != 2.17 ]; then

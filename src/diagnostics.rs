@@ -122,22 +122,6 @@ pub fn print_github(diagnostics: &[Diagnostic], root: &str) -> std::io::Result<(
     Ok(())
 }
 
-/// The toolchain, flutter doctor style: one ✓ / ✗ line per tool, before the diagnostics.
-pub fn print_toolchain(printer: &Printer, lines: &[crate::doctor::checks::toolchain::Line]) {
-    if lines.is_empty() {
-        return;
-    }
-    printer.line("Toolchain:");
-    for line in lines {
-        let mark = if line.ok {
-            console::style("✓").green()
-        } else {
-            console::style("✗").red()
-        };
-        printer.line(format!("  [{mark}] {}", line.text));
-    }
-}
-
 /// A path as the repository's root sees it: `items/plugin/x.ts` for `modkit doctor items`.
 fn from_root(root: &str, file: &str) -> String {
     let root = root.trim_end_matches('/');
@@ -148,12 +132,28 @@ fn from_root(root: &str, file: &str) -> String {
     }
 }
 
+/// What SARIF says of one rule. The checks' registry (`doctor::rule`) hands the list down: the
+/// reporters know no check.
+pub struct SarifRule {
+    pub code: &'static str,
+    pub what: &'static str,
+    pub fix: &'static str,
+    pub severity: Severity,
+    /// The rule's documentation, as `modkit doctor --explain` prints it.
+    pub markdown: String,
+    pub help_uri: String,
+}
+
 /// SARIF 2.1.0, as GitHub code scanning takes it: every rule with its id, short description and
 /// help URI; each result with its rule, level, message and a location (a relative URI and a
 /// 1-based line; a finding with no file is put on modkit.toml, line 1, as code scanning needs one).
-pub fn sarif(diagnostics: &[Diagnostic], root: &str) -> serde_json::Value {
+pub fn sarif(
+    diagnostics: &[Diagnostic],
+    root: &str,
+    rules: &[SarifRule],
+    information_uri: &str,
+) -> serde_json::Value {
     use serde_json::json;
-    let rules: Vec<&crate::doctor::rule::Rule> = crate::doctor::rule::all().collect();
     let level = |s: Severity| match s {
         Severity::Error => "error",
         Severity::Warning => "warning",
@@ -166,8 +166,8 @@ pub fn sarif(diagnostics: &[Diagnostic], root: &str) -> serde_json::Value {
                 "name": r.code,
                 "shortDescription": { "text": first_sentence(r.what) },
                 "fullDescription": { "text": r.what },
-                "help": { "text": if r.fix.is_empty() { r.what } else { r.fix }, "markdown": crate::doctor::rule::explain(r) },
-                "helpUri": crate::doctor::rule::help_uri(r.code),
+                "help": { "text": if r.fix.is_empty() { r.what } else { r.fix }, "markdown": r.markdown },
+                "helpUri": r.help_uri,
                 "defaultConfiguration": { "level": level(r.severity) },
             })
         })
@@ -204,7 +204,7 @@ pub fn sarif(diagnostics: &[Diagnostic], root: &str) -> serde_json::Value {
                 "driver": {
                     "name": "modkit doctor",
                     "version": env!("CARGO_PKG_VERSION"),
-                    "informationUri": crate::doctor::rule::help_uri(""),
+                    "informationUri": information_uri,
                     "rules": rule_json,
                 }
             },

@@ -344,16 +344,7 @@ fn check_inside(path: &str, key: &str) -> Result<()> {
     }
 }
 
-pub fn slash(path: &Path) -> String {
-    path.components()
-        // The root is the empty first part: `/tmp/x`, not `//tmp/x` (doctor named a file outside so).
-        .map(|c| match c {
-            std::path::Component::RootDir => "".into(),
-            c => c.as_os_str().to_string_lossy(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
+pub use crate::paths::slash;
 
 #[cfg(test)]
 mod tests {

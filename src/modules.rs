@@ -110,7 +110,7 @@ fn discover_modules(project: &Project) -> Result<Vec<Module>> {
 }
 
 /// Where a foundation's modules go by default, relative to its root: `migrations/<id>/`.
-pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations";
+pub use crate::project::DEFAULT_MIGRATIONS_DIR;
 
 /// A foundation's modules folder and migrations folder (modkit.toml `[foundation]`, or defaults).
 pub fn foundation_dirs(project: &Project) -> (String, String) {

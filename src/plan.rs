@@ -67,6 +67,9 @@ pub struct Conflict {
     pub why: String,
 }
 
+/// The record of what init wrote (see [`Record`]), at the sandbox's root, committed with it.
+pub const RECORD: &str = ".modkit-init.json";
+
 /// What modkit wrote: its version, the answers it rendered with, and each file's sha-256 as
 /// written (paths relative to the record's folder). `modkit upgrade` will read it as the base of a
 /// 3-way merge.

@@ -102,6 +102,9 @@ pub struct FoundationSection {
     pub migrations_dir: String,
 }
 
+/// Where a foundation keeps its modules' migrations by default: `migrations/<id>/` at its root.
+pub const DEFAULT_MIGRATIONS_DIR: &str = "migrations";
+
 fn default_dev_user() -> String {
     "dev".to_string()
 }
@@ -109,7 +112,7 @@ fn default_dev_tenants() -> Vec<String> {
     vec!["dev".to_string()]
 }
 fn default_migrations_dir() -> String {
-    crate::modules::DEFAULT_MIGRATIONS_DIR.to_string()
+    DEFAULT_MIGRATIONS_DIR.to_string()
 }
 fn default_modules_dir() -> String {
     "src/modules".to_string()

@@ -56,7 +56,7 @@ pub fn find(root: &Path, configured: Option<&str>, modules_dir: &str) -> Result<
     } else {
         candidates.iter().collect()
     };
-    let rel = |p: &Path| crate::foundation::slash(p.strip_prefix(root).unwrap_or(p));
+    let rel = |p: &Path| crate::paths::slash(p.strip_prefix(root).unwrap_or(p));
     match chosen.as_slice() {
         [one] => Ok(rel(one)),
         _ => Err(UserError::new(format!(

@@ -10,7 +10,7 @@ use crate::exit::ExitStatus;
 use crate::names;
 use crate::output::{self, Printer};
 
-use super::tenant::Session;
+use crate::project_db::Session;
 
 pub fn grant(args: &GrantArgs, printer: Printer) -> Result<ExitStatus> {
     change(args, printer, true)

@@ -2,12 +2,13 @@
 
 use anyhow::Result;
 
-use crate::cli::{BootstrapArgs, DbAction, DbArgs, DbCommandArgs, Format, OutputArgs, Timeouts};
+use crate::cli::{DbAction, DbCommandArgs};
 use crate::db::url::{DbUrl, UrlSource};
 use crate::exit::{ExitStatus, UserError};
-use crate::localdb::{self, LocalDb, Started, State};
+use crate::localdb::{self, LocalDb, State};
 use crate::output::Printer;
 use crate::project::Project;
+use crate::project_db::{holds_a_project, local, start_on};
 
 pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&crate::project::find_root(&args.project))?;
@@ -89,121 +90,6 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
             Ok(ExitStatus::Success)
         }
     }
-}
-
-/// The local database of a project: its database is `<module>_dev` in a sandbox, `app_dev` elsewhere.
-pub fn local(project: &Project) -> LocalDb {
-    let name = project
-        .file
-        .module
-        .as_ref()
-        .map_or_else(|| "app".to_string(), |m| m.id.replace('-', "_"));
-    // Absolute, so messages and pg_ctl's -D name the real folder, not `.`.
-    let root = std::fs::canonicalize(&project.root).unwrap_or_else(|_| project.root.clone());
-    LocalDb::new(&root, &format!("{name}_dev"))
-}
-
-/// The port asked for the local database: MODKIT_PG_PORT, else `[database] port` in modkit.toml.
-fn wanted_port(project: &Project) -> Result<Option<u16>> {
-    match std::env::var("MODKIT_PG_PORT") {
-        Ok(raw) if !raw.trim().is_empty() => match raw.trim().parse::<u16>() {
-            Ok(port) if port > 0 => Ok(Some(port)),
-            _ => Err(
-                UserError::new(format!("MODKIT_PG_PORT={raw} is not a port number (1-65535)"))
-                    .hint("set it to a free port, e.g. MODKIT_PG_PORT=55432, or unset it")
-                    .into(),
-            ),
-        },
-        _ => Ok(project.file.database.port),
-    }
-}
-
-/// `start` on the port asked for (`--port`, else `wanted_port`).
-pub fn start_on(
-    project: &Project,
-    run_as: Option<&str>,
-    port: Option<u16>,
-    printer: Printer,
-    bootstrap: bool,
-) -> Result<Started> {
-    let port = match port {
-        Some(p) => Some(p),
-        None => wanted_port(project)?,
-    };
-    start_with(
-        local(project).with_port(port),
-        project,
-        run_as,
-        printer,
-        bootstrap,
-    )
-}
-
-/// Start (or reuse) the project's local database; with `bootstrap`, a cluster never bootstrapped
-/// is bootstrapped now, with modkit's own engine.
-pub fn start(project: &Project, run_as: Option<&str>, printer: Printer, bootstrap: bool) -> Result<Started> {
-    start_on(project, run_as, None, printer, bootstrap)
-}
-
-fn start_with(
-    db: LocalDb,
-    project: &Project,
-    run_as: Option<&str>,
-    printer: Printer,
-    bootstrap: bool,
-) -> Result<Started> {
-    let started = db.start(run_as)?;
-    let url = DbUrl::parse(&started.url, UrlSource::Local)?;
-    if started.reused {
-        printer.detail(format!("the local database is running: {}", url.redacted()));
-    } else {
-        let how = if started.created {
-            "made and started"
-        } else {
-            "started"
-        };
-        let from = started
-            .binaries
-            .as_ref()
-            .map(|(version, source)| format!(" (PostgreSQL {version} from {source})"))
-            .unwrap_or_default();
-        printer.line(format!("{how} the local database{from}: {}", url.redacted()));
-    }
-    if bootstrap && started.needs_bootstrap {
-        let args = BootstrapArgs {
-            db: DbArgs {
-                url: None,
-                timeouts: Timeouts {
-                    connect_timeout: 10,
-                    lock_timeout: 60,
-                },
-            },
-            tenants: Vec::new(),
-            tenants_file: None,
-            project: project.root.clone(),
-            jobs: None,
-            dry_run: false,
-            check: false,
-            output: OutputArgs {
-                format: Format::Human,
-            },
-        };
-        if crate::commands::bootstrap::execute(&args, project, &url, printer)? == ExitStatus::Success {
-            db.mark_bootstrapped()?;
-        }
-    }
-    Ok(started)
-}
-
-/// A cluster (60 MB of data) is made only where a project is (a sandbox's modkit.toml, a
-/// foundation's src/modules), never in a folder named by mistake.
-pub fn holds_a_project(project: &Project) -> bool {
-    project.root.join(crate::project::PROJECT_FILE).is_file() || project.root.join("src/modules").is_dir()
-}
-
-/// The local database's URL when it has been made (whether it runs or not).
-pub fn made_local_url(project: &Project) -> Option<DbUrl> {
-    DbUrl::parse(&local(project).url()?, UrlSource::Local).ok()
 }
 
 fn status(db: &LocalDb, printer: Printer) -> ExitStatus {

@@ -7,8 +7,9 @@ use crate::cli::{DoctorArgs, DoctorFormat};
 use crate::db::connect;
 use crate::db::url::DbUrl;
 use crate::diagnostics::{self, Severity};
+use crate::doctor::ignore::{Ignore, unknown_code};
 use crate::doctor::{self, Target, checks, rule};
-use crate::exit::{ExitStatus, UserError};
+use crate::exit::ExitStatus;
 use crate::output::Printer;
 
 pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
@@ -53,7 +54,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
         // so it never starts it (a stopped one is "cannot reach", with the hint to start it).
         let url = match DbUrl::resolve_given(flag, &target.project)? {
             Some(url) => url,
-            None => crate::commands::db::made_local_url(&target.project)
+            None => crate::project_db::made_local_url(&target.project)
                 .map_or_else(|| DbUrl::resolve(flag, &target.project), Ok)?,
         };
         for warning in url.password_warnings() {
@@ -94,7 +95,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     let root = dir.to_string_lossy();
     match args.format {
         DoctorFormat::Human => {
-            diagnostics::print_toolchain(&printer, &toolchain);
+            checks::toolchain::print(&printer, &toolchain);
             diagnostics::print_human(&printer, &found, &checked);
         }
         DoctorFormat::Github => {
@@ -104,7 +105,7 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
             }
         }
         DoctorFormat::Sarif => {
-            let doc = diagnostics::sarif(&found, &root);
+            let doc = diagnostics::sarif(&found, &root, &rule::sarif_rules(), &rule::help_uri(""));
             crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
         }
         DoctorFormat::Json => {
@@ -128,40 +129,4 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
     } else {
         ExitStatus::Success
     })
-}
-
-/// The codes a project turns off: modkit.toml's `[doctor] ignore` and `--ignore`. Each entry is a
-/// code or a prefix of codes before a `-` (`toolchain`, `dependency`); an entry that names no
-/// code is a usage error, so that a typo never silently keeps a check on.
-pub struct Ignore(Vec<String>);
-
-impl Ignore {
-    fn new(from_file: &[String], from_args: &[String]) -> Result<Self> {
-        for (entry, source) in from_file
-            .iter()
-            .map(|e| (e, "modkit.toml's [doctor] ignore"))
-            .chain(from_args.iter().map(|e| (e, "--ignore")))
-        {
-            if !rule::all().any(|r| matches(entry, r.code)) {
-                return Err(unknown_code(entry, source).into());
-            }
-        }
-        Ok(Self(from_file.iter().chain(from_args).cloned().collect()))
-    }
-
-    pub fn skips(&self, code: &str) -> bool {
-        self.0.iter().any(|entry| matches(entry, code))
-    }
-}
-
-fn matches(entry: &str, code: &str) -> bool {
-    code == entry || code.strip_prefix(entry).is_some_and(|rest| rest.starts_with('-'))
-}
-
-fn unknown_code(code: &str, source: &str) -> UserError {
-    let codes: Vec<&str> = rule::all().map(|r| r.code).collect();
-    UserError::new(format!("{source}: `{code}` is not a doctor check")).hint(format!(
-        "use one of the codes docs/doctor.md lists: {}",
-        codes.join(", ")
-    ))
 }

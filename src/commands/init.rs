@@ -4,26 +4,16 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use minijinja::context;
 use serde_json::json;
 
 use crate::cli::InitArgs;
 use crate::exit::{ExitStatus, UserError};
-use crate::foundation_template;
 use crate::names;
 use crate::output::{Level, Printer};
+use crate::plan::RECORD;
 use crate::plan::{self, Action, FilePlan, Record};
-use crate::templates::{self, RenderedFile};
-
-/// The record of what init wrote (see [`Record`]), at the sandbox's root, committed with it.
-pub const RECORD: &str = ".modkit-init.json";
-
-/// The bootstrap SQL every sandbox carries, copied verbatim: `npm run bootstrap` and
-/// `modkit bootstrap` run the same statements.
-const SHARED_SQL: [(&str, &str); 2] = [
-    ("sql/system.sql", "sandbox/sql/system.sql"),
-    ("sql/statements.sql", "sandbox/sql/statements.sql"),
-];
+use crate::templates::RenderedFile;
+use crate::{foundation_template, sandbox_template};
 
 pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     names::check_module_id(&args.module)?;
@@ -45,7 +35,7 @@ pub fn run(args: &InitArgs, printer: Printer) -> Result<ExitStatus> {
     let mut files = if args.foundation {
         foundation_template::render(&args.module, &module_name(args), &tenants)?
     } else {
-        render_sandbox(args, &tenants, npm)?
+        sandbox_template::render(&args.module, &module_name(args), &tenants, npm)?
     };
     let mut answers = json!({
         "module": &args.module,
@@ -224,35 +214,6 @@ fn module_name(args: &InitArgs) -> String {
     args.name
         .clone()
         .unwrap_or_else(|| names::title_case(&args.module))
-}
-
-/// The sandbox's files: the rendered `templates/sandbox/` tree plus the shared bootstrap SQL.
-/// `npm`: made by the npm-installed modkit, so the sandbox depends on the `modkit` package.
-pub fn render_sandbox(args: &InitArgs, tenants: &[String], npm: bool) -> Result<Vec<RenderedFile>> {
-    let ctx = context! {
-        module_id => &args.module,
-        module_name => module_name(args),
-        table => args.module.replace('-', "_"),
-        resource => &args.module,
-        const_name => names::camel_case(&args.module),
-        dev_tenants => tenants.to_vec(),
-        modkit_version => env!("CARGO_PKG_VERSION"),
-        npm => npm,
-        // sandbox/dev.mjs: the folders of the API's code, and its own folder (a foundation has others).
-        dev_source_dirs => "['plugin', 'sandbox']",
-        api_dir => "sandbox",
-        // sandbox/db/tenant-db.ts: the module's contract (plugin/context.ts; a foundation has its own copy).
-        context_import => "../../plugin/context.js",
-    };
-    let mut files = templates::render_dir("sandbox", &ctx)?;
-    for (source, target) in SHARED_SQL {
-        files.push(RenderedFile {
-            path: target.to_string(),
-            contents: templates::raw(source)?.to_string(),
-        });
-    }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(files)
 }
 
 /// The target must be a folder, or not exist yet.

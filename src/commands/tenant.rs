@@ -4,17 +4,14 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::json;
-use sqlx::PgPool;
 
 use crate::cli::{DbTarget, Format, TenantAction, TenantArgs};
 use crate::db::bootstrap::{self, Mode, Request, TenantSpec, render};
-use crate::db::connect;
-use crate::db::url::DbUrl;
 use crate::exit::{ExitStatus, UserError};
 use crate::output::{self, Printer};
-use crate::project::Project;
+use crate::project_db::Session;
 use crate::{modules, names, tenants};
 
 pub fn run(args: &TenantArgs, printer: Printer) -> Result<ExitStatus> {
@@ -63,56 +60,6 @@ pub fn run(args: &TenantArgs, printer: Printer) -> Result<ExitStatus> {
                 )),
             }
             Ok(ExitStatus::Success)
-        }
-    }
-}
-
-/// A connection to the database a command targets: resolved as every command does (`--db`,
-/// DATABASE_URL, .env, modkit.toml, PG*, the local database), closed on drop of the runtime.
-pub struct Session {
-    runtime: tokio::runtime::Runtime,
-    database: Option<connect::Database>,
-    pub url: DbUrl,
-    pub project: Project,
-}
-
-impl Session {
-    pub fn open(target: &DbTarget, printer: Printer) -> Result<Self> {
-        let project = Project::load(&crate::project::find_root(&target.project))?;
-        let url = super::bootstrap::resolve_url(target.db.url.as_deref(), &project, printer)?;
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let settings = connect::Settings::new(&target.db.timeouts, 2, false);
-        let database = runtime
-            .block_on(connect::connect(&url, settings, printer))
-            .map_err(|e| url.scrub_error(e))?;
-        Ok(Self {
-            runtime,
-            database: Some(database),
-            url,
-            project,
-        })
-    }
-
-    pub fn pool(&self) -> &PgPool {
-        &self.database.as_ref().expect("open until closed").pool
-    }
-
-    /// Run `work` to its end; its error made actionable and without the password.
-    pub fn run<T>(&self, work: impl std::future::Future<Output = Result<T>>) -> Result<T> {
-        let database = self.database.as_ref().expect("open until closed");
-        self.runtime
-            .block_on(work)
-            .map_err(|e| self.url.scrub_error(database.explain(e)))
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        if let Some(database) = self.database.take() {
-            self.runtime.block_on(database.close());
         }
     }
 }

@@ -5,10 +5,10 @@ use anyhow::Result;
 use serde_json::json;
 
 use crate::cli::{Format, UpgradeArgs};
-use crate::commands::init::RECORD;
 use crate::exit::ExitStatus;
 use crate::output::{Level, Printer, write_stdout};
 use crate::plan::FilePlan;
+use crate::plan::RECORD;
 use crate::upgrade::{CURRENT, Change, Upgrade};
 
 pub fn run(args: &UpgradeArgs, printer: Printer) -> Result<ExitStatus> {

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use sqlx::{PgPool, Row};
 
-use super::live::sql_words;
+use super::sql_words::sql_words;
 use crate::db::citus::Topology;
 use crate::db::split::split;
 use crate::diagnostics::Diagnostic;

@@ -17,8 +17,8 @@ use anyhow::{Context, Result};
 use jsonc_parser::ParseOptions;
 use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
 
+use super::ignore::Ignore;
 use super::{Kind, Target};
-use crate::commands::doctor::Ignore;
 use crate::diagnostics::Diagnostic;
 use crate::tsconfig;
 

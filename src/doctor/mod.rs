@@ -8,10 +8,12 @@ pub mod citus;
 pub mod drift;
 pub mod entry;
 pub mod fix;
+pub mod ignore;
 pub mod live;
 pub mod objects;
 pub mod rule;
 pub mod scan;
+mod sql_words;
 
 use std::path::{Path, PathBuf};
 

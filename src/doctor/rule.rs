@@ -18,6 +18,20 @@ pub enum Scope {
     Toolchain,
 }
 
+/// Every rule as SARIF describes it (handed to `diagnostics::sarif`).
+pub fn sarif_rules() -> Vec<crate::diagnostics::SarifRule> {
+    all()
+        .map(|r| crate::diagnostics::SarifRule {
+            code: r.code,
+            what: r.what,
+            fix: r.fix,
+            severity: r.severity,
+            markdown: explain(r),
+            help_uri: help_uri(r.code),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 impl Scope {
     fn label(self) -> &'static str {

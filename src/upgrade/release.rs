@@ -4,11 +4,9 @@
 use std::path::Path;
 
 use anyhow::Result;
-use clap::{Args, FromArgMatches};
 use minijinja::context;
 use serde::{Deserialize, Serialize};
 
-use crate::cli::InitArgs;
 use crate::exit::UserError;
 use crate::names;
 use crate::plan::Record;
@@ -196,16 +194,7 @@ fn render_current(answers: &Answers) -> Result<Vec<RenderedFile>> {
     if answers.foundation {
         return crate::foundation_template::render(&answers.module, &answers.name, &answers.tenants);
     }
-    // Built as clap builds it from `modkit init <module> --name=<name>`, so that the options init
-    // gains later take their defaults here too.
-    let name = format!("--name={}", answers.name);
-    let matches = InitArgs::augment_args(clap::Command::new("init")).try_get_matches_from([
-        "init",
-        answers.module.as_str(),
-        name.as_str(),
-    ])?;
-    let args = InitArgs::from_arg_matches(&matches)?;
-    crate::commands::init::render_sandbox(&args, &answers.tenants, answers.npm)
+    crate::sandbox_template::render(&answers.module, &answers.name, &answers.tenants, answers.npm)
 }
 
 #[cfg(test)]

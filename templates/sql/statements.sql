@@ -17,9 +17,6 @@ SELECT current_setting('server_version_num')::int AS version;
 -- name: lock_database
 SELECT pg_advisory_xact_lock(1836016499, 0);
 
--- name: has_pgcrypto
-SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'pgcrypto') AS present;
-
 -- name: create_pgcrypto
 CREATE EXTENSION IF NOT EXISTS pgcrypto SCHEMA extensions;
 

@@ -16,6 +16,7 @@ mod e2e;
 mod harness;
 mod hostile;
 mod init;
+mod layers;
 mod npm;
 mod tenants;
 mod upgrade;

@@ -6,6 +6,7 @@
 //! parallel workers or concurrent runs never race); the dev role in a sandbox's dev tenants.
 
 mod database;
+mod dry_run;
 mod guard;
 mod plan;
 pub mod render;
@@ -19,7 +20,8 @@ use serde::Serialize;
 use sqlx::PgPool;
 
 use self::database::{database_wide, seed_dev};
-use self::plan::{describe_pending, dry_run_sql, plan_dev, plan_tenants};
+use self::dry_run::dry_run_sql;
+use self::plan::{describe_pending, plan_dev, plan_tenants};
 use self::tenant::run_tenants;
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
 use crate::db::citus::Topology;

@@ -4,10 +4,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::tenant::planned_script;
 use super::{FailureKind, Report, Request, TenantFailure, TenantSpec, unusable_schema_message};
 use crate::db::catalog::{Catalog, SYSTEM_TABLES};
-use crate::db::statements::{render, sql, system_sql};
 use crate::modules::Module;
 use crate::names;
 
@@ -276,53 +274,4 @@ pub(super) fn describe_pending(
             .pending
             .push(format!("dev access in tenant `{code}` is incomplete"));
     }
-}
-
-/// The statements an apply would run, parameters shown inline.
-pub(super) fn dry_run_sql(
-    req: &Request,
-    catalog: &Catalog,
-    permissions: &[(&str, &str)],
-    work: &[TenantWork],
-    dev_pending: &[String],
-) -> Vec<String> {
-    let mut out = Vec::new();
-    if !catalog.has_pgcrypto || !catalog.has_system_tables() || !permissions.is_empty() {
-        out.push("BEGIN;".into());
-        out.push(render("lock_database", &[]));
-        if !catalog.has_pgcrypto {
-            out.push(sql("create_pgcrypto").into());
-        }
-        if !catalog.has_system_tables() {
-            out.push(system_sql().trim().into());
-        }
-        for (permission, module) in permissions {
-            out.push(render("register_permission", &[Some(permission), Some(module)]));
-        }
-        out.push("COMMIT;".into());
-    }
-    for tenant in work {
-        out.push(format!("-- tenant {}", tenant.spec.code));
-        match planned_script(&req.modules, tenant) {
-            Ok((script, _)) => {
-                out.push(script.text());
-                if !script.commits() {
-                    out.push(
-                        "-- COMMIT is sent once plan_check counts the records the plan expects\nCOMMIT;"
-                            .into(),
-                    );
-                }
-            }
-            Err(message) => out.push(format!("-- not sent: {message}")),
-        }
-    }
-    for code in dev_pending {
-        if let Some(dev) = &req.dev {
-            out.push(format!(
-                "-- dev access in tenant {code}: role {} with every permission, granted to user {}",
-                dev.role_code, dev.user
-            ));
-        }
-    }
-    out
 }

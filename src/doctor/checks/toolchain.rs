@@ -461,6 +461,22 @@ fn taken(port: u16) -> bool {
     })
 }
 
+/// The toolchain, flutter doctor style: one ✓ / ✗ line per tool, before the diagnostics.
+pub fn print(printer: &crate::output::Printer, lines: &[Line]) {
+    if lines.is_empty() {
+        return;
+    }
+    printer.line("Toolchain:");
+    for line in lines {
+        let mark = if line.ok {
+            console::style("✓").green()
+        } else {
+            console::style("✗").red()
+        };
+        printer.line(format!("  [{mark}] {}", line.text));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::satisfies;

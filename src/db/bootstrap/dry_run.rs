@@ -1,0 +1,56 @@
+//! `--dry-run`: the statements an apply would run, from the plan and each tenant's planned script.
+
+use super::Request;
+use super::plan::TenantWork;
+use super::tenant::planned_script;
+use crate::db::catalog::Catalog;
+use crate::db::statements::{render, sql, system_sql};
+
+/// The statements an apply would run, parameters shown inline.
+pub(super) fn dry_run_sql(
+    req: &Request,
+    catalog: &Catalog,
+    permissions: &[(&str, &str)],
+    work: &[TenantWork],
+    dev_pending: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !catalog.has_pgcrypto || !catalog.has_system_tables() || !permissions.is_empty() {
+        out.push("BEGIN;".into());
+        out.push(render("lock_database", &[]));
+        if !catalog.has_pgcrypto {
+            out.push(sql("create_pgcrypto").into());
+        }
+        if !catalog.has_system_tables() {
+            out.push(system_sql().trim().into());
+        }
+        for (permission, module) in permissions {
+            out.push(render("register_permission", &[Some(permission), Some(module)]));
+        }
+        out.push("COMMIT;".into());
+    }
+    for tenant in work {
+        out.push(format!("-- tenant {}", tenant.spec.code));
+        match planned_script(&req.modules, tenant) {
+            Ok((script, _)) => {
+                out.push(script.text());
+                if !script.commits() {
+                    out.push(
+                        "-- COMMIT is sent once plan_check counts the records the plan expects\nCOMMIT;"
+                            .into(),
+                    );
+                }
+            }
+            Err(message) => out.push(format!("-- not sent: {message}")),
+        }
+    }
+    for code in dev_pending {
+        if let Some(dev) = &req.dev {
+            out.push(format!(
+                "-- dev access in tenant {code}: role {} with every permission, granted to user {}",
+                dev.role_code, dev.user
+            ));
+        }
+    }
+    out
+}
