@@ -139,9 +139,10 @@ mod tests {
             include_str!("bootstrap/plan.rs"),
             include_str!("bootstrap/tenant.rs"),
             include_str!("bootstrap/database.rs"),
+            include_str!("bootstrap/dry_run.rs"),
         ]
         .iter()
-        .flat_map(|s| names_used_in(s, &["render(", "sql("]))
+        .flat_map(|s| names_used_in(s, &["render(", "sql(", "bare("]))
         .collect();
         // `q('x'`, `q<Row>('x'` and `stmt('x'` in sandbox/bootstrap.ts.
         let typescript = names_used_in(
