@@ -513,12 +513,21 @@ fn interrupted_init_leaves_no_debris() {
         (libc::SIGKILL, 650),
     ] {
         let test = CliTest::new();
-        let mut child = test
-            .command()
+        let mut child = test.command();
+        child
             .args(["init", "items", "-q"])
-            .env("MODKIT_TEST_WRITE_PAUSE_MS", "20")
-            .spawn()
-            .unwrap();
+            .env("MODKIT_TEST_WRITE_PAUSE_MS", "20");
+        // Ctrl-C as a terminal delivers it: init keeps an inherited SIG_IGN (as `nohup` or a
+        // background job of a script sets it), so the test must not pass its own runner's on.
+        // SAFETY: signal(2) in the child between fork and exec, async-signal-safe.
+        unsafe {
+            use std::os::unix::process::CommandExt;
+            child.pre_exec(|| {
+                libc::signal(libc::SIGINT, libc::SIG_DFL);
+                Ok(())
+            });
+        }
+        let mut child = child.spawn().unwrap();
         // Counted from when init starts writing (its folder appears), not from the spawn: on a
         // loaded machine the process alone can take most of a second to start.
         let spawned = std::time::Instant::now();
