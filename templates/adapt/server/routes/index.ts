@@ -4,8 +4,8 @@
 // Imports follow this foundation's module system: {{ style_because }}.
 // Change the module in its sandbox and run `modkit adapt` again; an edit here is kept unless --force.
 // The module's SQL names its tables unqualified, so the foundation's withTenantTx must guarantee: a
-// search_path of the tenant's schema alone (never `public`, where a table would be shared by every
-// tenant); a 503, before any query, for a tenant schema the role has no USAGE on (PostgreSQL silently
+// search_path of the tenant's schema, then `extensions` (where the bootstrap keeps the declared
+// extensions; never `public`, where a table would be shared by every tenant); a 503, before any query, for a tenant schema the role has no USAGE on (PostgreSQL silently
 // skips such a schema); and a dropped connection as an error of that call, never a crash.
 import { Router } from 'express';
 import plugin, { permissions as pluginPermissions } from '{{ plugin_import }}';

@@ -157,8 +157,8 @@ export async function withTenantTx<T>(tenantId: string, run: (db: TenantDb) => P
     if (!tenant) throw new TenantNotFoundError(tenantId);
     if (!tenant.hasSchema) throw new TenantNotReadyError(tenant.code, tenant.schemaName);
     if (!tenant.canUseSchema) throw new TenantSchemaUnusableError(tenant.code, tenant.schemaName, tenant.role);
-    // The tenant's schema alone; `true` = local to this transaction: COMMIT or ROLLBACK puts the
-    // connection's search_path back.
+    // The tenant's schema, then `extensions` (never `public`); `true` = local to this transaction:
+    // COMMIT or ROLLBACK puts the connection's search_path back.
     // Then `extensions`, where the bootstrap makes the extensions modkit.toml declares (citext's type).
     await client.query(`SELECT pg_catalog.set_config('search_path', $1, true)`, [`${quoteIdent(tenant.schemaName)}, extensions`]);
     const result = await run(db);
