@@ -464,12 +464,12 @@ fn a_migration_and_a_permission_saved_during_npm_run_dev_are_applied_and_served(
         "npm run dev: a saved migration to the new column served",
         saved.elapsed(),
     );
-    let log = dev.log_text();
-    assert!(
-        log.contains("[db] applied items/0002_add_description.sql to 2 tenants in "),
-        "{}",
-        tail(&log, 30)
-    );
+    // The old API serves the column as soon as the migration runner commits, which can be before
+    // the launcher has printed the runner's report: wait for the line rather than read it at once.
+    dev.wait("the migration reported", |d| {
+        d.log_text()
+            .contains("[db] applied items/0002_add_description.sql to 2 tenants in ")
+    });
     for schema in ["tenant_dev", "tenant_acme"] {
         assert_eq!(
             db.scalar(&format!(
