@@ -87,8 +87,14 @@ async fn is_permission(tx: &mut sqlx::PgConnection, code: &str) -> Result<bool> 
     )
 }
 
-/// `grant USER ROLE|PERMISSION --tenant T`.
-pub async fn grant(pool: &PgPool, user: &str, what: &str, tenant: &str) -> Result<Change> {
+/// What grant and revoke share: the input checked, a transaction holding the tenant's lock (the
+/// bootstrap's), the tenant's id, and whether `what` is a registered permission (else a role).
+async fn begin<'a>(
+    pool: &'a PgPool,
+    user: &str,
+    what: &str,
+    tenant: &str,
+) -> Result<(sqlx::Transaction<'a, sqlx::Postgres>, String, bool)> {
     check_user(user)?;
     check_code(what)?;
     names::check_tenant_code(tenant)?;
@@ -99,6 +105,12 @@ pub async fn grant(pool: &PgPool, user: &str, what: &str, tenant: &str) -> Resul
         .await?;
     let tenant_id = tenant_id(&mut tx, tenant).await?;
     let permission = is_permission(&mut tx, what).await?;
+    Ok((tx, tenant_id, permission))
+}
+
+/// `grant USER ROLE|PERMISSION --tenant T`.
+pub async fn grant(pool: &PgPool, user: &str, what: &str, tenant: &str) -> Result<Change> {
+    let (mut tx, tenant_id, permission) = begin(pool, user, what, tenant).await?;
     let existing: Option<String> =
         sqlx::query_scalar("SELECT id::text FROM public.sys_role WHERE tenant_id = $1::uuid AND code = $2")
             .bind(&tenant_id)
@@ -150,16 +162,7 @@ pub async fn grant(pool: &PgPool, user: &str, what: &str, tenant: &str) -> Resul
 
 /// `revoke USER ROLE|PERMISSION --tenant T`: unassigns the role of that code (the role stays).
 pub async fn revoke(pool: &PgPool, user: &str, what: &str, tenant: &str) -> Result<Change> {
-    check_user(user)?;
-    check_code(what)?;
-    names::check_tenant_code(tenant)?;
-    let mut tx = pool.begin().await?;
-    sqlx::query(statements::sql("lock_tenant"))
-        .bind(tenant)
-        .execute(&mut *tx)
-        .await?;
-    let tenant_id = tenant_id(&mut tx, tenant).await?;
-    let permission = is_permission(&mut tx, what).await?;
+    let (mut tx, tenant_id, permission) = begin(pool, user, what, tenant).await?;
     let changed = sqlx::query(
         "DELETE FROM public.sys_user_role ur USING public.sys_role r
           WHERE r.id = ur.role_id AND r.tenant_id = ur.tenant_id

@@ -627,18 +627,17 @@ pub async fn clone(pool: &PgPool, code: &str, to: &str, data: bool) -> Result<Cl
         &old,
     )
     .await?;
+    let add_constraint = |k: &Vec<String>| {
+        format!(
+            "ALTER TABLE {qn}.{} ADD CONSTRAINT {} {}",
+            quote_ident(&k[0]),
+            quote_ident(&k[1]),
+            requalify(&k[2])
+        )
+    };
     let mut indexes = 0;
     for k in constraints.iter().filter(|k| k[3] != "f") {
-        exec(
-            &mut tx,
-            format!(
-                "ALTER TABLE {qn}.{} ADD CONSTRAINT {} {}",
-                quote_ident(&k[0]),
-                quote_ident(&k[1]),
-                requalify(&k[2])
-            ),
-        )
-        .await?;
+        exec(&mut tx, add_constraint(k)).await?;
         indexes += 1;
     }
     let plain_indexes = strings(
@@ -661,16 +660,7 @@ pub async fn clone(pool: &PgPool, code: &str, to: &str, data: bool) -> Result<Cl
         indexes += 1;
     }
     for k in constraints.iter().filter(|k| k[3] == "f") {
-        exec(
-            &mut tx,
-            format!(
-                "ALTER TABLE {qn}.{} ADD CONSTRAINT {} {}",
-                quote_ident(&k[0]),
-                quote_ident(&k[1]),
-                requalify(&k[2])
-            ),
-        )
-        .await?;
+        exec(&mut tx, add_constraint(k)).await?;
     }
     // Sequences owned by a column stay owned by the same column of the new table.
     let owned = strings(
