@@ -1,7 +1,8 @@
 //! `modkit doctor --fix`: the fixes that are safe to make without asking. Each edits the file in
 //! place through jsonc-parser's CST, so comments, key order and formatting stay as they were, and
 //! writes it whole (a temporary file renamed over it). Each returns what it changed, for the report;
-//! doctor then checks again, so a fixed project reports clean.
+//! doctor then checks again, so a fixed project reports clean. The tsconfig fixes are kept only if
+//! the project's own TypeScript does not fail more after them (fix_check.rs).
 //!
 //! - `tsconfig-base-url` (and `-deprecated`): where the project's TypeScript rejects or deprecates
 //!   `baseUrl`, rewrite non-relative `paths` relative to their tsconfig, then remove `baseUrl`;
@@ -17,6 +18,7 @@ use anyhow::{Context, Result};
 use jsonc_parser::ParseOptions;
 use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
 
+use super::fix_check::{Edits, keep_if_it_type_checks};
 use super::ignore::Ignore;
 use super::{Kind, Target};
 use crate::diagnostics::Diagnostic;
@@ -33,6 +35,11 @@ impl Change {
     fn done(what: String) -> Self {
         Self { fixed: true, what }
     }
+
+    /// Something doctor could not do, or did not check, printed as `not fixed: …`.
+    pub(super) fn note(what: String) -> Self {
+        Self { fixed: false, what }
+    }
 }
 
 impl std::fmt::Display for Change {
@@ -45,11 +52,13 @@ impl std::fmt::Display for Change {
 pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
     let tsconfig_path = target.tsconfig.clone();
+    // The tsconfig fixes, checked together with the project's own TypeScript (fix_check.rs).
+    let mut edits = Edits::default();
     if tsconfig_path.is_file()
         && let Ok(options) = tsconfig::load(&tsconfig_path)
     {
         if !ignore.skips("tsconfig-base-url") && !ignore.skips("tsconfig-base-url-deprecated") {
-            changes.extend(remove_base_url(target, &tsconfig_path)?);
+            changes.extend(remove_base_url(target, &tsconfig_path, &mut edits)?);
         }
         if !ignore.skips("tsconfig-path-missing") && matches!(target.kind, Kind::Sandbox { .. }) {
             let client = target.root.join("client/src");
@@ -68,7 +77,7 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
                 if may_write(target, &tsconfig_path, &mut changes).is_none() {
                     continue;
                 }
-                let repointed = edit_json(&tsconfig_path, |root| {
+                let repointed = edit_json(&tsconfig_path, &mut edits, |root| {
                     let prop = root
                         .object_value()?
                         .object_value("compilerOptions")?
@@ -88,13 +97,18 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
             }
         }
     }
+    if !edits.is_empty() {
+        changes = keep_if_it_type_checks(target, &edits, changes)?;
+    }
     if !ignore.skips("dependency-dev-path-in-dependencies") {
         for (package, types) in super::checks::dependencies::movable_to_dev(target) {
             let Some(manifest) = may_write(target, &target.root.join("package.json"), &mut changes) else {
                 continue;
             };
             for name in std::iter::once(package).chain(types) {
-                let moved = edit_json(&manifest, |root| move_to_dev(&root.object_value()?, &name))?;
+                let moved = edit_json(&manifest, &mut Edits::default(), |root| {
+                    move_to_dev(&root.object_value()?, &name)
+                })?;
                 if moved {
                     changes.push(Change::done(format!(
                         "package.json: moved `{name}` to devDependencies (only development paths load it)"
@@ -143,7 +157,7 @@ fn may_write(target: &Target, file: &Path, changes: &mut Vec<Change>) -> Option<
 /// against it rewritten relative to the tsconfig that holds it (`src/*` -> `./src/*`): TypeScript
 /// refuses a non-relative target without `baseUrl` (TS5090). Not done when the code imports
 /// through `baseUrl` itself (`import x from 'spec/support'`): that would break the build.
-fn remove_base_url(target: &Target, tsconfig_path: &Path) -> Result<Vec<Change>> {
+fn remove_base_url(target: &Target, tsconfig_path: &Path, edits: &mut Edits) -> Result<Vec<Change>> {
     let mut changes = Vec::new();
     if tsconfig::typescript_major(&target.server).is_some_and(|(major, _)| major <= 5) {
         return Ok(changes);
@@ -176,10 +190,15 @@ fn remove_base_url(target: &Target, tsconfig_path: &Path) -> Result<Vec<Change>>
         }
         done.push(paths_in.clone());
         let Some(real) = may_write(target, paths_in, &mut changes) else {
-            continue;
+            // Its `paths` still resolve against `baseUrl`: removing it would break them (TS5090).
+            changes.push(Change::note(format!(
+                "`baseUrl` kept: the `paths` of {} resolve against it and cannot be rewritten here",
+                paths_in.display()
+            )));
+            return Ok(changes);
         };
         let dir = paths_in.parent().unwrap_or(Path::new("."));
-        let rewritten = edit_json(&real, |root| {
+        let rewritten = edit_json(&real, edits, |root| {
             let paths = root
                 .object_value()?
                 .object_value("compilerOptions")?
@@ -223,7 +242,7 @@ fn remove_base_url(target: &Target, tsconfig_path: &Path) -> Result<Vec<Change>>
         let Some(real) = may_write(target, file, &mut changes) else {
             continue;
         };
-        let removed = edit_json(&real, |root| {
+        let removed = edit_json(&real, edits, |root| {
             let prop = root
                 .object_value()?
                 .object_value("compilerOptions")?
@@ -267,8 +286,8 @@ fn relative_target(dir: &Path, base: &Path, target: &str) -> String {
 }
 
 /// Parse a JSON-with-comments file, let `edit` change it (None: nothing to do), and write it back
-/// whole if it changed. True when it did.
-fn edit_json(path: &Path, edit: impl FnOnce(&CstRootNode) -> Option<()>) -> Result<bool> {
+/// whole if it changed, recorded in `edits`. True when it did.
+fn edit_json(path: &Path, edits: &mut Edits, edit: impl FnOnce(&CstRootNode) -> Option<()>) -> Result<bool> {
     let text = crate::modules::read_text(path)?;
     let Ok(root) = CstRootNode::parse(&text, &ParseOptions::default()) else {
         // Reported as tsconfig-invalid (or by npm): nothing safe to do.
@@ -282,6 +301,7 @@ fn edit_json(path: &Path, edit: impl FnOnce(&CstRootNode) -> Option<()>) -> Resu
         return Ok(false);
     }
     write_whole(path, &new)?;
+    edits.record(path, text, new);
     Ok(true)
 }
 
@@ -303,7 +323,7 @@ fn move_to_dev(package: &CstObject, name: &str) -> Option<()> {
 }
 
 /// A file replaced whole: written beside it, then renamed over it, keeping its permissions.
-fn write_whole(path: &Path, text: &str) -> Result<()> {
+pub(super) fn write_whole(path: &Path, text: &str) -> Result<()> {
     use std::io::Write;
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp =

@@ -8,6 +8,7 @@ pub mod citus;
 pub mod drift;
 pub mod entry;
 pub mod fix;
+mod fix_check;
 pub mod ignore;
 pub mod live;
 pub mod objects;

@@ -39,7 +39,7 @@ pub use self::binaries::Binaries;
 use self::lock::StartLock;
 pub use self::owner::{as_owner, check_run_as};
 use self::user::RunAs;
-pub use self::user::{DEFAULT_SYSTEM_USER, create_system_user};
+pub use self::user::{DEFAULT_SYSTEM_USER, create_system_user, is_root};
 use crate::exit::UserError;
 
 /// `.modkit/pg`, relative to the project.

@@ -371,6 +371,105 @@ fn fix_then_typescripts_own_check_passes() {
     }
 }
 
+/// A TypeScript 6 project with the corpus's `baseUrl` + non-relative `paths`, for the --fix tests.
+fn ts6_project(test: &CliTest, name: &str) -> std::path::PathBuf {
+    let dir = test.path(name);
+    test.write_file(
+        dir.join("package.json"),
+        r#"{ "devDependencies": { "typescript": "6.0.3" } }"#,
+    );
+    test.write_file(dir.join("src/lib/x.ts"), "export const x: number = 1;\n");
+    test.write_file(
+        dir.join("src/index.ts"),
+        "import { x } from '@/lib/x';\nexport const y: number = x + 1;\n",
+    );
+    test.write_file(dir.join("modkit.toml"), "[foundation]\n");
+    dir
+}
+
+const TS6_OPTIONS: &str = "\"target\": \"es2022\", \"module\": \"preserve\", \"moduleResolution\": \"bundler\", \"strict\": true, \"noEmit\": true, \"types\": [], \"lib\": [\"es2022\"], \"skipLibCheck\": true";
+
+#[test]
+fn fix_is_undone_when_typescripts_own_check_fails_after_it() {
+    // A declaration file imports through `baseUrl` (doctor reads .ts sources, not .d.ts, so it
+    // cannot see it): removing `baseUrl` breaks the type-check with an error the project did not
+    // have. --fix must run the project's own tsc, see the new error, and put the file back.
+    let test = CliTest::new();
+    let dir = ts6_project(&test, "dts");
+    // Declaration files checked (no skipLibCheck), as a project that writes its own has them.
+    let options = TS6_OPTIONS.replace(", \"skipLibCheck\": true", "");
+    let tsconfig = format!(
+        "{{\n  \"compilerOptions\": {{ {options}, \"baseUrl\": \".\", \"paths\": {{ \"@/*\": [\"src/*\"] }} }},\n  \"include\": [\"src\"]\n}}\n"
+    );
+    test.write_file(dir.join("tsconfig.json"), &tsconfig);
+    test.write_file(
+        dir.join("src/types/globals.d.ts"),
+        "import type { x } from 'src/lib/x';\ndeclare global { var seen: typeof x; }\nexport {};\n",
+    );
+    // The project's own TypeScript, where --fix finds it.
+    let prefix = Path::new(env!("CARGO_TARGET_TMPDIR")).join("real-ts/6.0.3");
+    let _ = tsc(&dir, "6.0.3");
+    std::os::unix::fs::symlink(prefix.join("node_modules"), dir.join("node_modules")).unwrap();
+    let before = tsc(&dir, "6.0.3");
+    assert!(
+        crate::support::stdout(&before).contains("TS5101"),
+        "TypeScript 6 deprecates baseUrl: {}",
+        transcript(&before)
+    );
+    let out = test
+        .command()
+        .args(["doctor", "--fix", "--ignore", "toolchain"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    let text = crate::support::stdout(&out);
+    assert!(
+        text.contains("the fix was undone: TypeScript's own check fails after it") && text.contains("TS2307"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tsconfig.json")).unwrap(),
+        tsconfig
+    );
+    let after = tsc(&dir, "6.0.3");
+    assert_eq!(crate::support::stdout(&after), crate::support::stdout(&before));
+}
+
+#[test]
+fn fix_keeps_base_url_when_the_paths_it_serves_live_in_node_modules() {
+    // `paths` inherited from a shared tsconfig package, `baseUrl` in the project's own: the paths
+    // cannot be rewritten (never inside node_modules), so removing baseUrl would leave them
+    // non-relative (TS5090). Seen removing it before.
+    let test = CliTest::new();
+    let dir = ts6_project(&test, "inherited");
+    test.write_file(
+        dir.join("node_modules/@acme/tsconfig/base.json"),
+        format!("{{ \"compilerOptions\": {{ {TS6_OPTIONS}, \"paths\": {{ \"@/*\": [\"src/*\"] }} }} }}\n"),
+    );
+    test.write_file(
+        dir.join("node_modules/@acme/tsconfig/package.json"),
+        r#"{ "name": "@acme/tsconfig", "version": "1.0.0" }"#,
+    );
+    let tsconfig = "{\n  \"extends\": \"@acme/tsconfig/base.json\",\n  \"compilerOptions\": { \"baseUrl\": \".\" },\n  \"include\": [\"src\"]\n}\n";
+    test.write_file(dir.join("tsconfig.json"), tsconfig);
+    let out = test
+        .command()
+        .args(["doctor", "--fix", "--ignore", "toolchain"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(
+        crate::support::stdout(&out).contains("`baseUrl` kept: the `paths` of"),
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("tsconfig.json")).unwrap(),
+        tsconfig
+    );
+}
+
 #[test]
 fn fix_keeps_base_url_the_code_imports_through() {
     // seanpmaxwell imports `spec/support` through `baseUrl: "./"` (no paths entry): removing it
