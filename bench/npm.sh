@@ -82,6 +82,9 @@ echo "npx modkit@$version --version, empty npm cache (median of 3): $(time_runs 
 warm=$work/warm-cache
 (cd "$work" && npm_config_cache=$warm npx --yes "modkit@$version" --version >/dev/null)
 echo "npx modkit@$version --version, warm npm cache: $(cd "$work" && npm_config_cache=$warm time_runs "$runs" npx --yes "modkit@$version" --version) ms"
+# npx is npm: nothing run through it starts faster than npm itself. Its floor, in the same run:
+echo "npm's own start (npm --version), the floor of any npx: $(cd "$work" && npm_config_cache=$warm time_runs "$runs" npm --version) ms"
+echo "npx --version (npm exec's start, nothing resolved): $(cd "$work" && npm_config_cache=$warm time_runs "$runs" npx --version) ms"
 mkdir -p "$work/project" && cd "$work/project" && echo '{"private":true}' >package.json
 npm install --silent "modkit@$version" >/dev/null
 echo "npx modkit --version, in a project that has it: $(time_runs "$runs" npx modkit --version) ms"

