@@ -58,7 +58,7 @@ impl Adaptation {
         let foundation = Foundation::load(foundation_dir)?;
         let module_dir = format!("{}/{module}", foundation.modules_dir);
         let routes_dir = format!("{module_dir}/server/routes");
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = foundation.rbac_needs_auth_first().into_iter().collect();
 
         let plugin_files = read_plugin(sandbox)?;
         check_imports(&plugin_files, &foundation, &mut warnings)?;

@@ -124,6 +124,18 @@ impl Foundation {
         .into())
     }
 
+    /// A warning when the app's `requirePermission` reads a user that its auth middleware sets
+    /// (rbac_fit::reads_authenticated_user): the modules' routes must be mounted behind it.
+    pub fn rbac_needs_auth_first(&self) -> Option<String> {
+        let source = std::fs::read_to_string(self.root.join(&self.rbac)).ok()?;
+        let read =
+            crate::rbac_fit::reads_authenticated_user(&source, &self.rbac, REQUIRE_PERMISSION).ok()??;
+        Some(format!(
+            "`{REQUIRE_PERMISSION}` in {} reads `{read}`, which the app's auth middleware sets: mount the modules' routes behind that middleware (e.g. `app.use('/api/plugins', authenticate, moduleRoutes)`), or every module route answers 401",
+            self.rbac
+        ))
+    }
+
     /// The file exporting `name`: the one modkit.toml names, or the only one in the sources.
     fn locate(&self, name: &str, configured: Option<&str>, key: &str) -> Result<String> {
         let set_it = format!(

@@ -96,6 +96,72 @@ pub fn misfit(source: &str, file: &str, name: &str) -> Result<Option<String>> {
     Ok(None)
 }
 
+/// Where the app's `requirePermission` reads the user another middleware must have set first
+/// (`req.user`, `req.auth`, `req.session`, `res.locals.…`): the first such expression, if any. Its
+/// own routes run it after their auth middleware; a module's routes are mounted by the route
+/// loader, and when the loader is not behind that middleware every call answers 401. Read as
+/// text inside the function's own span (no type information: a hint, not a verdict).
+pub fn reads_authenticated_user(source: &str, file: &str, name: &str) -> Result<Option<String>> {
+    let allocator = Allocator::default();
+    let program = ts::parse(&allocator, source, file)?;
+    let mut span = None;
+    for stmt in &program.body {
+        let declaration = match stmt {
+            Statement::ExportDeclaration(export) => Some(&export.declaration),
+            other => other.as_declaration(),
+        };
+        match declaration {
+            Some(Declaration::FunctionDeclaration(f)) if f.id.as_ref().is_some_and(|id| id.name == name) => {
+                span = Some(f.span)
+            }
+            Some(Declaration::VariableDeclaration(v)) => {
+                for d in &v.declarations {
+                    if matches!(&d.id, BindingPattern::BindingIdentifier(id) if id.name == name) {
+                        span = Some(d.span);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(span) = span else {
+        return Ok(None);
+    };
+    let body = &source[span.start as usize..span.end as usize];
+    const READS: [&str; 6] = [
+        ".user",
+        ".auth",
+        ".session",
+        ".currentUser",
+        ".principal",
+        ".claims",
+    ];
+    let found = body.match_indices('.').find_map(|(at, _)| {
+        let rest = &body[at..];
+        let field = READS.iter().find(|r| {
+            let after = &rest[r.len().min(rest.len())..];
+            rest.starts_with(**r)
+                && !after.starts_with(|c: char| c.is_alphanumeric() || c == '_')
+                // Set here, not read: `res.locals.user = …`.
+                && !(after.trim_start().starts_with('=') && !after.trim_start().starts_with("=="))
+        })?;
+        // The object read: `req`, `request`, `res.locals`.
+        let object: String = body[..at]
+            .chars()
+            .rev()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let of_request = ["req", "request", "res.locals", "response.locals"]
+            .iter()
+            .any(|o| object == *o || object.ends_with(&format!(".{o}")));
+        of_request.then(|| format!("{object}{field}"))
+    });
+    Ok(found)
+}
+
 /// What to write instead: a wrapper with the module's signature, in a file of its own that
 /// modkit.toml then names.
 pub fn wrapper_hint(rbac_file: &str, specifier: &str) -> String {
@@ -116,6 +182,44 @@ mod tests {
 
     fn check(source: &str) -> Option<String> {
         misfit(source, "rbac.ts", "requirePermission").unwrap()
+    }
+
+    #[test]
+    fn what_reads_a_user_another_middleware_sets() {
+        let reads = |source: &str| reads_authenticated_user(source, "rbac.ts", "requirePermission").unwrap();
+        assert_eq!(
+            reads(
+                "export function requirePermission(p: string) {\n  return (req, res, next) => {\n    if (!req.user) return res.status(401).end();\n    next();\n  };\n}"
+            )
+            .as_deref(),
+            Some("req.user")
+        );
+        assert_eq!(
+            reads("export const requirePermission = (p: string) => (request, response, next) => { const who = response.locals.auth; next(); };")
+                .as_deref(),
+            Some("response.locals.auth")
+        );
+        // Its own lookup of the user (the tenant header, a query): nothing to mount first.
+        assert_eq!(
+            reads(
+                "export function requirePermission(p: string) { return (req, res, next) => { const id = req.header('x-user-id'); next(); }; }"
+            ),
+            None
+        );
+        // Set here, not read.
+        assert_eq!(
+            reads(
+                "export function requirePermission(p: string) { return (req, res, next) => { res.locals.user = req.get('x-user'); next(); }; }"
+            ),
+            None
+        );
+        // `.user` of something else, `.userId`, another function's body.
+        assert_eq!(
+            reads(
+                "function other(req) { return req.user; }\nexport function requirePermission(p: string) { return (req, res, next) => { const u = db.user; const v = req.userId; next(); }; }"
+            ),
+            None
+        );
     }
 
     #[test]

@@ -618,3 +618,32 @@ fn docs_foundation_snippets_are_the_tested_fixture_files() {
         );
     }
 }
+
+#[test]
+fn a_require_permission_that_reads_req_user_warns_to_mount_the_modules_behind_auth() {
+    // An app's requirePermission that reads the user its auth middleware set (passport's
+    // `req.user`): its own routes run it after that middleware, but the modules' routes are mounted
+    // by the route loader, and when that is not behind the middleware every call answers 401.
+    let test = setup();
+    let rbac = test.path("foundation/src/lib/security/rbac.ts");
+    let source = std::fs::read_to_string(&rbac).unwrap();
+    let source = source.replace(
+        "    const user = req.get('x-user-id')?.trim();",
+        // With passport's typings `req.user` is typed; this test does not type-check.
+        "    const user = req.user?.id;",
+    );
+    std::fs::write(&rbac, &source).unwrap();
+    let out = adapt(&test, &[]);
+    assert_code(&test, &out, 0);
+    let text = stderr(&out) + &stdout(&out);
+    assert!(
+        text.contains("reads `req.user`")
+            && text.contains("mount the modules' routes behind that middleware"),
+        "{}",
+        test.filter(&crate::support::transcript(&out))
+    );
+    // The fixture's own (a header it reads itself) gives no such warning.
+    let test = setup();
+    let out = adapt(&test, &[]);
+    assert!(!(stderr(&out) + &stdout(&out)).contains("reads `req"));
+}
