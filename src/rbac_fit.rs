@@ -140,10 +140,12 @@ pub fn reads_authenticated_user(source: &str, file: &str, name: &str) -> Result<
         let rest = &body[at..];
         let field = READS.iter().find(|r| {
             let after = &rest[r.len().min(rest.len())..];
+            let next = after.trim_start();
+            // Set here, not read: `res.locals.user = …`.
+            let assigned = next.starts_with('=') && !next.starts_with("==");
             rest.starts_with(**r)
                 && !after.starts_with(|c: char| c.is_alphanumeric() || c == '_')
-                // Set here, not read: `res.locals.user = …`.
-                && !(after.trim_start().starts_with('=') && !after.trim_start().starts_with("=="))
+                && !assigned
         })?;
         // The object read: `req`, `request`, `res.locals`.
         let object: String = body[..at]
