@@ -5,7 +5,7 @@
 
 use anyhow::Result;
 use oxc_allocator::Allocator;
-use oxc_ast::ast::{BindingPattern, Declaration, Expression, FormalParameters, Statement, TSType};
+use oxc_ast::ast::{BindingPattern, Declaration, Expression, FormalParameters, Program, Statement, TSType};
 use oxc_span::GetSpan;
 
 use crate::ts;
@@ -17,16 +17,12 @@ pub fn misfit(source: &str, file: &str, name: &str) -> Result<Option<String>> {
     let program = ts::parse(&allocator, source, file)?;
     let mut params: Option<&FormalParameters> = None;
     let mut aliases: Vec<(&str, &TSType)> = Vec::new();
-    for stmt in &program.body {
-        let declaration = match stmt {
-            Statement::ExportDeclaration(export) => Some(&export.declaration),
-            other => other.as_declaration(),
-        };
+    for declaration in top_level_declarations(&program) {
         match declaration {
-            Some(Declaration::FunctionDeclaration(f)) if f.id.as_ref().is_some_and(|id| id.name == name) => {
+            Declaration::FunctionDeclaration(f) if f.id.as_ref().is_some_and(|id| id.name == name) => {
                 params = Some(&f.params);
             }
-            Some(Declaration::VariableDeclaration(v)) => {
+            Declaration::VariableDeclaration(v) => {
                 for d in &v.declarations {
                     let named = matches!(&d.id, BindingPattern::BindingIdentifier(id) if id.name == name);
                     match (&d.init, named) {
@@ -36,9 +32,7 @@ pub fn misfit(source: &str, file: &str, name: &str) -> Result<Option<String>> {
                     }
                 }
             }
-            Some(Declaration::TSTypeAliasDeclaration(t)) => {
-                aliases.push((t.id.name.as_str(), &t.type_annotation))
-            }
+            Declaration::TSTypeAliasDeclaration(t) => aliases.push((t.id.name.as_str(), &t.type_annotation)),
             _ => {}
         }
     }
@@ -105,16 +99,12 @@ pub fn reads_authenticated_user(source: &str, file: &str, name: &str) -> Result<
     let allocator = Allocator::default();
     let program = ts::parse(&allocator, source, file)?;
     let mut span = None;
-    for stmt in &program.body {
-        let declaration = match stmt {
-            Statement::ExportDeclaration(export) => Some(&export.declaration),
-            other => other.as_declaration(),
-        };
+    for declaration in top_level_declarations(&program) {
         match declaration {
-            Some(Declaration::FunctionDeclaration(f)) if f.id.as_ref().is_some_and(|id| id.name == name) => {
+            Declaration::FunctionDeclaration(f) if f.id.as_ref().is_some_and(|id| id.name == name) => {
                 span = Some(f.span)
             }
-            Some(Declaration::VariableDeclaration(v)) => {
+            Declaration::VariableDeclaration(v) => {
                 for d in &v.declarations {
                     if matches!(&d.id, BindingPattern::BindingIdentifier(id) if id.name == name) {
                         span = Some(d.span);
@@ -162,6 +152,14 @@ pub fn reads_authenticated_user(source: &str, file: &str, name: &str) -> Result<
         of_request.then(|| format!("{object}{field}"))
     });
     Ok(found)
+}
+
+/// The file's top-level declarations, exported or not.
+fn top_level_declarations<'a>(program: &'a Program<'a>) -> impl Iterator<Item = &'a Declaration<'a>> {
+    program.body.iter().filter_map(|stmt| match stmt {
+        Statement::ExportDeclaration(export) => Some(&export.declaration),
+        other => other.as_declaration(),
+    })
 }
 
 /// What to write instead: a wrapper with the module's signature, in a file of its own that

@@ -371,6 +371,15 @@ fn fix_then_typescripts_own_check_passes() {
     }
 }
 
+/// `modkit doctor --fix` on `dir`, the toolchain line left out (no `npm install` in these folders).
+fn fix(test: &CliTest, dir: &Path) -> std::process::Output {
+    test.command()
+        .args(["doctor", "--fix", "--ignore", "toolchain"])
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
 /// A TypeScript 6 project with the corpus's `baseUrl` + non-relative `paths`, for the --fix tests.
 fn ts6_project(test: &CliTest, name: &str) -> std::path::PathBuf {
     let dir = test.path(name);
@@ -416,12 +425,7 @@ fn fix_is_undone_when_typescripts_own_check_fails_after_it() {
         "TypeScript 6 deprecates baseUrl: {}",
         transcript(&before)
     );
-    let out = test
-        .command()
-        .args(["doctor", "--fix", "--ignore", "toolchain"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = fix(&test, &dir);
     let text = crate::support::stdout(&out);
     assert!(
         text.contains("the fix was undone: TypeScript's own check fails after it") && text.contains("TS2307"),
@@ -453,12 +457,7 @@ fn fix_keeps_base_url_when_the_paths_it_serves_live_in_node_modules() {
     );
     let tsconfig = "{\n  \"extends\": \"@acme/tsconfig/base.json\",\n  \"compilerOptions\": { \"baseUrl\": \".\" },\n  \"include\": [\"src\"]\n}\n";
     test.write_file(dir.join("tsconfig.json"), tsconfig);
-    let out = test
-        .command()
-        .args(["doctor", "--fix", "--ignore", "toolchain"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = fix(&test, &dir);
     assert!(
         crate::support::stdout(&out).contains("`baseUrl` kept: the `paths` of"),
         "{}",
@@ -483,12 +482,7 @@ fn fix_keeps_base_url_the_code_imports_through() {
         text.replace("\"typescript\": \"^5.6.2\"", "\"typescript\": \"^7.0.2\""),
     )
     .unwrap();
-    let out = test
-        .command()
-        .args(["doctor", "--fix", "--ignore", "toolchain"])
-        .arg(&dir)
-        .output()
-        .unwrap();
+    let out = fix(&test, &dir);
     let text = crate::support::stdout(&out);
     assert!(
         text.contains("not fixed: `baseUrl` kept: the code imports `spec/"),
