@@ -160,3 +160,89 @@ fn facts_of(source: &str, label: &str) -> Result<Facts, ParseFailure> {
         cors_any_origin: ts::cors_reflecting_any_origin_in(&program, source),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_is_parsed_once_for_every_check_and_again_after_forget() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("index.ts");
+        std::fs::write(
+            &file,
+            "export const permissions = ['a.read'];\nimport x from 'pg';\n",
+        )
+        .unwrap();
+        let sources = Sources::default();
+        let first = sources.facts(&file, "index.ts").unwrap().unwrap();
+        let again = sources.facts(&file, "index.ts").unwrap().unwrap();
+        assert!(Arc::ptr_eq(&first, &again), "parsed twice");
+        assert_eq!(
+            first.permissions.as_ref().unwrap().as_deref(),
+            Some(&["a.read".to_string()][..])
+        );
+        assert_eq!(first.imports.len(), 1);
+        // What --fix rewrites is read as rewritten.
+        std::fs::write(&file, "export const permissions = ['a.write'];\n").unwrap();
+        assert!(Arc::ptr_eq(
+            &first,
+            &sources.facts(&file, "index.ts").unwrap().unwrap()
+        ));
+        sources.forget();
+        let fixed = sources.facts(&file, "index.ts").unwrap().unwrap();
+        assert_eq!(
+            fixed.permissions.as_ref().unwrap().as_deref(),
+            Some(&["a.write".to_string()][..])
+        );
+        // A file that does not parse, named by each reader.
+        std::fs::write(&file, "export const = [;").unwrap();
+        sources.forget();
+        let failure = sources.facts(&file, "index.ts").unwrap().unwrap_err();
+        assert!(
+            failure
+                .error("src/x/index.ts")
+                .message
+                .starts_with("src/x/index.ts:1 does not parse")
+        );
+    }
+
+    #[test]
+    fn the_files_of_a_folder_are_those_a_walk_of_it_finds() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for file in [
+            "src/a.ts",
+            "src/modules/m/plugin/index.ts",
+            "src/modules/m/plugin/x.d.ts",
+            "src/modules/mm/plugin/index.ts",
+            "src/dist/built.ts",
+            "node_modules/p/i.ts",
+            "outside/o.ts",
+        ] {
+            std::fs::create_dir_all(root.join(file).parent().unwrap()).unwrap();
+            std::fs::write(root.join(file), "").unwrap();
+        }
+        // A linked folder: the walk of the root does not enter it, a walk of the link does.
+        std::os::unix::fs::symlink(root.join("outside"), root.join("src/linked")).unwrap();
+        let sources = Sources::default();
+        let skip = [root.join("src/modules")];
+        for (dir, skip) in [
+            ("src", &[][..]),
+            ("src", &skip[..]),
+            ("src/modules/m", &[][..]),
+            ("src/modules/m/plugin", &[][..]),
+            ("src/linked", &[][..]),
+            ("node_modules/p", &[][..]),
+            ("", &[][..]),
+        ] {
+            let dir = root.join(dir);
+            assert_eq!(
+                sources.ts_files(root, &dir, skip),
+                ts::source_files(&dir, skip),
+                "{}",
+                dir.display()
+            );
+        }
+    }
+}
