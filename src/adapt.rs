@@ -381,35 +381,46 @@ pub fn import_findings(files: &[RenderedFile], packages: Option<&[String]>) -> R
             .any(|e| f.path.ends_with(e))
     }) {
         let label = format!("plugin/{}", file.path);
-        for import in ts::static_imports(&file.contents, &label)? {
-            let spec = import.specifier.as_str();
-            let problem = if spec.starts_with('.') {
-                leaves_plugin(&file.path, spec).then_some(ImportProblem::OutsidePlugin)
-            } else if import.type_only || spec.starts_with("node:") {
-                None
-            } else {
-                let package = package_name(spec);
-                if DB_CLIENTS.contains(&package) {
-                    Some(ImportProblem::DbClient(package.to_string()))
-                } else if packages.is_some_and(|p| !p.iter().any(|p| p == package))
-                    && !is_node_builtin(package)
-                {
-                    Some(ImportProblem::UnlistedPackage(package.to_string()))
-                } else {
-                    None
-                }
-            };
-            if let Some(problem) = problem {
-                out.push(ImportFinding {
-                    file: label.clone(),
-                    line: import.line,
-                    specifier: spec.to_string(),
-                    problem,
-                });
-            }
-        }
+        let imports = ts::static_imports(&file.contents, &label)?;
+        out.extend(file_import_findings(&file.path, &imports, packages));
     }
     Ok(out)
+}
+
+/// [`import_findings`] of one file, `plugin/<path>`, from its imports (doctor's, parsed once).
+pub fn file_import_findings(
+    path: &str,
+    imports: &[ts::StaticImport],
+    packages: Option<&[String]>,
+) -> Vec<ImportFinding> {
+    let label = format!("plugin/{path}");
+    let mut out = Vec::new();
+    for import in imports {
+        let spec = import.specifier.as_str();
+        let problem = if spec.starts_with('.') {
+            leaves_plugin(path, spec).then_some(ImportProblem::OutsidePlugin)
+        } else if import.type_only || spec.starts_with("node:") {
+            None
+        } else {
+            let package = package_name(spec);
+            if DB_CLIENTS.contains(&package) {
+                Some(ImportProblem::DbClient(package.to_string()))
+            } else if packages.is_some_and(|p| !p.iter().any(|p| p == package)) && !is_node_builtin(package) {
+                Some(ImportProblem::UnlistedPackage(package.to_string()))
+            } else {
+                None
+            }
+        };
+        if let Some(problem) = problem {
+            out.push(ImportFinding {
+                file: label.clone(),
+                line: import.line,
+                specifier: spec.to_string(),
+                problem,
+            });
+        }
+    }
+    out
 }
 
 /// Business code imports nothing outside `plugin/` and no database client; packages the

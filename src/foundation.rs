@@ -77,7 +77,15 @@ impl Foundation {
         if let Some(file) = configured {
             check_inside(file, "tsconfig")?;
         }
-        let tsconfig = server_tsconfig::find(root, configured, &modules_dir)?;
+        // The server's folder, when modkit.toml names one (doctor reads the same setting).
+        let server = match settings.and_then(|f| f.root.as_deref()) {
+            Some(dir) => {
+                check_inside(dir, "root")?;
+                root.join(dir)
+            }
+            None => root.to_path_buf(),
+        };
+        let tsconfig = server_tsconfig::find(root, &server, configured, &modules_dir)?;
         let options = tsconfig::load(&root.join(&tsconfig))?;
         let package_type = package.get("type").and_then(|t| t.as_str());
         let style = import_style(&options, package_type)?;

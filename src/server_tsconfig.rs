@@ -10,32 +10,50 @@ use anyhow::Result;
 use serde_json::Value;
 
 use crate::exit::UserError;
+use crate::tsconfig;
 
 /// Referenced projects whose name says they compile tests, not the server.
 const NOT_THE_SERVER: [&str; 7] = ["spec", "test", "e2e", "cypress", "vitest", "storybook", "jest"];
 
-/// The tsconfig that compiles the server, relative to `root` with `/` separators.
-pub fn find(root: &Path, configured: Option<&str>, modules_dir: &str) -> Result<String> {
-    if let Some(file) = configured {
-        if !root.join(file).is_file() {
-            return Err(UserError::new(format!(
-                "{}/{file} (modkit.toml's [foundation] tsconfig) does not exist",
-                root.display()
-            ))
-            .hint("name the tsconfig that compiles the server, relative to the foundation (e.g. \"tsconfig.app.json\")")
-            .into());
-        }
-        return Ok(file.to_string());
+/// The tsconfig at the head of the server's project, as doctor and adapt both take it:
+/// `[foundation] tsconfig` (a file inside the foundation, or an error saying so), else
+/// `<server>/tsconfig.json` (which may not exist). Doctor checks it and every project it
+/// references; [`find`] follows it to the one project that compiles the server.
+pub fn head(root: &Path, server: &Path, configured: Option<&str>) -> Result<PathBuf> {
+    let Some(file) = configured else {
+        return Ok(server.join("tsconfig.json"));
+    };
+    let path = root.join(file);
+    let inside = !file.is_empty()
+        && Path::new(file)
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir));
+    if !inside || !path.is_file() {
+        return Err(UserError::new(format!(
+            "modkit.toml: [foundation] tsconfig = \"{file}\" is not a file inside {}",
+            root.display()
+        ))
+        .hint("name the tsconfig that compiles the server, relative to the foundation, e.g. tsconfig = \"tsconfig.app.json\"")
+        .into());
     }
-    let top = root.join("tsconfig.json");
+    Ok(path)
+}
+
+/// The tsconfig that compiles the server, relative to `root` with `/` separators: [`head`], or,
+/// when that is a solution file, the project it references that holds the modules folder.
+pub fn find(root: &Path, server: &Path, configured: Option<&str>, modules_dir: &str) -> Result<String> {
+    let top = head(root, server, configured)?;
+    let rel = |p: &Path| crate::paths::slash(p.strip_prefix(root).unwrap_or(p));
+    if configured.is_some() {
+        return Ok(rel(&top));
+    }
     if !top.is_file() {
-        return Err(UserError::new(format!("{} has no tsconfig.json", root.display()))
+        return Err(UserError::new(format!("{} has no tsconfig.json", server.display()))
             .hint("modkit reads it to learn how the foundation's TypeScript imports modules; is --foundation the project's root? (or name it: [foundation] tsconfig = \"...\" in modkit.toml)")
             .into());
     }
-    let config = read(&top)?;
-    let Some(references) = solution_references(&config, root) else {
-        return Ok("tsconfig.json".to_string());
+    let Some(references) = solution_references(&top)? else {
+        return Ok(rel(&top));
     };
     let candidates: Vec<PathBuf> = references
         .into_iter()
@@ -47,16 +65,15 @@ pub fn find(root: &Path, configured: Option<&str>, modules_dir: &str) -> Result<
             !NOT_THE_SERVER.iter().any(|word| name.contains(word))
         })
         .collect();
-    // Of several, the ones whose `include` covers the modules folder.
+    // Of several, the ones whose `include` (through `extends`) covers the modules folder.
     let chosen: Vec<&PathBuf> = if candidates.len() > 1 {
         candidates
             .iter()
-            .filter(|p| read(p).is_ok_and(|c| includes(&c, p, &root.join(modules_dir))))
+            .filter(|p| includes(p, &root.join(modules_dir)))
             .collect()
     } else {
         candidates.iter().collect()
     };
-    let rel = |p: &Path| crate::paths::slash(p.strip_prefix(root).unwrap_or(p));
     match chosen.as_slice() {
         [one] => Ok(rel(one)),
         _ => Err(UserError::new(format!(
@@ -82,63 +99,51 @@ pub fn typecheck_command(tsconfig: &str) -> String {
     }
 }
 
-fn read(path: &Path) -> Result<Value> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UserError::new(format!("cannot read {}: {e}", path.display()))
-            .hint("modkit reads the foundation's tsconfig to learn its module system")
-    })?;
-    let options = jsonc_parser::ParseOptions {
-        allow_comments: true,
-        allow_trailing_commas: true,
-        allow_loose_object_property_names: false,
-        ..Default::default()
+/// The referenced tsconfig files when `path` is a solution file: `files: []`, no `include`, and
+/// `references` (read by the tsconfig reader: each names a tsconfig file or a folder holding
+/// `tsconfig.json`).
+fn solution_references(path: &Path) -> Result<Option<Vec<PathBuf>>> {
+    let Value::Object(config) = tsconfig::read_json(path)? else {
+        return Ok(None);
     };
-    Ok(
-        jsonc_parser::parse_to_serde_value::<Option<Value>>(&text, &options)
-            .map_err(|e| {
-                UserError::new(format!("{} is not valid JSON with comments: {e}", path.display()))
-                    .hint("fix it (`npx tsc --showConfig` shows what TypeScript makes of it), then run again")
-            })?
-            .unwrap_or(Value::Null),
-    )
-}
-
-/// The referenced tsconfig files when `config` is a solution file: `files: []`, no `include`, and
-/// `references`. A reference names a tsconfig file or a folder holding `tsconfig.json`.
-fn solution_references(config: &Value, root: &Path) -> Option<Vec<PathBuf>> {
     let empty_files = config
         .get("files")
         .and_then(Value::as_array)
         .is_some_and(Vec::is_empty);
-    if !empty_files || config.get("include").is_some() {
-        return None;
+    if !empty_files || config.get("include").is_some() || config.get("references").is_none() {
+        return Ok(None);
     }
-    let refs: Vec<PathBuf> = config
-        .get("references")?
-        .as_array()?
-        .iter()
-        .filter_map(|r| r.get("path").and_then(Value::as_str))
-        .map(|p| {
-            let path = root.join(p);
-            if path.is_dir() {
-                path.join("tsconfig.json")
-            } else {
-                path
-            }
-        })
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let refs: Vec<PathBuf> = tsconfig::references_of(&config, dir)
+        .into_iter()
         .filter(|p| p.is_file())
         .collect();
-    (!refs.is_empty()).then_some(refs)
+    Ok((!refs.is_empty()).then_some(refs))
 }
 
 /// Whether the project's `include` (default: everything under its folder) reaches `dir`: an entry
 /// whose fixed part (before any wildcard) is `dir` or one of its parents, or inside it.
-fn includes(config: &Value, path: &Path, dir: &Path) -> bool {
-    let base = path.parent().unwrap_or(Path::new("."));
-    let Some(include) = config.get("include").and_then(Value::as_array) else {
-        return dir.starts_with(base);
+fn includes(path: &Path, dir: &Path) -> bool {
+    let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    // Through `extends`; when a base cannot be read (not installed yet), the file's own `include`.
+    let include = match tsconfig::load(path) {
+        Ok(options) => options.include,
+        Err(_) => tsconfig::read_json(path).ok().and_then(|c| {
+            let patterns = c.get("include")?.as_array()?;
+            Some((
+                patterns
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .map(String::from)
+                    .collect(),
+                folder.clone(),
+            ))
+        }),
     };
-    include.iter().filter_map(Value::as_str).any(|pattern| {
+    let Some((include, base)) = include else {
+        return dir.starts_with(&folder);
+    };
+    include.iter().any(|pattern| {
         let fixed: Vec<&str> = pattern
             .split('/')
             .take_while(|part| !part.contains('*') && !part.contains('?'))
@@ -189,12 +194,15 @@ mod tests {
             "tsconfig.spec.json",
             r#"{ "include": ["src/**/*.spec.ts"] }"#,
         );
-        assert_eq!(find(root, None, "src/modules").unwrap(), "tsconfig.app.json");
         assert_eq!(
-            find(root, Some("tsconfig.spec.json"), "src/modules").unwrap(),
+            find(root, root, None, "src/modules").unwrap(),
+            "tsconfig.app.json"
+        );
+        assert_eq!(
+            find(root, root, Some("tsconfig.spec.json"), "src/modules").unwrap(),
             "tsconfig.spec.json"
         );
-        assert!(find(root, Some("nope.json"), "src/modules").is_err());
+        assert!(find(root, root, Some("nope.json"), "src/modules").is_err());
 
         // Two that could be the server: the one whose include reaches the modules folder.
         write(
@@ -203,9 +211,12 @@ mod tests {
             r#"{ "files": [], "references": [{ "path": "./tsconfig.app.json" }, { "path": "./tsconfig.worker.json" }] }"#,
         );
         write(root, "tsconfig.worker.json", r#"{ "include": ["worker"] }"#);
-        assert_eq!(find(root, None, "src/modules").unwrap(), "tsconfig.app.json");
+        assert_eq!(
+            find(root, root, None, "src/modules").unwrap(),
+            "tsconfig.app.json"
+        );
         write(root, "tsconfig.worker.json", r#"{ "include": ["./src"] }"#);
-        let err = find(root, None, "src/modules").unwrap_err().to_string();
+        let err = find(root, root, None, "src/modules").unwrap_err().to_string();
         assert!(err.contains("tsconfig.app.json, tsconfig.worker.json"), "{err}");
 
         // Not a solution file: itself.
@@ -214,7 +225,55 @@ mod tests {
             "tsconfig.json",
             r#"{ "compilerOptions": {}, "references": [{ "path": "./tsconfig.app.json" }] }"#,
         );
-        assert_eq!(find(root, None, "src/modules").unwrap(), "tsconfig.json");
+        assert_eq!(find(root, root, None, "src/modules").unwrap(), "tsconfig.json");
+    }
+
+    #[test]
+    fn a_referenced_projects_include_is_read_through_extends() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        write(
+            root,
+            "tsconfig.json",
+            r#"{ "files": [], "references": [{ "path": "./tsconfig.app.json" }, { "path": "./tsconfig.tools.json" }] }"#,
+        );
+        // Each project's `include` comes from what it extends: both read as "everything" before,
+        // and modkit could not tell which compiles the server.
+        write(root, "tsconfig.base.json", r#"{ "include": ["src/**/*.ts"] }"#);
+        write(
+            root,
+            "tsconfig.app.json",
+            r#"{ "extends": "./tsconfig.base.json" }"#,
+        );
+        write(root, "tsconfig.tools-base.json", r#"{ "include": ["tools"] }"#);
+        write(
+            root,
+            "tsconfig.tools.json",
+            r#"{ "extends": "./tsconfig.tools-base.json" }"#,
+        );
+        assert_eq!(
+            find(root, root, None, "src/modules").unwrap(),
+            "tsconfig.app.json"
+        );
+    }
+
+    #[test]
+    fn the_server_folder_holds_the_default_tsconfig() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        std::fs::create_dir(root.join("backend")).unwrap();
+        write(&root.join("backend"), "tsconfig.json", "{}");
+        let server = root.join("backend");
+        assert_eq!(
+            find(root, &server, None, "backend/src/modules").unwrap(),
+            "backend/tsconfig.json"
+        );
+        assert_eq!(head(root, &server, None).unwrap(), server.join("tsconfig.json"));
+        assert!(head(root, &server, Some("../tsconfig.json")).is_err());
+        assert!(
+            find(root, root, None, "src/modules").is_err(),
+            "no tsconfig.json at the root"
+        );
     }
 
     #[test]

@@ -17,12 +17,22 @@ use crate::exit::UserError;
 /// The TypeScript source files under `dir` (`.ts`, `.mts`, `.cts`, `.tsx`; not `.d.ts`), sorted,
 /// without hidden folders, `node_modules`, build output and the folders in `skip`.
 pub fn source_files(dir: &std::path::Path, skip: &[std::path::PathBuf]) -> Vec<std::path::PathBuf> {
+    source_files_and_folders(dir, skip).0
+}
+
+/// [`source_files`], and the folders it looked in.
+pub(crate) fn source_files_and_folders(
+    dir: &std::path::Path,
+    skip: &[std::path::PathBuf],
+) -> (Vec<std::path::PathBuf>, Vec<std::path::PathBuf>) {
     let mut out = Vec::new();
+    let mut folders = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             continue;
         };
+        folders.push(dir);
         for entry in entries.flatten() {
             let path = entry.path();
             let name = entry.file_name().to_string_lossy().to_string();
@@ -42,7 +52,7 @@ pub fn source_files(dir: &std::path::Path, skip: &[std::path::PathBuf]) -> Vec<s
         }
     }
     out.sort();
-    out
+    (out, folders)
 }
 
 /// Deeper bracket nesting than this is refused before parsing: the parser and our visitors
@@ -52,24 +62,50 @@ pub const MAX_NESTING: usize = 1000;
 
 /// Parse `source` (the text of `file`, named in errors) as TypeScript.
 pub(crate) fn parse<'a>(allocator: &'a Allocator, source: &'a str, file: &str) -> Result<Program<'a>> {
-    if let Some(offset) = too_deep(source, MAX_NESTING) {
-        return Err(UserError::new(format!(
-            "{file}:{} does not parse as TypeScript: brackets nest more than {MAX_NESTING} levels deep, and modkit reads no deeper",
-            line_at(source, offset)
+    parse_program(allocator, source).map_err(|failure| failure.error(file).into())
+}
+
+/// Why a file does not parse, without its name: doctor parses each file once and each check
+/// names it in its own words ([`ParseFailure::error`]).
+#[derive(Debug, Clone)]
+pub struct ParseFailure {
+    /// The 1-based line, when known.
+    line: Option<usize>,
+    reason: String,
+    hint: &'static str,
+}
+
+impl ParseFailure {
+    /// The error a reader of `file` reports.
+    pub fn error(&self, file: &str) -> UserError {
+        let at = self.line.map(|l| format!(":{l}")).unwrap_or_default();
+        UserError::new(format!(
+            "{file}{at} does not parse as TypeScript: {}",
+            self.reason
         ))
-        .hint("flatten that expression (no hand-written module nests that deep; is it generated data? move it to a .json file)")
-        .into());
+        .hint(self.hint)
+    }
+}
+
+/// [`parse`] with the failure unnamed.
+pub(crate) fn parse_program<'a>(
+    allocator: &'a Allocator,
+    source: &'a str,
+) -> std::result::Result<Program<'a>, ParseFailure> {
+    if let Some(offset) = too_deep(source, MAX_NESTING) {
+        return Err(ParseFailure {
+            line: Some(line_at(source, offset)),
+            reason: format!("brackets nest more than {MAX_NESTING} levels deep, and modkit reads no deeper"),
+            hint: "flatten that expression (no hand-written module nests that deep; is it generated data? move it to a .json file)",
+        });
     }
     let parsed = Parser::new(allocator, source, SourceType::ts()).parse();
     if let Some(err) = parsed.diagnostics.errors().next() {
-        let line = err.labels.first().map(|l| line_at(source, l.offset() as usize));
-        let at = line.map(|l| format!(":{l}")).unwrap_or_default();
-        return Err(UserError::new(format!(
-            "{file}{at} does not parse as TypeScript: {}",
-            err.message
-        ))
-        .hint("fix the syntax error (`npx tsc --noEmit` shows it too), then run again")
-        .into());
+        return Err(ParseFailure {
+            line: err.labels.first().map(|l| line_at(source, l.offset() as usize)),
+            reason: err.message.to_string(),
+            hint: "fix the syntax error (`npx tsc --noEmit` shows it too), then run again",
+        });
     }
     Ok(parsed.program)
 }
@@ -143,7 +179,12 @@ fn too_deep(source: &str, limit: usize) -> Option<usize> {
 
 /// The 1-based line of a byte offset.
 pub(crate) fn line_at(source: &str, offset: usize) -> usize {
-    source[..offset.min(source.len())].lines().count().max(1)
+    // What `source[..offset].lines().count().max(1)` says, without splitting every line: a
+    // newline ends a line, and a last line without one counts too.
+    let before = &source.as_bytes()[..offset.min(source.len())];
+    let newlines = before.iter().filter(|&&b| b == b'\n').count();
+    let unterminated = usize::from(before.last().is_some_and(|&b| b != b'\n'));
+    (newlines + unterminated).max(1)
 }
 
 /// The string literals of `export const <name> = [...]` (optionally `satisfies T` / `as const`).
@@ -273,6 +314,11 @@ pub fn exports_value(source: &str, file: &str, name: &str) -> Result<bool> {
 pub fn object_strings(source: &str, file: &str, key: &str) -> Result<Option<BTreeMap<String, String>>> {
     let allocator = Allocator::default();
     let program = parse(&allocator, source, file)?;
+    Ok(object_strings_in(&program, key))
+}
+
+/// [`object_strings`] of a file already parsed.
+pub(crate) fn object_strings_in(program: &Program, key: &str) -> Option<BTreeMap<String, String>> {
     let mut objects: Vec<&Expression> = Vec::new();
     for stmt in &program.body {
         let declaration = match stmt {
@@ -316,17 +362,23 @@ pub fn object_strings(source: &str, file: &str, key: &str) -> Result<Option<BTre
                     out.insert(name, value.value.to_string());
                 }
             }
-            return Ok(Some(out));
+            return Some(out);
         }
     }
-    Ok(None)
+    None
 }
 
 /// The string literals of `key: [...]` in the default export's object: `export default { key: [...] }`,
 /// or `export default name` where `const name = { ... }`. `Ok(None)` when absent or not literals.
+#[cfg(test)]
 pub fn default_export_string_array(source: &str, file: &str, key: &str) -> Result<Option<Vec<String>>> {
     let allocator = Allocator::default();
     let program = parse(&allocator, source, file)?;
+    Ok(default_export_string_array_in(&program, key))
+}
+
+/// [`default_export_string_array`] of a file already parsed.
+pub(crate) fn default_export_string_array_in(program: &Program, key: &str) -> Option<Vec<String>> {
     let mut default = None;
     let mut consts: Vec<(&str, &Expression)> = Vec::new();
     for stmt in &program.body {
@@ -349,7 +401,7 @@ pub fn default_export_string_array(source: &str, file: &str, key: &str) -> Resul
         other => other,
     };
     let Some(Expression::ObjectExpression(object)) = object else {
-        return Ok(None);
+        return None;
     };
     for property in &object.properties {
         if let ObjectPropertyKind::ObjectProperty(p) = property
@@ -361,13 +413,13 @@ pub fn default_export_string_array(source: &str, file: &str, key: &str) -> Resul
             for element in &array.elements {
                 match element {
                     ArrayExpressionElement::StringLiteral(s) => values.push(s.value.to_string()),
-                    _ => return Ok(None),
+                    _ => return None,
                 }
             }
-            return Ok(Some(values));
+            return Some(values);
         }
     }
-    Ok(None)
+    None
 }
 
 fn property_name(key: &PropertyKey) -> Option<String> {
@@ -390,6 +442,11 @@ pub struct StaticImport {
 pub fn static_imports(source: &str, file: &str) -> Result<Vec<StaticImport>> {
     let allocator = Allocator::default();
     let program = parse(&allocator, source, file)?;
+    Ok(static_imports_in(&program, source))
+}
+
+/// [`static_imports`] of a file already parsed.
+pub(crate) fn static_imports_in(program: &Program, source: &str) -> Vec<StaticImport> {
     let mut out = Vec::new();
     for stmt in &program.body {
         let (literal, type_only) = match stmt {
@@ -404,12 +461,20 @@ pub fn static_imports(source: &str, file: &str) -> Result<Vec<StaticImport>> {
             type_only,
         });
     }
-    Ok(out)
+    out
 }
 
 /// The lines of `cors({ origin: true, credentials: true, ... })` calls: CORS that reflects any
 /// origin back with credentials allowed, which lets every web page call the API as the user.
+#[cfg(test)]
 pub fn cors_reflecting_any_origin(source: &str, file: &str) -> Result<Vec<usize>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    Ok(cors_reflecting_any_origin_in(&program, source))
+}
+
+/// [`cors_reflecting_any_origin`] of a file already parsed.
+pub(crate) fn cors_reflecting_any_origin_in(program: &Program, source: &str) -> Vec<usize> {
     use oxc_ast::ast::CallExpression;
     use oxc_ast_visit::{Visit, walk};
 
@@ -440,14 +505,12 @@ pub fn cors_reflecting_any_origin(source: &str, file: &str) -> Result<Vec<usize>
             walk::walk_call_expression(self, call);
         }
     }
-    let allocator = Allocator::default();
-    let program = parse(&allocator, source, file)?;
     let mut finder = Finder {
         source,
         lines: Vec::new(),
     };
-    finder.visit_program(&program);
-    Ok(finder.lines)
+    finder.visit_program(program);
+    finder.lines
 }
 
 /// `x satisfies T`, `x as const`, `(x)` -> `x`
@@ -463,6 +526,18 @@ fn strip_type_wrappers<'a, 'b>(expr: &'b Expression<'a>) -> &'b Expression<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn line_at_counts_lines_as_lines_does() {
+        let text = "a\n\nb\r\ncd\n";
+        for offset in 0..=text.len() {
+            assert_eq!(
+                line_at(text, offset),
+                text[..offset].lines().count().max(1),
+                "{offset}"
+            );
+        }
+    }
 
     #[test]
     fn nesting_depth_skips_strings_comments_and_template_text() {

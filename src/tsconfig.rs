@@ -36,6 +36,9 @@ pub struct CompilerOptions {
     pub references: Vec<PathBuf>,
     /// The files these came from, first the one asked for, then what it extends.
     pub files: Vec<PathBuf>,
+    /// `include`, inherited through `extends` like the options, with the folder of the file that
+    /// sets it (its patterns are relative to that file, as in TypeScript).
+    pub include: Option<(Vec<String>, PathBuf)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +52,8 @@ pub struct PathAlias {
 pub fn load(path: &Path) -> Result<CompilerOptions> {
     let mut merged = Merged::new();
     let mut files = Vec::new();
-    let references = collect(path, &mut merged, &mut files)?;
+    let mut include = None;
+    let references = collect(path, &mut merged, &mut files, &mut include)?;
     let dir_of = |key: &str| {
         merged.get(key).and_then(|(v, from)| {
             let dir = from.parent().unwrap_or(Path::new("."));
@@ -92,6 +96,7 @@ pub fn load(path: &Path) -> Result<CompilerOptions> {
         paths,
         files,
         references,
+        include,
     })
 }
 
@@ -100,7 +105,12 @@ type Merged = std::collections::BTreeMap<String, (Value, PathBuf)>;
 
 /// Merge the compiler options of `path` over those of the files it extends (depth first); the
 /// project `references` of `path` itself.
-fn collect(path: &Path, merged: &mut Merged, files: &mut Vec<PathBuf>) -> Result<Vec<PathBuf>> {
+fn collect(
+    path: &Path,
+    merged: &mut Merged,
+    files: &mut Vec<PathBuf>,
+    include: &mut Option<(Vec<String>, PathBuf)>,
+) -> Result<Vec<PathBuf>> {
     let path = &std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     if files.iter().any(|f| f == path) {
         return Err(
@@ -110,23 +120,7 @@ fn collect(path: &Path, merged: &mut Merged, files: &mut Vec<PathBuf>) -> Result
         );
     }
     files.push(path.to_path_buf());
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        UserError::new(format!("cannot read {}: {e}", path.display()))
-            .hint("modkit reads the foundation's tsconfig.json to learn its module system")
-    })?;
-    let options = jsonc_parser::ParseOptions {
-        allow_comments: true,
-        allow_trailing_commas: true,
-        allow_loose_object_property_names: false,
-        ..Default::default()
-    };
-    let value = jsonc_parser::parse_to_serde_value::<Option<Value>>(&text, &options)
-        .map_err(|e| {
-            UserError::new(format!("{} is not valid JSON with comments: {e}", path.display()))
-                .hint("fix it (`npx tsc --showConfig` shows what TypeScript makes of it), then run again")
-        })?
-        .unwrap_or(Value::Null);
-    let Value::Object(config) = value else {
+    let Value::Object(config) = read_json(path)? else {
         return Err(
             UserError::new(format!("{} does not hold a JSON object", path.display()))
                 .hint("a tsconfig is an object: { \"compilerOptions\": { ... } }")
@@ -148,7 +142,15 @@ fn collect(path: &Path, merged: &mut Merged, files: &mut Vec<PathBuf>) -> Result
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     for base in bases {
-        collect(&resolve_extends(dir, &base, path)?, merged, files)?;
+        collect(&resolve_extends(dir, &base, path)?, merged, files, include)?;
+    }
+    if let Some(Value::Array(patterns)) = config.get("include") {
+        let patterns = patterns
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect();
+        *include = Some((patterns, dir.to_path_buf()));
     }
     if let Some(Value::Object(options)) = config.get("compilerOptions") {
         for (key, value) in options {
@@ -156,7 +158,13 @@ fn collect(path: &Path, merged: &mut Merged, files: &mut Vec<PathBuf>) -> Result
         }
     }
     // `{ "path": "./tsconfig.app.json" }` or a folder holding a tsconfig.json.
-    let references = config
+    Ok(references_of(&config, dir))
+}
+
+/// The project `references` of one tsconfig's JSON, in folder `dir`: each a tsconfig file (a
+/// reference to a folder means its `tsconfig.json`).
+pub fn references_of(config: &serde_json::Map<String, Value>, dir: &Path) -> Vec<PathBuf> {
+    config
         .get("references")
         .and_then(Value::as_array)
         .map(|refs| {
@@ -168,12 +176,33 @@ fn collect(path: &Path, merged: &mut Merged, files: &mut Vec<PathBuf>) -> Result
                 })
                 .collect()
         })
-        .unwrap_or_default();
-    Ok(references)
+        .unwrap_or_default()
 }
 
 /// Every tsconfig a project compiles with: `path`, then what its `references` name (followed
 /// through theirs; each once). A reference that does not load is left out (tsc names it).
+/// One tsconfig file as JSON with comments and trailing commas (`extends` not followed).
+pub fn read_json(path: &Path) -> Result<Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        UserError::new(format!("cannot read {}: {e}", path.display()))
+            .hint("modkit reads the foundation's tsconfig.json to learn its module system")
+    })?;
+    let options = jsonc_parser::ParseOptions {
+        allow_comments: true,
+        allow_trailing_commas: true,
+        allow_loose_object_property_names: false,
+        ..Default::default()
+    };
+    Ok(
+        jsonc_parser::parse_to_serde_value::<Option<Value>>(&text, &options)
+            .map_err(|e| {
+                UserError::new(format!("{} is not valid JSON with comments: {e}", path.display()))
+                    .hint("fix it (`npx tsc --showConfig` shows what TypeScript makes of it), then run again")
+            })?
+            .unwrap_or(Value::Null),
+    )
+}
+
 pub fn load_project(path: &Path) -> Result<Vec<(PathBuf, CompilerOptions)>> {
     let first = load(path)?;
     let mut out = vec![(path.to_path_buf(), first)];

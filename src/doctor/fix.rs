@@ -120,6 +120,8 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
     if let Kind::Foundation { .. } = &target.kind {
         changes.extend(readapt(target, ignore)?);
     }
+    // The checks that follow read the files as fixed, not as first read.
+    target.sources.forget();
     Ok(changes)
 }
 

@@ -14,6 +14,7 @@ pub mod live;
 pub mod objects;
 pub mod rule;
 pub mod scan;
+pub mod sources;
 mod sql_words;
 
 use std::path::{Path, PathBuf};
@@ -25,7 +26,7 @@ use crate::diagnostics::Diagnostic;
 use crate::foundation::slash;
 use crate::modules::{read_file_bytes, read_text, sha256_hex};
 use crate::project::Project;
-use crate::templates::{self, RenderedFile};
+use crate::templates;
 use crate::{ts, tsconfig};
 
 /// What doctor looks at.
@@ -50,6 +51,9 @@ pub struct Target {
     pub server: PathBuf,
     /// The tsconfig that compiles the server: `[foundation] tsconfig`, else `<server>/tsconfig.json`.
     pub tsconfig: PathBuf,
+    /// The files the checks read, each read and parsed once for all of them.
+    pub sources: sources::Sources,
+    module_dirs: std::sync::OnceLock<Vec<ModuleDirs>>,
 }
 
 impl Target {
@@ -72,6 +76,8 @@ impl Target {
                 kind: Kind::Sandbox { id },
                 server: root.to_path_buf(),
                 tsconfig: root.join("tsconfig.json"),
+                sources: Default::default(),
+                module_dirs: Default::default(),
             });
         }
         let modules_dir = project
@@ -116,27 +122,16 @@ impl Target {
             }
             None => find_server(root),
         };
-        let tsconfig = match section.and_then(|f| f.tsconfig.as_deref()) {
-            Some(file) => {
-                let path = root.join(file);
-                if !path.is_file() || file.split(['/', '\\']).any(|c| c == "..") {
-                    return Err(crate::exit::UserError::new(format!(
-                        "modkit.toml: [foundation] tsconfig = \"{file}\" is not a file inside {}",
-                        root.display()
-                    ))
-                    .hint("name the tsconfig that compiles the server, relative to the foundation, e.g. tsconfig = \"tsconfig.app.json\"")
-                    .into());
-                }
-                path
-            }
-            None => server.join("tsconfig.json"),
-        };
+        let tsconfig =
+            crate::server_tsconfig::head(root, &server, section.and_then(|f| f.tsconfig.as_deref()))?;
         Ok(Self {
             root: root.to_path_buf(),
             project,
             kind: Kind::Foundation { modules_dir, modules },
             server,
             tsconfig,
+            sources: Default::default(),
+            module_dirs: Default::default(),
         })
     }
 
@@ -153,7 +148,12 @@ impl Target {
     }
 
     /// A module's folders: (id, plugin dir, migrations dir, the module's folder) relative to the root.
-    fn modules(&self) -> Vec<ModuleDirs> {
+    /// Found once (each module's migrations folder is looked for on disk) for every check.
+    fn modules(&self) -> &[ModuleDirs] {
+        self.module_dirs.get_or_init(|| self.find_modules())
+    }
+
+    fn find_modules(&self) -> Vec<ModuleDirs> {
         match &self.kind {
             Kind::Sandbox { id } => vec![ModuleDirs {
                 id: id.clone(),
@@ -193,6 +193,7 @@ fn find_server(root: &Path) -> PathBuf {
         .unwrap_or_else(|| root.to_path_buf())
 }
 
+#[derive(Debug)]
 struct ModuleDirs {
     id: String,
     plugin: String,
@@ -285,6 +286,11 @@ impl Target {
         slash(path.strip_prefix(&self.root).unwrap_or(path))
     }
 
+    /// What a TypeScript file holds, from its one parse (None: unreadable, `read_or_report` says why).
+    fn facts(&self, path: &Path) -> Option<Result<std::sync::Arc<sources::Facts>, ts::ParseFailure>> {
+        self.sources.facts(path, &self.relative(path))
+    }
+
     /// A message with the project folder taken out of the paths it names.
     fn relative_text(&self, text: &str) -> String {
         let root = format!("{}/", self.root.display());
@@ -292,18 +298,27 @@ impl Target {
     }
 }
 
-fn ts_files(dir: &Path) -> Vec<PathBuf> {
-    ts::source_files(dir, &[])
+fn ts_files(target: &Target, dir: &Path) -> Vec<PathBuf> {
+    target.sources.ts_files(&target.root, dir, &[])
 }
 
-fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<RenderedFile> {
-    ts_files(dir)
+/// A module's TypeScript file, read.
+struct PluginFile {
+    /// Relative to the plugin folder.
+    path: String,
+    file: PathBuf,
+    contents: std::sync::Arc<str>,
+}
+
+fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PluginFile> {
+    ts_files(target, dir)
         .into_iter()
         .filter(|p| !p.starts_with(dir.join("migrations")))
         .filter_map(|p| {
-            Some(RenderedFile {
+            Some(PluginFile {
                 path: slash(p.strip_prefix(dir).unwrap_or(&p)),
                 contents: read_or_report(target, &p, out)?,
+                file: p,
             })
         })
         .collect()
@@ -311,14 +326,10 @@ fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<R
 
 /// A file's text, or a `file-unreadable` diagnostic naming it: a link, a folder, a FIFO (never
 /// opened), a file that is not UTF-8. The other files are still checked.
-fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<String> {
-    match read_text(path) {
+fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<std::sync::Arc<str>> {
+    match target.sources.text(path) {
         Ok(text) => Some(text),
-        Err(e) => {
-            let (message, hint) = match e.downcast_ref::<crate::exit::UserError>() {
-                Some(user) => (user.message.clone(), user.hint.clone()),
-                None => (format!("{e:#}"), None),
-            };
+        Err(sources::ReadFailure { message, hint }) => {
             let rel = target.relative(path);
             let message = target.relative_text(&message);
             let message = message

@@ -5,7 +5,7 @@
 use anyhow::Result;
 use oxc_allocator::Allocator;
 use oxc_ast::ast::{
-    Argument, BindingPattern, CallExpression, Expression, IfStatement, ImportExpression, Statement,
+    Argument, BindingPattern, CallExpression, Expression, IfStatement, ImportExpression, Program, Statement,
     VariableDeclarator,
 };
 use oxc_ast_visit::{Visit, walk};
@@ -46,7 +46,18 @@ pub fn routes(source: &str, file: &str) -> Result<Vec<Route>> {
 
 /// The routes, and the `permissions` export when the file has one (read in the same parse; an
 /// export that is not an array of string literals reads as None: `permissions-missing` says so).
+#[cfg(test)]
 pub fn routes_and_permissions(source: &str, file: &str) -> Result<(Vec<Route>, Option<Vec<String>>)> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    let permissions = crate::ts::exported_string_array_in(&program, file, "permissions")
+        .ok()
+        .flatten();
+    Ok((routes_in(&program, source), permissions))
+}
+
+/// The routes of a file already parsed.
+pub(crate) fn routes_in(program: &Program, source: &str) -> Vec<Route> {
     struct Finder<'s> {
         source: &'s str,
         aliases: Vec<String>,
@@ -89,18 +100,13 @@ pub fn routes_and_permissions(source: &str, file: &str) -> Result<(Vec<Route>, O
             walk::walk_call_expression(self, call);
         }
     }
-    let allocator = Allocator::default();
-    let program = parse(&allocator, source, file)?;
     let mut finder = Finder {
         source,
         aliases: Vec::new(),
         out: Vec::new(),
     };
-    finder.visit_program(&program);
-    let permissions = crate::ts::exported_string_array_in(&program, file, "permissions")
-        .ok()
-        .flatten();
-    Ok((finder.out, permissions))
+    finder.visit_program(program);
+    finder.out
 }
 
 /// Whether a file may register routes at all (a method call on something), so that files that
@@ -163,6 +169,13 @@ pub struct Load {
 
 /// Every module specifier the file loads, and how.
 pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
+    let allocator = Allocator::default();
+    let program = parse(&allocator, source, file)?;
+    Ok(loads_in(&program, source))
+}
+
+/// [`loads`] of a file already parsed.
+pub(crate) fn loads_in(program: &Program, source: &str) -> Vec<Load> {
     struct Finder<'s> {
         source: &'s str,
         dev_depth: usize,
@@ -211,8 +224,6 @@ pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
             walk::walk_call_expression(self, call);
         }
     }
-    let allocator = Allocator::default();
-    let program = parse(&allocator, source, file)?;
     let mut finder = Finder {
         source,
         dev_depth: 0,
@@ -232,8 +243,8 @@ pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
         };
         finder.push(Some(literal.value.to_string()), literal.span.start, kind);
     }
-    finder.visit_program(&program);
-    Ok(finder.out)
+    finder.visit_program(program);
+    finder.out
 }
 
 /// `!production`, `!isProd`, `process.env.NODE_ENV !== 'production'`, `isDev`, `dev`.

@@ -57,19 +57,20 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                 )),
             );
         }
-        for file in ts_files(&target.root.join(dir)) {
-            let Some(source) = read_or_report(target, &file, out) else {
+        for file in ts_files(target, &target.root.join(dir)) {
+            if read_or_report(target, &file, out).is_none() {
                 continue;
-            };
+            }
             let rel = target.relative(&file);
-            let imports = match ts::static_imports(&source, &rel) {
-                Ok(imports) => imports,
-                Err(e) => {
-                    syntax_error(target, e, out)?;
+            let facts = match target.facts(&file) {
+                Some(Ok(facts)) => facts,
+                Some(Err(failure)) => {
+                    syntax_error(target, failure.error(&rel).into(), out)?;
                     continue;
                 }
+                None => continue,
             };
-            for import in imports {
+            for import in &facts.imports {
                 if !import.specifier.starts_with('.') || import.type_only {
                     continue;
                 }
@@ -85,17 +86,12 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             }
         }
         let config_rel = format!("{dir}/module.config.ts");
-        if let (Ok(config), Ok(index)) = (
-            read_text(&target.root.join(&config_rel)),
-            read_text(&target.root.join(&module.plugin).join("index.ts")),
-        ) {
+        let config_path = target.root.join(&config_rel);
+        let index_path = target.root.join(&module.plugin).join("index.ts");
+        if let (Some(config), Some(index)) = (target.facts(&config_path), target.facts(&index_path)) {
             // A config that does not parse was reported with the module's files above.
-            let listed = ts::default_export_string_array(&config, &config_rel, "permissions")
-                .ok()
-                .flatten();
-            let declared = ts::exported_string_array(&index, "plugin/index.ts", "permissions")
-                .ok()
-                .flatten();
+            let listed = config.ok().and_then(|c| c.default_permissions.clone());
+            let declared = index.ok().and_then(|i| i.permissions.clone().ok().flatten());
             if let (Some(listed), Some(declared)) = (listed, declared)
                 && sorted(&listed) != sorted(&declared)
             {
@@ -136,10 +132,16 @@ fn check_manifest(target: &Target, dir: &str, out: &mut Vec<Diagnostic>) {
         return;
     };
     for (file, sum) in files {
-        let Ok(bytes) = read_file_bytes(&target.root.join(dir).join(file)) else {
-            continue;
+        let path = target.root.join(dir).join(file);
+        // Most were read for the other checks already; a file that is not UTF-8 is read here.
+        let hash = match target.sources.text(&path) {
+            Ok(text) => sha256_hex(text.as_bytes()),
+            Err(_) => match read_file_bytes(&path) {
+                Ok(bytes) => sha256_hex(&bytes),
+                Err(_) => continue,
+            },
         };
-        if sum.as_str() != Some(&sha256_hex(&bytes)) {
+        if sum.as_str() != Some(&hash) {
             out.push(
                 Diagnostic::warning("adapted-file-edited", "edited in the foundation since `modkit adapt` wrote it: the next adapt will refuse to overwrite it")
                     .at(format!("{dir}/{file}"), None)

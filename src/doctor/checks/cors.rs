@@ -22,7 +22,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         Kind::Foundation { .. } => &["src"],
     };
     for dir in dirs {
-        for file in ts_files(&target.root.join(dir)) {
+        for file in ts_files(target, &target.root.join(dir)) {
             let Some(source) = read_or_report(target, &file, out) else {
                 continue;
             };
@@ -30,14 +30,15 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                 continue;
             }
             let rel = target.relative(&file);
-            let lines = match ts::cors_reflecting_any_origin(&source, &rel) {
-                Ok(lines) => lines,
-                Err(e) => {
-                    syntax_error(target, e, out)?;
+            let lines = match target.facts(&file) {
+                Some(Ok(facts)) => facts,
+                Some(Err(failure)) => {
+                    syntax_error(target, failure.error(&rel).into(), out)?;
                     continue;
                 }
+                None => continue,
             };
-            for line in lines {
+            for &line in &lines.cors_any_origin {
                 out.push(
                     Diagnostic::error("cors-any-origin", "CORS reflects every origin with credentials: any web page can call the API as the signed-in user")
                         .at(&rel, Some(line))

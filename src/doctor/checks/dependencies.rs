@@ -95,12 +95,11 @@ impl Analysis {
 pub fn imports_through_base_url(target: &Target) -> Vec<String> {
     let aliases = aliases(target);
     let mut out = Vec::new();
-    for file in ts::source_files(&target.server, &[]) {
-        let Ok(source) = read_text(&file) else { continue };
-        let Ok(loads) = scan::loads(&source, &target.relative(&file)) else {
+    for file in target.sources.ts_files(&target.root, &target.server, &[]) {
+        let Some(Ok(facts)) = target.facts(&file) else {
             continue;
         };
-        for load in loads {
+        for load in facts.loads.iter().cloned() {
             if !aliases.iter().any(|a| a.matches(&load.specifier))
                 && from_base_url(&aliases, &load.specifier).is_some()
                 && !out.contains(&load.specifier)
@@ -125,11 +124,13 @@ fn analyze(target: &Target) -> Option<Analysis> {
         Kind::Sandbox { .. } => {
             let mut files: Vec<PathBuf> = ["plugin", "sandbox", "client", "tests"]
                 .iter()
-                .flat_map(|d| ts::source_files(&target.root.join(d), &[]))
+                .flat_map(|d| target.sources.ts_files(&target.root, &target.root.join(d), &[]))
                 .collect();
             // Root files such as vite.config.ts.
             files.extend(
-                ts::source_files(&target.root, &[])
+                target
+                    .sources
+                    .ts_files(&target.root, &target.root, &[])
                     .into_iter()
                     .filter(|f| f.parent() == Some(&target.root)),
             );
@@ -137,20 +138,17 @@ fn analyze(target: &Target) -> Option<Analysis> {
         }
         // The server's code, all of it but the modules (a module's packages are
         // `module-package-unlisted`'s) and folders that are packages of their own (a client).
-        Kind::Foundation { modules_dir, .. } => {
-            ts::source_files(&target.server, &[target.root.join(modules_dir)])
-                .into_iter()
-                .filter(|f| !in_nested_package(&target.server, f))
-                .collect()
-        }
+        Kind::Foundation { modules_dir, .. } => target
+            .sources
+            .ts_files(&target.root, &target.server, &[target.root.join(modules_dir)])
+            .into_iter()
+            .filter(|f| !in_nested_package(&target.server, f))
+            .collect(),
     };
     // Each file parsed once: what it loads serves both the walk from the entries and the packages.
     let loads: BTreeMap<PathBuf, Vec<scan::Load>> = files
         .iter()
-        .filter_map(|file| {
-            let source = read_text(file).ok()?;
-            Some((file.clone(), scan::loads(&source, &target.relative(file)).ok()?))
-        })
+        .filter_map(|file| Some((file.clone(), target.facts(file)?.ok()?.loads.clone())))
         .collect();
     let production = production_files(target, &files, &aliases, &loads);
 

@@ -86,14 +86,28 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                     .hint("replace the link with the file (or folder) itself"),
             );
         }
-        let files = plugin_files(target, &plugin_dir, out);
-        let findings = match adapt::import_findings(&files, packages.as_deref()) {
-            Ok(findings) => findings,
-            Err(e) => {
-                syntax_error(target, e, out)?;
-                continue;
+        // A file that does not parse is reported (as adapt would refuse it) and the module's
+        // other checks skipped.
+        let mut findings = Vec::new();
+        let mut unparsed = None;
+        for file in plugin_files(target, &plugin_dir, out) {
+            match target.facts(&file.file) {
+                Some(Ok(facts)) => findings.extend(adapt::file_import_findings(
+                    &file.path,
+                    &facts.imports,
+                    packages.as_deref(),
+                )),
+                Some(Err(failure)) => {
+                    unparsed = Some(failure.error(&format!("plugin/{}", file.path)));
+                    break;
+                }
+                None => {}
             }
-        };
+        }
+        if let Some(e) = unparsed {
+            syntax_error(target, e.into(), out)?;
+            continue;
+        }
         for finding in findings {
             let code = match finding.problem {
                 ImportProblem::OutsidePlugin => "module-import-outside",
@@ -119,10 +133,15 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             ));
             continue;
         }
-        let Some(index) = read_or_report(target, &index_path, out) else {
+        if read_or_report(target, &index_path, out).is_none() {
             continue;
+        }
+        let facts = match target.facts(&index_path) {
+            Some(Ok(facts)) => facts,
+            Some(Err(failure)) => return Err(failure.error(&index_rel).into()),
+            None => continue,
         };
-        let meta = ts::object_strings(&index, &index_rel, "meta")?;
+        let meta = facts.meta.as_ref();
         match meta.as_ref().and_then(|m| m.get("id")) {
             Some(id) if *id == module.id => {}
             Some(id) => out.push(
@@ -148,7 +167,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                 )),
             ),
         }
-        match ts::exported_string_array(&index, &index_rel, "permissions") {
+        match &facts.permissions {
             Ok(Some(permissions)) => {
                 for p in permissions
                     .iter()
@@ -169,7 +188,9 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                         module.id
                     )),
             ),
-            Err(e) => out.push(Diagnostic::error("permissions-missing", format!("{e}")).at(&index_rel, None)),
+            Err((message, _)) => {
+                out.push(Diagnostic::error("permissions-missing", message.clone()).at(&index_rel, None))
+            }
         }
     }
     Ok(())

@@ -40,15 +40,14 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                 continue;
             }
             let rel = format!("{}/{}", module.plugin, file.path);
-            let (routes, permissions) = match scan::routes_and_permissions(&file.contents, &rel) {
-                Ok(found) => found,
+            let Some(Ok(facts)) = target.facts(&file.file) else {
                 // A syntax error is reported (once) by the module code check.
-                Err(_) => continue,
+                continue;
             };
             if is_index {
-                declared = permissions;
+                declared = facts.permissions.clone().ok().flatten();
             }
-            for route in routes.iter().filter(|r| !r.is_health_check()) {
+            for route in facts.routes.iter().filter(|r| !r.is_health_check()) {
                 let what = match &route.path {
                     Some(path) => format!("{} {path}", route.method.to_uppercase()),
                     None => format!("router.{}(...)", route.method),
