@@ -611,6 +611,8 @@ fn docs_foundation_snippets_are_the_tested_fixture_files() {
         "tests/fixtures/foundation/src/lib/db/tenant-db.ts",
         "tests/fixtures/foundation/src/lib/security/rbac.ts",
         "tests/fixtures/foundation/src/modules/registry.ts",
+        "tests/fixtures/orm/kysely/client.ts",
+        "tests/fixtures/orm/drizzle/client.ts",
     ] {
         assert!(
             shown.iter().any(|s| s == path),

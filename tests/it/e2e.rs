@@ -35,6 +35,7 @@ mod foundation_build;
 mod foundation_express;
 mod load;
 mod localdb;
+mod orm;
 mod projects;
 pub(crate) mod sandbox;
 mod starter;

@@ -1,0 +1,128 @@
+//! The foundation on Kysely and on Drizzle (docs/foundation.md): the app's ORM and withTenantTx share
+//! one pg pool, so the tested withTenantTx stays as it is and only client.ts changes. For each ORM:
+//! the fixture foundation with that client.ts (tests/fixtures/orm/<orm>/), the module adapted,
+//! `tsc`, served with a create and a list in one tenant and nothing in the other, and a script that
+//! queries through the ORM and through withTenantTx on the same pool: the tenant's search_path
+//! inside, none of it left on the pooled connection after. Kysely and Drizzle are installed once per
+//! run beside the shared sandbox.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use super::foundation::{Variant, adapt, foundation, start_foundation, tsc};
+use super::sandbox::{ITEMS, command, run_ok, sandbox, stdout, timed};
+use crate::support::pg::TestDb;
+use crate::support::{bin, fixture, http, transcript};
+
+/// `kysely` and `drizzle-orm`, installed once per test process.
+fn orm_packages() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = sandbox().root.join("orm");
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("package.json"), r#"{ "name": "orm", "private": true }"#).unwrap();
+        timed("npm install kysely drizzle-orm (once)", || {
+            run_ok(command("npm", &dir).args([
+                "install",
+                "--no-audit",
+                "--no-fund",
+                "kysely@0.29",
+                "drizzle-orm@0.45",
+            ]));
+        });
+        // Drizzle's driver imports `pg` from where it lies: the shared sandbox's, as the app's pool.
+        let pg = dir.join("node_modules/pg");
+        if !pg.exists() {
+            std::os::unix::fs::symlink(sandbox().dir.join("node_modules/pg"), &pg).unwrap();
+        }
+        dir
+    })
+}
+
+/// The foundation's node_modules: the shared sandbox's packages and the ORM's, each linked.
+fn with_orm(dir: &Path, package: &str) {
+    let modules = dir.join("node_modules");
+    fs::remove_file(&modules).unwrap();
+    fs::create_dir(&modules).unwrap();
+    for entry in fs::read_dir(sandbox().dir.join("node_modules"))
+        .unwrap()
+        .flatten()
+    {
+        std::os::unix::fs::symlink(entry.path(), modules.join(entry.file_name())).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        orm_packages().join("node_modules").join(package),
+        modules.join(package),
+    )
+    .unwrap();
+}
+
+#[test]
+fn the_foundation_on_kysely_and_on_drizzle_shares_one_pool_with_with_tenant_tx() {
+    for (orm, package) in [("kysely", "kysely"), ("drizzle", "drizzle-orm")] {
+        let dir = foundation(Variant::Esm, orm);
+        with_orm(&dir, package);
+        fs::copy(
+            fixture(&format!("orm/{orm}/client.ts")),
+            dir.join("src/lib/db/client.ts"),
+        )
+        .unwrap();
+        fs::create_dir_all(dir.join("src/check")).unwrap();
+        fs::copy(
+            fixture(&format!("orm/{orm}/check.ts")),
+            dir.join("src/check/check.ts"),
+        )
+        .unwrap();
+        adapt(&dir);
+        let out = tsc(&dir);
+        assert!(out.status.success(), "{orm}: tsc:\n{}", transcript(&out));
+
+        let db = TestDb::new();
+        run_ok(
+            command(bin(), &dir)
+                .args(["bootstrap", "--project", ".", "--db", db.url()])
+                .args(["--tenant", "acme", "--tenant", "globex"]),
+        );
+        db.execute(
+            "WITH t AS (SELECT id FROM sys_tenant WHERE code = 'acme'),
+                  r AS (INSERT INTO sys_role (tenant_id, code, name) SELECT id, 'editor', 'Editor' FROM t RETURNING id, tenant_id),
+                  p AS (INSERT INTO sys_role_permission (role_id, permission)
+                          SELECT r.id, perm FROM r, unnest(ARRAY['items.read', 'items.create']) AS perm)
+             INSERT INTO sys_user_role (user_id, tenant_id, role_id) SELECT 'alice', r.tenant_id, r.id FROM r",
+        );
+
+        // The app's ORM and a module's transaction on one pool.
+        let out = run_ok(
+            command(dir.join("node_modules/.bin/tsx"), &dir)
+                .arg("src/check/check.ts")
+                .env("DATABASE_URL", db.url()),
+        );
+        let seen: serde_json::Value = serde_json::from_str(stdout(&out).trim())
+            .unwrap_or_else(|e| panic!("{orm}: check.ts printed no JSON ({e}):\n{}", transcript(&out)));
+        assert_eq!(
+            seen["tenants"],
+            serde_json::json!(["acme", "globex"]),
+            "{orm}: {seen}"
+        );
+        assert_eq!(seen["inside"], "\"tenant_acme\", extensions", "{orm}: {seen}");
+        assert_eq!(
+            seen["after"], "\"$user\", public",
+            "{orm}: the tenant's search_path outlived its transaction: {seen}"
+        );
+
+        let server = start_foundation(&dir, &format!("foundation-{orm}"), db.url());
+        let url = format!("{}{ITEMS}", server.base());
+        let json = [
+            ("X-User-Id", "alice"),
+            ("X-Tenant-Id", "acme"),
+            ("Content-Type", "application/json"),
+        ];
+        let created = http::request("POST", &url, &json, Some(r#"{"name":"widget"}"#));
+        assert_eq!(created.status, 201, "{orm}: {}", created.body);
+        let listed = http::request("GET", &url, &json[..2], None);
+        assert!(listed.body.contains("widget"), "{orm}: {}", listed.body);
+        assert_eq!(db.scalar("SELECT count(*) FROM tenant_acme.items"), "1");
+        assert_eq!(db.scalar("SELECT count(*) FROM tenant_globex.items"), "0");
+    }
+}
