@@ -165,13 +165,14 @@ impl Adaptation {
         all.splice(0..0, migrations);
         let mut plan = FilePlan::new(&foundation.root, all)?;
         accept_reformatted(&mut plan, &format!("{module_dir}/"), &mut manifest);
-        let record = FilePlan::new(
+        let mut record = FilePlan::new(
             &foundation.root,
             vec![RenderedFile {
                 path: format!("{module_dir}/{MANIFEST}"),
                 contents: manifest.to_json()?,
             }],
         )?;
+        keep_reformatted_record(&mut record);
         plan.files.extend(record.files);
 
         // A changed migration is a conflict even when modkit wrote it: it may already be applied
@@ -212,6 +213,21 @@ fn accept_reformatted(plan: &mut FilePlan, prefix: &str, manifest: &mut Record) 
         manifest.files.insert(rel, on_disk.sha256.clone());
         file.action = Action::Unchanged;
         file.on_disk = None;
+    }
+}
+
+/// The record as the foundation's formatter left it (Biome indents JSON with tabs), holding the
+/// same data, is this record: rewriting it would only undo the formatting, so every formatter run
+/// followed by a re-run of adapt would change a file (found on a real Biome app, issue 16).
+fn keep_reformatted_record(record: &mut FilePlan) {
+    for file in record.files.iter_mut().filter(|f| f.action == Action::Overwrite) {
+        let Some(on_disk) = &file.on_disk else { continue };
+        let old = serde_json::from_str::<serde_json::Value>(&on_disk.text);
+        let new = serde_json::from_str::<serde_json::Value>(&file.contents);
+        if matches!((old, new), (Ok(old), Ok(new)) if old == new) {
+            file.action = Action::Unchanged;
+            file.on_disk = None;
+        }
     }
 }
 
