@@ -164,7 +164,7 @@ impl Adaptation {
         });
         all.splice(0..0, migrations);
         let mut plan = FilePlan::new(&foundation.root, all)?;
-        accept_reformatted(&mut plan, &format!("{module_dir}/"), &mut manifest);
+        accept_reformatted(&mut plan, &format!("{module_dir}/"), &previous, &mut manifest);
         let mut record = FilePlan::new(
             &foundation.root,
             vec![RenderedFile {
@@ -201,11 +201,20 @@ impl Adaptation {
 /// edit: it is left as it is, and its formatted hash recorded, so the next run sees it as modkit's.
 /// (Rewriting it would undo the formatting at every run; the price is that a change of the
 /// template's comments alone does not reach a file whose code is the same.)
-fn accept_reformatted(plan: &mut FilePlan, prefix: &str, manifest: &mut Record) {
+///
+/// So is a file that is exactly what adapt left after formatting this same rendering (the record
+/// says both), whatever the formatter changed: an import-sorting Prettier plugin reorders imports,
+/// which the comparison of code rightly sees as a change (found on a real Nx app, issue 16).
+fn accept_reformatted(plan: &mut FilePlan, prefix: &str, previous: &Record, manifest: &mut Record) {
     for file in plan.files.iter_mut().filter(|f| f.action == Action::Overwrite) {
         let rel = file.path.strip_prefix(prefix).unwrap_or(&file.path).to_string();
         let Some(on_disk) = &file.on_disk else { continue };
-        if !crate::ts_same::applies_to(&file.path)
+        let rendered = crate::modules::sha256_hex(file.contents.as_bytes());
+        let formatted_by_adapt = previous.files.get(&rel) == Some(&on_disk.sha256)
+            && previous.rendered.get(&rel) == Some(&rendered);
+        if formatted_by_adapt {
+            manifest.rendered.insert(rel.clone(), rendered);
+        } else if !crate::ts_same::applies_to(&file.path)
             || !crate::ts_same::same_code(&on_disk.text, &file.contents)
         {
             continue;

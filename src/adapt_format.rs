@@ -91,7 +91,16 @@ fn record_after_formatting(a: &Adaptation, root: &Path) -> Result<()> {
         let rel = file.path.strip_prefix(&prefix).unwrap_or(&file.path);
         if let Some(hash) = record.files.get_mut(rel) {
             let bytes = crate::modules::read_file_bytes(&root.join(&file.path))?;
-            *hash = crate::modules::sha256_hex(&bytes);
+            let formatted = crate::modules::sha256_hex(&bytes);
+            // What was rendered, when the formatter changed it: the next run's same rendering
+            // over this same file is then nothing to do (see adapt::accept_reformatted).
+            if *hash != formatted && file.action != Action::Unchanged {
+                record
+                    .rendered
+                    .insert(rel.to_string(), std::mem::replace(hash, formatted));
+            } else {
+                *hash = formatted;
+            }
         }
     }
     let plan = FilePlan::new(
