@@ -164,14 +164,15 @@ impl Adaptation {
         });
         all.splice(0..0, migrations);
         let mut plan = FilePlan::new(&foundation.root, all)?;
-        accept_reformatted(&mut plan, &format!("{module_dir}/"), &mut manifest);
-        let record = FilePlan::new(
+        accept_reformatted(&mut plan, &format!("{module_dir}/"), &previous, &mut manifest);
+        let mut record = FilePlan::new(
             &foundation.root,
             vec![RenderedFile {
                 path: format!("{module_dir}/{MANIFEST}"),
                 contents: manifest.to_json()?,
             }],
         )?;
+        keep_reformatted_record(&mut record);
         plan.files.extend(record.files);
 
         // A changed migration is a conflict even when modkit wrote it: it may already be applied
@@ -200,11 +201,20 @@ impl Adaptation {
 /// edit: it is left as it is, and its formatted hash recorded, so the next run sees it as modkit's.
 /// (Rewriting it would undo the formatting at every run; the price is that a change of the
 /// template's comments alone does not reach a file whose code is the same.)
-fn accept_reformatted(plan: &mut FilePlan, prefix: &str, manifest: &mut Record) {
+///
+/// So is a file that is exactly what adapt left after formatting this same rendering (the record
+/// says both), whatever the formatter changed: an import-sorting Prettier plugin reorders imports,
+/// which the comparison of code rightly sees as a change (found on a real Nx app, issue 16).
+fn accept_reformatted(plan: &mut FilePlan, prefix: &str, previous: &Record, manifest: &mut Record) {
     for file in plan.files.iter_mut().filter(|f| f.action == Action::Overwrite) {
         let rel = file.path.strip_prefix(prefix).unwrap_or(&file.path).to_string();
         let Some(on_disk) = &file.on_disk else { continue };
-        if !crate::ts_same::applies_to(&file.path)
+        let rendered = crate::modules::sha256_hex(file.contents.as_bytes());
+        let formatted_by_adapt = previous.files.get(&rel) == Some(&on_disk.sha256)
+            && previous.rendered.get(&rel) == Some(&rendered);
+        if formatted_by_adapt {
+            manifest.rendered.insert(rel.clone(), rendered);
+        } else if !crate::ts_same::applies_to(&file.path)
             || !crate::ts_same::same_code(&on_disk.text, &file.contents)
         {
             continue;
@@ -212,6 +222,21 @@ fn accept_reformatted(plan: &mut FilePlan, prefix: &str, manifest: &mut Record) 
         manifest.files.insert(rel, on_disk.sha256.clone());
         file.action = Action::Unchanged;
         file.on_disk = None;
+    }
+}
+
+/// The record as the foundation's formatter left it (Biome indents JSON with tabs), holding the
+/// same data, is this record: rewriting it would only undo the formatting, so every formatter run
+/// followed by a re-run of adapt would change a file (found on a real Biome app, issue 16).
+fn keep_reformatted_record(record: &mut FilePlan) {
+    for file in record.files.iter_mut().filter(|f| f.action == Action::Overwrite) {
+        let Some(on_disk) = &file.on_disk else { continue };
+        let old = serde_json::from_str::<serde_json::Value>(&on_disk.text);
+        let new = serde_json::from_str::<serde_json::Value>(&file.contents);
+        if matches!((old, new), (Ok(old), Ok(new)) if old == new) {
+            file.action = Action::Unchanged;
+            file.on_disk = None;
+        }
     }
 }
 

@@ -80,6 +80,11 @@ pub struct Record {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub answers: Option<serde_json::Value>,
     pub files: BTreeMap<String, String>,
+    /// For a file the foundation's formatter changed after modkit rendered it (adapt): the sha-256
+    /// of what modkit rendered. The same rendering over the same formatted file is then nothing to
+    /// do, even where the formatter did more than layout (Prettier's import-sorting plugins).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub rendered: BTreeMap<String, String>,
 }
 
 impl Record {
@@ -92,6 +97,7 @@ impl Record {
                 .iter()
                 .map(|f| (f.path.clone(), sha256_hex(f.contents.as_bytes())))
                 .collect(),
+            rendered: BTreeMap::new(),
         }
     }
 

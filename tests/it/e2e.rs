@@ -24,6 +24,7 @@
 //! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
 //! | [`starter`] | `modkit init --foundation`, adapt, `npm run dev`: the module in the shell's nav, list/create in Chromium, tenants apart, 403 |
+//! | [`real_apps`] | adapt into real open-source Express apps (tests/fixtures/real/): their own type-check, build, linter, formatter; served on PostgreSQL |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 
 mod api;
@@ -37,6 +38,7 @@ mod load;
 mod localdb;
 mod orm;
 mod projects;
+mod real_apps;
 pub(crate) mod sandbox;
 mod starter;
 mod strict;

@@ -309,3 +309,36 @@ fn adapt_formats_what_it_writes_with_the_foundations_formatter() {
         assert!(out.status.success(), "{name}: {}", transcript(&out));
     }
 }
+
+/// After adapt formatted its files with the foundation's formatter, the user's own run of that
+/// formatter over the module (`biome format --write`, `prettier --write`) changes nothing adapt
+/// then rewrites: not the record, which Biome reformats as JSON (tabs), nor a file Prettier formats
+/// differently on a second pass (it is not idempotent on the module's long `res.status().json()`
+/// chains). On the old code both made the next adapt rewrite the record, every time (found on the
+/// real apps of e2e::real_apps).
+#[test]
+fn the_foundations_formatter_run_again_after_adapt_leaves_adapt_nothing_to_do() {
+    for (name, args) in [
+        ("biome", &["format", "--write"][..]),
+        ("prettier", &["--write", "--log-level", "warn"][..]),
+    ] {
+        let dir = foundation(Variant::Esm, &format!("reformat-{name}"));
+        with_formatter(&dir, name);
+        let out = adapt_output(&dir);
+        assert!(out.status.success(), "{name}: adapt:\n{}", transcript(&out));
+        let out = output(
+            command(dir.join("node_modules/.bin").join(name), &dir)
+                .args(args)
+                .args(["src/modules/items", "migrations/items"]),
+        );
+        assert!(out.status.success(), "{name}:\n{}", transcript(&out));
+        let before = snapshot(&dir);
+        let out = adapt_output(&dir);
+        assert!(
+            stdout(&out).contains("Nothing to do"),
+            "{name}: adapt after the formatter:\n{}",
+            transcript(&out)
+        );
+        assert_eq!(snapshot(&dir), before, "{name}: adapt rewrote a file");
+    }
+}

@@ -7,7 +7,7 @@
 // search_path of the tenant's schema, then `extensions` (where the bootstrap keeps the declared
 // extensions; never `public`, where a table would be shared by every tenant); a 503, before any query, for a tenant schema the role has no USAGE on (PostgreSQL silently
 // skips such a schema); and a dropped connection as an error of that call, never a crash.
-import { Router } from 'express';
+import { json, Router } from 'express';
 import plugin, { permissions as pluginPermissions } from '{{ plugin_import }}';
 import { withTenantTx } from '{{ tenant_db_import }}';
 import { requirePermission } from '{{ rbac_import }}';
@@ -50,7 +50,7 @@ function patch<T extends object>(target: T, names: readonly string[]): T {
     const original = methods[name];
     if (typeof original !== 'function') continue;
     const call = original as Handler;
-    methods[name] = (...args: unknown[]) => call.apply(target, args.map(forward));
+    methods[name] = (...args: unknown[]): unknown => call.apply(target, args.map(forward));
   }
   return target;
 }
@@ -58,15 +58,20 @@ function patch<T extends object>(target: T, names: readonly string[]): T {
 function forwardRejections(router: Router): Router {
   patch(router, [...METHODS, 'use']);
   const route = router.route.bind(router);
-  return Object.assign(router, { route: (path: string) => patch(route(path), METHODS) });
+  return Object.assign(router, {
+    route: (path: string): ReturnType<typeof route> => patch(route(path), METHODS),
+  });
 }
 
 const router = forwardRejections(Router());
+// The module reads JSON bodies, and not every app parses them for all its routes (express.json()
+// leaves a body the app's own parser already read as it is).
+router.use(json());
 const ctx = {
   router,
-  rbac: { require: (permission: string) => requirePermission(permission) },
+  rbac: { require: (permission: string): ReturnType<typeof requirePermission> => requirePermission(permission) },
   withTenantTx,
-  log: (msg: string, meta?: object) =>
+  log: (msg: string, meta?: object): void =>
     console.log(JSON.stringify({ at: 'plugin', plugin: plugin.meta.id, msg, ...meta })),
 };
 {% if top_level_await -%}
