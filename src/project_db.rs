@@ -199,6 +199,7 @@ pub fn execute(args: &BootstrapArgs, project: &Project, url: &DbUrl, printer: Pr
         dev,
         jobs,
         mode,
+        only_named: false,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
