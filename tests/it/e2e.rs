@@ -24,6 +24,7 @@
 //! | [`upgrade`] | the 0.1.0 fixture with typical edits, `modkit upgrade`d: `tsc --noEmit` and `npm test` pass |
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
 //! | [`starter`] | `modkit init --foundation`, adapt, `npm run dev`: the module in the shell's nav, list/create in Chromium, tenants apart, 403 |
+//! | [`starter_dev`] | the foundation's `npm run dev` applies a migration saved in `migrations/<id>/` and a new permission, reports a broken one |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 
 mod api;
@@ -38,6 +39,7 @@ mod localdb;
 mod projects;
 pub(crate) mod sandbox;
 mod starter;
+mod starter_dev;
 mod strict;
 mod typecheck;
 mod upgrade;
