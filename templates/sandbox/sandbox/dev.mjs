@@ -135,7 +135,7 @@ try {
 /** @type {typeof import('./ports.ts') | undefined} */
 let ports;
 // The API reads its database URL itself (sandbox/config.ts): with a server named in the environment, or
-// the local database made already, it starts now, side by side with Vite, and the database after Vite.
+// the local database made already, it starts now, side by side with Vite and the local database.
 // Otherwise it waits for the database, which then starts first. Started before the ports are claimed,
 // it loads its code meanwhile and listens when they are sent (a second npm run dev here exits below,
 // and its API with it: the IPC channel closes).
@@ -154,7 +154,9 @@ layout = await readLayout();
 // DATABASE_URL may come from .env, read with the ports (sandbox/env.ts).
 const explicit = Boolean(process.env.DATABASE_URL?.trim());
 if (compiled && explicit && !api) spawnApi();
-const database = explicit || api ? undefined : startDatabase();
+// The local database starts now too, beside Vite (a foundation's first answer reads permissions: it
+// waits for it); without a made one the API waits for it (startDatabase spawns it).
+const database = explicit ? undefined : startDatabase();
 try {
   vite = await startVite();
 } catch (err) {
@@ -384,9 +386,13 @@ async function startDatabase() {
     /** @type {typeof import('./localdb.ts')} */
     const localdb = await import(pathToFileURL(join(OUT, API_DIR, 'localdb.js')).href);
     if (localdb.hasExplicitDatabase()) return;
-    /** @type {typeof import('./bootstrap.ts')} */
-    const { ensureLocalDb } = await import(pathToFileURL(join(OUT, API_DIR, 'bootstrap.js')).href);
-    const started = await ensureLocalDb();
+    // bootstrap.ts's ensureLocalDb, with bootstrap.ts (and pg) loaded only when a cluster is made or
+    // was never bootstrapped: a warm start leaves the launcher's thread to Vite's start.
+    const started = await localdb.startLocalDb(console.log, async (url, log) => {
+      /** @type {typeof import('./bootstrap.ts')} */
+      const { bootstrapNewLocalDb } = await import(pathToFileURL(join(OUT, API_DIR, 'bootstrap.js')).href);
+      return bootstrapNewLocalDb(url, log);
+    });
     startedDb = !started.reused;
     const state = localdb.localDbState();
     if (state.state === 'running') serverPid = state.pid;
