@@ -36,7 +36,9 @@ db_url="${admin%/*}/modkit_bench_foundation"
 work=$(mktemp -d /tmp/modkit-bench-foundation.XXXXXX)
 chmod 755 "$work"
 dev=0
-trap 'kill -INT -- -$dev 2>/dev/null || true; sleep 1; rm -rf "$work"; psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS modkit_bench_foundation" >/dev/null 2>&1 || true' EXIT
+# first_200 runs in a command substitution: the running npm run dev's group is in $work/dev.pid (0: none;
+# never `kill -- -0`, which is this script's own group).
+trap 'p=$(cat "$work/dev.pid" 2>/dev/null || echo 0); [ "$p" = 0 ] || kill -INT -- -"$p" 2>/dev/null || true; sleep 1; rm -rf "$work"; psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS modkit_bench_foundation" >/dev/null 2>&1 || true' EXIT
 psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS modkit_bench_foundation" -c "CREATE DATABASE modkit_bench_foundation" 2>/dev/null
 as_user=()
 if [ "$(id -u)" = 0 ]; then
@@ -75,6 +77,7 @@ first_200() { # $1 = project folder, $2 = DATABASE_URL or '' (the local database
   t0=$(date +%s.%N)
   (cd "$1" && exec setsid "${boost[@]}" "${as_user[@]}" env "${url[@]}" PORT=39181 VITE_PORT=39182 npm run dev >"$work/dev.log" 2>&1) &
   dev=$!
+  echo "$dev" >"$work/dev.pid"
   for _ in $(seq 3000); do
     code=$(curl -s -o /dev/null -w '%{http_code}' -H 'X-Tenant-Id: dev' -H 'X-User-Id: dev' "http://127.0.0.1:39182$3" || true)
     [ "$code" = 200 ] && break
@@ -84,7 +87,7 @@ first_200() { # $1 = project folder, $2 = DATABASE_URL or '' (the local database
   [ "$code" = 200 ] || { echo "bench/foundation-dev.sh: no 200 from $1$3; its log:" >&2; tail -20 "$work/dev.log" >&2; exit 1; }
   kill -INT -- -"$dev" 2>/dev/null || true
   wait "$dev" 2>/dev/null || true
-  dev=0
+  echo 0 >"$work/dev.pid"
   sleep 0.5
   python3 -c "print(f'{$t1 - $t0:.2f}')"
 }
