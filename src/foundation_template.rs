@@ -10,7 +10,8 @@ use minijinja::context;
 use crate::templates::{self, RenderedFile};
 
 /// The sandbox's own files that a foundation does not share: its server mounts the one module of
-/// `plugin/`, its modules.ts lists that module; the foundation has its own of both.
+/// `plugin/`, its modules.ts lists that module; the foundation has its own of both (its server.ts
+/// builds on the shared http.ts and rbac.ts).
 const NOT_SHARED: [&str; 2] = ["server.ts", "modules.ts"];
 
 /// Where the shared files go in a foundation (one folder deep, as `sandbox/` is in a sandbox:
@@ -68,6 +69,7 @@ mod tests {
             "server/dev.mjs",
             "server/db/tenant-db.ts",
             "server/rbac.ts",
+            "server/http.ts",
             "server/server.ts",
             "server/modules.ts",
             "server/sql/system.sql",
@@ -81,6 +83,24 @@ mod tests {
             !modules.contents.contains("../plugin/"),
             "the sandbox's modules.ts leaked in"
         );
+        // The foundation's own server.ts uses the shared files, never a copy of them.
+        let server = files.iter().find(|f| f.path == "server/server.ts").unwrap();
+        for shared in ["from './http.js'", "from './rbac.js'"] {
+            assert!(
+                server.contents.contains(shared),
+                "server.ts does not import {shared}"
+            );
+        }
+        for repeated in [
+            "sys_role_permission",
+            "closeAllConnections",
+            "BAD_CHARACTER_SQLSTATES",
+        ] {
+            assert!(
+                !server.contents.contains(repeated),
+                "server.ts repeats {repeated} of the shared files"
+            );
+        }
         let dev = files.iter().find(|f| f.path == "server/dev.mjs").unwrap();
         assert!(dev.contents.contains("const SOURCE_DIRS = ['server', 'src'];"));
         let toml = files.iter().find(|f| f.path == "modkit.toml").unwrap();

@@ -199,6 +199,7 @@ pub fn execute(args: &BootstrapArgs, project: &Project, url: &DbUrl, printer: Pr
         dev,
         jobs,
         mode,
+        only_named: false,
     };
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -255,7 +256,7 @@ fn default_jobs() -> usize {
 /// foundation with a `[dev]` section (the starter foundation has one), the dev user gets one role,
 /// `developer`, holding every permission of every module, in the dev tenants of modkit.toml: so
 /// that a foundation bootstrapped by modkit (`modkit db start`) answers 200 to its dev user, as one
-/// bootstrapped by its own `npm run bootstrap` does (that one makes a role per module).
+/// bootstrapped by its own `npm run bootstrap` does (the same role: server/bootstrap.ts, devRoles).
 fn dev_seed(project: &Project, args: &BootstrapArgs, modules: &[modules::Module]) -> Option<DevSeed> {
     if project.file.module.is_none()
         && project.file.foundation.is_some()

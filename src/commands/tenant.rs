@@ -1,5 +1,5 @@
 //! `modkit tenant list|add|rename|remove`: parse, connect as `modkit bootstrap` does, call the
-//! engines (`crate::tenants`, and the bootstrap engine for `add`), print.
+//! engines (`crate::tenants`, and the bootstrap engine for `add`, on that one tenant), print.
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::time::Instant;
@@ -131,6 +131,8 @@ fn add(code: &str, name: Option<&str>, target: &DbTarget, printer: Printer) -> R
         dev: None,
         jobs: 1,
         mode: Mode::Apply,
+        // This tenant alone: a migration pending elsewhere is `modkit bootstrap`'s to apply.
+        only_named: true,
     };
     let started = Instant::now();
     let report = session.run(bootstrap::run(

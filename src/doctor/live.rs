@@ -21,6 +21,7 @@ pub async fn run(pool: &PgPool, project: &Project) -> Result<Vec<Diagnostic>> {
         dev: None,
         jobs: 1,
         mode: Mode::Check,
+        only_named: false,
     };
     let report = bootstrap::run(pool, &request, &indicatif::ProgressBar::hidden()).await?;
     for pending in &report.pending {

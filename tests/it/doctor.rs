@@ -158,12 +158,12 @@ fn the_seed_traps_in_a_sandbox_are_found_with_file_and_line() {
         "\"compilerOptions\": {\n    \"baseUrl\": \".\",",
     );
     test.replace_in_file("items/tsconfig.json", "\"./client/src/*\"", "\"./src/client/*\"");
-    let server = test.read_file("items/sandbox/server.ts");
+    let server = test.read_file("items/sandbox/http.ts");
     let cors_line = server.lines().position(|l| l.contains("app.use(cors(")).unwrap() + 1;
     let start = server.find("app.use(cors(").unwrap();
     let end = start + server[start..].find('\n').unwrap();
     test.write_file(
-        "items/sandbox/server.ts",
+        "items/sandbox/http.ts",
         format!(
             "{}app.use(cors({{ origin: true, credentials: true }}));{}",
             &server[..start],
@@ -190,7 +190,7 @@ fn the_seed_traps_in_a_sandbox_are_found_with_file_and_line() {
     let expected = [
         ("tsconfig-base-url", "tsconfig.json", Some(4)),
         ("tsconfig-path-missing", "tsconfig.json", Some(20)),
-        ("cors-any-origin", "sandbox/server.ts", Some(cors_line as u64)),
+        ("cors-any-origin", "sandbox/http.ts", Some(cors_line as u64)),
         (
             "module-imports-db-client",
             "plugin/index.ts",

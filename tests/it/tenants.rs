@@ -160,6 +160,62 @@ fn tenant_add_then_list_shows_code_name_schema_size_and_pending() {
     assert!(human.contains("acme  Acme Corp  tenant_acme"), "{human}");
 }
 
+/// `tenant add` is the bootstrap of that one tenant: a migration saved since the last bootstrap
+/// is applied to the new tenant (which comes out complete) and stays pending everywhere else.
+#[test]
+fn tenant_add_bootstraps_only_the_new_tenant_and_leaves_another_tenants_pending_migration_pending() {
+    let test = CliTest::new();
+    let db = TestDb::new();
+    bootstrapped(&test, &db, &["a"]);
+    test.write_file(
+        "items/plugin/migrations/0002_more.sql",
+        "ALTER TABLE items ADD COLUMN note text;\n",
+    );
+    let before = pg_dump(db.url(), &["tenant_a"]);
+    let a_records = system_rows(&db, "acme");
+    let json: serde_json::Value = serde_json::from_str(&ok(
+        &test,
+        db.url(),
+        &["tenant", "add", "acme", "--format", "json"],
+    ))
+    .unwrap();
+    assert_eq!(json["report"]["migrations"]["created"], 2, "{json:#}");
+    // The new tenant is complete: both migrations recorded, the column there, the row there.
+    assert_eq!(
+        db.rows(
+            "SELECT m.migration FROM public.sys_module_migration m JOIN public.sys_tenant t ON t.id = m.tenant_id
+              WHERE t.code = 'acme' ORDER BY 1"
+        ),
+        vec![vec!["0001_items.sql".to_string()], vec!["0002_more.sql".to_string()]]
+    );
+    assert_eq!(
+        db.scalar("SELECT name || coalesce(note, '-') FROM tenant_acme.items"),
+        "first-"
+    );
+    // The other tenant is untouched, its new migration still pending.
+    assert_eq!(pg_dump(db.url(), &["tenant_a"]), before);
+    assert_eq!(system_rows(&db, "acme"), a_records);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&test, db.url(), &["tenant", "list", "--format", "json"])).unwrap();
+    let pending = |code: &str| {
+        json["tenants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["code"] == code)
+            .unwrap_or_else(|| panic!("no {code} in {json:#}"))["pending_migrations"]
+            .clone()
+    };
+    assert_eq!(pending("a"), 1);
+    assert_eq!(pending("acme"), 0);
+    // The next bootstrap brings the other tenant in step.
+    ok(&test, db.url(), &["bootstrap"]);
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM information_schema.columns WHERE table_schema = 'tenant_a' AND column_name = 'note'"),
+        "1"
+    );
+}
+
 #[test]
 fn tenant_rename_keeps_every_table_index_and_row() {
     let test = CliTest::new();

@@ -132,6 +132,9 @@ pub struct Request {
     pub dev: Option<DevSeed>,
     pub jobs: usize,
     pub mode: Mode,
+    /// Only the tenants named in `tenants` (`modkit tenant add`); else those and every tenant the
+    /// database has, so that a new migration reaches them all.
+    pub only_named: bool,
 }
 
 /// Created vs already there, per step.

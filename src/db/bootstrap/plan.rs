@@ -50,7 +50,9 @@ pub(super) struct TenantWork {
 }
 
 /// The tenants to look at: those asked for, and every tenant the database already has (module
-/// tables belong in every tenant schema). Only those with something missing become work.
+/// tables belong in every tenant schema), unless the request is for the named ones only (`tenant
+/// add`: another tenant's pending migration stays pending). Only those with something missing
+/// become work.
 pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report) -> Vec<TenantWork> {
     let mut recorded = Recorded::new();
     for (code, applied) in &catalog.applied {
@@ -88,7 +90,7 @@ pub(super) fn plan_tenants(req: &Request, catalog: &Catalog, report: &mut Report
     let mut existing: Vec<_> = catalog
         .tenants
         .values()
-        .filter(|t| !seen.contains(&t.code))
+        .filter(|t| !req.only_named && !seen.contains(&t.code))
         .collect();
     existing.sort_by(|a, b| a.code.cmp(&b.code));
     for row in existing {

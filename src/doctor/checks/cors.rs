@@ -42,7 +42,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                 out.push(
                     Diagnostic::error("cors-any-origin", "CORS reflects every origin with credentials: any web page can call the API as the signed-in user")
                         .at(&rel, Some(line))
-                        .hint("allow only http://localhost:* and http://127.0.0.1:* (the Vite dev server), in development only; see the sandbox's server.ts"),
+                        .hint("allow only http://localhost:* and http://127.0.0.1:* (the Vite dev server), in development only; see the sandbox's sandbox/http.ts"),
                 );
             }
         }

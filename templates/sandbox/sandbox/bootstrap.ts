@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
 import { hasExplicitDatabase, type StartedLocalDb, startLocalDb } from './localdb.js';
-import { projectModules } from './modules.js';
+import { projectModules, type ProjectModule } from './modules.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
 export const TENANT_CODE = /^[a-z][a-z0-9_]{0,47}$/;
@@ -629,8 +629,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
       }
     }
 
-    // 3. Dev seed: per module, a role holding all its permissions, for the dev user, in each dev tenant.
-    const roleCode = modules.map((m) => `${m.id}.developer`).join(', ');
+    // 3. Dev seed: the dev role(s) holding every permission (devRoles), for the dev user, in each dev tenant.
+    const roles = devRoles(modules, config.foundation !== undefined);
+    const roleCode = roles.map((r) => r.code).join(', ');
     const seeded: string[] = [];
     for (const code of devTenants.filter((c) => !failed.has(c))) {
       await client.query('BEGIN');
@@ -638,10 +639,10 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         await q('lock_tenant', [code]);
         const tenant = (await q<{ id: string }>('find_tenant', [code])).rows[0];
         if (!tenant) throw new Error(`tenant "${code}" vanished during bootstrap`);
-        for (const m of modules) {
-          const role = (await q<{ id: string }>('ensure_role', [tenant.id, `${m.id}.developer`, `${m.name} developer`])).rows[0];
-          if (!role) throw new Error(`could not create role ${m.id}.developer`);
-          for (const perm of m.permissions) await q('grant_permission', [role.id, perm]);
+        for (const r of roles) {
+          const role = (await q<{ id: string }>('ensure_role', [tenant.id, r.code, r.name])).rows[0];
+          if (!role) throw new Error(`could not create role ${r.code}`);
+          for (const perm of r.permissions) await q('grant_permission', [role.id, perm]);
           await q('assign_role', [config.devUser, tenant.id, role.id]);
         }
         await client.query('COMMIT');
@@ -651,7 +652,7 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
         report.errors.push(`dev seed in tenant "${code}": ${(err as Error).message}`);
       }
     }
-    if (seeded.length && modules.length) log(`  dev seed: role ${roleCode} for user "${config.devUser}" in ${seeded.join(', ')}`);
+    if (seeded.length && roles.length) log(`  dev seed: role ${roleCode} for user "${config.devUser}" in ${seeded.join(', ')}`);
   } finally {
     await client.end().catch(() => {});
   }
@@ -660,6 +661,19 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
   for (const e of report.errors) log(`error: ${e}`);
   log(`${report.errors.length ? 'failed' : 'done'} in ${((Date.now() - started) / 1000).toFixed(2)} s`);
   return report;
+}
+
+/**
+ * The dev user's roles, as `modkit bootstrap` makes them (modkit's src/project_db.rs, dev_seed): in a
+ * sandbox `<module>.developer` with the module's permissions; in a foundation one role, `developer`,
+ * with every permission of every adapted module (none while no module is adapted).
+ */
+function devRoles(modules: ProjectModule[], foundation: boolean): { code: string; name: string; permissions: readonly string[] }[] {
+  if (foundation) {
+    if (modules.length === 0) return [];
+    return [{ code: 'developer', name: 'Developer (every module)', permissions: modules.flatMap((m) => m.permissions) }];
+  }
+  return modules.map((m) => ({ code: `${m.id}.developer`, name: `${m.name} developer`, permissions: m.permissions }));
 }
 
 /**

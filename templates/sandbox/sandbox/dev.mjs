@@ -36,23 +36,29 @@ const SOURCE_BANNER = [
   "const __modkitSourceDir = __modkitPath(new URL('.', __modkitSourceUrl));",
 ].join('\n');
 // The dev API's entry; it ends with npm run dev even when that is killed outright (no orphan API).
+// It loads its code (Node, Express, pg, the module: most of its start) while the launcher claims the
+// ports, and listens once the launcher sends them (sendPorts).
 const SERVE = [
+  "process.on('disconnect', () => process.exit(0));",
   `import { serve } from './${API_DIR}/server.js';`,
+  "const ports = await new Promise((resolve) => process.once('message', resolve));",
+  'process.env.PORT = ports.api;',
+  'process.env.VITE_PORT = ports.vite;',
   'await serve();',
   "process.channel?.unref(); // the channel alone must not keep the API running once it is closed",
-  "process.on('disconnect', () => process.exit(0));",
   '',
 ].join('\n');
-// The migration runner's entry: the sandbox's own bootstrap (every dev tenant and every existing
-// tenant, one transaction each; new permissions granted to the dev role), its report sent back.
+// The migration runner's entry: the project's own bootstrap (every dev tenant and every existing
+// tenant, one transaction each; new permissions granted to the dev role), its report sent back, with
+// the modules' ids (a report names a migration by its file alone when there is one module).
 const MIGRATE = [
   `import { bootstrap } from './${API_DIR}/bootstrap.js';`,
-  `import { loadConfig } from './${API_DIR}/config.js';`,
+  `import { projectModules } from './${API_DIR}/modules.js';`,
   'const t0 = performance.now();',
   'let message;',
   'try {',
   '  const report = await bootstrap({ log: () => {} });',
-  '  message = { module: loadConfig().moduleId, report, ms: performance.now() - t0 };',
+  '  message = { modules: (await projectModules()).map((m) => m.id), report, ms: performance.now() - t0 };',
   '} catch (err) {',
   '  message = { error: err instanceof Error ? err.message : String(err) };',
   '}',
@@ -88,6 +94,19 @@ let serverPid;
 let reloading = Promise.resolve();
 /** A migration was saved since the last reload. */
 let migrationsChanged = false;
+/**
+ * Where the migrations and the declared permissions are, from modkit.toml (read once the ports are
+ * claimed): a sandbox's (no `foundation`) plugin/migrations/*.sql and plugin/index.ts; a foundation's
+ * <migrations_dir>/<id>/*.sql (or <modules_dir>/<id>/migrations/*.sql, where a module adapted before
+ * has them) and each <modules_dir>/<id>/module.config.ts.
+ * @typedef {object} Layout
+ * @property {Foundation | undefined} foundation
+ * @typedef {object} Foundation
+ * @property {string} modulesDir
+ * @property {string} migrationsDir
+ */
+/** @type {Layout} */
+let layout = { foundation: undefined };
 /** The database is up (named, or the local one started): migrations can be applied. */
 let databaseReady = false;
 /** Source files compile() found changed on its last run. */
@@ -115,18 +134,29 @@ try {
 }
 /** @type {typeof import('./ports.ts') | undefined} */
 let ports;
+// The API reads its database URL itself (sandbox/config.ts): with a server named in the environment, or
+// the local database made already, it starts now, side by side with Vite and the local database.
+// Otherwise it waits for the database, which then starts first. Started before the ports are claimed,
+// it loads its code meanwhile and listens when they are sent (a second npm run dev here exits below,
+// and its API with it: the IPC channel closes).
+if (compiled && (Boolean(process.env.DATABASE_URL?.trim()) || localUrlIsOurs())) spawnApi();
+// Vite's import (a quarter of a second of loading) overlaps the ports' claim too.
+const viteModule = import('vite');
+viteModule.catch(() => undefined); // reported by startVite
 try {
   ports = await claimPorts();
 } catch (err) {
   console.error(`error: ${/** @type {Error} */ (err).message}`);
   process.exit(2);
 }
+if (api) sendPorts(api);
+layout = await readLayout();
+// DATABASE_URL may come from .env, read with the ports (sandbox/env.ts).
 const explicit = Boolean(process.env.DATABASE_URL?.trim());
-// The API reads its database URL itself (sandbox/config.ts): with a server named in the environment, or
-// the local database made already, it starts now, side by side with Vite, and the database after Vite.
-// Otherwise it waits for the database, which then starts first.
-if (compiled && (explicit || localUrlIsOurs())) spawnApi();
-const database = explicit || api ? undefined : startDatabase();
+if (compiled && explicit && !api) spawnApi();
+// The local database starts now too, beside Vite (a foundation's first answer reads permissions: it
+// waits for it); without a made one the API waits for it (startDatabase spawns it).
+const database = explicit ? undefined : startDatabase();
 try {
   vite = await startVite();
 } catch (err) {
@@ -140,6 +170,7 @@ try {
 if (!explicit) await (database ?? startDatabase());
 databaseReady = true;
 for (const dir of SOURCE_DIRS) watchTree(join(root, dir));
+watchMigrations();
 // Migrations or permissions changed while npm run dev was not running: applied now (nothing to do on
 // a warm start, when .modkit/dev/db-inputs says the database is in step: no bootstrap is run).
 if (compiled && !exiting && readFileOr(DB_INPUTS) !== dbInputs()) void reload('the database is behind the module (migrations or permissions)', true);
@@ -202,8 +233,7 @@ function watchTree(dir) {
           watchTree(path);
         } else unwatchTree(path); // a folder gone: watched again if it comes back
       }
-      const migration = name.endsWith('.sql') && relative(join(root, 'plugin', 'migrations'), path).split(sep).length === 1;
-      if (migration) migrationsChanged = true;
+      if (isMigration(path)) migrationsChanged = true;
       else if (!folder && !SOURCE_FILE.test(name)) return;
       clearTimeout(pending);
       pending = setTimeout(() => void reload(`${relative(root, path).split(sep).join('/')} changed`), 80);
@@ -214,6 +244,82 @@ function watchTree(dir) {
   } catch {
     // gone meanwhile, or not readable: nothing (more) to watch
   }
+}
+
+/** modkit.toml's layout (sandbox/config.ts, loaded already by ports.ts). */
+async function readLayout() {
+  try {
+    /** @type {typeof import('./config.ts')} */
+    const config = await import(pathToFileURL(join(OUT, API_DIR, 'config.js')).href);
+    return { foundation: config.loadConfig().foundation };
+  } catch {
+    return { foundation: undefined }; // reported by the API and the bootstrap, which read it too
+  }
+}
+
+/**
+ * A foundation's migrations folder is outside the API's code (<migrations_dir>/<id>/ at the root):
+ * watched too, and watched once it appears (the first `modkit adapt` makes it).
+ */
+function watchMigrations() {
+  if (!layout.foundation) return; // a sandbox's plugin/migrations is under plugin/, watched already
+  const dir = join(root, layout.foundation.migrationsDir);
+  watchTree(dir);
+  if (watchers.has(dir) || relative(root, dir).split(sep).length !== 1) return;
+  try {
+    const top = watch(root, (_event, name) => {
+      if (name !== relative(root, dir) || watchers.has(dir) || !existsSync(dir)) return;
+      watchTree(dir);
+      clearTimeout(pending);
+      pending = setTimeout(() => void reload(`${name}/ appeared`, true), 80);
+    });
+    top.on('error', () => top.close());
+  } catch {
+    // the project folder cannot be watched: its migrations are applied at the next start
+  }
+}
+
+/**
+ * A module's migration file, as bootstrap.ts reads them (see `layout`).
+ * @param {string} path
+ */
+function isMigration(path) {
+  if (!path.endsWith('.sql')) return false;
+  /** @param {string} base */
+  const under = (base) => {
+    const parts = relative(join(root, base), path).split(sep);
+    return parts[0] === '..' ? [] : parts;
+  };
+  if (!layout.foundation) return under(join('plugin', 'migrations')).length === 1;
+  const old = under(layout.foundation.modulesDir);
+  return under(layout.foundation.migrationsDir).length === 2 || (old.length === 3 && old[1] === 'migrations');
+}
+
+/** The migration files (paths from the root, sorted) and the text declaring each module's permissions. */
+function dbSources() {
+  /** @param {string} dir */
+  const entries = (dir) => {
+    try {
+      return readdirSync(join(root, dir), { withFileTypes: true });
+    } catch {
+      return []; // no such folder
+    }
+  };
+  /** @param {string} dir */
+  const sql = (dir) => entries(dir).filter((e) => e.isFile() && e.name.endsWith('.sql')).map((e) => join(dir, e.name));
+  if (!layout.foundation) {
+    const index = readFileOr(join(root, 'plugin', 'index.ts')) ?? '';
+    return { files: sql(join('plugin', 'migrations')).sort(), permissions: [/export\s+const\s+permissions\b[^=]*=\s*\[[^\]]*\]/.exec(index)?.[0] ?? ''] };
+  }
+  const { modulesDir, migrationsDir } = layout.foundation;
+  const files = entries(migrationsDir).filter((e) => e.isDirectory()).flatMap((e) => sql(join(migrationsDir, e.name)));
+  const permissions = [];
+  for (const e of entries(modulesDir).filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    files.push(...sql(join(modulesDir, e.name, 'migrations')));
+    const config = readFileOr(join(root, modulesDir, e.name, 'module.config.ts')) ?? '';
+    permissions.push(`${e.name}:${/\bpermissions\s*:\s*\[[^\]]*\]/.exec(config)?.[0] ?? ''}`);
+  }
+  return { files: files.sort(), permissions };
 }
 
 /** @param {string} dir */
@@ -232,7 +338,7 @@ function unwatchTree(dir) {
  */
 async function startVite() {
   const t0 = performance.now();
-  const { createServer, version } = await import('vite');
+  const { createServer, version } = await viteModule;
   const server = await createServer({
     // The project's own port or none: never Vite's next free one, whose /api would be another project's.
     server: { port: Number(process.env.VITE_PORT), strictPort: true },
@@ -280,9 +386,13 @@ async function startDatabase() {
     /** @type {typeof import('./localdb.ts')} */
     const localdb = await import(pathToFileURL(join(OUT, API_DIR, 'localdb.js')).href);
     if (localdb.hasExplicitDatabase()) return;
-    /** @type {typeof import('./bootstrap.ts')} */
-    const { ensureLocalDb } = await import(pathToFileURL(join(OUT, API_DIR, 'bootstrap.js')).href);
-    const started = await ensureLocalDb();
+    // bootstrap.ts's ensureLocalDb, with bootstrap.ts (and pg) loaded only when a cluster is made or
+    // was never bootstrapped: a warm start leaves the launcher's thread to Vite's start.
+    const started = await localdb.startLocalDb(console.log, async (url, log) => {
+      /** @type {typeof import('./bootstrap.ts')} */
+      const { bootstrapNewLocalDb } = await import(pathToFileURL(join(OUT, API_DIR, 'bootstrap.js')).href);
+      return bootstrapNewLocalDb(url, log);
+    });
     startedDb = !started.reused;
     const state = localdb.localDbState();
     if (state.state === 'running') serverPid = state.pid;
@@ -357,11 +467,14 @@ async function migrate() {
   }
   /** @type {import('./bootstrap.ts').BootstrapReport} */
   const report = message.report;
+  /** @type {string[]} */
+  const ids = message.modules;
+  const prefix = ids.length === 1 ? `${ids[0]}/` : ''; // else the report names each module
   /** @type {Map<string, number>} */
   const applied = new Map();
   for (const t of report.tenants) for (const file of t.applied) applied.set(file, (applied.get(file) ?? 0) + 1);
   const ms = Math.round(message.ms);
-  for (const [file, n] of applied) console.log(`[db] applied ${message.module}/${file} to ${n} tenant${n === 1 ? '' : 's'} in ${ms} ms`);
+  for (const [file, n] of applied) console.log(`[db] applied ${prefix}${file} to ${n} tenant${n === 1 ? '' : 's'} in ${ms} ms`);
   for (const w of report.warnings) console.log(`[db] warning: ${w}`);
   if (report.errors.length > 0) {
     for (const e of report.errors) console.error(`[db] error: ${e}`);
@@ -372,19 +485,15 @@ async function migrate() {
 }
 
 /**
- * What the database must be in step with: each migration's name and content, the module's declared
- * permissions (plugin/index.ts's `permissions` array, as modkit reads it) and which database.
+ * What the database must be in step with: each migration's name and content, the modules' declared
+ * permissions (plugin/index.ts's `permissions` array in a sandbox, each module.config.ts's in a
+ * foundation, as modkit reads them) and which database.
  */
 function dbInputs() {
   const h = createHash('sha256');
-  const dir = join(root, 'plugin', 'migrations');
-  try {
-    for (const f of readdirSync(dir).filter((n) => n.endsWith('.sql')).sort()) h.update(`${f}\0${hash(join(dir, f))}\0`);
-  } catch {
-    // no migrations folder
-  }
-  const index = readFileOr(join(root, 'plugin', 'index.ts')) ?? '';
-  h.update(/export\s+const\s+permissions\b[^=]*=\s*\[[^\]]*\]/.exec(index)?.[0] ?? '');
+  const { files, permissions } = dbSources();
+  for (const f of files) h.update(`${f}\0${hash(join(root, f))}\0`);
+  h.update(permissions.join('\0'));
   h.update(`\0${process.env.DATABASE_URL ?? ''}\0${readLocalUrl() ?? ''}`);
   return h.digest('hex');
 }
@@ -424,11 +533,20 @@ function spawnApi() {
     stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
   });
   api = child;
+  if (ports) sendPorts(child);
   child.on('exit', (code, signal) => {
     if (api !== child) return; // stopped for a restart
     api = undefined;
     if (!exiting) console.error(`[api] exited (${signal ?? `code ${code}`}); it restarts when a file in ${SOURCE_DIRS.map((d) => `${d}/`).join(' or ')} changes`);
   });
+}
+
+/**
+ * The API's ports (claimPorts), which it waits for before it listens (SERVE).
+ * @param {import('node:child_process').ChildProcess} child
+ */
+function sendPorts(child) {
+  if (child.connected) child.send({ api: process.env.PORT, vite: process.env.VITE_PORT }, () => undefined);
 }
 
 /** SIGTERM (the API closes its server and pool), then SIGKILL if it is still there after 5 s. */

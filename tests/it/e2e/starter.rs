@@ -207,7 +207,7 @@ fn init_foundation_adapt_and_npm_run_dev_serve_the_module_in_chromium() {
             .env("DATABASE_URL", db.url()),
     );
     assert!(
-        stdout(&out).contains("role items.developer"),
+        stdout(&out).contains("role developer for user \"dev\""),
         "{}",
         transcript(&out)
     );
