@@ -12,6 +12,20 @@ use crate::project_db::{holds_a_project, local, start_on};
 
 pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
     let project = Project::load(&crate::project::find_root(&args.project))?;
+    match &args.action {
+        DbAction::Psql { tenant, db, args } => {
+            return super::db_sql::psql(project, tenant.as_deref(), db, args, printer);
+        }
+        DbAction::Query {
+            sql,
+            tenant,
+            db,
+            output,
+        } => {
+            return super::db_sql::query(project, sql, tenant.as_deref(), db, output.format, printer);
+        }
+        _ => {}
+    }
     let db = local(&project);
     match &args.action {
         DbAction::Start {
@@ -78,6 +92,7 @@ pub fn run(args: &DbCommandArgs, printer: Printer) -> Result<ExitStatus> {
             );
             Ok(ExitStatus::Success)
         }
+        DbAction::Psql { .. } | DbAction::Query { .. } => unreachable!("run above"),
         DbAction::Reset => {
             if db.reset()? {
                 printer.line(format!(

@@ -4,6 +4,7 @@ pub mod access;
 pub mod adapt;
 pub mod bootstrap;
 pub mod db;
+pub mod db_sql;
 pub mod doctor;
 pub mod init;
 pub mod migration;

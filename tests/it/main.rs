@@ -10,6 +10,7 @@ mod bootstrap;
 mod citus;
 mod cli;
 mod db;
+mod db_query;
 mod doctor;
 mod doctor_real;
 mod e2e;
