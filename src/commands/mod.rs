@@ -4,7 +4,6 @@ pub mod access;
 pub mod adapt;
 pub mod bootstrap;
 pub mod db;
-pub mod db_sql;
 pub mod doctor;
 pub mod init;
 pub mod migration;
