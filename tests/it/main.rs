@@ -19,5 +19,6 @@ mod hostile;
 mod init;
 mod layers;
 mod npm;
+mod project_env;
 mod tenants;
 mod upgrade;

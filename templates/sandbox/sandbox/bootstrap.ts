@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
+import { databaseUrl, isEntryPoint, loadConfig, pgEnvUrl, redactUrl } from './config.js';
 import { hasExplicitDatabase, type StartedLocalDb, startLocalDb } from './localdb.js';
 import { projectModules } from './modules.js';
 
@@ -405,8 +405,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
 
   const url = options.databaseUrl ?? databaseUrl();
   // Like modkit bootstrap: the sandbox's own dev database (the URL in modkit.toml) is created when
-  // missing; one given by --db or DATABASE_URL never is.
-  const ownDatabase = options.databaseUrl === undefined && !process.env.DATABASE_URL?.trim();
+  // missing; one given by --db, DATABASE_URL or the PG* variables never is.
+  const ownDatabase =
+    options.databaseUrl === undefined && !process.env.DATABASE_URL?.trim() && (config.databaseUrl !== undefined || pgEnvUrl() === undefined);
   let client = new pg.Client({ connectionString: url });
   try {
     try {

@@ -555,3 +555,28 @@ fn list_from_vite_origin(base: &str) -> Response {
         None,
     )
 }
+
+/// The sandbox's scripts read the PG* variables as modkit does (after DATABASE_URL, .env and
+/// modkit.toml, before the local database): `npm run bootstrap` with PGHOST, PGPORT, PGUSER and
+/// PGDATABASE alone bootstraps that database, and never makes or starts a local one.
+#[test]
+fn npm_run_bootstrap_uses_the_pg_variables_as_modkit_does_before_the_local_database() {
+    let sb = sandbox();
+    let db = TestDb::new();
+    let url = url::Url::parse(db.url()).unwrap();
+    let port = url.port().unwrap_or(5432).to_string();
+    let out = output(
+        command("npm", &sb.dir)
+            .args(["run", "bootstrap"])
+            .env("PGHOST", url.host_str().unwrap())
+            .env("PGPORT", &port)
+            .env("PGUSER", url.username())
+            .env("PGDATABASE", db.name()),
+    );
+    assert!(out.status.success(), "{}", transcript(&out));
+    assert!(!stdout(&out).contains("local database"), "{}", transcript(&out));
+    assert_eq!(
+        db.scalar("SELECT string_agg(code, ' ') FROM public.sys_tenant"),
+        "dev"
+    );
+}
