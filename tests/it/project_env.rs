@@ -86,3 +86,96 @@ fn doctor_names_both_databases_when_the_scripts_read_env_or_pg_variables_unlike_
     );
     assert_eq!(sides(&out), Vec::<String>::new(), "{}", transcript(&out));
 }
+
+/// The `project-files-owner` diagnostics of a doctor run: (message, hint).
+fn owners(out: &Output) -> Vec<(String, String)> {
+    let json: serde_json::Value = serde_json::from_str(&stdout(out))
+        .unwrap_or_else(|e| panic!("doctor's JSON: {e}\n{}", transcript(out)));
+    json["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["code"] == "project-files-owner")
+        .map(|d| {
+            (
+                d["message"].as_str().unwrap_or_default().to_string(),
+                d["hint"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn chown(path: &std::path::Path, uid: u32, gid: u32) {
+    std::os::unix::fs::lchown(path, Some(uid), Some(gid)).unwrap();
+}
+
+/// As root, the leftovers of one `sudo npm run dev` / `sudo npm install` in a user's project (here
+/// `nobody`'s), and the other way round: each named with the `chown -R` that fixes it; a `.modkit/pg`
+/// its server's own user holds is fine, one root holds is not.
+#[test]
+fn doctor_flags_dev_files_and_node_modules_another_user_owns_with_the_chown_to_run() {
+    if !crate::db::is_root() {
+        // Files of another user can only be made as root; as a normal user this is tested nowhere else.
+        return;
+    }
+    let (uid, gid) = crate::db::nobody();
+    let test = CliTest::new();
+    assert!(test.run(&["init", "items"]).status.success());
+    let root = test.path("items");
+    for dir in [".modkit/dev/server", ".modkit/pg/data", "node_modules/express"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+    }
+    test.write_file("items/.modkit/dev/server/server.js", "");
+    test.write_file("items/.modkit/ports.json", "{}");
+
+    // All root's, the project too: nothing to say.
+    let out = doctor(&test, &[]);
+    assert_eq!(
+        owners(&out),
+        Vec::<(String, String)>::new(),
+        "{}",
+        transcript(&out)
+    );
+
+    // A root project where nobody wrote .modkit/dev/server.js: flagged. nobody's .modkit/pg (the
+    // server's user, --run-as): not.
+    chown(&root.join(".modkit/dev/server/server.js"), uid, gid);
+    chown(&root.join(".modkit/pg"), uid, gid);
+    let out = doctor(&test, &[]);
+    let shown = test.filter(&format!("{:?}", owners(&out)));
+    assert_eq!(
+        shown,
+        r#"[(".modkit/dev/server/server.js is owned by nobody, not by root, the project's owner: npm run dev as root cannot write it (EACCES)", "sudo chown -R root:0 [TEMP]/items/.modkit/dev")]"#,
+        "{}",
+        transcript(&out)
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", transcript(&out));
+
+    // nobody's project after a `sudo npm install` and a `sudo npm run dev`: node_modules, .modkit/dev
+    // and a root .modkit/pg flagged.
+    let _ = std::process::Command::new("chown")
+        .args(["-R", &format!("{uid}:{gid}")])
+        .arg(&root)
+        .status()
+        .unwrap();
+    chown(&root.join("node_modules/express"), 0, 0);
+    chown(&root.join(".modkit/dev/server"), 0, 0);
+    chown(&root.join(".modkit/pg"), 0, 0);
+    let out = doctor(&test, &[]);
+    let shown = test.filter(&format!("{:#?}", owners(&out)));
+    for says in [
+        ".modkit/dev/server is owned by root, not by nobody",
+        &format!("sudo chown -R nobody:{gid} [TEMP]/items/.modkit/dev"),
+        ".modkit/pg is owned by root, not by nobody",
+        &format!("sudo chown -R nobody:{gid} [TEMP]/items/.modkit/pg"),
+        "node_modules/express is owned by root, not by nobody",
+        &format!("sudo chown -R nobody:{gid} [TEMP]/items/node_modules"),
+    ] {
+        assert!(
+            shown.contains(says),
+            "no `{says}` in {shown}\n{}",
+            transcript(&out)
+        );
+    }
+    assert_eq!(owners(&out).len(), 3, "{shown}");
+}
