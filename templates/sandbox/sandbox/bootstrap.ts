@@ -517,6 +517,18 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     // tenant schemas now, for the check before each COMMIT (created_outside_schema).
     await q('remember_outside_objects');
     const existing = (await q<{ code: string }>('list_tenants')).rows.map((r) => r.code);
+    // A tenant the dev role was granted in before (`--tenant X` once) stays a dev tenant: a later plain
+    // run grants it what the module added since. Remembered where the grant is, in the database.
+    const remembered = (
+      await client.query<{ code: string }>(
+        `SELECT DISTINCT t.code FROM public.sys_user_role ur
+           JOIN public.sys_tenant t ON t.id = ur.tenant_id
+           JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+          WHERE ur.user_id = $1 AND r.code = ANY($2::text[])`,
+        [config.devUser, modules.map((m) => `${m.id}.developer`)],
+      )
+    ).rows.map((r) => r.code);
+    for (const code of remembered) if (!devTenants.includes(code)) devTenants.push(code);
     // The checksums already recorded in any tenant are the truth: a file that differs from one is
     // never applied, to a new tenant either (it would record the edited file as the truth).
     const recordedChecksums = new Map<string, { migration: string; checksum: string; code: string }[]>();

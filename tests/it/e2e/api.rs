@@ -580,3 +580,54 @@ fn npm_run_bootstrap_uses_the_pg_variables_as_modkit_does_before_the_local_datab
         "dev"
     );
 }
+
+/// A tenant bootstrapped once with `--tenant` stays a dev tenant: a later plain bootstrap (modkit's
+/// and the sandbox's own, which `npm run dev` runs on a saved permission) grants it what the module
+/// declares and the dev role lacks. Here the lack is made by deleting a grant, as a permission added
+/// to the module since would be.
+#[test]
+fn a_tenant_added_with_tenant_keeps_its_dev_grants_in_later_plain_bootstraps() {
+    use super::sandbox::npm_bootstrap;
+    let sb = sandbox();
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["acme"]));
+    let held = |tenant: &str| {
+        db.scalar(&format!(
+            "SELECT string_agg(rp.permission, ' ' ORDER BY rp.permission)
+               FROM public.sys_user_role ur
+               JOIN public.sys_tenant t ON t.id = ur.tenant_id AND t.code = '{tenant}'
+               JOIN public.sys_role r ON r.id = ur.role_id
+               JOIN public.sys_role_permission rp ON rp.role_id = r.id
+              WHERE ur.user_id = 'dev'"
+        ))
+    };
+    let all = "items.create items.delete items.read items.update";
+    assert_eq!(held("acme"), all);
+    let take_back = || {
+        db.execute(
+            "DELETE FROM public.sys_role_permission rp USING public.sys_role r, public.sys_tenant t
+              WHERE rp.role_id = r.id AND r.tenant_id = t.id AND t.code = 'acme' AND rp.permission = 'items.update'",
+        )
+    };
+    take_back();
+    assert_eq!(held("acme"), "items.create items.delete items.read");
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &[]));
+    assert_eq!(held("acme"), all, "modkit bootstrap without --tenant forgot acme");
+    take_back();
+    run_ok(&mut npm_bootstrap(&sb.dir, db.url(), &[]));
+    assert_eq!(
+        held("acme"),
+        all,
+        "npm run bootstrap without --tenant forgot acme"
+    );
+    // A tenant the dev user was never given stays so.
+    run_ok(super::sandbox::command(crate::support::bin(), &sb.dir).args([
+        "tenant",
+        "add",
+        "globex",
+        "--db",
+        db.url(),
+    ]));
+    run_ok(&mut npm_bootstrap(&sb.dir, db.url(), &[]));
+    assert_eq!(db.scalar("SELECT count(*) FROM public.sys_user_role ur JOIN public.sys_tenant t ON t.id = ur.tenant_id AND t.code = 'globex'"), "0");
+}
