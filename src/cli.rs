@@ -257,6 +257,45 @@ pub enum DbAction {
     },
     /// Stop it and delete .modkit/pg (all its data); the next start makes a fresh one
     Reset,
+    /// Open psql (found on PATH) on the project's database; with --tenant, in that tenant's schema
+    #[command(
+        after_help = "Examples:\n  modkit db psql                          # the local database (or DATABASE_URL, .env, modkit.toml, PG*)\n  \
+                            modkit db psql --tenant acme            # search_path: tenant_acme, extensions\n  \
+                            modkit db psql --tenant acme -- -c '\\dt'  # arguments after -- go to psql\n  \
+                            modkit db psql --db postgres://app@db.internal/app\n\n\
+                      The password goes to psql in PGPASSWORD, never on its command line. No psql installed:\n\
+                      `modkit db query` runs a statement without one."
+    )]
+    Psql {
+        /// The tenant whose schema (then `extensions`) is the session's search_path
+        #[arg(long, value_name = "CODE")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        /// Arguments passed on to psql, after `--`
+        #[arg(last = true, value_name = "PSQL_ARGS")]
+        args: Vec<String>,
+    },
+    /// Run one SQL statement through modkit's own driver and print its rows (no psql needed)
+    #[command(
+        after_help = "Examples:\n  modkit db query \"SELECT count(*) FROM public.sys_tenant\"\n  \
+                            modkit db query --tenant acme \"SELECT * FROM items ORDER BY id LIMIT 20\"\n  \
+                            modkit db query --tenant acme \"UPDATE items SET name = 'x' WHERE id = 1\"\n  \
+                            modkit db query --format json \"SELECT code, schema_name FROM public.sys_tenant\"\n\n\
+                      Values are printed as PostgreSQL writes them (NULL as an empty cell). Exit 1 when the server\n\
+                      refuses the statement (its message is printed), 2 for a usage or connection error."
+    )]
+    Query {
+        /// The statement (one; a trailing `;` is fine)
+        sql: String,
+        /// The tenant whose schema (then `extensions`) is the search_path
+        #[arg(long, value_name = "CODE")]
+        tenant: Option<String>,
+        #[command(flatten)]
+        db: DbArgs,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
 }
 
 impl Command {
@@ -272,7 +311,11 @@ impl Command {
             Command::Access(args) => match &args.action {
                 AccessAction::List(list) => list.target.output.format == Format::Json,
             },
-            Command::Init(_) | Command::Db(_) | Command::Migration(_) | Command::Completions(_) => false,
+            Command::Db(args) => match &args.action {
+                DbAction::Query { output, .. } => output.format == Format::Json,
+                _ => false,
+            },
+            Command::Init(_) | Command::Migration(_) | Command::Completions(_) => false,
         }
     }
 }

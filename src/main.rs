@@ -123,10 +123,32 @@ fn run(cli: Cli) -> ExitCode {
 /// `modkit completions <shell>`: the script on stdout, generated from the clap definitions.
 fn completions(shell: clap_complete::Shell) -> anyhow::Result<ExitStatus> {
     let mut script = Vec::new();
-    clap_complete::generate(shell, &mut Cli::command(), "modkit", &mut script);
+    clap_complete::generate(
+        shell,
+        &mut with_check_codes(Cli::command()),
+        "modkit",
+        &mut script,
+    );
     let text = String::from_utf8_lossy(&script);
     output::write_stdout(text.trim_end_matches('\n'))?;
     Ok(ExitStatus::Success)
+}
+
+/// `doctor --explain <TAB>` and `--ignore <TAB>` complete doctor's check codes, not file names. Only in
+/// the completion scripts: parsing keeps taking any text, so an unknown code stays doctor's own
+/// message (with the nearest codes), not clap's list of every code.
+fn with_check_codes(cli: clap::Command) -> clap::Command {
+    let codes: Vec<&'static str> = doctor::rule::all().map(|r| r.code).collect();
+    cli.mut_subcommand("doctor", |doctor| {
+        let codes = codes.clone();
+        doctor
+            .mut_arg("explain", |a| {
+                a.value_parser(clap::builder::PossibleValuesParser::new(codes.clone()))
+            })
+            .mut_arg("ignore", |a| {
+                a.value_parser(clap::builder::PossibleValuesParser::new(codes))
+            })
+    })
 }
 
 /// `modkit ... | head` closing the pipe early is not an error.

@@ -93,7 +93,7 @@ pub fn check_display_name(name: &str) -> Result<(), UserError> {
 }
 
 /// User input as it can be shown on one line: control characters escaped, the rest as typed.
-fn printable(text: &str) -> String {
+pub fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() {

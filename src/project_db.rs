@@ -338,12 +338,18 @@ pub struct Session {
 impl Session {
     pub fn open(target: &DbTarget, printer: Printer) -> Result<Self> {
         let project = Project::load(&crate::project::find_root(&target.project))?;
-        let url = resolve_url(target.db.url.as_deref(), &project, printer)?;
+        Self::open_in(project, &target.db, printer)
+    }
+
+    /// `open`, for a command that found its project itself (`modkit db query`).
+    pub fn open_in(project: Project, db: &DbArgs, printer: Printer) -> Result<Self> {
+        let target = db;
+        let url = resolve_url(target.url.as_deref(), &project, printer)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
-        let settings = connect::Settings::new(&target.db.timeouts, 2, false);
+        let settings = connect::Settings::new(&target.timeouts, 2, false);
         let database = runtime
             .block_on(connect::connect(&url, settings, printer))
             .map_err(|e| url.scrub_error(e))?;

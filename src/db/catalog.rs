@@ -49,6 +49,9 @@ pub struct Catalog {
     pub permissions: HashSet<String>,
     /// (tenant code, permission) the dev user holds through the dev role
     pub dev_grants: HashSet<(String, String)>,
+    /// Tenants where the dev user holds the dev role (with or without permissions): a tenant once
+    /// bootstrapped with `--tenant` stays a dev tenant for later plain runs.
+    pub dev_tenants: HashSet<String>,
     /// Plain PostgreSQL or a Citus coordinator (read by `bootstrap::run` before this catalog).
     pub topology: crate::db::citus::Topology,
 }
@@ -210,7 +213,7 @@ impl Catalog {
                     "SELECT t.code, rp.permission FROM public.sys_user_role ur \
                      JOIN public.sys_tenant t ON t.id = ur.tenant_id \
                      JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id \
-                     JOIN public.sys_role_permission rp ON rp.role_id = r.id \
+                     LEFT JOIN public.sys_role_permission rp ON rp.role_id = r.id \
                      WHERE ur.user_id = {} AND r.code = {}",
                     literal(user),
                     literal(role)
@@ -218,7 +221,11 @@ impl Catalog {
             )
             .await?;
             for row in rows {
-                cat.dev_grants.insert((row.try_get(0)?, row.try_get(1)?));
+                let tenant: String = row.try_get(0)?;
+                if let Some(permission) = row.try_get::<Option<String>, _>(1)? {
+                    cat.dev_grants.insert((tenant.clone(), permission));
+                }
+                cat.dev_tenants.insert(tenant);
             }
         }
         Ok(cat)

@@ -8,6 +8,7 @@ pub mod bootstrap;
 pub mod catalog;
 pub mod citus;
 pub mod connect;
+pub mod query;
 pub mod split;
 pub mod statements;
 pub mod url;

@@ -278,7 +278,7 @@ fn dotenv_url(root: &Path) -> Result<Option<String>> {
 
 /// `postgres://` naming what the libpq variables name, when one of them is set: the driver fills
 /// in the rest from them (this URL carries no value of its own, so it shows where it came from).
-fn pg_env_url() -> Option<String> {
+pub fn pg_env_url() -> Option<String> {
     PG_TARGET_VARS
         .iter()
         .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()))

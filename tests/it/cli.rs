@@ -592,3 +592,61 @@ fn progress_bar_has_no_header_and_fractional_rates() {
         );
     }
 }
+
+/// `modkit doctor --explain <TAB>` (and `--ignore <TAB>`) offers doctor's check codes, not file
+/// names: the bash script, sourced in a real bash and asked as bash asks it, answers with codes; the
+/// other shells' scripts hold them too. Parsing still takes any text (an unknown code is doctor's
+/// own message, exit 2).
+#[test]
+fn doctor_explain_completes_check_codes_in_every_shell() {
+    let test = CliTest::new();
+    let ask = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            "source <(\"$0\" completions bash) || exit 9
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}
+             _modkit modkit '{cur}' '{prev}'
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words = words.join(" "),
+            cword = words.len() - 1,
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let out = test
+            .clean_command("bash")
+            .args(["--norc", "-c", &script])
+            .arg(crate::support::bin())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", crate::support::transcript(&out));
+        stdout(&out)
+    };
+    assert_eq!(
+        ask("modkit doctor --explain tsconfig-base-url-d"),
+        "tsconfig-base-url-deprecated\n"
+    );
+    let all = ask("modkit doctor --explain ");
+    for code in [
+        "tsconfig-base-url",
+        "db-sides-differ",
+        "project-files-owner",
+        "local-db-no-binaries",
+    ] {
+        assert!(all.lines().any(|l| l == code), "no {code} in {all}");
+    }
+    assert!(ask("modkit doctor --ignore local-db").contains("local-db-no-binaries"));
+    for shell in ["zsh", "fish", "powershell"] {
+        let out = test.run(&["completions", shell]);
+        assert!(
+            stdout(&out).contains("tsconfig-base-url"),
+            "{shell}: no check code"
+        );
+    }
+    let out = test.run(&["doctor", "--explain", "no-such-code"]);
+    assert_code(&out, 2);
+    assert!(
+        !stderr(&out).contains("possible values"),
+        "{}",
+        crate::support::transcript(&out)
+    );
+}

@@ -297,6 +297,8 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
     let mut catalog = Catalog::read(pool, dev_key)
         .await
         .context("cannot read the database catalog")?;
+    let widened = remembered_dev_tenants(req, &catalog);
+    let req = widened.as_ref().unwrap_or(req);
     let mut report = Report {
         server_version: catalog.server_version.clone(),
         citus: citus_report(&topology),
@@ -408,6 +410,32 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
         }
     }
     Ok(report)
+}
+
+/// `req` with the tenants where the dev user already holds the dev role added to its dev tenants
+/// (a tenant once bootstrapped with `--tenant` stays one: a later plain run grants it the
+/// permissions the module added since; where it is remembered is the grant itself). None when
+/// there is nothing to add.
+fn remembered_dev_tenants(req: &Request, catalog: &Catalog) -> Option<Request> {
+    let dev = req.dev.as_ref()?;
+    let mut more: Vec<&String> = catalog
+        .dev_tenants
+        .iter()
+        .filter(|t| !dev.tenants.contains(t) && catalog.tenants.contains_key(*t))
+        .collect();
+    if more.is_empty() {
+        return None;
+    }
+    more.sort();
+    let mut dev = dev.clone();
+    dev.tenants.extend(more.into_iter().cloned());
+    Some(Request {
+        modules: req.modules.clone(),
+        tenants: req.tenants.clone(),
+        dev: Some(dev),
+        jobs: req.jobs,
+        mode: req.mode,
+    })
 }
 
 /// A tenant's error as one report line, with its fix when it carries one (a missing privilege's

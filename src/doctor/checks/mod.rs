@@ -17,6 +17,7 @@ pub mod general;
 pub mod local_db;
 pub mod migrations;
 pub mod module_code;
+pub mod project_env;
 pub mod routes;
 pub mod toolchain;
 pub mod tsconfig;
@@ -89,6 +90,12 @@ pub const STATIC: &[Check] = &[
         rules: local_db::RULES,
         also: &[],
     },
+    Check {
+        name: "project environment",
+        run: project_env::check,
+        rules: project_env::RULES,
+        also: &[],
+    },
 ];
 
 /// Every registered code, grouped by the file that documents it, in docs/doctor.md's order.
@@ -104,5 +111,6 @@ pub const ALL_RULES: &[&[Rule]] = &[
     bootstrap_sql::RULES,
     toolchain::RULES,
     local_db::RULES,
+    project_env::RULES,
     database::RULES,
 ];

@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { databaseUrl, isEntryPoint, loadConfig, redactUrl } from './config.js';
+import { databaseUrl, isEntryPoint, loadConfig, pgEnvUrl, redactUrl } from './config.js';
 import { hasExplicitDatabase, type StartedLocalDb, startLocalDb } from './localdb.js';
 import { projectModules, type ProjectModule } from './modules.js';
 
@@ -405,8 +405,9 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
 
   const url = options.databaseUrl ?? databaseUrl();
   // Like modkit bootstrap: the sandbox's own dev database (the URL in modkit.toml) is created when
-  // missing; one given by --db or DATABASE_URL never is.
-  const ownDatabase = options.databaseUrl === undefined && !process.env.DATABASE_URL?.trim();
+  // missing; one given by --db, DATABASE_URL or the PG* variables never is.
+  const ownDatabase =
+    options.databaseUrl === undefined && !process.env.DATABASE_URL?.trim() && (config.databaseUrl !== undefined || pgEnvUrl() === undefined);
   let client = new pg.Client({ connectionString: url });
   try {
     try {
@@ -516,6 +517,18 @@ export async function bootstrap(options: BootstrapOptions = {}): Promise<Bootstr
     // tenant schemas now, for the check before each COMMIT (created_outside_schema).
     await q('remember_outside_objects');
     const existing = (await q<{ code: string }>('list_tenants')).rows.map((r) => r.code);
+    // A tenant the dev role was granted in before (`--tenant X` once) stays a dev tenant: a later plain
+    // run grants it what the module added since. Remembered where the grant is, in the database.
+    const remembered = (
+      await client.query<{ code: string }>(
+        `SELECT DISTINCT t.code FROM public.sys_user_role ur
+           JOIN public.sys_tenant t ON t.id = ur.tenant_id
+           JOIN public.sys_role r ON r.id = ur.role_id AND r.tenant_id = ur.tenant_id
+          WHERE ur.user_id = $1 AND r.code = ANY($2::text[])`,
+        [config.devUser, modules.map((m) => `${m.id}.developer`)],
+      )
+    ).rows.map((r) => r.code);
+    for (const code of remembered) if (!devTenants.includes(code)) devTenants.push(code);
     // The checksums already recorded in any tenant are the truth: a file that differs from one is
     // never applied, to a new tenant either (it would record the edited file as the truth).
     const recordedChecksums = new Map<string, { migration: string; checksum: string; code: string }[]>();

@@ -1,9 +1,10 @@
 // The sandbox's settings: modkit.toml (the same file the modkit CLI reads) and the environment.
 import { readFileSync, realpathSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parse } from 'smol-toml';
-import './env.js'; // .env under the environment, before anything here reads it
+import { fromDotEnv } from './env.js'; // .env under the environment, before anything here reads it
 
 /** The sandbox's root folder (where package.json and modkit.toml are). */
 export const projectRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -71,13 +72,45 @@ export function localDatabaseName(config: SandboxConfig = loadConfig()): string 
   return `${(config.moduleId ?? 'app').replace(/-/g, '_')}_dev`;
 }
 
-/** DATABASE_URL, else modkit.toml's [database] url, else the local database's (sandbox/localdb.ts, started
- * by `npm run dev`): the order the modkit CLI uses after --db. */
+/** The libpq variables that, set alone, name a database (as modkit reads them). */
+const PG_TARGET_VARS = ['PGHOST', 'PGHOSTADDR', 'PGPORT', 'PGUSER', 'PGDATABASE'] as const;
+
+/**
+ * The URL the libpq variables name when at least one of PGHOST, PGHOSTADDR, PGPORT, PGUSER and
+ * PGDATABASE is set in the environment (modkit's step 5): the rest as libpq fills it (localhost, 5432,
+ * the login name, a database named as the user). Only the environment's own: modkit reads nothing but
+ * DATABASE_URL from .env, and both sides must pick the same database. The password stays out: pg
+ * reads PGPASSWORD or ~/.pgpass itself.
+ */
+export function pgEnvUrl(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const given = (name: string) => (fromDotEnv.includes(name) ? undefined : str(env[name]));
+  if (!PG_TARGET_VARS.some((name) => given(name) !== undefined)) return undefined;
+  const user = given('PGUSER') ?? userInfo().username;
+  const host = given('PGHOST') ?? given('PGHOSTADDR') ?? 'localhost';
+  const port = given('PGPORT') ?? '5432';
+  const database = given('PGDATABASE') ?? user;
+  const query = new URLSearchParams();
+  const sslmode = str(env.PGSSLMODE);
+  if (sslmode) query.set('sslmode', sslmode);
+  const enc = encodeURIComponent;
+  if (host.startsWith('/')) {
+    // A socket folder: pg takes it from `host` in the query.
+    query.set('host', host);
+    query.set('port', port);
+    return `postgres://${enc(user)}@/${enc(database)}?${query.toString()}`;
+  }
+  const q = query.toString();
+  return `postgres://${enc(user)}@${host.includes(':') ? `[${host}]` : host}:${port}/${enc(database)}${q ? `?${q}` : ''}`;
+}
+
+/** DATABASE_URL (the environment's, else .env's), else modkit.toml's [database] url, else the libpq
+ * variables (pgEnvUrl), else the local database's (sandbox/localdb.ts, started by `npm run dev`): the
+ * order the modkit CLI uses after --db. */
 export function databaseUrl(): string {
-  const url = str(process.env.DATABASE_URL) ?? loadConfig().databaseUrl ?? localDatabaseUrl();
+  const url = str(process.env.DATABASE_URL) ?? loadConfig().databaseUrl ?? pgEnvUrl() ?? localDatabaseUrl();
   if (!url) {
     throw new Error(
-      'no database: `npm run dev` or `npm run db:start` make and start the local one (.modkit/pg); or set DATABASE_URL, or [database] url in modkit.toml',
+      'no database: `npm run dev` or `npm run db:start` make and start the local one (.modkit/pg); or set DATABASE_URL (or PGHOST/PGDATABASE), or [database] url in modkit.toml',
     );
   }
   return url;

@@ -51,9 +51,13 @@ const SERVE = [
 // The migration runner's entry: the project's own bootstrap (every dev tenant and every existing
 // tenant, one transaction each; new permissions granted to the dev role), its report sent back, with
 // the modules' ids (a report names a migration by its file alone when there is one module).
+// It is started ahead (prewarmRunner): the module graph loaded, it waits for the word, so that a saved
+// migration does not wait for Node to start.
 const MIGRATE = [
   `import { bootstrap } from './${API_DIR}/bootstrap.js';`,
   `import { projectModules } from './${API_DIR}/modules.js';`,
+  "process.on('disconnect', () => process.exit(0)); // the launcher is gone: never run",
+  "await new Promise((resolve) => process.once('message', resolve));",
   'const t0 = performance.now();',
   'let message;',
   'try {',
@@ -436,6 +440,7 @@ function reload(why, database = false) {
         return;
       }
       if (ok) await restartApi(why);
+      if (ok) prewarmRunner();
       else await stopApi();
     } catch (err) {
       // A file that vanished mid-read, a full disk: say it, keep watching (the next change retries).
@@ -452,15 +457,16 @@ function reload(why, database = false) {
  * @returns {Promise<{ ok: boolean; applied: number }>}
  */
 async function migrate() {
-  const child = spawn(process.execPath, ['--enable-source-maps', join(OUT, 'migrate.js')], {
-    cwd: root,
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-  });
+  const child = takeRunner();
   /** @type {any} */
   const message = await new Promise((resolve) => {
     child.once('message', resolve);
     child.once('exit', (code, signal) => resolve({ error: `the migration runner exited (${signal ?? `code ${code}`})` }));
+    child.send('run', (err) => {
+      if (err) resolve({ error: `the migration runner did not start (${err.message})` });
+    });
   });
+  prewarmRunner();
   if (message.error) {
     console.error(`[db] not brought in step: ${message.error}`);
     return { ok: false, applied: 0 };
@@ -482,6 +488,53 @@ async function migrate() {
     return { ok: false, applied: applied.size };
   }
   return { ok: true, applied: applied.size };
+}
+
+/**
+ * A migration runner started ahead, and the manifest (the compiled code) it loaded.
+ * @typedef {object} WarmRunner
+ * @property {import('node:child_process').ChildProcess} child
+ * @property {string | undefined} stamp
+ */
+/**
+ * The next migration runner, started ahead with the compiled code as it is now: starting Node and
+ * loading the bootstrap's modules was most of a migration's save-to-served time.
+ * @type {WarmRunner | undefined}
+ */
+let warmRunner;
+
+function startRunner() {
+  const child = spawn(process.execPath, ['--enable-source-maps', join(OUT, 'migrate.js')], {
+    cwd: root,
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  child.on('error', () => {}); // reported through 'exit' by migrate()
+  // Waiting, it must not keep npm run dev alive; the watchers and servers do that.
+  child.unref();
+  child.channel?.unref();
+  return { child, stamp: readFileOr(MANIFEST) };
+}
+
+/** Whether the runner started ahead still has the code as compiled now, and waits. */
+/** @param {WarmRunner | undefined} warm */
+function runnerIsFresh(warm) {
+  return warm !== undefined && warm.child.exitCode === null && warm.child.signalCode === null && warm.child.connected && warm.stamp === readFileOr(MANIFEST);
+}
+
+/** Start the next migration runner now (after a compile, after a migration), unless a fresh one waits. */
+function prewarmRunner() {
+  if (exiting || !compiled || runnerIsFresh(warmRunner)) return;
+  warmRunner?.child.kill();
+  warmRunner = startRunner();
+}
+
+/** The runner started ahead when it is still fresh, else a new one. */
+function takeRunner() {
+  const warm = warmRunner;
+  warmRunner = undefined;
+  if (warm && runnerIsFresh(warm)) return warm.child;
+  warm?.child.kill();
+  return startRunner().child;
 }
 
 /**

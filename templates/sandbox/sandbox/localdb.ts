@@ -38,7 +38,7 @@ import {
 import { createServer } from 'node:net';
 import { basename, delimiter, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import { loadConfig, localDatabaseName, localDatabaseUrl, localDbCopiedFrom, projectRoot, redactUrl } from './config.js';
+import { loadConfig, localDatabaseName, localDatabaseUrl, localDbCopiedFrom, pgEnvUrl, projectRoot, redactUrl } from './config.js';
 
 const execFile = promisify(execFileCb);
 
@@ -49,9 +49,9 @@ const file = (name: string) => join(LOCAL_DIR, name);
 /** The local database's URL (password included: hand it to pg only), once it has been made. */
 export const localDbUrl = localDatabaseUrl;
 
-/** True when DATABASE_URL or modkit.toml names a server: then the local database is not used. */
+/** True when DATABASE_URL, modkit.toml or the PG* variables name a server: then the local database is not used. */
 export function hasExplicitDatabase(): boolean {
-  return Boolean(process.env.DATABASE_URL?.trim()) || loadConfig().databaseUrl !== undefined;
+  return Boolean(process.env.DATABASE_URL?.trim()) || loadConfig().databaseUrl !== undefined || pgEnvUrl() !== undefined;
 }
 
 /**

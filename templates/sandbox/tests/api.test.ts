@@ -1,5 +1,6 @@
-// The seed's definition of done, over HTTP against a real PostgreSQL (DATABASE_URL, else modkit.toml's
-// [database] url). The tests bootstrap their own two tenants; rerunning them is fine.
+// The seed's definition of done, over HTTP against a real PostgreSQL: `npm test` runs it on a database of
+// its own beside the dev one (sandbox/db.ts, `<dev database>_test`, made again at every run).
+// The tests bootstrap their own two tenants there; rerunning them is fine.
 import assert from 'node:assert/strict';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

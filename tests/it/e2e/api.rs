@@ -406,29 +406,86 @@ fn reporter_count(text: &str, what: &str) -> Option<u32> {
         .and_then(|n| n.trim().parse().ok())
 }
 
+/// Everything in a database as pg_dump writes it (the newest pg_dump installed, never older than
+/// the server), without the per-run `\restrict` key lines of recent versions.
+fn dump(url: &str) -> String {
+    let mut found: Vec<(u32, PathBuf)> = fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let v: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let bin = e.path().join("bin/pg_dump");
+            bin.exists().then_some((v, bin))
+        })
+        .collect();
+    found.sort();
+    let pg_dump = found.pop().map_or_else(|| PathBuf::from("pg_dump"), |(_, p)| p);
+    let out = output(std::process::Command::new(pg_dump).arg("--dbname").arg(url));
+    assert!(out.status.success(), "pg_dump: {}", transcript(&out));
+    stdout(&out)
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `npm test` runs on `<dev database>_test`, made again at every run: the dev database (here with a
+/// tenant named like the tests' own, holding a row their `before` would delete) is byte-identical
+/// after it, dump for dump.
 #[test]
-fn the_sandbox_own_npm_test_passes_on_a_fresh_database() {
+fn npm_test_runs_on_its_own_database_and_leaves_the_dev_database_byte_identical() {
     let sb = sandbox();
     let db = TestDb::new();
-    let out = timed("npm test (the sandbox's own tests)", || {
-        output(command("npm", &sb.dir).arg("test").env("DATABASE_URL", db.url()))
-    });
-    let text = stdout(&out);
-    assert!(out.status.success(), "npm test failed:\n{}", transcript(&out));
-    let (tests, pass, fail) = (
-        reporter_count(&text, "tests"),
-        reporter_count(&text, "pass"),
-        reporter_count(&text, "fail"),
-    );
-    assert!(
-        tests.is_some_and(|n| n >= 10) && pass == tests && fail == Some(0),
-        "npm test ran {tests:?} tests, {pass:?} passed, {fail:?} failed:\n{text}"
-    );
-    // It bootstrapped its own tenants on the fresh database.
-    assert_eq!(
-        db.scalar("SELECT count(*) FROM public.sys_tenant WHERE code LIKE 'sandbox\\_test\\_%'"),
-        "3"
-    );
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["sandbox_test_a"]));
+    seed_rows(&db, "dev", &["dev-row"]);
+    seed_rows(&db, "sandbox_test_a", &["must-survive-npm-test"]);
+    let before = dump(db.url());
+    let test_db = format!("{}_test", db.name());
+    let test_url = db
+        .url()
+        .replace(&format!("/{}", db.name()), &format!("/{test_db}"));
+    for run in 1..=2 {
+        let out = timed("npm test (the sandbox's own tests)", || {
+            output(command("npm", &sb.dir).arg("test").env("DATABASE_URL", db.url()))
+        });
+        let text = stdout(&out);
+        assert!(out.status.success(), "npm test failed:\n{}", transcript(&out));
+        let (tests, pass, fail) = (
+            reporter_count(&text, "tests"),
+            reporter_count(&text, "pass"),
+            reporter_count(&text, "fail"),
+        );
+        assert!(
+            tests.is_some_and(|n| n >= 10) && pass == tests && fail == Some(0),
+            "npm test ran {tests:?} tests, {pass:?} passed, {fail:?} failed:\n{text}"
+        );
+        assert_eq!(
+            before,
+            dump(db.url()),
+            "npm test (run {run}) changed the dev database"
+        );
+        // The tests bootstrapped their own tenants in their own database, beside the dev tenant.
+        assert_eq!(
+            crate::support::pg::psql_scalar(
+                &test_url,
+                "SELECT string_agg(code, ' ' ORDER BY code) FROM public.sys_tenant"
+            ),
+            "dev sandbox_test_a sandbox_test_b sandbox_test_c"
+        );
+        // Made again at every run: what a run leaves there is gone at the next.
+        if run == 1 {
+            crate::support::pg::psql_execute(&test_url, "CREATE TABLE public.left_by_run_1 (x int)");
+        } else {
+            assert_eq!(
+                crate::support::pg::psql_scalar(
+                    &test_url,
+                    "SELECT to_regclass('public.left_by_run_1') IS NULL"
+                ),
+                "t"
+            );
+        }
+    }
 }
 
 /// `npm run dev` starts the API and the Vite client together: the page and `/api` (proxied to the
@@ -497,4 +554,80 @@ fn list_from_vite_origin(base: &str) -> Response {
         ],
         None,
     )
+}
+
+/// The sandbox's scripts read the PG* variables as modkit does (after DATABASE_URL, .env and
+/// modkit.toml, before the local database): `npm run bootstrap` with PGHOST, PGPORT, PGUSER and
+/// PGDATABASE alone bootstraps that database, and never makes or starts a local one.
+#[test]
+fn npm_run_bootstrap_uses_the_pg_variables_as_modkit_does_before_the_local_database() {
+    let sb = sandbox();
+    let db = TestDb::new();
+    let url = url::Url::parse(db.url()).unwrap();
+    let port = url.port().unwrap_or(5432).to_string();
+    let out = output(
+        command("npm", &sb.dir)
+            .args(["run", "bootstrap"])
+            .env("PGHOST", url.host_str().unwrap())
+            .env("PGPORT", &port)
+            .env("PGUSER", url.username())
+            .env("PGDATABASE", db.name()),
+    );
+    assert!(out.status.success(), "{}", transcript(&out));
+    assert!(!stdout(&out).contains("local database"), "{}", transcript(&out));
+    assert_eq!(
+        db.scalar("SELECT string_agg(code, ' ') FROM public.sys_tenant"),
+        "dev"
+    );
+}
+
+/// A tenant bootstrapped once with `--tenant` stays a dev tenant: a later plain bootstrap (modkit's
+/// and the sandbox's own, which `npm run dev` runs on a saved permission) grants it what the module
+/// declares and the dev role lacks. Here the lack is made by deleting a grant, as a permission added
+/// to the module since would be.
+#[test]
+fn a_tenant_added_with_tenant_keeps_its_dev_grants_in_later_plain_bootstraps() {
+    use super::sandbox::npm_bootstrap;
+    let sb = sandbox();
+    let db = TestDb::new();
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &["acme"]));
+    let held = |tenant: &str| {
+        db.scalar(&format!(
+            "SELECT string_agg(rp.permission, ' ' ORDER BY rp.permission)
+               FROM public.sys_user_role ur
+               JOIN public.sys_tenant t ON t.id = ur.tenant_id AND t.code = '{tenant}'
+               JOIN public.sys_role r ON r.id = ur.role_id
+               JOIN public.sys_role_permission rp ON rp.role_id = r.id
+              WHERE ur.user_id = 'dev'"
+        ))
+    };
+    let all = "items.create items.delete items.read items.update";
+    assert_eq!(held("acme"), all);
+    let take_back = || {
+        db.execute(
+            "DELETE FROM public.sys_role_permission rp USING public.sys_role r, public.sys_tenant t
+              WHERE rp.role_id = r.id AND r.tenant_id = t.id AND t.code = 'acme' AND rp.permission = 'items.update'",
+        )
+    };
+    take_back();
+    assert_eq!(held("acme"), "items.create items.delete items.read");
+    run_ok(&mut modkit_bootstrap(&sb.dir, db.url(), &[]));
+    assert_eq!(held("acme"), all, "modkit bootstrap without --tenant forgot acme");
+    take_back();
+    run_ok(&mut npm_bootstrap(&sb.dir, db.url(), &[]));
+    assert_eq!(
+        held("acme"),
+        all,
+        "npm run bootstrap without --tenant forgot acme"
+    );
+    // A tenant the dev user was never given stays so.
+    run_ok(super::sandbox::command(crate::support::bin(), &sb.dir).args([
+        "tenant",
+        "add",
+        "globex",
+        "--db",
+        db.url(),
+    ]));
+    run_ok(&mut npm_bootstrap(&sb.dir, db.url(), &[]));
+    assert_eq!(db.scalar("SELECT count(*) FROM public.sys_user_role ur JOIN public.sys_tenant t ON t.id = ur.tenant_id AND t.code = 'globex'"), "0");
 }

@@ -274,15 +274,31 @@ fn killed_dev_launcher_leaves_no_api_behind() {
                 && fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| c.starts_with(b"node\0"))
         })
         .expect("the launcher of this sandbox");
+    // A change makes the launcher start the next migration runner ahead (it waits for a saved
+    // migration): it must die with the launcher too.
+    let runner = format!("{}/.modkit/dev/migrate.js", dir.display());
+    let index = dir.join("plugin/index.ts");
+    let text = fs::read_to_string(&index).unwrap();
+    fs::write(&index, format!("{text}\n// changed\n")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while pids_running(&runner).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no migration runner started ahead after a change:\n{}",
+            tail(&dev.log_text(), 20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // SAFETY: kill(2) of the launcher this test started.
     unsafe { kill(launcher, 9) };
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !pids_running(&entry).is_empty() || port_is_open(dev.api) {
+    while !pids_running(&entry).is_empty() || !pids_running(&runner).is_empty() || port_is_open(dev.api) {
         assert!(
             Instant::now() < deadline,
-            "the API outlived its launcher by 10 s: {:?}\n{}",
+            "the API or the migration runner outlived its launcher by 10 s: {:?} {:?}\n{}",
             pids_running(&entry),
+            pids_running(&runner),
             tail(&dev.log_text(), 20)
         );
         std::thread::sleep(Duration::from_millis(50));

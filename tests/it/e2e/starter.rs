@@ -348,7 +348,25 @@ fn init_foundation_adapt_and_npm_run_dev_serve_the_module_in_chromium() {
         fs::remove_dir_all(modules.join(id)).unwrap();
     }
 
-    // The foundation's own tests, on the same database.
+    // The foundation's own tests, on a database of their own beside this one (server/db.ts): the
+    // dev database's tenants, roles and grants are as they were.
+    let system = "SELECT t.code, r.code, ur.user_id FROM public.sys_tenant t
+                    LEFT JOIN public.sys_role r ON r.tenant_id = t.id
+                    LEFT JOIN public.sys_user_role ur ON ur.role_id = r.id ORDER BY 1, 2, 3";
+    let before = db.rows(system);
     let tests = run_ok(command("npm", &dir).arg("test").env("DATABASE_URL", db.url()));
     assert!(stdout(&tests).contains("pass 4"), "{}", transcript(&tests));
+    assert_eq!(
+        before,
+        db.rows(system),
+        "npm test changed the foundation's dev database"
+    );
+    let test_url = db
+        .url()
+        .replace(&format!("/{}", db.name()), &format!("/{}_test", db.name()));
+    assert_eq!(
+        crate::support::pg::psql_scalar(&test_url, "SELECT to_regclass('public.sys_tenant') IS NOT NULL"),
+        "t",
+        "npm test made no database of its own"
+    );
 }

@@ -275,6 +275,11 @@ impl Drop for TestDb {
             }
             return;
         }
+        // The database a sandbox's `npm test` made beside this one (`<name>_test`, sandbox/db.ts).
+        let _ = try_rows(
+            self.server.url(),
+            &format!("DROP DATABASE IF EXISTS {}_test WITH (FORCE)", self.name),
+        );
         // WITH (FORCE): a server a test started may still hold connections.
         let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         if let Err(e) = try_rows(self.server.url(), &sql) {
