@@ -417,6 +417,10 @@ pub async fn run(pool: &PgPool, req: &Request, progress: &indicatif::ProgressBar
 /// permissions the module added since; where it is remembered is the grant itself). None when
 /// there is nothing to add.
 fn remembered_dev_tenants(req: &Request, catalog: &Catalog) -> Option<Request> {
+    // `tenant add` bootstraps its one tenant: the others, remembered or not, are left as they are.
+    if req.only_named {
+        return None;
+    }
     let dev = req.dev.as_ref()?;
     let mut more: Vec<&String> = catalog
         .dev_tenants
@@ -435,6 +439,7 @@ fn remembered_dev_tenants(req: &Request, catalog: &Catalog) -> Option<Request> {
         dev: Some(dev),
         jobs: req.jobs,
         mode: req.mode,
+        only_named: req.only_named,
     })
 }
 
