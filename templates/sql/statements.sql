@@ -67,13 +67,22 @@ SELECT pg_catalog.set_config('modkit.outside_objects', coalesce((
 -- name: stats_baseline
 -- First in a tenant's transaction: the session's row counts (inserted + updated + deleted) of each
 -- table outside the tenant schemas, which include earlier transactions' until the server reports
--- them, kept transaction-local for created_outside_schema to subtract.
+-- them, kept transaction-local for created_outside_schema to subtract; and the session's inserted
+-- and updated rows of pg_class, pg_namespace, pg_proc, pg_type, pg_policy, pg_trigger,
+-- pg_event_trigger and pg_extension (8 pairs), for refuse_outside_new_schema and
+-- refuse_rare_outside_new_schema to tell in which of them this transaction wrote.
 SELECT pg_catalog.set_config('modkit.writes_before', coalesce((
   SELECT pg_catalog.json_object_agg(c.oid, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)
            + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
   FROM pg_catalog.pg_class c
   WHERE c.oid = ANY (coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[])
     AND c.relkind IN ('r', 'p', 'm')), '{}'),
+  true) IS NOT NULL
+  AND pg_catalog.set_config('modkit.catalog_counts_before', ARRAY(
+    SELECT ARRAY[pg_catalog.pg_stat_get_xact_tuples_inserted(c.c), pg_catalog.pg_stat_get_xact_tuples_updated(c.c)]
+    FROM pg_catalog.unnest('{pg_class,pg_namespace,pg_proc,pg_type,pg_policy,pg_trigger,pg_event_trigger,pg_extension}'::pg_catalog.regclass[])
+           WITH ORDINALITY AS c (c, n)
+    ORDER BY c.n)::text,
   true) IS NOT NULL AS modkit_baseline;
 
 -- name: async_commit
@@ -307,12 +316,159 @@ WITH me AS (
 SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) AS outside FROM found;
 
 -- name: refuse_outside_new_schema
--- $1 the tenant's schema (unquoted), created by this very transaction, $2 the tenant's code, $3 how
--- many migration records this transaction wrote. modkit's fast path for a new tenant, whose script
--- ends with its own COMMIT: created_outside_schema, reduced to what fails the transaction (division
--- by zero) when it finds anything, so that the one round trip stays one. It never reports: a failed
--- new tenant is done anew, where created_outside_schema names what was made, and where.
-SELECT 1 / ((:created_outside_schema) IS NULL)::int AS modkit_nothing_outside;
+-- $1 the tenant's schema as a quoted identifier ("tenant_acme"), created by this very transaction
+-- with the tenant's row (insert_new_tenant); $2 how many migration records the transaction wrote.
+-- modkit's fast path for a new tenant, whose script ends with its own COMMIT: with
+-- refuse_rare_outside_new_schema after it, what created_outside_schema finds, reduced to failing the
+-- transaction (division by zero, or an error raised) so that the one round trip stays one; the
+-- tenant is then done anew, where created_outside_schema names what was made, and where.
+-- Why not created_outside_schema itself: CREATE SCHEMA resets every cached plan (a prepared
+-- statement's and a function's too), so it would be planned anew for every new tenant, some
+-- milliseconds for its dozen catalog reads. This one reads three, as regnamespace constants the
+-- planner sees (index lookups); refuse_rare_outside_new_schema reads the other catalogs only where
+-- the transaction wrote in them:
+-- - new relations and types: their OIDs are at or above the new schema's (the OID counter only
+--   grows, until it wraps around at 2^32), and their xmin is this transaction's or one of its
+--   subtransactions' (a later id, still in progress); they must be in the tenant's schema or the
+--   session's temporary ones;
+-- - changed relations: among those remember_outside_objects listed, read only when the
+--   transaction updated a pg_class row at all (pg_stat_get_xact_tuples_updated, less
+--   stats_baseline's; with track_counts off, always);
+-- - rows written to the tables outside the tenants (stats_baseline's list): exactly the
+--   bootstrap's own, its tenant row and its migration records;
+-- - a connection that did not list what was outside, or no baseline: not sure, so not clean.
+SELECT 1 / (NOT EXISTS (
+  -- Rows written to tables outside the tenants: exactly the bootstrap's own (its tenant row, its
+  -- migration records).
+  SELECT FROM pg_catalog.json_each_text(coalesce(nullif(pg_catalog.current_setting('modkit.writes_before', true), ''), 'null')::json) w (rel, n)
+  WHERE pg_catalog.pg_stat_get_xact_tuples_inserted(w.rel::oid) + pg_catalog.pg_stat_get_xact_tuples_updated(w.rel::oid)
+        + pg_catalog.pg_stat_get_xact_tuples_deleted(w.rel::oid) - w.n::bigint
+        <> CASE w.rel::oid WHEN 'public.sys_tenant'::pg_catalog.regclass THEN 1
+                           WHEN 'public.sys_module_migration'::pg_catalog.regclass THEN $2::bigint ELSE 0 END
+  UNION ALL
+  -- What was there before is unknown on this connection (no list, no baseline): not sure, so not clean.
+  SELECT WHERE nullif(pg_catalog.current_setting('modkit.outside_objects', true), '') IS NULL
+     OR nullif(pg_catalog.current_setting('modkit.writes_before', true), '') IS NULL
+  UNION ALL
+  -- New relations.
+  SELECT FROM pg_catalog.pg_class c
+  WHERE c.oid >= $1::pg_catalog.regnamespace AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
+    AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
+  UNION ALL
+  -- Changed relations, when the transaction updated any pg_class row.
+  SELECT FROM pg_catalog.pg_class c
+  WHERE (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_class'::pg_catalog.regclass) > (nullif(pg_catalog.current_setting('modkit.catalog_counts_before', true), '')::bigint[])[1][2] IS NOT FALSE OR NOT pg_catalog.current_setting('track_counts')::boolean)
+    AND c.oid = ANY (nullif(pg_catalog.current_setting('modkit.outside_objects', true), '')::oid[]) AND c.oid < $1::pg_catalog.regnamespace
+    AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
+    AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
+  UNION ALL
+  -- New types (not a relation's row type or its array).
+  SELECT FROM pg_catalog.pg_type t
+  WHERE t.oid >= $1::pg_catalog.regnamespace AND t.typnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND t.typrelid = 0 AND t.typcategory <> 'A'
+    AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = 'in progress'))
+))::int AS modkit_nothing_outside;
+
+-- name: refuse_rare_outside_new_schema
+-- $1, $2 as refuse_outside_new_schema, after it. The catalogs a module's migrations seldom write:
+-- pg_namespace (besides the one insert of the tenant's own schema), pg_proc, pg_type (changed
+-- types; new ones are refuse_outside_new_schema's), pg_policy, pg_trigger, pg_event_trigger and
+-- pg_extension. Their probes are read only when the transaction's own counts show it inserted or
+-- updated a row in one of them (less stats_baseline's; with track_counts off or no baseline,
+-- always): a plpgsql block, because a plain statement is planned whole whether its parts run or
+-- not, and the probes sit in a string it runs (EXECUTE), so that they are not even parsed
+-- otherwise. What they read is created_outside_schema's for those catalogs: new objects from the
+-- new schema's OID on, changed ones among those listed, policies and triggers on tables outside
+-- the schema (all of them when one was updated), and every event trigger and extension.
+DO $modkit$
+DECLARE
+  b bigint[] := CASE WHEN pg_catalog.current_setting('track_counts')::boolean
+                THEN nullif(pg_catalog.current_setting('modkit.catalog_counts_before', true), '')::bigint[] END;
+  found boolean;
+BEGIN
+  -- Only when the transaction wrote in these catalogs (or its counts are unknown).
+  IF (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_namespace'::pg_catalog.regclass) > b[2][1] + 1 IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_namespace'::pg_catalog.regclass) > b[2][2] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_proc'::pg_catalog.regclass) > b[3][1] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_proc'::pg_catalog.regclass) > b[3][2] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_type'::pg_catalog.regclass) > b[4][2] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_policy'::pg_catalog.regclass) > b[5][1] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_policy'::pg_catalog.regclass) > b[5][2] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_trigger'::pg_catalog.regclass) > b[6][1] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_trigger'::pg_catalog.regclass) > b[6][2] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_event_trigger'::pg_catalog.regclass) > b[7][1] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_event_trigger'::pg_catalog.regclass) > b[7][2] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_extension'::pg_catalog.regclass) > b[8][1] IS NOT FALSE)
+     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_extension'::pg_catalog.regclass) > b[8][2] IS NOT FALSE) THEN
+    EXECUTE pg_catalog.format('SELECT EXISTS (
+    -- New schemas besides the tenant''s own (the one insert expected), changed ones.
+    SELECT FROM pg_catalog.pg_namespace s
+    WHERE s.oid >= %1$s::pg_catalog.oid AND s.oid NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_namespace s
+    WHERE s.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND s.oid < %1$s::pg_catalog.oid
+      AND s.oid NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress''))
+    UNION ALL
+    -- Functions, procedures, aggregates.
+    SELECT FROM pg_catalog.pg_proc p
+    WHERE p.oid >= %1$s::pg_catalog.oid AND p.pronamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_proc p
+    WHERE p.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND p.oid < %1$s::pg_catalog.oid
+      AND p.pronamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
+    UNION ALL
+    -- Changed types.
+    SELECT FROM pg_catalog.pg_type t
+    WHERE t.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND t.oid < %1$s::pg_catalog.oid
+      AND t.typnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND t.typrelid = 0 AND t.typcategory <> ''A''
+      AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = ''in progress''))
+    UNION ALL
+    -- Policies and triggers on tables outside the schema: the new ones, all when one changed.
+    SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid = p.polrelid
+    WHERE (p.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(''pg_catalog.pg_policy''::pg_catalog.regclass) > (nullif(pg_catalog.current_setting(''modkit.catalog_counts_before'', true), '''')::bigint[])[5][2] IS NOT FALSE OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
+      AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class r ON r.oid = g.tgrelid
+    WHERE (g.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(''pg_catalog.pg_trigger''::pg_catalog.regclass) > (nullif(pg_catalog.current_setting(''modkit.catalog_counts_before'', true), '''')::bigint[])[6][2] IS NOT FALSE OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
+      AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(g.xmin)) = ''in progress''))
+    UNION ALL
+    -- Event triggers and extensions: database-wide, never a migration''s.
+    SELECT FROM pg_catalog.pg_event_trigger e WHERE (pg_catalog.age(e.xmin) = 0 OR (pg_catalog.age(e.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(e.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_extension x WHERE (pg_catalog.age(x.xmin) = 0 OR (pg_catalog.age(x.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(x.xmin)) = ''in progress'')))', $1::pg_catalog.regnamespace::pg_catalog.oid) INTO found;
+    IF found THEN
+      RAISE EXCEPTION 'modkit: an object outside schema %', $1;
+    END IF;
+  END IF;
+END
+$modkit$;
 
 -- name: record_migration
 -- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)
