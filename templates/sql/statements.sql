@@ -48,42 +48,60 @@ SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
 -- name: remember_outside_objects
 -- Once per connection, before its first tenant: the OIDs of the relations, functions, types and
 -- schemas that exist outside every tenant's schema (the system tables, extensions' objects, a
--- foundation's own tables), kept in a session setting for stats_baseline and
--- created_outside_schema, which then look these up by OID instead of reading the catalogs whole
--- for every tenant. Objects made after this are new, and found by their OID range or xmin.
-SELECT pg_catalog.set_config('modkit.outside_objects', coalesce((
-  WITH own AS (
-    SELECT n.oid FROM pg_catalog.pg_namespace n
-    WHERE n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast') OR n.nspname ~ '^pg_(toast_)?temp_'
-       OR n.nspname IN (SELECT t.schema_name FROM public.sys_tenant t)
-  )
-  SELECT pg_catalog.array_agg(o.oid)::text FROM (
-    SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace NOT IN (SELECT oid FROM own)
-    UNION ALL SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace NOT IN (SELECT oid FROM own)
-    UNION ALL SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace NOT IN (SELECT oid FROM own)
-    UNION ALL SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM own)) o), '{}'),
-  false) IS NOT NULL AS modkit_remembered;
+-- foundation's own tables), kept in a session setting for created_outside_schema and the new
+-- tenant's check, which then look these up by OID instead of reading the catalogs whole for every
+-- tenant; and, apart, the relations among them, and the tables, whose rows stats_baseline counts. Objects made after
+-- this are new, and found by their OID range or xmin.
+WITH own AS (
+  SELECT n.oid FROM pg_catalog.pg_namespace n
+  WHERE n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast') OR n.nspname ~ '^pg_(toast_)?temp_'
+     OR n.nspname IN (SELECT t.schema_name FROM public.sys_tenant t)
+), outside (oid, relation, is_table) AS (
+  SELECT c.oid, true, c.relkind IN ('r', 'p', 'm') FROM pg_catalog.pg_class c WHERE c.relnamespace NOT IN (SELECT oid FROM own)
+  UNION ALL SELECT p.oid, false, false FROM pg_catalog.pg_proc p WHERE p.pronamespace NOT IN (SELECT oid FROM own)
+  UNION ALL SELECT t.oid, false, false FROM pg_catalog.pg_type t WHERE t.typnamespace NOT IN (SELECT oid FROM own)
+  UNION ALL SELECT n.oid, false, false FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM own)
+)
+SELECT pg_catalog.set_config('modkit.outside_objects',
+         coalesce((SELECT pg_catalog.array_agg(o.oid)::text FROM outside o), '{}'), false) IS NOT NULL
+   AND pg_catalog.set_config('modkit.outside_relations',
+         coalesce((SELECT pg_catalog.array_agg(o.oid)::text FROM outside o WHERE o.relation), '{}'), false) IS NOT NULL
+   AND pg_catalog.set_config('modkit.outside_tables',
+         coalesce((SELECT pg_catalog.array_agg(o.oid)::text FROM outside o WHERE o.is_table), '{}'), false) IS NOT NULL
+   AS modkit_remembered;
 
 -- name: stats_baseline
 -- First in a tenant's transaction: the session's row counts (inserted + updated + deleted) of each
 -- table outside the tenant schemas, which include earlier transactions' until the server reports
--- them, kept transaction-local for created_outside_schema to subtract; and the session's inserted
--- and updated rows of pg_class, pg_namespace, pg_proc, pg_type, pg_policy, pg_trigger,
--- pg_event_trigger and pg_extension (8 pairs), for refuse_outside_new_schema and
--- refuse_rare_outside_new_schema to tell in which of them this transaction wrote.
+-- them, kept transaction-local for created_outside_schema and refuse_outside_new_schema to
+-- subtract; and the same session's counts of the catalog rows the new tenant's check reads only
+-- where the transaction wrote: pg_class's updated rows, pg_policy's and pg_trigger's, and the sum
+-- of the inserted and updated rows of pg_namespace, pg_proc, pg_policy, pg_trigger,
+-- pg_event_trigger and pg_extension and the updated ones of pg_type (their OIDs are fixed in
+-- PostgreSQL: 1259 pg_class, 2615 pg_namespace, 1255 pg_proc, 1247 pg_type, 3256 pg_policy, 2620
+-- pg_trigger, 3466 pg_event_trigger, 3079 pg_extension).
 SELECT pg_catalog.set_config('modkit.writes_before', coalesce((
-  SELECT pg_catalog.json_object_agg(c.oid, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)
-           + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
-  FROM pg_catalog.pg_class c
-  WHERE c.oid = ANY (coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[])
-    AND c.relkind IN ('r', 'p', 'm')), '{}'),
+  SELECT pg_catalog.json_object_agg(t.t, pg_catalog.pg_stat_get_xact_tuples_inserted(t.t)
+           + pg_catalog.pg_stat_get_xact_tuples_updated(t.t) + pg_catalog.pg_stat_get_xact_tuples_deleted(t.t))::text
+  FROM pg_catalog.unnest(coalesce(nullif(pg_catalog.current_setting('modkit.outside_tables', true), ''), '{}')::oid[]) t (t)), '{}'),
   true) IS NOT NULL
-  AND pg_catalog.set_config('modkit.catalog_counts_before', ARRAY(
-    SELECT ARRAY[pg_catalog.pg_stat_get_xact_tuples_inserted(c.c), pg_catalog.pg_stat_get_xact_tuples_updated(c.c)]
-    FROM pg_catalog.unnest('{pg_class,pg_namespace,pg_proc,pg_type,pg_policy,pg_trigger,pg_event_trigger,pg_extension}'::pg_catalog.regclass[])
-           WITH ORDINALITY AS c (c, n)
-    ORDER BY c.n)::text,
-  true) IS NOT NULL AS modkit_baseline;
+  AND pg_catalog.set_config('modkit.class_updates_before', pg_catalog.pg_stat_get_xact_tuples_updated(1259)::text, true) IS NOT NULL
+  AND pg_catalog.set_config('modkit.policy_trigger_updates_before',
+        ARRAY[pg_catalog.pg_stat_get_xact_tuples_updated(3256), pg_catalog.pg_stat_get_xact_tuples_updated(2620)]::text, true) IS NOT NULL
+  AND pg_catalog.set_config('modkit.rare_writes_before', (
+  pg_catalog.pg_stat_get_xact_tuples_inserted(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1247)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3079)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3079))::text, true) IS NOT NULL AS modkit_baseline;
 
 -- name: async_commit
 -- Tenant transactions commit without waiting for the disk: atomicity is kept (no tenant is ever
@@ -348,6 +366,7 @@ SELECT 1 / (NOT EXISTS (
   UNION ALL
   -- What was there before is unknown on this connection (no list, no baseline): not sure, so not clean.
   SELECT WHERE nullif(pg_catalog.current_setting('modkit.outside_objects', true), '') IS NULL
+     OR nullif(pg_catalog.current_setting('modkit.outside_relations', true), '') IS NULL
      OR nullif(pg_catalog.current_setting('modkit.writes_before', true), '') IS NULL
   UNION ALL
   -- New relations.
@@ -359,8 +378,9 @@ SELECT 1 / (NOT EXISTS (
   UNION ALL
   -- Changed relations, when the transaction updated any pg_class row.
   SELECT FROM pg_catalog.pg_class c
-  WHERE (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_class'::pg_catalog.regclass) > (nullif(pg_catalog.current_setting('modkit.catalog_counts_before', true), '')::bigint[])[1][2] IS NOT FALSE OR NOT pg_catalog.current_setting('track_counts')::boolean)
-    AND c.oid = ANY (nullif(pg_catalog.current_setting('modkit.outside_objects', true), '')::oid[]) AND c.oid < $1::pg_catalog.regnamespace
+  WHERE (pg_catalog.pg_stat_get_xact_tuples_updated(1259) > nullif(pg_catalog.current_setting('modkit.class_updates_before', true), '')::bigint IS NOT FALSE
+           OR NOT pg_catalog.current_setting('track_counts')::boolean)
+    AND c.oid = ANY (nullif(pg_catalog.current_setting('modkit.outside_relations', true), '')::oid[]) AND c.oid < $1::pg_catalog.regnamespace
     AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
     AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
@@ -387,24 +407,25 @@ SELECT 1 / (NOT EXISTS (
 -- the schema (all of them when one was updated), and every event trigger and extension.
 DO $modkit$
 DECLARE
-  b bigint[] := CASE WHEN pg_catalog.current_setting('track_counts')::boolean
-                THEN nullif(pg_catalog.current_setting('modkit.catalog_counts_before', true), '')::bigint[] END;
   found boolean;
 BEGIN
-  -- Only when the transaction wrote in these catalogs (or its counts are unknown).
-  IF (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_namespace'::pg_catalog.regclass) > b[2][1] + 1 IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_namespace'::pg_catalog.regclass) > b[2][2] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_proc'::pg_catalog.regclass) > b[3][1] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_proc'::pg_catalog.regclass) > b[3][2] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_type'::pg_catalog.regclass) > b[4][2] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_policy'::pg_catalog.regclass) > b[5][1] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_policy'::pg_catalog.regclass) > b[5][2] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_trigger'::pg_catalog.regclass) > b[6][1] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_trigger'::pg_catalog.regclass) > b[6][2] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_event_trigger'::pg_catalog.regclass) > b[7][1] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_event_trigger'::pg_catalog.regclass) > b[7][2] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_inserted('pg_catalog.pg_extension'::pg_catalog.regclass) > b[8][1] IS NOT FALSE)
-     OR (pg_catalog.pg_stat_get_xact_tuples_updated('pg_catalog.pg_extension'::pg_catalog.regclass) > b[8][2] IS NOT FALSE) THEN
+  -- Only when the transaction inserted or updated a row in these catalogs (the tenant's own schema
+  -- is one insert), or its counts are unknown.
+  IF NOT pg_catalog.current_setting('track_counts')::boolean
+     OR pg_catalog.pg_stat_get_xact_tuples_inserted(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1247)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3079)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3079)
+       > nullif(pg_catalog.current_setting('modkit.rare_writes_before', true), '')::bigint + 1 IS NOT FALSE THEN
     EXECUTE pg_catalog.format('SELECT EXISTS (
     -- New schemas besides the tenant''s own (the one insert expected), changed ones.
     SELECT FROM pg_catalog.pg_namespace s
@@ -444,14 +465,16 @@ BEGIN
     UNION ALL
     -- Policies and triggers on tables outside the schema: the new ones, all when one changed.
     SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid = p.polrelid
-    WHERE (p.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(''pg_catalog.pg_policy''::pg_catalog.regclass) > (nullif(pg_catalog.current_setting(''modkit.catalog_counts_before'', true), '''')::bigint[])[5][2] IS NOT FALSE OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
+    WHERE (p.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(3256) > (nullif(pg_catalog.current_setting(''modkit.policy_trigger_updates_before'', true), '''')::bigint[])[1] IS NOT FALSE
+           OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
       AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
     UNION ALL
     SELECT FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class r ON r.oid = g.tgrelid
-    WHERE (g.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(''pg_catalog.pg_trigger''::pg_catalog.regclass) > (nullif(pg_catalog.current_setting(''modkit.catalog_counts_before'', true), '''')::bigint[])[6][2] IS NOT FALSE OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
+    WHERE (g.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(2620) > (nullif(pg_catalog.current_setting(''modkit.policy_trigger_updates_before'', true), '''')::bigint[])[2] IS NOT FALSE
+           OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
       AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0

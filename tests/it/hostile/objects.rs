@@ -366,9 +366,11 @@ fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() 
         let dry = run(&test, &db, &project, &["--dry-run", "--tenant", fresh]);
         assert_code(&dry, 0);
         let out = crate::support::stdout(&dry);
+        let header = "-- Each connection, before its first tenant";
         let remember = out
-            .find("SELECT pg_catalog.set_config('modkit.outside_objects'")
-            .expect("the dry run shows remember_outside_objects");
+            .find(header)
+            .expect("the dry run shows the connection's setup");
+        let remember = out[remember..].find('\n').expect("its first line") + remember + 1;
         let remembered = out[remember..].find("AS modkit_remembered").expect("its end") + remember;
         let start = out
             .find(&format!("-- tenant {fresh}\n"))
