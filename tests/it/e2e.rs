@@ -25,6 +25,7 @@
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
 //! | [`starter`] | `modkit init --foundation`, adapt, `npm run dev`: the module in the shell's nav, list/create in Chromium, tenants apart, 403 |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
+//! | [`localdb_root`] | `npm run dev`/`bootstrap`/`test` as root in another user's project refused, writing nothing; a `$` in the project path refused before initdb |
 
 mod api;
 mod bootstrap;
@@ -35,6 +36,7 @@ mod foundation_build;
 mod foundation_express;
 mod load;
 mod localdb;
+mod localdb_root;
 mod projects;
 pub(crate) mod sandbox;
 mod starter;

@@ -2,9 +2,10 @@
 // as `modkit db start|stop|status`). An entry script: it only calls localdb.ts and bootstrap.ts.
 import { ensureLocalDb } from './bootstrap.js';
 import { isEntryPoint, redactUrl } from './config.js';
-import { hasExplicitDatabase, LOCAL_DIR, localDbState, localDbUrl, stopLocalDb } from './localdb.js';
+import { hasExplicitDatabase, LOCAL_DIR, localDbState, localDbUrl, refuseRootInAnothersProject, stopLocalDb } from './localdb.js';
 
 async function main(command: string | undefined): Promise<number> {
+  refuseRootInAnothersProject(); // before anything is read or written in another user's project
   switch (command) {
     case 'ensure': // npm test: the local database unless a server is named; quiet when it runs already
       if (!hasExplicitDatabase()) await ensureLocalDb();
