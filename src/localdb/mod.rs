@@ -24,6 +24,7 @@ mod binaries;
 pub mod devserver;
 mod lock;
 mod owner;
+mod read;
 mod user;
 
 use std::io::Write;
@@ -112,8 +113,17 @@ impl LocalDb {
         crate::plan::guard_no_symlink(&self.project, &format!("{DIR}/data/PG_VERSION"))
     }
 
+    /// A file of `.modkit/pg` (`rel` below it): as root, never through a link (read.rs).
+    fn read(&self, rel: &str) -> Option<String> {
+        read::read_text(&self.project, &Path::new(DIR).join(rel))
+    }
+
+    fn has(&self, rel: &str) -> bool {
+        read::is_file(&self.project, &Path::new(DIR).join(rel))
+    }
+
     fn initialized(&self) -> bool {
-        self.data().join("PG_VERSION").is_file() && self.file("url").is_file()
+        self.has("data/PG_VERSION") && self.has("url")
     }
 
     /// The stored URL (password included), if a cluster exists. None in a copy of another
@@ -122,20 +132,16 @@ impl LocalDb {
         if self.copied_from().is_some() {
             return None;
         }
-        let text = std::fs::read_to_string(self.file("url")).ok()?;
+        let text = self.read("url")?;
         Some(text.trim().to_string()).filter(|t| !t.is_empty())
     }
 
     pub fn port(&self) -> Option<u16> {
-        std::fs::read_to_string(self.file("port"))
-            .ok()?
-            .trim()
-            .parse()
-            .ok()
+        self.read("port")?.trim().parse().ok()
     }
 
     pub fn bootstrapped(&self) -> bool {
-        self.file("bootstrapped").is_file()
+        self.has("bootstrapped")
     }
 
     pub fn mark_bootstrapped(&self) -> Result<()> {
@@ -160,7 +166,7 @@ impl LocalDb {
 
     /// The first line of `postmaster.pid`.
     fn server_pid(&self) -> Option<u32> {
-        let text = std::fs::read_to_string(self.data().join("postmaster.pid")).ok()?;
+        let text = self.read("data/postmaster.pid")?;
         text.lines().next()?.trim().parse().ok()
     }
 
@@ -295,7 +301,7 @@ impl LocalDb {
     /// file copied (`cp -a`) from another project names that project's folder and live server,
     /// which this project must never report, stop or connect to.
     fn pid_file_is_ours(&self) -> bool {
-        let Ok(text) = std::fs::read_to_string(self.data().join("postmaster.pid")) else {
+        let Some(text) = self.read("data/postmaster.pid") else {
             return false;
         };
         match text.lines().nth(1).map(str::trim) {
@@ -308,7 +314,7 @@ impl LocalDb {
     /// another project's cluster, whose port, password and url are the original's. None for a
     /// cluster made here, or made before modkit wrote the `home` file.
     pub fn copied_from(&self) -> Option<PathBuf> {
-        let home = std::fs::read_to_string(self.file("home")).ok()?;
+        let home = self.read("home")?;
         let home = PathBuf::from(home.trim());
         (!home.as_os_str().is_empty() && home != canonical(&self.dir)).then_some(home)
     }

@@ -48,33 +48,60 @@ SELECT pg_advisory_xact_lock(1836016500, hashtext($1));
 -- name: remember_outside_objects
 -- Once per connection, before its first tenant: the OIDs of the relations, functions, types and
 -- schemas that exist outside every tenant's schema (the system tables, extensions' objects, a
--- foundation's own tables), kept in a session setting for stats_baseline and
--- created_outside_schema, which then look these up by OID instead of reading the catalogs whole
--- for every tenant. Objects made after this are new, and found by their OID range or xmin.
-SELECT pg_catalog.set_config('modkit.outside_objects', coalesce((
-  WITH own AS (
-    SELECT n.oid FROM pg_catalog.pg_namespace n
-    WHERE n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast') OR n.nspname ~ '^pg_(toast_)?temp_'
-       OR n.nspname IN (SELECT t.schema_name FROM public.sys_tenant t)
-  )
-  SELECT pg_catalog.array_agg(o.oid)::text FROM (
-    SELECT c.oid FROM pg_catalog.pg_class c WHERE c.relnamespace NOT IN (SELECT oid FROM own)
-    UNION ALL SELECT p.oid FROM pg_catalog.pg_proc p WHERE p.pronamespace NOT IN (SELECT oid FROM own)
-    UNION ALL SELECT t.oid FROM pg_catalog.pg_type t WHERE t.typnamespace NOT IN (SELECT oid FROM own)
-    UNION ALL SELECT n.oid FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM own)) o), '{}'),
-  false) IS NOT NULL AS modkit_remembered;
+-- foundation's own tables), kept in a session setting for created_outside_schema and the new
+-- tenant's check, which then look these up by OID instead of reading the catalogs whole for every
+-- tenant; and, apart, the relations among them, and the tables, whose rows stats_baseline counts. Objects made after
+-- this are new, and found by their OID range or xmin.
+WITH own AS (
+  SELECT n.oid FROM pg_catalog.pg_namespace n
+  WHERE n.nspname IN ('pg_catalog', 'information_schema', 'pg_toast') OR n.nspname ~ '^pg_(toast_)?temp_'
+     OR n.nspname IN (SELECT t.schema_name FROM public.sys_tenant t)
+), outside (oid, relation, is_table) AS (
+  SELECT c.oid, true, c.relkind IN ('r', 'p', 'm') FROM pg_catalog.pg_class c WHERE c.relnamespace NOT IN (SELECT oid FROM own)
+  UNION ALL SELECT p.oid, false, false FROM pg_catalog.pg_proc p WHERE p.pronamespace NOT IN (SELECT oid FROM own)
+  UNION ALL SELECT t.oid, false, false FROM pg_catalog.pg_type t WHERE t.typnamespace NOT IN (SELECT oid FROM own)
+  UNION ALL SELECT n.oid, false, false FROM pg_catalog.pg_namespace n WHERE n.oid NOT IN (SELECT oid FROM own)
+)
+SELECT pg_catalog.set_config('modkit.outside_objects',
+         coalesce((SELECT pg_catalog.array_agg(o.oid)::text FROM outside o), '{}'), false) IS NOT NULL
+   AND pg_catalog.set_config('modkit.outside_relations',
+         coalesce((SELECT pg_catalog.array_agg(o.oid)::text FROM outside o WHERE o.relation), '{}'), false) IS NOT NULL
+   AND pg_catalog.set_config('modkit.outside_tables',
+         coalesce((SELECT pg_catalog.array_agg(o.oid)::text FROM outside o WHERE o.is_table), '{}'), false) IS NOT NULL
+   AS modkit_remembered;
 
 -- name: stats_baseline
 -- First in a tenant's transaction: the session's row counts (inserted + updated + deleted) of each
 -- table outside the tenant schemas, which include earlier transactions' until the server reports
--- them, kept transaction-local for created_outside_schema to subtract.
+-- them, kept transaction-local for created_outside_schema and refuse_outside_new_schema to
+-- subtract; and the same session's counts of the catalog rows the new tenant's check reads only
+-- where the transaction wrote: pg_class's updated rows, pg_policy's and pg_trigger's, and the sum
+-- of the inserted and updated rows of pg_namespace, pg_proc, pg_policy, pg_trigger,
+-- pg_event_trigger and pg_extension and the updated ones of pg_type (their OIDs are fixed in
+-- PostgreSQL: 1259 pg_class, 2615 pg_namespace, 1255 pg_proc, 1247 pg_type, 3256 pg_policy, 2620
+-- pg_trigger, 3466 pg_event_trigger, 3079 pg_extension).
 SELECT pg_catalog.set_config('modkit.writes_before', coalesce((
-  SELECT pg_catalog.json_object_agg(c.oid, pg_catalog.pg_stat_get_xact_tuples_inserted(c.oid)
-           + pg_catalog.pg_stat_get_xact_tuples_updated(c.oid) + pg_catalog.pg_stat_get_xact_tuples_deleted(c.oid))::text
-  FROM pg_catalog.pg_class c
-  WHERE c.oid = ANY (coalesce(nullif(pg_catalog.current_setting('modkit.outside_objects', true), ''), '{}')::oid[])
-    AND c.relkind IN ('r', 'p', 'm')), '{}'),
-  true) IS NOT NULL AS modkit_baseline;
+  SELECT pg_catalog.json_object_agg(t.t, pg_catalog.pg_stat_get_xact_tuples_inserted(t.t)
+           + pg_catalog.pg_stat_get_xact_tuples_updated(t.t) + pg_catalog.pg_stat_get_xact_tuples_deleted(t.t))::text
+  FROM pg_catalog.unnest(coalesce(nullif(pg_catalog.current_setting('modkit.outside_tables', true), ''), '{}')::oid[]) t (t)), '{}'),
+  true) IS NOT NULL
+  AND pg_catalog.set_config('modkit.class_updates_before', pg_catalog.pg_stat_get_xact_tuples_updated(1259)::text, true) IS NOT NULL
+  AND pg_catalog.set_config('modkit.policy_trigger_updates_before',
+        ARRAY[pg_catalog.pg_stat_get_xact_tuples_updated(3256), pg_catalog.pg_stat_get_xact_tuples_updated(2620)]::text, true) IS NOT NULL
+  AND pg_catalog.set_config('modkit.rare_writes_before', (
+  pg_catalog.pg_stat_get_xact_tuples_inserted(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1247)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3079)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3079))::text, true) IS NOT NULL AS modkit_baseline;
 
 -- name: async_commit
 -- Tenant transactions commit without waiting for the disk: atomicity is kept (no tenant is ever
@@ -307,12 +334,164 @@ WITH me AS (
 SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) AS outside FROM found;
 
 -- name: refuse_outside_new_schema
--- $1 the tenant's schema (unquoted), created by this very transaction, $2 the tenant's code, $3 how
--- many migration records this transaction wrote. modkit's fast path for a new tenant, whose script
--- ends with its own COMMIT: created_outside_schema, reduced to what fails the transaction (division
--- by zero) when it finds anything, so that the one round trip stays one. It never reports: a failed
--- new tenant is done anew, where created_outside_schema names what was made, and where.
-SELECT 1 / ((:created_outside_schema) IS NULL)::int AS modkit_nothing_outside;
+-- $1 the tenant's schema as a quoted identifier ("tenant_acme"), created by this very transaction
+-- with the tenant's row (insert_new_tenant); $2 how many migration records the transaction wrote.
+-- modkit's fast path for a new tenant, whose script ends with its own COMMIT: with
+-- refuse_rare_outside_new_schema after it, what created_outside_schema finds, reduced to failing the
+-- transaction (division by zero, or an error raised) so that the one round trip stays one; the
+-- tenant is then done anew, where created_outside_schema names what was made, and where.
+-- Why not created_outside_schema itself: CREATE SCHEMA resets every cached plan (a prepared
+-- statement's and a function's too), so it would be planned anew for every new tenant, some
+-- milliseconds for its dozen catalog reads. This one reads three, as regnamespace constants the
+-- planner sees (index lookups); refuse_rare_outside_new_schema reads the other catalogs only where
+-- the transaction wrote in them:
+-- - new relations and types: their OIDs are at or above the new schema's (the OID counter only
+--   grows, until it wraps around at 2^32), and their xmin is this transaction's or one of its
+--   subtransactions' (a later id, still in progress); they must be in the tenant's schema or the
+--   session's temporary ones;
+-- - changed relations: among those remember_outside_objects listed, read only when the
+--   transaction updated a pg_class row at all (pg_stat_get_xact_tuples_updated, less
+--   stats_baseline's; with track_counts off, always);
+-- - rows written to the tables outside the tenants (stats_baseline's list): exactly the
+--   bootstrap's own, its tenant row and its migration records;
+-- - a connection that did not list what was outside, or no baseline: not sure, so not clean.
+SELECT 1 / (NOT EXISTS (
+  -- Rows written to tables outside the tenants: exactly the bootstrap's own (its tenant row, its
+  -- migration records).
+  SELECT FROM pg_catalog.json_each_text(coalesce(nullif(pg_catalog.current_setting('modkit.writes_before', true), ''), 'null')::json) w (rel, n)
+  WHERE pg_catalog.pg_stat_get_xact_tuples_inserted(w.rel::oid) + pg_catalog.pg_stat_get_xact_tuples_updated(w.rel::oid)
+        + pg_catalog.pg_stat_get_xact_tuples_deleted(w.rel::oid) - w.n::bigint
+        <> CASE w.rel::oid WHEN 'public.sys_tenant'::pg_catalog.regclass THEN 1
+                           WHEN 'public.sys_module_migration'::pg_catalog.regclass THEN $2::bigint ELSE 0 END
+  UNION ALL
+  -- What was there before is unknown on this connection (no list, no baseline): not sure, so not clean.
+  SELECT WHERE nullif(pg_catalog.current_setting('modkit.outside_objects', true), '') IS NULL
+     OR nullif(pg_catalog.current_setting('modkit.outside_relations', true), '') IS NULL
+     OR nullif(pg_catalog.current_setting('modkit.writes_before', true), '') IS NULL
+  UNION ALL
+  -- New relations.
+  SELECT FROM pg_catalog.pg_class c
+  WHERE c.oid >= $1::pg_catalog.regnamespace AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
+    AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
+  UNION ALL
+  -- Changed relations, when the transaction updated any pg_class row.
+  SELECT FROM pg_catalog.pg_class c
+  WHERE (pg_catalog.pg_stat_get_xact_tuples_updated(1259) > nullif(pg_catalog.current_setting('modkit.class_updates_before', true), '')::bigint IS NOT FALSE
+           OR NOT pg_catalog.current_setting('track_counts')::boolean)
+    AND c.oid = ANY (nullif(pg_catalog.current_setting('modkit.outside_relations', true), '')::oid[]) AND c.oid < $1::pg_catalog.regnamespace
+    AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
+    AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
+  UNION ALL
+  -- New types (not a relation's row type or its array).
+  SELECT FROM pg_catalog.pg_type t
+  WHERE t.oid >= $1::pg_catalog.regnamespace AND t.typnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND t.typrelid = 0 AND t.typcategory <> 'A'
+    AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = 'in progress'))
+))::int AS modkit_nothing_outside;
+
+-- name: refuse_rare_outside_new_schema
+-- $1, $2 as refuse_outside_new_schema, after it. The catalogs a module's migrations seldom write:
+-- pg_namespace (besides the one insert of the tenant's own schema), pg_proc, pg_type (changed
+-- types; new ones are refuse_outside_new_schema's), pg_policy, pg_trigger, pg_event_trigger and
+-- pg_extension. Their probes are read only when the transaction's own counts show it inserted or
+-- updated a row in one of them (less stats_baseline's; with track_counts off or no baseline,
+-- always): a plpgsql block, because a plain statement is planned whole whether its parts run or
+-- not, and the probes sit in a string it runs (EXECUTE), so that they are not even parsed
+-- otherwise. What they read is created_outside_schema's for those catalogs: new objects from the
+-- new schema's OID on, changed ones among those listed, policies and triggers on tables outside
+-- the schema (all of them when one was updated), and every event trigger and extension.
+DO $modkit$
+DECLARE
+  found boolean;
+BEGIN
+  -- Only when the transaction inserted or updated a row in these catalogs (the tenant's own schema
+  -- is one insert), or its counts are unknown.
+  IF NOT pg_catalog.current_setting('track_counts')::boolean
+     OR pg_catalog.pg_stat_get_xact_tuples_inserted(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2615)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1255)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(1247)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3256)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(2620)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3466)
+      + pg_catalog.pg_stat_get_xact_tuples_inserted(3079)
+      + pg_catalog.pg_stat_get_xact_tuples_updated(3079)
+       > nullif(pg_catalog.current_setting('modkit.rare_writes_before', true), '')::bigint + 1 IS NOT FALSE THEN
+    EXECUTE pg_catalog.format('SELECT EXISTS (
+    -- New schemas besides the tenant''s own (the one insert expected), changed ones.
+    SELECT FROM pg_catalog.pg_namespace s
+    WHERE s.oid >= %1$s::pg_catalog.oid AND s.oid NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_namespace s
+    WHERE s.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND s.oid < %1$s::pg_catalog.oid
+      AND s.oid NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress''))
+    UNION ALL
+    -- Functions, procedures, aggregates.
+    SELECT FROM pg_catalog.pg_proc p
+    WHERE p.oid >= %1$s::pg_catalog.oid AND p.pronamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_proc p
+    WHERE p.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND p.oid < %1$s::pg_catalog.oid
+      AND p.pronamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
+    UNION ALL
+    -- Changed types.
+    SELECT FROM pg_catalog.pg_type t
+    WHERE t.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND t.oid < %1$s::pg_catalog.oid
+      AND t.typnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+             coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND t.typrelid = 0 AND t.typcategory <> ''A''
+      AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = ''in progress''))
+    UNION ALL
+    -- Policies and triggers on tables outside the schema: the new ones, all when one changed.
+    SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid = p.polrelid
+    WHERE (p.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(3256) > (nullif(pg_catalog.current_setting(''modkit.policy_trigger_updates_before'', true), '''')::bigint[])[1] IS NOT FALSE
+           OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
+      AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class r ON r.oid = g.tgrelid
+    WHERE (g.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(2620) > (nullif(pg_catalog.current_setting(''modkit.policy_trigger_updates_before'', true), '''')::bigint[])[2] IS NOT FALSE
+           OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
+      AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+           coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
+      AND (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(g.xmin)) = ''in progress''))
+    UNION ALL
+    -- Event triggers and extensions: database-wide, never a migration''s.
+    SELECT FROM pg_catalog.pg_event_trigger e WHERE (pg_catalog.age(e.xmin) = 0 OR (pg_catalog.age(e.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(e.xmin)) = ''in progress''))
+    UNION ALL
+    SELECT FROM pg_catalog.pg_extension x WHERE (pg_catalog.age(x.xmin) = 0 OR (pg_catalog.age(x.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(x.xmin)) = ''in progress'')))', $1::pg_catalog.regnamespace::pg_catalog.oid) INTO found;
+    IF found THEN
+      RAISE EXCEPTION 'modkit: an object outside schema %', $1;
+    END IF;
+  END IF;
+END
+$modkit$;
 
 -- name: record_migration
 -- $1 tenant id, $2 module, $3 migration file name, $4 sha-256 of the file (hex)

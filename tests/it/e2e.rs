@@ -28,6 +28,7 @@
 //! | [`starter_dev`] | the foundation's `npm run dev` applies a migration saved in `migrations/<id>/` and a new permission, reports a broken one |
 //! | [`orm`] | the foundation on Kysely and on Drizzle: one pool for the ORM and withTenantTx |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
+//! | [`localdb_root`] | `npm run dev`/`bootstrap`/`test` as root in another user's project refused, writing nothing; a `$` in the project path refused before initdb |
 
 mod api;
 mod bootstrap;
@@ -38,6 +39,7 @@ mod foundation_build;
 mod foundation_express;
 mod load;
 mod localdb;
+mod localdb_root;
 mod orm;
 mod projects;
 mod real_apps;

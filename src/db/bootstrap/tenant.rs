@@ -380,47 +380,38 @@ async fn bootstrap_anew(
     Ok(done)
 }
 
-/// The two prepared statements: their names carry a hash of their text, so that a pooled server
-/// connection holding another modkit version's never answers for this one.
-fn prepared_statements() -> &'static [(String, String); 2] {
-    static PREPARED: std::sync::OnceLock<[(String, String); 2]> = std::sync::OnceLock::new();
+/// The prepared check: its name carries a hash of its text, so that a pooled server connection
+/// holding another modkit version's never answers for this one.
+fn prepared_check() -> &'static (String, String) {
+    static PREPARED: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     PREPARED.get_or_init(|| {
-        let bare = |name| crate::db::statements::sql(name).trim_end().trim_end_matches(';');
-        let check = bare("created_outside_schema");
-        let refuse = bare("refuse_outside_new_schema").replace(":created_outside_schema", check);
-        let hash = crate::modules::sha256_hex(format!("{check}{refuse}").as_bytes());
-        [
-            (format!("modkit_outside_{}", &hash[..12]), check.to_string()),
-            (format!("modkit_refuse_outside_{}", &hash[..12]), refuse),
-        ]
+        let check = crate::db::statements::sql("created_outside_schema")
+            .trim_end()
+            .trim_end_matches(';');
+        let hash = crate::modules::sha256_hex(check.as_bytes());
+        (format!("modkit_outside_{}", &hash[..12]), check.to_string())
     })
 }
 
 /// What each connection runs before its first tenant, for `--dry-run`.
 pub(super) fn connection_setup_sql() -> Vec<String> {
-    let mut out = vec![render("remember_outside_objects", &[])];
-    for (name, body) in prepared_statements() {
-        out.push(format!("PREPARE {name} (name, boolean, text, bigint) AS {body}"));
-    }
-    out
+    let (name, body) = prepared_check();
+    vec![
+        render("remember_outside_objects", &[]),
+        format!("PREPARE {name} (name, boolean, text, bigint) AS {body}"),
+    ]
 }
 
-/// The names of the check that reports and of the one that fails the transaction.
-fn prepared_names() -> (&'static str, &'static str) {
-    let [(check, _), (refuse, _)] = prepared_statements();
-    (check, refuse)
-}
-
-/// `PREPARE` created_outside_schema, and the variant that fails the transaction, on this
-/// connection: a first run's tenant then runs it without planning it (about 2 ms of planning, ten
-/// times its execution). Already prepared (a connection used before) is fine.
+/// `PREPARE` created_outside_schema on this connection, for an existing tenant's new migrations
+/// on the fast path. Already prepared (a connection used before) is fine. A new tenant's check is
+/// not prepared: its CREATE SCHEMA resets every cached plan, so that one is written to plan in
+/// microseconds instead (refuse_outside_new_schema).
 async fn prepare_checks(conn: &mut PgConnection) -> Result<()> {
-    for (name, body) in prepared_statements() {
-        let prepare = format!("PREPARE {name} (name, boolean, text, bigint) AS {body}");
-        if let Err(e) = sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut *conn).await {
-            if super::sqlstate(&e).as_deref() != Some("42P05") {
-                return Err(e.into());
-            }
+    let (name, body) = prepared_check();
+    let prepare = format!("PREPARE {name} (name, boolean, text, bigint) AS {body}");
+    if let Err(e) = sqlx::raw_sql(AssertSqlSafe(prepare)).execute(&mut *conn).await {
+        if super::sqlstate(&e).as_deref() != Some("42P05") {
+            return Err(e.into());
         }
     }
     Ok(())
@@ -561,14 +552,22 @@ fn add_migrations(
                 "created_outside_schema",
                 &[Some(schema), Some("false"), Some(code), Some(&records)],
             ));
+        } else if commits_itself {
+            // A new tenant: the cheap check, which fails the transaction on anything outside (it is
+            // then done anew, where created_outside_schema names it).
+            // The schema goes in as a quoted identifier, which the statements cast to regnamespace:
+            // a constant, its OID known when they are planned.
+            let quoted = names::quote_ident(schema);
+            let params = [Some(quoted.as_str()), Some(records.as_str())];
+            script.before_commit(render("refuse_outside_new_schema", &params));
+            script.before_commit(render("refuse_rare_outside_new_schema", &params));
         } else {
-            // The statements prepared on the connection (prepare_checks), parameters as literals.
-            let (check, refuse) = prepared_names();
-            let name = if commits_itself { refuse } else { check };
+            // The statement prepared on the connection (prepare_checks), parameters as literals.
+            let (check, _) = prepared_check();
             let args = [schema, created, code, records.as_str()]
                 .map(crate::db::statements::literal)
                 .join(", ");
-            script.before_commit(format!("EXECUTE {name} ({args})"));
+            script.before_commit(format!("EXECUTE {check} ({args})"));
         }
     }
     Ok(())

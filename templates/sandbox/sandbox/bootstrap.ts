@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { databaseUrl, isEntryPoint, loadConfig, pgEnvUrl, redactUrl } from './config.js';
-import { hasExplicitDatabase, type StartedLocalDb, startLocalDb } from './localdb.js';
+import { hasExplicitDatabase, refuseRootInAnothersProject, type StartedLocalDb, startLocalDb } from './localdb.js';
 import { projectModules, type ProjectModule } from './modules.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
@@ -737,6 +737,12 @@ const USAGE = `usage: npm run bootstrap [-- --tenant CODE ...] [--db URL]
   --db URL       database to use (default: DATABASE_URL, then modkit.toml's [database] url)`;
 
 async function main(): Promise<number> {
+  try {
+    refuseRootInAnothersProject(); // before anything is read or written in another user's project
+  } catch (err) {
+    console.error(`error: ${(err as Error).message}`);
+    return 2;
+  }
   let values;
   try {
     ({ values } = parseArgs({

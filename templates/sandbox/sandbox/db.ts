@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { bootstrap, ensureLocalDb } from './bootstrap.js';
 import { databaseUrl, isEntryPoint, projectRoot, redactUrl } from './config.js';
-import { hasExplicitDatabase, LOCAL_DIR, localDbState, localDbUrl, stopLocalDb } from './localdb.js';
+import { hasExplicitDatabase, LOCAL_DIR, localDbState, localDbUrl, refuseRootInAnothersProject, stopLocalDb } from './localdb.js';
 
 /**
  * The tests' database: `<the dev database>_test` on the same server (the local cluster, or the one
@@ -87,6 +87,7 @@ async function runTests(args: string[]): Promise<number> {
 }
 
 async function main(command: string | undefined): Promise<number> {
+  refuseRootInAnothersProject(); // before anything is read or written in another user's project
   switch (command) {
     case 'ensure': // the local database unless a server is named; quiet when it runs already
       if (!hasExplicitDatabase()) await ensureLocalDb();

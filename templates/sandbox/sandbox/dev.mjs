@@ -74,6 +74,35 @@ const FORMAT = createHash('sha256').update(`${process.versions.node.split('.')[0
 /** What the database was last brought in step with (migrations, permissions, database): see dbInputs(). */
 const DB_INPUTS = join(OUT, 'db-inputs');
 
+// As root in a project another user owns: refuse before anything is written (see the function).
+refuseRootInAnothersProject();
+
+/**
+ * Root compiling here would leave .modkit/dev root's, and every later reload as the project's owner
+ * would fail with EACCES; and that user can swap any name under the project for a link while root
+ * works. So, as root in a project (or a .modkit, .modkit/pg, .modkit/dev) another user owns, exit 2
+ * with how to run it as them, as sandbox/localdb.ts does for npm run bootstrap and npm test. As root
+ * in root's own project, npm run dev runs as before.
+ */
+function refuseRootInAnothersProject() {
+  if (process.getuid?.() !== 0) return;
+  for (const path of [root, join(root, '.modkit'), join(root, '.modkit', 'pg'), OUT]) {
+    let uid;
+    try {
+      uid = lstatSync(path).uid;
+    } catch {
+      continue;
+    }
+    if (uid === 0) continue;
+    const name = (readFileOr('/etc/passwd') ?? '').split('\n').map((line) => line.split(':')).find((f) => f[2] === String(uid))?.[0];
+    console.error(
+      `error: as root, npm does not run in ${root}: ${path} belongs to ${name ?? `uid ${uid}`}, who could redirect root's file operations, and would find what root writes there owned by root\n` +
+        `hint: run npm as that user (e.g. su ${name ?? 'USER'} -s /bin/sh -c 'npm run dev'), or start the local database as root with \`modkit db start\` (which works as the project's owner), or use your own server with DATABASE_URL`,
+    );
+    process.exit(2);
+  }
+}
+
 /**
  * What .modkit/dev was compiled from: a sha-256 per source file.
  * @typedef {object} Manifest

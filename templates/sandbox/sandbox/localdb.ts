@@ -224,24 +224,56 @@ export class LocalDbError extends Error {
 /**
  * As root in a project someone else owns (or whose .modkit they own), refuse: that user can swap any
  * name under it for a link while root works, and root would write, chown or read through it (their
- * `password` linked to /etc/shadow ended up in their `url`). modkit itself works there as the owner.
+ * `password` linked to /etc/shadow ended up in their `url`); and what root writes there (.modkit/dev)
+ * is root's, so that every later run as the owner fails with EACCES. modkit itself works there as the
+ * owner. npm run dev (dev.mjs, its own copy), npm run bootstrap and npm test call it first, before
+ * they write anything; as root in root's own project nothing changes.
  */
-function refuseRootInAnothersProject(): void {
+export function refuseRootInAnothersProject(): void {
   if (process.getuid?.() !== 0) return;
-  for (const path of [projectRoot, join(projectRoot, '.modkit'), LOCAL_DIR]) {
+  for (const path of [projectRoot, join(projectRoot, '.modkit'), LOCAL_DIR, join(projectRoot, '.modkit', 'dev')]) {
     let uid: number;
     try {
       uid = lstatSync(path).uid;
     } catch {
-      return;
+      continue;
     }
     if (uid !== 0) {
+      const name = userName(uid);
       throw new LocalDbError(
-        `as root, npm does not run the local database in ${projectRoot}: ${path} belongs to uid ${uid}, who could redirect root's file operations`,
-        "run npm as that user (e.g. su USER -c 'npm run dev'), or start it as root with `modkit db start` (which works as the project's owner), or use your own server with DATABASE_URL",
+        `as root, npm does not run in ${projectRoot}: ${path} belongs to ${name ?? `uid ${uid}`}, who could redirect root's file operations, and would find what root writes there owned by root`,
+        `run npm as that user (e.g. su ${name ?? 'USER'} -s /bin/sh -c 'npm run dev'), or start the local database as root with \`modkit db start\` (which works as the project's owner), or use your own server with DATABASE_URL`,
       );
     }
   }
+}
+
+/** The name /etc/passwd gives `uid`, if any. */
+function userName(uid: number): string | undefined {
+  try {
+    return readFileSync('/etc/passwd', 'utf8')
+      .split('\n')
+      .map((line) => line.split(':'))
+      .find((f) => f[2] === String(uid))?.[0];
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * initdb runs `"<bindir>/postgres" -V` and pg_ctl the server through /bin/sh, inside double quotes: a
+ * folder named `$(touch PW)` ran `touch PW`, and a quote or a newline failed with a misleading
+ * "program postgres not found". Such a path is refused before anything runs, as modkit does.
+ */
+function refuseShellCharacters(path: string, what: string): void {
+  // eslint-disable-next-line no-control-regex
+  const bad = [...path].find((c) => '$`"\'\\'.includes(c) || /[\u0000-\u001f\u007f-\u009f]/.test(c));
+  if (bad === undefined) return;
+  const shown = /[\u0000-\u001f\u007f-\u009f]/.test(bad) ? JSON.stringify(bad).slice(1, -1) : bad;
+  throw new LocalDbError(
+    `${what} ${JSON.stringify(path).slice(1, -1)} holds the character '${shown}', which PostgreSQL's initdb and pg_ctl cannot take (they pass the path through a shell)`,
+    "move or rename the project folder to a path without $ ` \" ' \\ or control characters, or use your own server with DATABASE_URL",
+  );
 }
 
 /** PostgreSQL refuses root: as root, run it as the owner of the cluster, else of the project folder. */
@@ -366,6 +398,8 @@ export async function startLocalDb(log: (line: string) => void = console.log, fi
     return { url: localDbUrl()!, reused: true, created: false };
   }
   const bins = findBinaries();
+  refuseShellCharacters(projectRoot, "the project's path");
+  refuseShellCharacters(bins.dir, "the PostgreSQL binaries' path");
   const user = runAs();
   // One start at a time; whoever waited finds the cluster made, or running, by the other.
   const { created, reused, seconds } = await withLock(user, async () => {

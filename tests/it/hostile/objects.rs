@@ -348,3 +348,65 @@ fn doctor_db_reports_objects_left_outside_the_tenants() {
         "{text}"
     );
 }
+
+/// The check a brand-new tenant's one-round-trip script ends with is not created_outside_schema
+/// but a cheap one (issue 15: the full check is planned anew after every CREATE SCHEMA, ~2 ms a
+/// tenant). Run alone, as `--dry-run` prints it, it must refuse every kind of outside object and
+/// row by itself (not leave it to the tenant being done anew), and pass a migration that keeps to
+/// its schema (or every new tenant would silently be done twice).
+#[test]
+fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    assert_code(&run(&test, &db, &project, &["--tenant", "acme"]), 0);
+    let migration = "items/plugin/migrations/0002_outside.sql";
+    // The connection's setup (what exists outside the tenants), then the new tenant's script.
+    let script = |fresh: &str| -> String {
+        let dry = run(&test, &db, &project, &["--dry-run", "--tenant", fresh]);
+        assert_code(&dry, 0);
+        let out = crate::support::stdout(&dry);
+        let header = "-- Each connection, before its first tenant";
+        let remember = out
+            .find(header)
+            .expect("the dry run shows the connection's setup");
+        let remember = out[remember..].find('\n').expect("its first line") + remember + 1;
+        let remembered = out[remember..].find("AS modkit_remembered").expect("its end") + remember;
+        let start = out
+            .find(&format!("-- tenant {fresh}\n"))
+            .expect("the tenant's script");
+        let end = out[start..].find("\nCOMMIT;").expect("the script commits itself") + start;
+        assert!(out[start..end].contains("refuse") || out[start..end].contains("modkit_nothing_outside"));
+        format!(
+            "{};\n{}\nCOMMIT;",
+            &out[remember..remembered + 20],
+            &out[start..end]
+        )
+    };
+    for (i, (sql, found, left)) in OUTSIDE.iter().enumerate() {
+        test.write_file(migration, sql);
+        let fresh = format!("new{i}");
+        let err = crate::support::pg::try_rows(db.url(), &script(&fresh))
+            .expect_err(&format!("the new tenant's script committed {sql}"));
+        let err = err.to_string();
+        assert!(
+            err.contains("division by zero") || err.contains("modkit: "),
+            "{sql}: refused by the check, not by something else ({found}): {err}"
+        );
+        assert_eq!(db.scalar(left), "0", "{sql} left something behind");
+    }
+    test.write_file(
+        migration,
+        "CREATE TABLE notes (id int CHECK (id > 0), item uuid REFERENCES items);\nCREATE INDEX ON notes (id);\n\
+         CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM notes';\n\
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
+         CREATE TRIGGER touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\nCREATE POLICY mine ON notes USING (true);\n\
+         CREATE TYPE mood AS ENUM ('ok');\nCREATE SEQUENCE ticket;\nCREATE VIEW note_ids AS SELECT id FROM notes;\n\
+         CREATE TEMP TABLE scratch (x int) ON COMMIT DROP;\nINSERT INTO scratch VALUES (1);\n\
+         INSERT INTO notes (id) SELECT x FROM scratch;\n",
+    );
+    crate::support::pg::try_rows(db.url(), &script("clean"))
+        .unwrap_or_else(|e| panic!("a migration that keeps to its schema was refused: {e}"));
+    assert_eq!(db.scalar("SELECT count(*) FROM tenant_clean.notes"), "1");
+}

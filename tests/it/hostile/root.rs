@@ -406,3 +406,55 @@ fn root_run_as_another_user_in_a_users_project_is_refused_before_anything() {
     let passwd = fs::read_to_string("/etc/passwd").unwrap();
     assert!(!passwd.contains("modkit-no-such-user"), "a user was created");
 }
+
+/// Doctor as root in a project `nobody` owns read `.modkit/pg/url`, `port` and `postmaster.pid`
+/// by path: a `url` linked (by a symbolic or a hard link) to a root-only file holding a URL made
+/// `doctor --db` use it, connecting with its password to where it pointed. Now those files are
+/// opened without following links, each folder relative to the one before, and read only when they
+/// are the folder owner's own single-named files: doctor neither prints nor uses the file's bytes.
+#[test]
+fn root_doctor_never_reads_or_uses_a_root_only_file_linked_as_the_owners_url() {
+    if !is_root() {
+        return;
+    }
+    for hard in [false, true] {
+        let test = CliTest::new();
+        let dir = owned_sandbox(&test);
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let secret = test.write_file(
+            "root-only/url",
+            format!("postgres://postgres:root-only-secret@127.0.0.1:{port}/items_dev\n"),
+        );
+        fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
+        let pg = dir.join(".modkit/pg");
+        fs::create_dir_all(pg.join("data")).unwrap();
+        fs::write(pg.join("data/PG_VERSION"), "15\n").unwrap();
+        fs::write(pg.join("port"), port.to_string()).unwrap();
+        if hard {
+            fs::hard_link(&secret, pg.join("url")).unwrap();
+        } else {
+            std::os::unix::fs::symlink(&secret, pg.join("url")).unwrap();
+        }
+        give_to_a_normal_user(&test, &dir.join(".modkit"));
+        // give_to_a_normal_user chowns through the hard link too: the file is root's again.
+        Command::new("chown")
+            .args(["-h", "0:0"])
+            .arg(&secret)
+            .status()
+            .unwrap();
+        let out = test
+            .command()
+            .args(["doctor", "--db", "--connect-timeout", "3"])
+            .current_dir(&dir)
+            .output()
+            .unwrap();
+        let text = transcript(&out);
+        assert!(!text.contains("root-only-secret"), "hard link {hard}: {text}");
+        assert!(
+            listener.accept().is_err(),
+            "hard link {hard}: doctor connected where the root-only file pointed:\n{text}"
+        );
+    }
+}
