@@ -14,11 +14,11 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use jsonc_parser::ParseOptions;
 use jsonc_parser::cst::{CstInputValue, CstObject, CstRootNode};
 
-use super::fix_check::{Edits, keep_if_it_type_checks};
+use super::fix_check::{Edits, Verdict, type_check, write_whole};
 use super::ignore::Ignore;
 use super::{Kind, Target};
 use crate::diagnostics::Diagnostic;
@@ -98,7 +98,31 @@ pub fn run(target: &Target, ignore: &Ignore) -> Result<Vec<Change>> {
         }
     }
     if !edits.is_empty() {
-        changes = keep_if_it_type_checks(target, &edits, changes)?;
+        match type_check(target, &edits)? {
+            Verdict::Kept => {}
+            Verdict::NotChecked(why) => {
+                // Kept, and said: the last fix of the group carries it.
+                if let Some(last) = changes.iter_mut().rev().find(|c| c.fixed) {
+                    last.what
+                        .push_str(&format!(" (not type-checked: {why}; run your type-check now)"));
+                }
+            }
+            Verdict::Undone {
+                files,
+                new_errors,
+                first,
+            } => {
+                changes = vec![Change::note(format!(
+                    "{}: the fix was undone: TypeScript's own check fails after it ({new_errors} new error(s), first: {first}); fix that, then run --fix again",
+                    files.join(", ")
+                ))];
+            }
+            Verdict::UndoneUnchecked(why) => {
+                changes = vec![Change::note(format!(
+                    "the tsconfig fix was undone: the project fails its type-check after it and could not be checked without it ({why})"
+                ))];
+            }
+        }
     }
     if !ignore.skips("dependency-dev-path-in-dependencies") {
         for (package, types) in super::checks::dependencies::movable_to_dev(target) {
@@ -322,21 +346,6 @@ fn move_to_dev(package: &CstObject, name: &str) -> Option<()> {
     }
     prop.remove();
     Some(())
-}
-
-/// A file replaced whole: written beside it, then renamed over it, keeping its permissions.
-pub(super) fn write_whole(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let mut tmp =
-        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
-    tmp.write_all(text.as_bytes())?;
-    if let Ok(meta) = std::fs::metadata(path) {
-        std::fs::set_permissions(tmp.path(), meta.permissions())?;
-    }
-    tmp.persist(path)
-        .with_context(|| format!("cannot replace {}", path.display()))?;
-    Ok(())
 }
 
 /// Modules of a foundation that drifted from what adapt writes: adapted again from their sandbox

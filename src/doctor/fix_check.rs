@@ -15,7 +15,6 @@ use std::time::Duration;
 use anyhow::Result;
 
 use super::Target;
-use super::fix::Change;
 
 /// Files a group of fixes rewrote: what each held before and after, in the order written.
 #[derive(Default)]
@@ -36,58 +35,76 @@ impl Edits {
 
     fn restore(&self) -> Result<()> {
         for (path, before, _) in self.0.iter().rev() {
-            super::fix::write_whole(path, before)?;
+            write_whole(path, before)?;
         }
         Ok(())
     }
 
     fn reapply(&self) -> Result<()> {
         for (path, _, after) in &self.0 {
-            super::fix::write_whole(path, after)?;
+            write_whole(path, after)?;
         }
         Ok(())
     }
 }
 
-/// Keep `group` (the changes behind `edits`) only if the project's type-check does not get worse.
-pub fn keep_if_it_type_checks(target: &Target, edits: &Edits, mut group: Vec<Change>) -> Result<Vec<Change>> {
-    let after = match TypeCheck::find(target).and_then(|tsc| Ok((tsc.errors()?, tsc))) {
+/// What the project's own type-check said of a group of fixes.
+pub enum Verdict {
+    /// Kept: the fixed project type-checks, or fails with no error it did not have.
+    Kept,
+    /// Kept without a check, and why it could not be made.
+    NotChecked(String),
+    /// Undone (the files as they were): the check fails after the fixes with errors it did not have.
+    Undone {
+        files: Vec<String>,
+        new_errors: usize,
+        first: String,
+    },
+    /// Undone: the check fails after the fixes and could not be run without them.
+    UndoneUnchecked(String),
+}
+
+/// Check the fixes behind `edits` with the project's own TypeScript, undoing them if they made it worse.
+pub fn type_check(target: &Target, edits: &Edits) -> Result<Verdict> {
+    let (after, tsc) = match TypeCheck::find(target).and_then(|tsc| Ok((tsc.errors()?, tsc))) {
         Ok(found) => found,
-        Err(why) => {
-            // Kept, and said: the last fix of the group carries it.
-            if let Some(last) = group.iter_mut().rev().find(|c| c.fixed) {
-                last.what
-                    .push_str(&format!(" (not type-checked: {why}; run your type-check now)"));
-            }
-            return Ok(group);
-        }
+        Err(why) => return Ok(Verdict::NotChecked(why)),
     };
-    let (after, tsc) = after;
     if after.is_empty() {
-        return Ok(group);
+        return Ok(Verdict::Kept);
     }
     edits.restore()?;
     let before = match tsc.errors() {
         Ok(errors) => errors,
-        Err(why) => {
-            // Cannot tell whether the fix made it worse: leave the files as they were.
-            return Ok(vec![Change::note(format!(
-                "not fixed: the project fails its type-check after the fix and could not be checked without it ({why}); nothing was changed"
-            ))]);
-        }
+        // Cannot tell whether the fix made it worse: leave the files as they were.
+        Err(why) => return Ok(Verdict::UndoneUnchecked(why)),
     };
     let new: Vec<&String> = after.difference(&before).collect();
-    if new.is_empty() {
+    let Some(first) = new.first() else {
         edits.reapply()?;
-        return Ok(group);
+        return Ok(Verdict::Kept);
+    };
+    Ok(Verdict::Undone {
+        files: edits.0.iter().map(|(p, ..)| target.relative(p)).collect(),
+        new_errors: new.len(),
+        first: (*first).clone(),
+    })
+}
+
+/// A file replaced whole: written beside it, then renamed over it, keeping its permissions.
+pub(super) fn write_whole(path: &Path, text: &str) -> Result<()> {
+    use anyhow::Context;
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp =
+        tempfile::NamedTempFile::new_in(dir).with_context(|| format!("cannot write in {}", dir.display()))?;
+    tmp.write_all(text.as_bytes())?;
+    if let Ok(meta) = std::fs::metadata(path) {
+        std::fs::set_permissions(tmp.path(), meta.permissions())?;
     }
-    let files: Vec<String> = edits.0.iter().map(|(p, ..)| target.relative(p)).collect();
-    Ok(vec![Change::note(format!(
-        "{}: the fix was undone: TypeScript's own check fails after it ({} new error(s), first: {}); fix that, then run --fix again",
-        files.join(", "),
-        new.len(),
-        new[0]
-    ))])
+    tmp.persist(path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
 }
 
 /// The project's own `tsc`, run with node on the tsconfig doctor checks.
