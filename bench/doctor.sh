@@ -29,6 +29,7 @@ echo "foundation: $n modules, $files files"
 hyperfine --warmup 2 --runs 10 --export-markdown "$work/result.md" \
   -n "cat every file (floor)" "find foundation -type f -exec cat {} + > /dev/null" \
   -n "modkit doctor ($n modules)" "$modkit doctor foundation -q --ignore toolchain" \
+  -n "modkit doctor ($n modules), one core" "taskset -c 0 $modkit doctor foundation -q --ignore toolchain" \
   -n "modkit doctor ($n modules, with the toolchain; exit 1: no node_modules)" "$modkit doctor foundation -q; true" \
   -n "modkit adapt m001 (nothing to do)" "$modkit adapt m001 --foundation foundation -q" >/dev/null
 cat "$work/result.md"
