@@ -769,6 +769,8 @@ function hash(path) {
  * @param {string | Buffer} content
  */
 function writeAtomic(path, content) {
+  // Checked again at every write: .modkit/dev may have been swapped for a link since the compile.
+  refuseLinks();
   const tmp = `${path}.${process.pid}.tmp`;
   writeFileSync(tmp, content, { flag: 'wx' });
   renameSync(tmp, path);

@@ -323,7 +323,14 @@ fn two_sandboxes_and_a_running_copy_each_list_only_their_own_rows() {
     // `stopped` while postgres still runs.
     let mut dev_b = npm_run_dev(&b, "b-again", &[]);
     let b_db = db_port(&b.dir);
-    fs::remove_dir_all(b.dir.join(".modkit")).unwrap();
+    // As a user's `rm -rf` would, again if the running launcher made a file meanwhile.
+    let removed = (0..20).any(|_| {
+        fs::remove_dir_all(b.dir.join(".modkit")).is_ok() || {
+            std::thread::sleep(Duration::from_millis(50));
+            false
+        }
+    });
+    assert!(removed, "could not remove {}", b.dir.join(".modkit").display());
     dev_b.guard.interrupt();
     let log = fs::read_to_string(&dev_b.log).unwrap_or_default();
     assert!(
