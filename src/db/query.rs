@@ -186,18 +186,7 @@ pub fn json_value(type_name: &str, text: Option<&str>) -> serde_json::Value {
 /// A value as one table cell: control characters (a newline in a text column) escaped, so each
 /// row stays one line and the columns stay aligned.
 pub fn cell(text: Option<&str>) -> String {
-    text.map(|t| {
-        t.chars()
-            .map(|c| {
-                if c.is_control() {
-                    c.escape_default().to_string()
-                } else {
-                    c.to_string()
-                }
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    text.map(crate::names::printable).unwrap_or_default()
 }
 
 /// What `db psql` hands to psql: the URL without its password, the password in PGPASSWORD (never
