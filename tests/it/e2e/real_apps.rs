@@ -53,6 +53,17 @@ fn install(app: &App) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     copy_dir(&fixture(&format!("real/{}", app.name)), &dir);
     copy_dir(&fixture("real-foundations/_common"), &dir);
+    // docs/foundation.md's pg files, from the fixture they are the snippets of (one source): the pool
+    // and withTenantTx verbatim, requirePermission with its imports beside it.
+    let common = dir.join("src/foundation");
+    for (from, to) in [
+        ("foundation/src/lib/db/client.ts", "client.ts"),
+        ("foundation/src/lib/db/tenant-db.ts", "tenant-db.ts"),
+        ("foundation/src/lib/security/rbac.ts", "rbac.ts"),
+    ] {
+        let text = fs::read_to_string(fixture(from)).unwrap();
+        fs::write(common.join(to), text.replace("'../db/", "'./")).unwrap();
+    }
     copy_dir(&fixture(&format!("real-foundations/{}/overlay", app.name)), &dir);
     timed(&format!("npm install ({}, once)", app.name), || {
         run_ok(
