@@ -595,9 +595,11 @@ fn docs_foundation_snippets_are_the_tested_fixture_files() {
     let doc = std::fs::read_to_string(root.join("docs/foundation.md")).unwrap();
     let mut shown = Vec::new();
     for part in doc.split("<!-- snippet: ").skip(1) {
+        // ```ts, or ```prisma for Prisma's schema.
         let (path, rest) = part
-            .split_once(" -->\n```ts\n")
-            .expect("a ```ts block after each snippet marker");
+            .split_once(" -->\n```")
+            .and_then(|(path, rest)| Some((path, rest.split_once('\n')?.1)))
+            .expect("a code block after each snippet marker");
         let block = &rest[..rest.find("\n```\n").expect("the end of the block") + 1];
         let file = std::fs::read_to_string(root.join(path)).unwrap();
         assert_eq!(
@@ -613,6 +615,8 @@ fn docs_foundation_snippets_are_the_tested_fixture_files() {
         "tests/fixtures/foundation/src/modules/registry.ts",
         "tests/fixtures/orm/kysely/client.ts",
         "tests/fixtures/orm/drizzle/client.ts",
+        "tests/fixtures/orm/prisma/schema.prisma",
+        "tests/fixtures/orm/prisma/client.ts",
     ] {
         assert!(
             shown.iter().any(|s| s == path),

@@ -176,8 +176,8 @@ fn the_seed_traps_in_a_sandbox_are_found_with_file_and_line() {
     );
     test.replace_in_file(
         "items/plugin/index.ts",
-        "import type { Request, Response } from 'express';",
-        "import type { Request, Response } from 'express';\nimport { Pool } from 'pg';",
+        "import type { Request, RequestHandler, Response } from 'express';",
+        "import type { Request, RequestHandler, Response } from 'express';\nimport { Pool } from 'pg';",
     );
     let pg_line = test
         .read_file("items/plugin/index.ts")

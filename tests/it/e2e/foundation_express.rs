@@ -2,7 +2,10 @@
 //! adapter (not the module) forwards the rejected promise to next(err), so the foundation's error
 //! handler answers 500 and the process stays up. Express 5 forwards rejections itself; Express 4
 //! does not, and without the adapter's forwarding the unhandled rejection ends the process (checked
-//! too, so this test can fail). Express 4 is installed once per run beside the shared sandbox, and
+//! too, so this test can fail). The template's module also forwards its own rejections (its
+//! `route()` helper); these tests take that out, as a module written without it (or before it)
+//! would be, so that the adapter's forwarding alone is what they see. Express 4 is installed once
+//! per run beside the shared sandbox, and
 //! the foundation's node_modules links everything else to the sandbox's packages.
 
 use std::fs;
@@ -92,6 +95,16 @@ fn bootstrap(dir: &Path, db: &TestDb) {
 
 const ALICE: [(&str, &str); 2] = [("X-User-Id", "alice"), ("X-Tenant-Id", "acme")];
 
+/// The adapted module's `route()` helper without its own `.catch(next)`: each handler returns its
+/// promise to Express, as a bare async handler does (after tsc: this is not type-correct).
+fn without_the_modules_own_catch(dir: &Path) {
+    patch(
+        &dir.join("src/modules/items/plugin/index.ts"),
+        "  return (req, res, next) => {\n    handle(req, res).catch(next);\n  };",
+        "  return handle as unknown as RequestHandler;",
+    );
+}
+
 #[test]
 fn a_module_route_whose_sql_fails_answers_500_and_the_foundation_stays_up_on_express_4_and_5() {
     for (major, variant) in [("5", Variant::Esm), ("4", Variant::Cjs)] {
@@ -111,6 +124,7 @@ fn a_module_route_whose_sql_fails_answers_500_and_the_foundation_stays_up_on_exp
             "Express {major}: tsc:\n{}",
             transcript(&out)
         );
+        without_the_modules_own_catch(&dir);
         let db = TestDb::new();
         bootstrap(&dir, &db);
         let mut server = start_foundation(&dir, &label, db.url());
@@ -151,6 +165,7 @@ fn on_express_4_an_unforwarded_rejection_ends_the_process() {
         "const router = forwardRejections(Router());",
         "const router = Router();",
     );
+    without_the_modules_own_catch(&dir);
     let db = TestDb::new();
     bootstrap(&dir, &db);
     let mut server = start_foundation(&dir, "express4-bare", db.url());

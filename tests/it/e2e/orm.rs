@@ -1,12 +1,18 @@
-//! The foundation on Kysely and on Drizzle (docs/foundation.md): the app's ORM and withTenantTx share
-//! one pg pool, so the tested withTenantTx stays as it is and only client.ts changes. For each ORM:
-//! the fixture foundation with that client.ts (tests/fixtures/orm/<orm>/), the module adapted,
-//! `tsc`, served with a create and a list in one tenant and nothing in the other, and a script that
-//! queries through the ORM and through withTenantTx on the same pool: the tenant's search_path
-//! inside, none of it left on the pooled connection after. Kysely and Drizzle are installed once per
-//! run beside the shared sandbox.
+//! The foundation on Kysely, on Drizzle and on Prisma (docs/foundation.md): the app's ORM and
+//! withTenantTx share one pg pool, so the tested withTenantTx stays as it is and only client.ts
+//! changes. For each ORM: the fixture foundation with that client.ts (tests/fixtures/orm/<orm>/),
+//! the module adapted, `tsc`, served with a create and a list in one tenant and nothing in the
+//! other, and a script that queries through the ORM and through withTenantTx on the same pool: the
+//! tenant's search_path inside, none of it left on the pooled connection after. The ORMs are
+//! installed once per run beside the shared sandbox.
+//!
+//! Prisma's client is generated (`prisma generate`, Prisma 7's Rust-free `prisma-client` generator
+//! with the pg driver adapter), offline: its postinstall scripts are not run, and its schema engine,
+//! which `generate` would otherwise download first and never needs for this generator, is a
+//! program that fails loudly if it is ever run.
 
 use std::fs;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -15,22 +21,37 @@ use super::sandbox::{ITEMS, command, run_ok, sandbox, stdout, timed};
 use crate::support::pg::TestDb;
 use crate::support::{bin, fixture, http, transcript};
 
-/// `kysely` and `drizzle-orm`, installed once per test process.
+/// The program `prisma generate` is told is its schema engine: never run for the `prisma-client`
+/// generator, and a failure naming itself if it ever is.
+const NO_SCHEMA_ENGINE: &str = "#!/bin/sh
+echo \"modkit's tests: Prisma ran its schema engine ($*), which they never download\" >&2
+exit 97
+";
+
+/// `kysely`, `drizzle-orm` and Prisma 7 (its CLI, client and pg adapter), installed once per test
+/// process, Prisma's scripts not run (they would download its engines).
 fn orm_packages() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = sandbox().root.join("orm");
         fs::create_dir_all(&dir).unwrap();
         fs::write(dir.join("package.json"), r#"{ "name": "orm", "private": true }"#).unwrap();
-        timed("npm install kysely drizzle-orm (once)", || {
+        timed("npm install kysely drizzle-orm prisma (once)", || {
             run_ok(command("npm", &dir).args([
                 "install",
                 "--no-audit",
                 "--no-fund",
+                "--ignore-scripts",
                 "kysely@0.29",
                 "drizzle-orm@0.45",
+                "prisma@7.10",
+                "@prisma/client@7.10",
+                "@prisma/adapter-pg@7.10",
             ]));
         });
+        let engine = dir.join("no-schema-engine");
+        fs::write(&engine, NO_SCHEMA_ENGINE).unwrap();
+        fs::set_permissions(&engine, fs::Permissions::from_mode(0o755)).unwrap();
         // Drizzle's driver imports `pg` from where it lies: the shared sandbox's, as the app's pool.
         let pg = dir.join("node_modules/pg");
         if !pg.exists() {
@@ -41,7 +62,7 @@ fn orm_packages() -> &'static Path {
 }
 
 /// The foundation's node_modules: the shared sandbox's packages and the ORM's, each linked.
-fn with_orm(dir: &Path, package: &str) {
+fn with_orm(dir: &Path, packages: &[&str]) {
     let modules = dir.join("node_modules");
     fs::remove_file(&modules).unwrap();
     fs::create_dir(&modules).unwrap();
@@ -51,18 +72,52 @@ fn with_orm(dir: &Path, package: &str) {
     {
         std::os::unix::fs::symlink(entry.path(), modules.join(entry.file_name())).unwrap();
     }
-    std::os::unix::fs::symlink(
-        orm_packages().join("node_modules").join(package),
-        modules.join(package),
+    for package in packages {
+        let link = modules.join(package);
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(orm_packages().join("node_modules").join(package), link).unwrap();
+    }
+}
+
+/// `prisma generate` over tests/fixtures/orm/prisma/schema.prisma: the client in src/generated/,
+/// with nothing downloaded.
+fn prisma_generate(dir: &Path) {
+    fs::create_dir_all(dir.join("prisma")).unwrap();
+    fs::copy(
+        fixture("orm/prisma/schema.prisma"),
+        dir.join("prisma/schema.prisma"),
     )
     .unwrap();
+    let orm = orm_packages();
+    let out = timed("prisma generate", || {
+        run_ok(
+            command(orm.join("node_modules/.bin/prisma"), dir)
+                .arg("generate")
+                .env("PRISMA_SCHEMA_ENGINE_BINARY", orm.join("no-schema-engine"))
+                .env("CHECKPOINT_DISABLE", "1")
+                .env("PRISMA_HIDE_UPDATE_MESSAGE", "1"),
+        )
+    });
+    assert!(
+        dir.join("src/generated/prisma/client.ts").is_file(),
+        "prisma generate wrote no client:\n{}",
+        transcript(&out)
+    );
 }
 
 #[test]
-fn the_foundation_on_kysely_and_on_drizzle_shares_one_pool_with_with_tenant_tx() {
-    for (orm, package) in [("kysely", "kysely"), ("drizzle", "drizzle-orm")] {
+fn the_foundation_on_kysely_on_drizzle_and_on_prisma_shares_one_pool_with_with_tenant_tx() {
+    let orms: [(&str, &[&str]); 3] = [
+        ("kysely", &["kysely"]),
+        ("drizzle", &["drizzle-orm"]),
+        ("prisma", &["@prisma/client", "@prisma/adapter-pg"]),
+    ];
+    for (orm, packages) in orms {
         let dir = foundation(Variant::Esm, orm);
-        with_orm(&dir, package);
+        with_orm(&dir, packages);
+        if orm == "prisma" {
+            prisma_generate(&dir);
+        }
         fs::copy(
             fixture(&format!("orm/{orm}/client.ts")),
             dir.join("src/lib/db/client.ts"),
@@ -110,6 +165,11 @@ fn the_foundation_on_kysely_and_on_drizzle_shares_one_pool_with_with_tenant_tx()
             seen["after"], "\"$user\", public",
             "{orm}: the tenant's search_path outlived its transaction: {seen}"
         );
+        if orm == "prisma" {
+            // Prisma's query while the tenant's transaction holds its connection: another
+            // connection of the pool, untouched by the tenant's transaction-local search_path.
+            assert_eq!(seen["prismaInside"], "\"$user\", public", "{orm}: {seen}");
+        }
 
         let server = start_foundation(&dir, &format!("foundation-{orm}"), db.url());
         let url = format!("{}{ITEMS}", server.base());
