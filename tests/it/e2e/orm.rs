@@ -52,10 +52,13 @@ fn orm_packages() -> &'static Path {
         let engine = dir.join("no-schema-engine");
         fs::write(&engine, NO_SCHEMA_ENGINE).unwrap();
         fs::set_permissions(&engine, fs::Permissions::from_mode(0o755)).unwrap();
-        // Drizzle's driver imports `pg` from where it lies: the shared sandbox's, as the app's pool.
-        let pg = dir.join("node_modules/pg");
-        if !pg.exists() {
-            std::os::unix::fs::symlink(sandbox().dir.join("node_modules/pg"), &pg).unwrap();
+        // The ORMs import `pg` from where they lie: make that the shared sandbox's, the app's pool's,
+        // as npm's one deduplicated copy in an app. Prisma's adapter brings its own otherwise, and
+        // its `instanceof pg.Pool` then fails on the app's pool, which it takes for a config.
+        for package in ["pg", "@types/pg"] {
+            let copy = dir.join("node_modules").join(package);
+            let _ = fs::remove_dir_all(&copy);
+            std::os::unix::fs::symlink(sandbox().dir.join("node_modules").join(package), &copy).unwrap();
         }
         dir
     })
