@@ -25,19 +25,22 @@ flags() { # the --config overrides of a variant
   esac
 }
 
+# "wall 12:34.56, CPU 1234.5 s (user 1200.0 + sys 34.5), max RSS 1234 MB" from a /usr/bin/time -v file
+timing() {
+  awk -F': ' '/Elapsed \(wall clock\)/ {w = $2} /User time/ {u = $2} /System time/ {s = $2}
+    /Maximum resident/ {m = $2} END {printf "wall %s, CPU %.1f s (user %.1f + sys %.1f), max RSS %d MB", w, u + s, u, s, m / 1024}' "$1"
+}
+
 build() {
   local v=$1 t=$dir/$1
   mkdir -p "$t"
   rm -rf "$t/target"
+  echo "$v: started $(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg)" >"$t/load.txt"
   # shellcheck disable=SC2046
   nice -n 10 /usr/bin/time -v -o "$t/time.txt" \
     cargo build --quiet --locked --profile dist --target-dir "$t/target" $(flags "$v") 2>"$t/build.log"
-  printf '%s: wall %s, user %ss, sys %ss, max RSS %s kB (load after: %s)\n' "$v" \
-    "$(sed -n 's/.*Elapsed (wall clock) time.*: //p' "$t/time.txt")" \
-    "$(sed -n 's/.*User time (seconds): //p' "$t/time.txt")" \
-    "$(sed -n 's/.*System time (seconds): //p' "$t/time.txt")" \
-    "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$t/time.txt")" \
-    "$(cut -d' ' -f1-3 /proc/loadavg)" | tee "$t/summary.txt"
+  echo "$v: ended $(date -u +%H:%M:%S), load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$t/load.txt"
+  echo "$v: $(timing "$t/time.txt")"
 }
 
 measure() {
@@ -50,8 +53,8 @@ measure() {
     bin=$dir/$v/target/dist/modkit
     [ -x "$bin" ] || { echo "bench/profiles.sh: $bin is missing (bench/profiles.sh build $v)" >&2; exit 2; }
     tar -C "$(dirname "$bin")" -czf "$work/$v.tgz" modkit
-    printf '%s: binary %s bytes, tar.gz %s bytes; build: %s\n' "$v" "$(stat -c %s "$bin")" \
-      "$(stat -c %s "$work/$v.tgz")" "$(cat "$dir/$v/summary.txt" 2>/dev/null | cut -d: -f2- || echo '?')"
+    printf '%s: binary %s bytes, tar.gz %s bytes; cold build: %s; %s\n' "$v" "$(stat -c %s "$bin")" \
+      "$(stat -c %s "$work/$v.tgz")" "$(timing "$dir/$v/time.txt")" "$(tr '\n' ' ' <"$dir/$v/load.txt" 2>/dev/null)"
   done
   # The 200-module foundation of bench/doctor.sh, made once with the dist variant.
   bin=$dir/dist/target/dist/modkit
