@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # modkit from npm: `npx modkit@<v> --version` from a local registry (Verdaccio on 127.0.0.1, from
 # target/npm-tools as scripts/test.sh installs it) with an empty npm cache and a warm one, and the
-# launcher's overhead over running the binary directly, with node's own start-up (`node -e 0`)
-# measured side by side. Prints the medians of RUNS runs, the binary's size and the tarballs'.
+# launcher's overhead over running the binary directly, with node's and npm's own start-up
+# measured side by side, for both shapes of the installed package: the JS launcher as bin (what
+# --ignore-scripts gives) and the native binary the postinstall puts in its place. Prints the
+# medians of RUNS runs (wall and CPU), the registry requests of a warm npx, the binary's size and
+# the tarballs'.
 #
 #   bench/npm.sh [BINARY] [RUNS=10]
 #
@@ -57,56 +60,85 @@ for t in "$work"/dist/modkit-cli-*.tgz "$work/dist/modkit-$version.tgz"; do
 done
 
 export npm_config_registry=$registry npm_config_update_notifier=false npm_config_audit=false npm_config_fund=false
-ms() { echo $((($(date +%s%N) - $1) / 1000000)); }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
-# time_runs N cmd...: the median of N runs in ms (output discarded, failure fatal)
-time_runs() {
-  local n=$1 t
-  shift
-  for _ in $(seq "$n"); do
-    t=$(date +%s%N)
-    "$@" >/dev/null 2>&1 || { echo "bench/npm.sh: failed: $*" >&2; exit 1; }
-    ms "$t"
-  done | median
-}
-cold_npx() {
-  local cache
-  cache=$(mktemp -d "$work/cache.XXXXXX")
-  (cd "$work" && npm_config_cache=$cache npx --yes "modkit@$version" --version)
-}
+# The two shapes of the installed package, side by side: "launcher", bin/modkit.js the JS launcher
+# (what --ignore-scripts, pnpm, Yarn and Windows get: the package before the postinstall), and
+# "native", the binary put in its place by the postinstall (npm/modkit/lib/install.js).
+ignore() { [ "$1" = launcher ] && echo --ignore-scripts || true; }
 
 echo "modkit $version, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), node $(node -v), npm $(npm -v)"
 echo "binary: $binary, $(stat -c %s "$binary") bytes"
 ls -l "$work"/dist/*.tgz | awk '{print "tarball: " $NF ", " $5 " bytes"}'
-echo "npx modkit@$version --version, empty npm cache (median of 3): $(time_runs 3 cold_npx) ms"
-warm=$work/warm-cache
-(cd "$work" && npm_config_cache=$warm npx --yes "modkit@$version" --version >/dev/null)
-echo "npx modkit@$version --version, warm npm cache: $(cd "$work" && npm_config_cache=$warm time_runs "$runs" npx --yes "modkit@$version" --version) ms"
-# npx is npm: nothing run through it starts faster than npm itself. Its floor, in the same run:
-echo "npm's own start (npm --version), the floor of any npx: $(cd "$work" && npm_config_cache=$warm time_runs "$runs" npm --version) ms"
-echo "npx --version (npm exec's start, nothing resolved): $(cd "$work" && npm_config_cache=$warm time_runs "$runs" npx --version) ms"
-mkdir -p "$work/project" && cd "$work/project" && echo '{"private":true}' >package.json
-npm install --silent "modkit@$version" >/dev/null
-echo "npx modkit --version, in a project that has it: $(time_runs "$runs" npx modkit --version) ms"
-direct=node_modules/@modkit/cli-linux-x64/modkit
-# Wall time and CPU time (user + system, from getrusage: less sensitive to a loaded machine),
-# interleaved, medians of RUNS rounds.
-echo "side by side, interleaved, median of $runs:"
-python3 - "$runs" "$direct" <<'PY'
-import resource, statistics, subprocess, sys, time
-runs, direct = int(sys.argv[1]), sys.argv[2]
-cases = [("the binary directly (modkit --version)", [direct, "--version"]),
-         ("node's own start (node -e 0)", ["node", "-e", "0"]),
-         ("the launcher (node_modules/.bin/modkit --version)", ["node_modules/.bin/modkit", "--version"])]
-wall = {n: [] for n, _ in cases}
-cpu = {n: [] for n, _ in cases}
+
+# Cold: an empty npm cache each run, the shapes interleaved.
+cd "$work"
+for _ in 1 2 3; do
+  for shape in launcher native; do
+    cache=$(mktemp -d "$work/cache.XXXXXX")
+    t=$(date +%s%N)
+    # shellcheck disable=SC2046
+    npm_config_cache=$cache npx --yes $(ignore $shape) "modkit@$version" --version >/dev/null
+    echo "$shape $((($(date +%s%N) - t) / 1000000))"
+  done
+done >"$work/cold.txt"
+for shape in launcher native; do
+  echo "npx modkit@$version --version, empty npm cache, $shape (median of 3): $(awk -v s=$shape '$1 == s {print $2}' "$work/cold.txt" | sort -n | sed -n 2p) ms"
+done
+
+# Warm: one npm cache per shape, and a project with modkit installed per shape.
+for shape in launcher native; do
+  # shellcheck disable=SC2046
+  npm_config_cache=$work/warm-$shape npx --yes $(ignore $shape) "modkit@$version" --version >/dev/null
+  mkdir -p "$work/project-$shape"
+  (cd "$work/project-$shape" &&
+    echo '{"private": true, "scripts": {"v": "modkit --version"}}' >package.json &&
+    # shellcheck disable=SC2046
+    npm_config_cache=$work/warm-$shape npm install --silent $(ignore $shape) "modkit@$version" >/dev/null)
+done
+head -c 4 "$work/project-native/node_modules/.bin/modkit" | grep -q ELF || { echo "bench/npm.sh: the postinstall did not put the binary in place" >&2; exit 1; }
+# npm's http log: "(cache revalidated)" is a request answered 304, "(cache stale)" or "(cache hit)" none.
+requests() {
+  npm_config_cache=$work/warm-native npx --yes --loglevel http "$@" "modkit@$version" --version 2>&1 >/dev/null |
+    grep 'http fetch' | grep -cv 'cache stale\|cache hit' || true
+}
+echo "registry requests of one warm npx: $(requests), with --prefer-offline: $(requests --prefer-offline)"
+
+# Wall time and CPU time (user + system of the whole process tree, from getrusage: less sensitive
+# to a loaded machine), interleaved, medians of RUNS rounds.
+echo "side by side, interleaved, median of $runs (wall, CPU):"
+python3 - "$runs" "$work" "$version" "$(npm root -g)/npm/node_modules/libnpmexec" <<'PY'
+import os, resource, statistics, subprocess, sys, time
+runs, work, version, libnpmexec = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+spec = f"modkit@{version}"
+def at(shape, cwd=None, cache=None):
+    env = dict(os.environ, npm_config_cache=f"{work}/warm-{cache or shape}")
+    return {"cwd": cwd or work, "env": env}
+proj = lambda shape: f"{work}/project-{shape}"
+cases = [
+    ("node's own start: node -e 0", ["node", "-e", "0"], at("native")),
+    ("npm's own start: npm --version", ["npm", "--version"], at("native")),
+    ("npx --version (npm exec, nothing resolved)", ["npx", "--version"], at("native")),
+    ("npm's exec code loaded, nothing run: node -e require(libnpmexec)",
+     ["node", "-e", "require(process.argv[1])", libnpmexec], at("native")),
+]
+for shape in ("launcher", "native"):
+    cases += [
+        (f"[{shape}] npx {spec} --version, warm cache", ["npx", "--yes", spec, "--version"], at(shape)),
+        (f"[{shape}] the same, --prefer-offline", ["npx", "--yes", "--prefer-offline", spec, "--version"], at(shape)),
+        (f"[{shape}] npx modkit --version, in a project", ["npx", "modkit", "--version"], at(shape, proj(shape))),
+        (f"[{shape}] npm run v (modkit --version), in a project", ["npm", "run", "--silent", "v"], at(shape, proj(shape))),
+        (f"[{shape}] node_modules/.bin/modkit --version", ["node_modules/.bin/modkit", "--version"], at(shape, proj(shape))),
+    ]
+cases.append(("the binary itself", ["node_modules/@modkit/cli-linux-x64/modkit", "--version"], at("native", proj("native"))))
+wall = {c[0]: [] for c in cases}
+cpu = {c[0]: [] for c in cases}
 for _ in range(runs):
-    for name, cmd in cases:
+    for name, cmd, kw in cases:
         r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True)
+        subprocess.run(cmd, stdout=subprocess.DEVNULL, check=True, **kw)
         t1, r1 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
         wall[name].append((t1 - t0) * 1000)
         cpu[name].append((r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime) * 1000)
-for name, _ in cases:
-    print(f"  {name:52s} wall {statistics.median(wall[name]):7.1f} ms   cpu {statistics.median(cpu[name]):6.1f} ms")
+for name, _, _ in cases:
+    print(f"  {name:66s} wall {statistics.median(wall[name]):7.1f} ms   cpu {statistics.median(cpu[name]):6.1f} ms")
 PY
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -60,6 +60,9 @@ pub const STACK_SIZE: usize = 256 << 20;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
+    if let Some(code) = distribution::run_npm_override(&args) {
+        return code;
+    }
     // Read before parsing, so that a usage error is coloured (or not) and shaped (JSON or not) as
     // asked too.
     let color = output::color_flag(&args);

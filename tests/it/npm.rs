@@ -77,7 +77,7 @@ fn launcher_passes_its_unit_tests_on_nodes_test_runner() {
         "node --test npm/test/ failed:\n{}",
         transcript(&out)
     );
-    assert!(stdout(&out).contains("pass 20"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("pass 26"), "{}", stdout(&out));
 }
 
 /// `node scripts/actionlint.cjs files...`
@@ -168,6 +168,86 @@ fn init_run_by_the_npm_launcher_pins_modkit_and_upgrade_keeps_it() {
             .output()
             .unwrap();
         assert_exit(&out, 0, dir);
+    }
+}
+
+/// The npm package's postinstall puts the binary in place of bin/modkit.js (npm/modkit/lib/install.js):
+/// run from there, with no launcher before it, modkit still knows it came from npm and honours
+/// MODKIT_BINARY as the launcher did, with the launcher's one-line errors.
+#[test]
+fn the_binary_as_the_npm_packages_bin_pins_modkit_and_honours_modkit_binary() {
+    let test = CliTest::new();
+    let pkg_bin = test.path("node_modules/modkit/bin");
+    fs::create_dir_all(&pkg_bin).unwrap();
+    let swapped = pkg_bin.join("modkit.js");
+    fs::copy(bin(), &swapped).unwrap();
+    let dot_bin = test.path("node_modules/.bin");
+    fs::create_dir_all(&dot_bin).unwrap();
+    std::os::unix::fs::symlink("../modkit/bin/modkit.js", dot_bin.join("modkit")).unwrap();
+    let run = |env: &[(&str, &Path)], args: &[&str]| {
+        let mut cmd = Command::new(dot_bin.join("modkit"));
+        cmd.current_dir(test.root())
+            .env_remove("MODKIT_NPM_LAUNCHER")
+            .env_remove("MODKIT_BINARY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        output(cmd.args(args))
+    };
+
+    assert_exit(&run(&[], &["init", "items"]), 0, "init from the npm bin");
+    let pkg: serde_json::Value = serde_json::from_str(&test.read_file("items/package.json")).unwrap();
+    assert_eq!(pkg["devDependencies"]["modkit"], VERSION, "{pkg:#}");
+    assert_eq!(pkg["allowScripts"]["modkit"], true, "{pkg:#}");
+    // The same binary elsewhere is a cargo install: no pin.
+    let out = output(
+        Command::new(bin())
+            .current_dir(test.root())
+            .env_remove("MODKIT_NPM_LAUNCHER")
+            .args(["init", "plain"]),
+    );
+    assert_exit(&out, 0, "init from cargo");
+    let pkg: serde_json::Value = serde_json::from_str(&test.read_file("plain/package.json")).unwrap();
+    assert!(pkg["devDependencies"].get("modkit").is_none(), "{pkg:#}");
+    assert!(pkg["allowScripts"].get("modkit").is_none(), "{pkg:#}");
+
+    // MODKIT_BINARY runs that program instead, with the arguments and MODKIT_NPM_LAUNCHER.
+    let env_bin = Path::new("/usr/bin/env");
+    let out = run(&[("MODKIT_BINARY", env_bin)], &[]);
+    assert_exit(&out, 0, "MODKIT_BINARY=env");
+    assert!(
+        stdout(&out).contains(&format!("MODKIT_NPM_LAUNCHER={VERSION}")),
+        "{}",
+        stdout(&out)
+    );
+    let echo = Path::new("/bin/echo");
+    let out = run(&[("MODKIT_BINARY", echo)], &["a b", "--x=1"]);
+    assert_eq!(stdout(&out), "a b --x=1\n");
+
+    // Faults: one line, exit 2, as the launcher.
+    let script = test.path("script");
+    fs::write(&script, "echo this would run as a shell script\n").unwrap();
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    let not_exec = test.path("not-exec");
+    fs::copy("/bin/true", &not_exec).unwrap();
+    fs::set_permissions(&not_exec, fs::Permissions::from_mode(0o644)).unwrap();
+    for (target, says) in [
+        (
+            Path::new("/nonexistent/modkit"),
+            "MODKIT_BINARY is set to /nonexistent/modkit, which does not exist",
+        ),
+        (test.root(), "which is not a file"),
+        (script.as_path(), "is not a program for this machine"),
+        (not_exec.as_path(), "it is not executable"),
+    ] {
+        let out = run(&[("MODKIT_BINARY", target)], &["--version"]);
+        assert_exit(&out, 2, says);
+        let err = stderr(&out);
+        assert!(
+            err.starts_with("modkit: ") && err.contains(says) && err.lines().count() == 1,
+            "{err}"
+        );
+        assert!(!stdout(&out).contains("would run"), "{}", stdout(&out));
     }
 }
 
@@ -506,6 +586,18 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
     );
     assert_exit(&out, 0, "npm install");
     assert!(items.join("node_modules/@modkit/cli-linux-x64/modkit").is_file());
+    // The sandbox allows modkit's postinstall (no warning), which put the binary in place of the
+    // JS launcher: node_modules/.bin/modkit starts no node.
+    assert!(
+        !stderr(&out).contains("allowScripts"),
+        "npm install warned about install scripts:\n{}",
+        transcript(&out)
+    );
+    let bin = fs::read(items.join("node_modules/.bin/modkit")).unwrap();
+    assert!(
+        bin.starts_with(b"\x7fELF"),
+        "node_modules/.bin/modkit is still the JS launcher"
+    );
 
     // doctor through the sandbox's own devDependency: clean, then a problem (1), then usage (2).
     assert_exit(
@@ -579,8 +671,9 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
         );
     }
 
-    // Ctrl-C through the launcher: a modkit that waits (a server that accepts and never answers)
-    // gets the terminal's SIGINT, and nothing is left behind; SIGTERM to the launcher alone too.
+    // Ctrl-C through the JS launcher (what `npm create modkit`, pnpm and Windows run): a modkit
+    // that waits (a server that accepts and never answers) gets the terminal's SIGINT, and nothing
+    // is left behind; SIGTERM to the launcher alone too.
     let stalled = TcpListener::bind("127.0.0.1:0").unwrap();
     let db = format!(
         "postgres://x@127.0.0.1:{}/x",
@@ -591,7 +684,9 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
             user(
                 &items,
                 &[
-                    "node_modules/.bin/modkit",
+                    "node",
+                    "-e",
+                    "require('modkit/lib/launcher').run(process.argv.slice(1))",
                     "bootstrap",
                     "--db",
                     &db,
