@@ -72,6 +72,7 @@ mod tests {
             "server/http.ts",
             "server/server.ts",
             "server/modules.ts",
+            "server/project-module.ts",
             "server/sql/system.sql",
             "src/modules/.gitkeep",
             "client/src/main.ts",
@@ -82,6 +83,12 @@ mod tests {
         assert!(
             !modules.contents.contains("../plugin/"),
             "the sandbox's modules.ts leaked in"
+        );
+        // What bootstrap.ts reads of a module is written once, in the shared project-module.ts.
+        assert!(
+            modules.contents.contains("from './project-module.js'")
+                && !modules.contents.contains("migrationsDir: URL;"),
+            "modules.ts declares the shared ProjectModule again"
         );
         // The foundation's own server.ts uses the shared files, never a copy of them.
         let server = files.iter().find(|f| f.path == "server/server.ts").unwrap();

@@ -25,7 +25,7 @@
 //! | [`dev`] | `npm run dev`'s launcher: the API restarted on a change, a syntax error survived, source maps, no orphan API, no write through a link |
 //! | [`starter`] | `modkit init --foundation`, adapt, `npm run dev`: the module in the shell's nav, list/create in Chromium, tenants apart, 403 |
 //! | [`real_apps`] | adapt into real open-source Express apps (tests/fixtures/real/): their own type-check, build, linter, formatter; served on PostgreSQL |
-//! | [`starter_dev`] | the foundation's `npm run dev` applies a migration saved in `migrations/<id>/` and a new permission, reports a broken one |
+//! | [`starter_dev`] | the foundation's `npm run dev` applies a migration saved in `migrations/<id>/` and a new permission, reports a broken one; serves a module adapted while it runs |
 //! | [`orm`] | the foundation on Kysely and on Drizzle: one pool for the ORM and withTenantTx |
 //! | [`localdb`] | the quick start on the embedded PostgreSQL 18 with the system's hidden; the bootstrap core on it |
 //! | [`localdb_root`] | `npm run dev`/`bootstrap`/`test` as root in another user's project refused, writing nothing; a `$` in the project path refused before initdb |

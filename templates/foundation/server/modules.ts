@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { loadConfig, projectRoot } from './config.js';
+import type { ProjectModule as BaseModule } from './project-module.js';
 
 export interface NavItem {
   path: string;
@@ -23,14 +24,8 @@ export interface ModuleConfig {
   nav?: { basePath: string; items: NavItem[] };
 }
 
-export interface ProjectModule {
-  id: string;
-  name: string;
-  permissions: readonly string[];
-  /** The folder of its migrations (*.sql, applied in name order). */
-  migrationsDir: URL;
-  /** Where its permissions are declared, for messages. */
-  source: string;
+/** An adapted module: what bootstrap.ts reads of it (project-module.ts, shared with the sandbox), its config and routes. */
+export interface ProjectModule extends BaseModule {
   config: ModuleConfig;
   /** The adapter's file (server/routes/index.ts), relative to the project root. */
   routes: string;
@@ -42,10 +37,14 @@ export interface ProjectModule {
 const meta = import.meta;
 const compiled = /\/\.modkit\/dev\/.*\.js$/.test(meta.url);
 
+/** The file to import() for a project file (`src/modules/items/module.config.ts`): its compiled form under npm run dev. */
+function projectFile(rel: string): string {
+  return compiled ? join(projectRoot, '.modkit', 'dev', rel.replace(/\.ts$/, '.js')) : join(projectRoot, rel);
+}
+
 /** The URL to import() a project file (`src/modules/items/module.config.ts`) with. */
 export function projectFileUrl(rel: string): string {
-  const file = compiled ? join(projectRoot, '.modkit', 'dev', rel.replace(/\.ts$/, '.js')) : join(projectRoot, rel);
-  return pathToFileURL(file).href;
+  return pathToFileURL(projectFile(rel)).href;
 }
 
 /** The modules folder, relative to the project root. */
@@ -68,14 +67,19 @@ function migrationsOf(modulesDir: string, id: string): string {
   return existsSync(old) && !existsSync(fresh) ? old : fresh;
 }
 
-/** Every adapted module, sorted by id; an Error naming the file when a module.config.ts is wrong. */
+/**
+ * Every adapted module, sorted by id; an Error naming the file when a module.config.ts is wrong. Under
+ * npm run dev a module counts once its module.config.ts is compiled: `modkit adapt` writes a module
+ * file by file while the launcher compiles what it finds at each change, so a module.config.ts that
+ * arrived since the last compile waits for the next one (the launcher's dbSources() counts alike).
+ */
 export async function projectModules(): Promise<ProjectModule[]> {
   const dir = modulesDir();
   const root = join(projectRoot, dir);
   if (!existsSync(root)) return [];
   const modules: ProjectModule[] = [];
   const ids = readdirSync(root, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(join(root, e.name, 'module.config.ts')))
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.') && existsSync(projectFile(`${dir}/${e.name}/module.config.ts`)))
     .map((e) => e.name)
     .sort();
   for (const id of ids) {

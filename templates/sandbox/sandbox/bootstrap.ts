@@ -14,7 +14,8 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { databaseUrl, isEntryPoint, loadConfig, pgEnvUrl, redactUrl } from './config.js';
 import { hasExplicitDatabase, refuseRootInAnothersProject, type StartedLocalDb, startLocalDb } from './localdb.js';
-import { projectModules, type ProjectModule } from './modules.js';
+import { projectModules } from './modules.js';
+import type { ProjectModule } from './project-module.js';
 
 /** A tenant code: it names the schema `tenant_<code>`, well under PostgreSQL's 63-byte identifiers. */
 export const TENANT_CODE = /^[a-z][a-z0-9_]{0,47}$/;

@@ -349,8 +349,10 @@ function dbSources() {
   const permissions = [];
   for (const e of entries(modulesDir).filter((e) => e.isDirectory()).sort((a, b) => (a.name < b.name ? -1 : 1))) {
     files.push(...sql(join(modulesDir, e.name, 'migrations')));
-    const config = readFileOr(join(root, modulesDir, e.name, 'module.config.ts')) ?? '';
-    permissions.push(`${e.name}:${/\bpermissions\s*:\s*\[[^\]]*\]/.exec(config)?.[0] ?? ''}`);
+    // The compiled module.config.js, as the migration runner reads it (server/modules.ts): a module
+    // that `modkit adapt` is still writing counts once it is compiled, and changes the inputs then.
+    const config = readFileOr(join(OUT, modulesDir, e.name, 'module.config.js'));
+    if (config !== undefined) permissions.push(`${e.name}:${/\bpermissions\s*:\s*\[[^\]]*\]/.exec(config)?.[0] ?? ''}`);
   }
   return { files: files.sort(), permissions };
 }
@@ -568,8 +570,8 @@ function takeRunner() {
 
 /**
  * What the database must be in step with: each migration's name and content, the modules' declared
- * permissions (plugin/index.ts's `permissions` array in a sandbox, each module.config.ts's in a
- * foundation, as modkit reads them) and which database.
+ * permissions (plugin/index.ts's `permissions` array in a sandbox, each compiled module.config.ts's in
+ * a foundation) and which database.
  */
 function dbInputs() {
   const h = createHash('sha256');

@@ -2,16 +2,7 @@
 // `modkit init --foundation` has its own modules.ts, listing every adapted module; bootstrap.ts is the same.)
 import plugin, { permissions } from '../plugin/index.js';
 import { loadConfig } from './config.js';
-
-export interface ProjectModule {
-  id: string;
-  name: string;
-  permissions: readonly string[];
-  /** The folder of its migrations (*.sql, applied in name order). */
-  migrationsDir: URL;
-  /** Where its permissions are declared, for messages. */
-  source: string;
-}
+import type { ProjectModule } from './project-module.js';
 
 /** The module of plugin/; an Error when modkit.toml names another one. */
 export async function projectModules(): Promise<ProjectModule[]> {
