@@ -410,3 +410,109 @@ fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() 
         .unwrap_or_else(|e| panic!("a migration that keeps to its schema was refused: {e}"));
     assert_eq!(db.scalar("SELECT count(*) FROM tenant_clean.notes"), "1");
 }
+
+/// New tenants are made several to a transaction (a batch, each in a savepoint, one check for all
+/// of them). One bad tenant among them must not take the others down, nor hide in the batch: the
+/// batch is refused, each tenant is done alone, the good ones commit and the bad one is refused,
+/// named with what it made. Bad in two ways: an object outside every tenant (`public.leak`), and
+/// one in another new tenant's schema of the same batch (`tenant_a.spy`, made while tenant c ran:
+/// outside c's schema, though inside the batch's). A migration that each tenant alone runs fine
+/// but two in one transaction do not (a temporary table) still applies everywhere.
+#[test]
+fn a_batch_with_one_bad_tenant_commits_the_others_and_refuses_the_bad_one_naming_it() {
+    // First, batches are what a clean first run does: 40 new tenants (and dev) on one connection
+    // in 3 transactions, where one a tenant is 41 (the run's other work: about 11).
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    let file = crate::bootstrap::tenants_file(&test, "tenants.txt", 40);
+    let before = crate::bootstrap::transactions(&db);
+    let output = run(
+        &test,
+        &db,
+        &project,
+        &["--jobs", "1", "--tenants-file", file.to_str().unwrap()],
+    );
+    assert_code(&output, 0);
+    let spent = crate::bootstrap::transactions(&db) - before;
+    assert!(
+        spent < 30,
+        "41 new tenants took {spent} transactions: not batched"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM sys_module_migration"), "41");
+
+    // One connection: every new tenant of a run is in the same batch (up to 16).
+    let codes = ["a", "b", "bad", "c", "d"];
+    let mut args = vec!["--jobs", "1"];
+    for code in codes {
+        args.extend(["--tenant", code]);
+    }
+    let migration = "items/plugin/migrations/0002_bad.sql";
+    for (sql, bad, found) in [
+        (
+            "DO $$ BEGIN IF current_schema() = 'tenant_bad' THEN CREATE TABLE public.leak (); END IF; END $$;\n",
+            "bad",
+            "table public.leak",
+        ),
+        (
+            "DO $$ BEGIN IF current_schema() = 'tenant_c' THEN CREATE TABLE tenant_a.spy (); END IF; END $$;\n",
+            "c",
+            "table tenant_a.spy",
+        ),
+    ] {
+        let db = TestDb::new();
+        let test = cli_for(&db);
+        let project = sandbox(&test, "items");
+        test.write_file(migration, sql);
+        let output = run(&test, &db, &project, &args);
+        assert_code(&output, 1);
+        let err = stderr(&output);
+        let failed: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+        assert_eq!(failed.len(), 1, "one tenant failed:\n{err}");
+        let line = failure_line(&output, bad);
+        assert!(
+            line.contains(&format!("outside schema tenant_{bad}")) && line.contains(found),
+            "{sql}: {line}"
+        );
+        assert_eq!(
+            db.scalar(&format!("SELECT count(*) FROM sys_tenant WHERE code = '{bad}'")),
+            "0",
+            "the bad tenant was rolled back whole"
+        );
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM pg_class WHERE relname IN ('leak', 'spy')"),
+            "0",
+            "{sql} left something behind"
+        );
+        // The others: each with its row, its schema's table and both records.
+        for code in codes.iter().filter(|c| **c != bad) {
+            assert_eq!(
+                db.scalar(&format!(
+                    "SELECT count(*) FROM sys_module_migration m JOIN sys_tenant t ON t.id = m.tenant_id \
+                     WHERE t.code = '{code}' AND to_regclass('tenant_{code}.items') IS NOT NULL"
+                )),
+                "2",
+                "tenant {code} was not committed beside the bad one:\n{err}"
+            );
+        }
+    }
+
+    // A temporary table made by every tenant's migration: fine alone, "already exists" for the
+    // second tenant of a batch. The batch falls back, every tenant applies it.
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    test.write_file(
+        migration,
+        "CREATE TEMP TABLE seed (name text) ON COMMIT DROP;\nINSERT INTO seed VALUES ('x');\n\
+         INSERT INTO items (name) SELECT name FROM seed;\n",
+    );
+    let output = run(&test, &db, &project, &args);
+    assert_code(&output, 0);
+    for code in codes {
+        assert_eq!(
+            db.scalar(&format!("SELECT count(*) FROM tenant_{code}.items")),
+            "1"
+        );
+    }
+}
