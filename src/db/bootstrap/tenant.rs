@@ -1,4 +1,5 @@
-//! Tenant work: one transaction per tenant, over `jobs` connections, sent as scripts.
+//! Tenant work: one transaction per tenant (new tenants in batches, `units`), over `jobs`
+//! connections, sent as scripts.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
