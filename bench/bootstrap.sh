@@ -3,6 +3,7 @@
 # on the same throwaway PostgreSQL (default durability settings).
 #
 #   bench/bootstrap.sh [N_TENANTS=1000] [RSS_TENANTS=10000]      (BENCH_REPEAT=3 runs of each)
+#   BENCH_BASELINE=/path/to/other/modkit bench/bootstrap.sh ...   (that binary's first run too, interleaved)
 #
 # Prints a Markdown table for docs/performance.md. The floor is one psql session running the
 # equivalent SQL (tenant row, schema, module table, migration record) in one transaction, and the
@@ -102,7 +103,8 @@ median() { python3 -c "import statistics,sys; print(f'{statistics.median(map(flo
 # deletes thousands of files, and on a file system without a journal (this machine's) ext4 then
 # skips the inodes it freed in the last minutes at every file it creates, so whatever runs next
 # creates its tables more slowly (the floor measured 2.4, 3.3, then 4.6 s in a drop-and-recreate loop).
-f1=(); f2=(); m1=(); m2=(); c1=(); cm=(); r1=()
+f1=(); f2=(); m1=(); m2=(); c1=(); cm=(); r1=(); b1=(); cb=(); rb=()
+baseline=${BENCH_BASELINE:-}
 cd "$work/sandbox"
 for r in $(seq "$repeat"); do
   prepare_floor_db "floor1_$r"
@@ -123,6 +125,13 @@ for r in $(seq "$repeat"); do
   r1+=("$(python3 -c "print(f'{${m1[-1]} / ${f1[-1]}:.2f}')")")
   t0=$(now); "$modkit" bootstrap -q --db "$base/mk_$r" --tenants-file "$work/tenants.txt"; t1=$(now)
   m2+=("$(secs "$t0" "$t1")")
+
+  if [ -n "$baseline" ]; then
+    fresh_db "base_$r"
+    c0=$(server_cpu); t0=$(now); "$baseline" bootstrap -q --db "$base/base_$r" --tenants-file "$work/tenants.txt"; t1=$(now)
+    b1+=("$(secs "$t0" "$t1")"); cb+=("$(secs "$c0" "$(server_cpu)")")
+    rb+=("$(python3 -c "print(f'{${b1[-1]} / ${f1[-1]}:.2f}')")")
+  fi
 done
 floor1=$(median "${f1[@]}"); floor2=$(median "${f2[@]}"); first=$(median "${m1[@]}"); rerun=$(median "${m2[@]}")
 tenants=$(psql_q "$base/mk_1" -c "SELECT count(*) FROM sys_tenant")
@@ -150,5 +159,13 @@ First run ÷ two-session floor: $(ratio "$first" "$floor2") (the machine's noise
 First run ÷ floor, each repetition: ${r1[*]}.
 Server CPU, first run ÷ floor (medians): $(median "${cm[@]}") s ÷ $(median "${c1[@]}") s = $(ratio "$(median "${cm[@]}")" "$(median "${c1[@]}")") (the server work modkit adds: its transactions, locks and checks).
 Check: $tenants tenants, $tables module tables after the first run.
+MD
+if [ -n "$baseline" ]; then
+  cat <<MD
+Baseline \`$baseline\`, first run, same repetitions: $(median "${b1[@]}") s = $(ratio "$(median "${b1[@]}")" "$floor1")× the floor (each repetition: ${rb[*]}); server CPU $(median "${cb[@]}") s = $(ratio "$(median "${cb[@]}")" "$(median "${c1[@]}")")× the floor's.
+Server CPU per new tenant over the floor's: this build $(python3 -c "print(f'{($(median "${cm[@]}") - $(median "${c1[@]}")) / $n * 1000:.2f}')") ms, baseline $(python3 -c "print(f'{($(median "${cb[@]}") - $(median "${c1[@]}")) / $n * 1000:.2f}')") ms.
+MD
+fi
+cat <<MD
 Peak RSS at $rss_n tenants: first run $(( $(cat "$work/rss1") / 1024 )) MB, re-run $(( $(cat "$work/rss2") / 1024 )) MB (target < 50 MB).
 MD

@@ -2,7 +2,8 @@
 # What the "nothing outside the tenant" check costs a new tenant, in server time, measured in the
 # same transactions (issue 15): the relations-only check of commit 0528711, the full check of
 # da45e73 (created_outside_schema, nine catalogs, planned anew after every CREATE SCHEMA), and the
-# new tenant's check of today (refuse_outside_new_schema + refuse_rare_outside_new_schema).
+# new tenant's check of today (refuse_outside_new_schema + refuse_rare_outside_new_schema), alone and
+# once for a batch of 16 new tenants made in savepoints (what a first run does since then).
 #
 #   bench/outside-check.sh URL [N=150]
 #
@@ -42,6 +43,11 @@ new, full, rel = (open(f).read() for f in ('templates/sql/statements.sql', work 
 mig = open('templates/sandbox/plugin/migrations/0001_create_module_table.sql').read() \
     .replace('{{ module_id }}', 'bench').replace('{{ table }}', 'bench')
 mig = '\n'.join(l for l in mig.split('\n') if not l.startswith('--'))
+def fill(sql, schemas, records):
+    # $1 the first schema, $2 the records, $3 every schema (an array of quoted identifiers), $4 how many.
+    arr = '{' + ','.join('"\\"' + x + '\\""' for x in schemas) + '}'
+    return sql.replace('$1', f"'\"{schemas[0]}\"'").replace('$2', f"'{records}'").replace('$3', f"'{arr}'") \
+        .replace('$4', f"'{len(schemas)}'")
 t0 = "SELECT pg_catalog.set_config('bench.t0', pg_catalog.clock_timestamp()::text, true) IS NULL"
 lap = lambda label: f"SELECT '{label}', extract(epoch FROM pg_catalog.clock_timestamp() - pg_catalog.current_setting('bench.t0')::timestamptz) * 1000"
 out = [get(new, 'remember_outside_objects') + ';']
@@ -59,10 +65,23 @@ CREATE SCHEMA {schema}; SET LOCAL search_path TO {schema}, extensions;
 INSERT INTO public.sys_module_migration SELECT id, 'bench', 'x', 'y' FROM public.sys_tenant WHERE code = '{code}';
 {t0}; {get(rel, 'refuse_outside_new_schema').replace('$1', repr('"' + schema + '"'))}; {lap('relations')};
 {t0}; SELECT 1 / (({full_check}) IS NULL)::int; {lap('full')};
-{t0}; {get(new, 'refuse_outside_new_schema').replace('$1', quoted).replace('$2', "'1'")}; {lap('new')};
-{t0}; {get(new, 'refuse_rare_outside_new_schema').replace('$1', quoted).replace('$2', "'1'")}; {lap('rare')};
+{t0}; {fill(get(new, 'refuse_outside_new_schema'), [schema], 1)}; {lap('new')};
+{t0}; {fill(get(new, 'refuse_rare_outside_new_schema'), [schema], 1)}; {lap('rare')};
 ROLLBACK"""
     out.append(' \\; '.join(statements(script)) + ';')
+# Batches of 16 new tenants, each in a savepoint, as a first run makes them: one check for all.
+for b in range(max(1, n // 16)):
+    schemas = [f'tenant_zz_batch{b}_{k}' for k in range(16)]
+    parts = ['BEGIN', get(new, 'stats_baseline')]
+    for schema in schemas:
+        code = schema.removeprefix('tenant_')
+        parts += ['SAVEPOINT modkit_tenant',
+                  f"INSERT INTO public.sys_tenant (code, name, schema_name) VALUES ('{code}', '{code}', '{schema}')",
+                  f'CREATE SCHEMA {schema}', f'SET LOCAL search_path TO {schema}, extensions', mig,
+                  f"INSERT INTO public.sys_module_migration SELECT id, 'bench', 'x', 'y' FROM public.sys_tenant WHERE code = '{code}'",
+                  'RELEASE SAVEPOINT modkit_tenant']
+    parts += [t0, fill(get(new, 'refuse_outside_new_schema'), schemas, 16), fill(get(new, 'refuse_rare_outside_new_schema'), schemas, 16), lap('batch16'), 'ROLLBACK']
+    out.append(' \\; '.join(statements(';\n'.join(parts))) + ';')
 open(work + '/run.sql', 'w').write('\n'.join(out) + '\n')
 PY
 psql -qAtX -v ON_ERROR_STOP=1 "$url" -f "$work/run.sql" > "$work/times"
@@ -82,5 +101,9 @@ for name, m in (('median', med), ('p10', p10)):
           f"today's {m['baseline'] + m['new'] + m['rare']:.3f} ms, the relations-only check {m['relations']:.3f} ms; "
           f"extra over relations-only: before {m['baseline_before'] + m['full'] - m['relations']:.3f} ms, "
           f"now {m['baseline'] + m['new'] + m['rare'] - m['relations']:.3f} ms")
+if laps.get('batch16'):
+    print(f"batch of 16 (one check, both statements): median {med['batch16']:.3f} ms, p10 {p10['batch16']:.3f} ms; "
+          f"per new tenant {med['batch16'] / 16:.3f} ms (p10 {p10['batch16'] / 16:.3f}), the baseline once a batch "
+          f"{med['baseline'] / 16:.3f} ms a tenant; today's single-tenant check {med['baseline'] + med['new'] + med['rare']:.3f} ms")
 print(f'{len(laps["new"])} new tenants; each figure includes ~0.1 ms of the timing statements themselves')
 PY

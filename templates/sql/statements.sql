@@ -335,7 +335,12 @@ SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) AS outside FROM found;
 
 -- name: refuse_outside_new_schema
 -- $1 the tenant's schema as a quoted identifier ("tenant_acme"), created by this very transaction
--- with the tenant's row (insert_new_tenant); $2 how many migration records the transaction wrote.
+-- with the tenant's row (insert_new_tenant); $2 how many migration records the transaction wrote;
+-- $3 every schema the transaction created for its new tenants, an array of quoted identifiers
+-- ('{"\"tenant_acme\""}'), $1 the first created (the lowest OID); $4 how many new tenants (rows
+-- in sys_tenant, schemas) it made. modkit makes several new tenants in one transaction (a batch,
+-- docs/bootstrap.md), checked once for all of them: anything outside all their schemas is refused,
+-- and each tenant is then done alone.
 -- modkit's fast path for a new tenant, whose script ends with its own COMMIT: with
 -- refuse_rare_outside_new_schema after it, what created_outside_schema finds, reduced to failing the
 -- transaction (division by zero, or an error raised) so that the one round trip stays one; the
@@ -354,14 +359,29 @@ SELECT pg_catalog.string_agg(what, ', ' ORDER BY what) AS outside FROM found;
 --   stats_baseline's; with track_counts off, always);
 -- - rows written to the tables outside the tenants (stats_baseline's list): exactly the
 --   bootstrap's own, its tenant row and its migration records;
--- - a connection that did not list what was outside, or no baseline: not sure, so not clean.
+-- - a connection that did not list what was outside, or no baseline: not sure, so not clean;
+-- - in a batch, each new tenant runs in a savepoint of its own, so what it writes has a transaction
+--   id of its own: the relations and types in a new tenant's schema must have been written while
+--   that tenant ran (their xmin from its sys_tenant row's to the next tenant's: ids only grow, and
+--   any other write to sys_tenant is refused here), never by another tenant's migration. With one
+--   tenant (no savepoint) that span is the whole transaction.
 SELECT 1 / (NOT EXISTS (
+  WITH batch AS (
+    -- Each new tenant's schema, and the span of transaction ids its savepoint ran in: from its
+    -- sys_tenant row's xmin to the next tenant's.
+    SELECT n.oid AS nsp, -pg_catalog.age(t.xmin) AS since,
+           coalesce(pg_catalog.lead(-pg_catalog.age(t.xmin)) OVER (ORDER BY -pg_catalog.age(t.xmin)), 2147483647) AS until
+    FROM public.sys_tenant t JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name
+    WHERE n.oid = ANY ($3::pg_catalog.regnamespace[]::pg_catalog.oid[])
+      AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = 'in progress'))
+  )
   -- Rows written to tables outside the tenants: exactly the bootstrap's own (its tenant row, its
   -- migration records).
   SELECT FROM pg_catalog.json_each_text(coalesce(nullif(pg_catalog.current_setting('modkit.writes_before', true), ''), 'null')::json) w (rel, n)
   WHERE pg_catalog.pg_stat_get_xact_tuples_inserted(w.rel::oid) + pg_catalog.pg_stat_get_xact_tuples_updated(w.rel::oid)
         + pg_catalog.pg_stat_get_xact_tuples_deleted(w.rel::oid) - w.n::bigint
-        <> CASE w.rel::oid WHEN 'public.sys_tenant'::pg_catalog.regclass THEN 1
+        <> CASE w.rel::oid WHEN 'public.sys_tenant'::pg_catalog.regclass THEN $4::bigint
                            WHEN 'public.sys_module_migration'::pg_catalog.regclass THEN $2::bigint ELSE 0 END
   UNION ALL
   -- What was there before is unknown on this connection (no list, no baseline): not sure, so not clean.
@@ -371,7 +391,7 @@ SELECT 1 / (NOT EXISTS (
   UNION ALL
   -- New relations.
   SELECT FROM pg_catalog.pg_class c
-  WHERE c.oid >= $1::pg_catalog.regnamespace AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+  WHERE c.oid >= $1::pg_catalog.regnamespace AND c.relnamespace <> ALL ($3::pg_catalog.regnamespace[]::pg_catalog.oid[]) AND c.relnamespace NOT IN ('pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
     AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
@@ -381,21 +401,32 @@ SELECT 1 / (NOT EXISTS (
   WHERE (pg_catalog.pg_stat_get_xact_tuples_updated(1259) > nullif(pg_catalog.current_setting('modkit.class_updates_before', true), '')::bigint IS NOT FALSE
            OR NOT pg_catalog.current_setting('track_counts')::boolean)
     AND c.oid = ANY (nullif(pg_catalog.current_setting('modkit.outside_relations', true), '')::oid[]) AND c.oid < $1::pg_catalog.regnamespace
-    AND c.relnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+    AND c.relnamespace <> ALL ($3::pg_catalog.regnamespace[]::pg_catalog.oid[]) AND c.relnamespace NOT IN ('pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND c.relkind <> 't'
     AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
   UNION ALL
   -- New types (not a relation's row type or its array).
   SELECT FROM pg_catalog.pg_type t
-  WHERE t.oid >= $1::pg_catalog.regnamespace AND t.typnamespace NOT IN ($1::pg_catalog.regnamespace, 'pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+  WHERE t.oid >= $1::pg_catalog.regnamespace AND t.typnamespace <> ALL ($3::pg_catalog.regnamespace[]::pg_catalog.oid[]) AND t.typnamespace NOT IN ('pg_toast'::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace('pg_toast_temp_' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND t.typrelid = 0 AND t.typcategory <> 'A'
     AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = 'in progress'))
+  UNION ALL
+  -- Relations and types in a new tenant's schema written while another tenant of the batch ran.
+  SELECT FROM batch b JOIN pg_catalog.pg_class c ON c.relnamespace = b.nsp
+  WHERE c.oid >= $1::pg_catalog.regnamespace AND (pg_catalog.age(c.xmin) = 0 OR (pg_catalog.age(c.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(c.xmin)) = 'in progress'))
+    AND NOT (-pg_catalog.age(c.xmin) >= b.since AND -pg_catalog.age(c.xmin) < b.until)
+  UNION ALL
+  SELECT FROM batch b JOIN pg_catalog.pg_type t ON t.typnamespace = b.nsp
+  WHERE t.oid >= $1::pg_catalog.regnamespace AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = 'in progress'))
+    AND NOT (-pg_catalog.age(t.xmin) >= b.since AND -pg_catalog.age(t.xmin) < b.until)
 ))::int AS modkit_nothing_outside;
 
 -- name: refuse_rare_outside_new_schema
--- $1, $2 as refuse_outside_new_schema, after it. The catalogs a module's migrations seldom write:
+-- $1..$4 as refuse_outside_new_schema, after it. The catalogs a module's migrations seldom write:
 -- pg_namespace (besides the one insert of the tenant's own schema), pg_proc, pg_type (changed
 -- types; new ones are refuse_outside_new_schema's), pg_policy, pg_trigger, pg_event_trigger and
 -- pg_extension. Their probes are read only when the transaction's own counts show it inserted or
@@ -409,8 +440,8 @@ DO $modkit$
 DECLARE
   found boolean;
 BEGIN
-  -- Only when the transaction inserted or updated a row in these catalogs (the tenant's own schema
-  -- is one insert), or its counts are unknown.
+  -- Only when the transaction inserted or updated a row in these catalogs (each new tenant's own
+  -- schema is one insert), or its counts are unknown.
   IF NOT pg_catalog.current_setting('track_counts')::boolean
      OR pg_catalog.pg_stat_get_xact_tuples_inserted(2615)
       + pg_catalog.pg_stat_get_xact_tuples_updated(2615)
@@ -425,32 +456,42 @@ BEGIN
       + pg_catalog.pg_stat_get_xact_tuples_updated(3466)
       + pg_catalog.pg_stat_get_xact_tuples_inserted(3079)
       + pg_catalog.pg_stat_get_xact_tuples_updated(3079)
-       > nullif(pg_catalog.current_setting('modkit.rare_writes_before', true), '')::bigint + 1 IS NOT FALSE THEN
-    EXECUTE pg_catalog.format('SELECT EXISTS (
-    -- New schemas besides the tenant''s own (the one insert expected), changed ones.
+       > nullif(pg_catalog.current_setting('modkit.rare_writes_before', true), '')::bigint + $4::bigint IS NOT FALSE THEN
+    EXECUTE pg_catalog.format('WITH batch AS (
+      -- Each new tenant''s schema, and the span of transaction ids its savepoint ran in: from its
+      -- sys_tenant row''s xmin to the next tenant''s.
+      SELECT n.oid AS nsp, -pg_catalog.age(t.xmin) AS since,
+             coalesce(pg_catalog.lead(-pg_catalog.age(t.xmin)) OVER (ORDER BY -pg_catalog.age(t.xmin)), 2147483647) AS until
+      FROM public.sys_tenant t JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name
+      WHERE n.oid = ANY (%2$L::pg_catalog.oid[])
+        AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
+           AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = ''in progress''))
+    )
+    SELECT EXISTS (
+    -- New schemas besides the new tenants'' own (one insert each expected), changed ones.
     SELECT FROM pg_catalog.pg_namespace s
-    WHERE s.oid >= %1$s::pg_catalog.oid AND s.oid NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+    WHERE s.oid >= %1$s::pg_catalog.oid AND s.oid <> ALL (%2$L::pg_catalog.oid[]) AND s.oid NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
              coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
            AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress''))
     UNION ALL
     SELECT FROM pg_catalog.pg_namespace s
     WHERE s.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND s.oid < %1$s::pg_catalog.oid
-      AND s.oid NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+      AND s.oid <> ALL (%2$L::pg_catalog.oid[]) AND s.oid NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
              coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
            AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress''))
     UNION ALL
     -- Functions, procedures, aggregates.
     SELECT FROM pg_catalog.pg_proc p
-    WHERE p.oid >= %1$s::pg_catalog.oid AND p.pronamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+    WHERE p.oid >= %1$s::pg_catalog.oid AND p.pronamespace <> ALL (%2$L::pg_catalog.oid[]) AND p.pronamespace NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
              coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
            AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
     UNION ALL
     SELECT FROM pg_catalog.pg_proc p
     WHERE p.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND p.oid < %1$s::pg_catalog.oid
-      AND p.pronamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+      AND p.pronamespace <> ALL (%2$L::pg_catalog.oid[]) AND p.pronamespace NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
              coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
            AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
@@ -458,7 +499,7 @@ BEGIN
     -- Changed types.
     SELECT FROM pg_catalog.pg_type t
     WHERE t.oid = ANY (nullif(pg_catalog.current_setting(''modkit.outside_objects'', true), '''')::oid[]) AND t.oid < %1$s::pg_catalog.oid
-      AND t.typnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+      AND t.typnamespace <> ALL (%2$L::pg_catalog.oid[]) AND t.typnamespace NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
              coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid)) AND t.typrelid = 0 AND t.typcategory <> ''A''
       AND (pg_catalog.age(t.xmin) = 0 OR (pg_catalog.age(t.xmin) < 0
            AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(t.xmin)) = ''in progress''))
@@ -467,7 +508,7 @@ BEGIN
     SELECT FROM pg_catalog.pg_policy p JOIN pg_catalog.pg_class r ON r.oid = p.polrelid
     WHERE (p.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(3256) > (nullif(pg_catalog.current_setting(''modkit.policy_trigger_updates_before'', true), '''')::bigint[])[1] IS NOT FALSE
            OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
-      AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+      AND r.relnamespace <> ALL (%2$L::pg_catalog.oid[]) AND r.relnamespace NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress''))
@@ -475,19 +516,38 @@ BEGIN
     SELECT FROM pg_catalog.pg_trigger g JOIN pg_catalog.pg_class r ON r.oid = g.tgrelid
     WHERE (g.oid >= %1$s::pg_catalog.oid OR (pg_catalog.pg_stat_get_xact_tuples_updated(2620) > (nullif(pg_catalog.current_setting(''modkit.policy_trigger_updates_before'', true), '''')::bigint[])[2] IS NOT FALSE
            OR NOT pg_catalog.current_setting(''track_counts'')::boolean))
-      AND r.relnamespace NOT IN (%1$s::pg_catalog.oid, ''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
+      AND r.relnamespace <> ALL (%2$L::pg_catalog.oid[]) AND r.relnamespace NOT IN (''pg_toast''::pg_catalog.regnamespace, pg_catalog.pg_my_temp_schema(),
            coalesce(pg_catalog.to_regnamespace(''pg_toast_temp_'' || pg_catalog.substr(pg_catalog.pg_my_temp_schema()::pg_catalog.regnamespace::text, 9))::oid, 0::oid))
       AND (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(g.xmin)) = ''in progress''))
+    UNION ALL
+    -- In a new tenant''s schema, written while another tenant of the batch ran: the schema itself,
+    -- functions, policies and triggers on its tables.
+    SELECT FROM batch b JOIN pg_catalog.pg_namespace s ON s.oid = b.nsp
+    WHERE (pg_catalog.age(s.xmin) = 0 OR (pg_catalog.age(s.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(s.xmin)) = ''in progress'')) AND NOT (-pg_catalog.age(s.xmin) >= b.since AND -pg_catalog.age(s.xmin) < b.until)
+    UNION ALL
+    SELECT FROM batch b JOIN pg_catalog.pg_proc p ON p.pronamespace = b.nsp
+    WHERE p.oid >= %1$s::pg_catalog.oid AND (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress'')) AND NOT (-pg_catalog.age(p.xmin) >= b.since AND -pg_catalog.age(p.xmin) < b.until)
+    UNION ALL
+    SELECT FROM batch b JOIN pg_catalog.pg_class r ON r.relnamespace = b.nsp JOIN pg_catalog.pg_policy p ON p.polrelid = r.oid
+    WHERE (pg_catalog.age(p.xmin) = 0 OR (pg_catalog.age(p.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(p.xmin)) = ''in progress'')) AND NOT (-pg_catalog.age(p.xmin) >= b.since AND -pg_catalog.age(p.xmin) < b.until)
+    UNION ALL
+    SELECT FROM batch b JOIN pg_catalog.pg_class r ON r.relnamespace = b.nsp JOIN pg_catalog.pg_trigger g ON g.tgrelid = r.oid
+    WHERE (pg_catalog.age(g.xmin) = 0 OR (pg_catalog.age(g.xmin) < 0
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(g.xmin)) = ''in progress'')) AND NOT (-pg_catalog.age(g.xmin) >= b.since AND -pg_catalog.age(g.xmin) < b.until)
     UNION ALL
     -- Event triggers and extensions: database-wide, never a migration''s.
     SELECT FROM pg_catalog.pg_event_trigger e WHERE (pg_catalog.age(e.xmin) = 0 OR (pg_catalog.age(e.xmin) < 0
          AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(e.xmin)) = ''in progress''))
     UNION ALL
     SELECT FROM pg_catalog.pg_extension x WHERE (pg_catalog.age(x.xmin) = 0 OR (pg_catalog.age(x.xmin) < 0
-         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(x.xmin)) = ''in progress'')))', $1::pg_catalog.regnamespace::pg_catalog.oid) INTO found;
+         AND pg_catalog.txid_status(pg_catalog.txid_current() - pg_catalog.age(x.xmin)) = ''in progress'')))', $1::pg_catalog.regnamespace::pg_catalog.oid,
+      $3::pg_catalog.regnamespace[]::pg_catalog.oid[]::text) INTO found;
     IF found THEN
-      RAISE EXCEPTION 'modkit: an object outside schema %', $1;
+      RAISE EXCEPTION 'modkit: an object outside schemas %', $3;
     END IF;
   END IF;
 END

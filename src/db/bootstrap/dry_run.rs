@@ -2,7 +2,7 @@
 
 use super::Request;
 use super::plan::TenantWork;
-use super::tenant::planned_script;
+use super::tenant::{batch_script, planned_script, units};
 use crate::db::catalog::Catalog;
 use crate::db::statements::{render, sql, system_sql};
 
@@ -29,7 +29,21 @@ pub(super) fn dry_run_sql(
         }
         out.push("COMMIT;".into());
     }
-    for tenant in work {
+    for unit in units(work, req.jobs) {
+        if unit.len() > 1 {
+            let tenants: Vec<&TenantWork> = unit.iter().map(|i| &work[*i]).collect();
+            let codes: Vec<&str> = tenants.iter().map(|t| t.spec.code.as_str()).collect();
+            out.push(format!(
+                "-- new tenants {}: one transaction, each in a savepoint (should it fail, each is done alone, as for one tenant)",
+                codes.join(", ")
+            ));
+            match batch_script(&req.modules, &tenants) {
+                Ok((script, _)) => out.push(script),
+                Err(message) => out.push(format!("-- not sent: {message}")),
+            }
+            continue;
+        }
+        let tenant = &work[unit[0]];
         out.push(format!("-- tenant {}", tenant.spec.code));
         match planned_script(&req.modules, tenant) {
             Ok((script, _)) => {

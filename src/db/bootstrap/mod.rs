@@ -3,7 +3,8 @@
 //! Steps, each idempotent: pgcrypto; the system tables; the modules' permissions (one transaction
 //! under the database-wide advisory lock); each tenant's row, schema and module migrations (one
 //! transaction per tenant under that tenant's advisory lock, so no tenant is ever half made and
-//! parallel workers or concurrent runs never race); the dev role in a sandbox's dev tenants.
+//! parallel workers or concurrent runs never race; new tenants up to 16 to a transaction, each in
+//! a savepoint, and one at a time again should that fail); the dev role in a sandbox's dev tenants.
 
 mod database;
 mod dry_run;

@@ -1,7 +1,8 @@
-//! Tenant work: one transaction per tenant, over `jobs` connections, sent as scripts.
+//! Tenant work: one transaction per tenant (new tenants in batches, `units`), over `jobs`
+//! connections, sent as scripts.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use anyhow::{Context, Result};
 use sqlx::postgres::PgRow;
@@ -28,19 +29,23 @@ pub(super) async fn run_tenants(
         return Ok(());
     }
     progress.set_length(work.len() as u64);
+    let units = Arc::new(units(&work, req.jobs));
     let work = Arc::new(work);
     let next = Arc::new(AtomicUsize::new(0));
+    let batching = Arc::new(AtomicBool::new(true));
     let results = Arc::new(Mutex::new(Vec::new()));
     let modules = Arc::new(req.modules.clone());
     let mut workers = Vec::new();
-    for _ in 0..req.jobs.clamp(1, work.len()) {
-        let (pool, work, next, results, modules, progress) = (
+    for _ in 0..req.jobs.clamp(1, units.len()) {
+        let (pool, work, units, next, results, modules, progress, batching) = (
             pool.clone(),
             work.clone(),
+            units.clone(),
             next.clone(),
             results.clone(),
             modules.clone(),
             progress.clone(),
+            batching.clone(),
         );
         workers.push(tokio::spawn(async move {
             let mut conn = match pool.acquire().await {
@@ -52,11 +57,15 @@ pub(super) async fn run_tenants(
             simple(&mut conn, render("remember_outside_objects", &[])).await?;
             prepare_checks(&mut conn).await?;
             loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(tenant) = work.get(i) else { break };
-                let outcome = bootstrap_tenant(&mut conn, &modules, tenant).await;
-                results.lock().await.push((i, outcome));
-                progress.inc(1);
+                let u = next.fetch_add(1, Ordering::Relaxed);
+                let Some(unit) = units.get(u) else { break };
+                let tenants: Vec<&TenantWork> = unit.iter().map(|i| &work[*i]).collect();
+                let outcomes = bootstrap_batch(&mut conn, &modules, &tenants, &batching).await;
+                let mut results = results.lock().await;
+                for (i, outcome) in unit.iter().zip(outcomes) {
+                    results.push((*i, outcome));
+                    progress.inc(1);
+                }
             }
             Ok(())
         }));
@@ -255,8 +264,7 @@ pub(super) fn planned_script(
             tenant,
             &tenant.schema,
             &Applied::new(),
-            true,
-            false,
+            Check::NewTenant,
         )?;
         return Ok((script, done));
     }
@@ -475,13 +483,26 @@ fn plan_script(
         // A schema made before Citus, or with sharding off; a no-op when it is distributed already.
         script.setup(render("citus_distribute_schema", &[Some(schema)]));
     }
-    add_migrations(script, done, modules, tenant, schema, applied, false, careful)
+    let check = if careful { Check::Full } else { Check::Prepared };
+    add_migrations(script, done, modules, tenant, schema, applied, check)
+}
+
+/// Which check a tenant's script ends with, before its COMMIT.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Check {
+    /// created_outside_schema in full, not prepared: the careful path, which names what it finds.
+    Full,
+    /// The statement prepared on the connection: an existing tenant's new migrations.
+    Prepared,
+    /// A new tenant alone: refuse_outside_new_schema and its rare half, which fail the transaction.
+    NewTenant,
+    /// A new tenant in a batch: the batch's check, once after all of them (batch_script).
+    InBatch,
 }
 
 /// The tenant's search_path (its schema alone), then every migration not in `applied` with its
 /// record, then the check that nothing was made outside the schema; counted in `done`. An applied
 /// migration whose file changed (in this tenant, or as recorded in any other) is an error.
-#[allow(clippy::too_many_arguments)]
 fn add_migrations(
     script: &mut TenantScript,
     done: &mut TenantDone,
@@ -489,8 +510,7 @@ fn add_migrations(
     tenant: &TenantWork,
     schema: &str,
     applied: &Applied,
-    commits_itself: bool,
-    careful: bool,
+    check: Check,
 ) -> Result<(), String> {
     let code = tenant.spec.code.as_str();
     script.setup(render("set_search_path", &[]).replace(":schema", &names::quote_ident(schema)));
@@ -545,22 +565,21 @@ fn add_migrations(
     if done.migrations_applied > 0 {
         let created = if done.schema_created { "true" } else { "false" };
         let records = done.migrations_applied.to_string();
-        if careful {
+        if check == Check::Full {
             // Done anew (also where the connection lost what prepare_checks set up, as through a
             // transaction-pooling PgBouncer): the statement in full, reading the catalogs whole.
             script.before_commit(render(
                 "created_outside_schema",
                 &[Some(schema), Some("false"), Some(code), Some(&records)],
             ));
-        } else if commits_itself {
+        } else if check == Check::NewTenant {
             // A new tenant: the cheap check, which fails the transaction on anything outside (it is
             // then done anew, where created_outside_schema names it).
-            // The schema goes in as a quoted identifier, which the statements cast to regnamespace:
-            // a constant, its OID known when they are planned.
-            let quoted = names::quote_ident(schema);
-            let params = [Some(quoted.as_str()), Some(records.as_str())];
-            script.before_commit(render("refuse_outside_new_schema", &params));
-            script.before_commit(render("refuse_rare_outside_new_schema", &params));
+            for statement in new_tenants_check(&[schema], done.migrations_applied) {
+                script.before_commit(statement);
+            }
+        } else if check == Check::InBatch {
+            // Checked once for the whole batch, after its last tenant.
         } else {
             // The statement prepared on the connection (prepare_checks), parameters as literals.
             let (check, _) = prepared_check();
@@ -571,6 +590,172 @@ fn add_migrations(
         }
     }
     Ok(())
+}
+
+/// The check before COMMIT of a transaction that made new tenants (one, or a batch): nothing
+/// outside their `schemas` (in the order they were created), each tenant's objects made while it
+/// ran, and exactly `records` migration records and one row per tenant written outside. Both
+/// statements fail the transaction on anything else.
+fn new_tenants_check(schemas: &[&str], records: usize) -> [String; 2] {
+    // The schemas go in as quoted identifiers, which the statements cast to regnamespace: constants,
+    // their OIDs known when they are planned. The array literal quotes each element for array_in.
+    let quoted: Vec<String> = schemas.iter().map(|s| names::quote_ident(s)).collect();
+    let array = format!(
+        "{{{}}}",
+        quoted
+            .iter()
+            .map(|q| format!("\"{}\"", q.replace('\\', "\\\\").replace('"', "\\\"")))
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let (records, tenants) = (records.to_string(), schemas.len().to_string());
+    let first = quoted.first().map(String::as_str);
+    let params = [
+        first,
+        Some(records.as_str()),
+        Some(array.as_str()),
+        Some(tenants.as_str()),
+    ];
+    [
+        render("refuse_outside_new_schema", &params),
+        render("refuse_rare_outside_new_schema", &params),
+    ]
+}
+
+/// The most new tenants one transaction makes. Each runs in a savepoint (a subtransaction id of
+/// its own, which the check reads); PostgreSQL keeps 64 of them per transaction in shared memory
+/// before every other session's snapshots get slower, so a batch stays well under that.
+pub(super) const BATCH: usize = 16;
+
+/// Whether a tenant is made by a batch: new per the catalog (no row, no schema, nothing applied),
+/// and not on Citus (whose tenants are sent one statement per query, each schema placed on a
+/// worker in its own transaction).
+fn batchable(tenant: &TenantWork) -> bool {
+    !tenant.citus && !tenant.had_row && !tenant.had_schema && tenant.applied.is_empty()
+}
+
+/// The work in the order it is done: each unit one transaction, the indexes of its tenants in
+/// `work`. New tenants go in batches of up to BATCH, sorted by code (the order their locks are
+/// taken, the same in every run: two runs never wait on each other's in a cycle), no larger than
+/// needed for every one of the `jobs` connections to get one; every other tenant alone.
+pub(super) fn units(work: &[TenantWork], jobs: usize) -> Vec<Vec<usize>> {
+    let new = work.iter().filter(|t| batchable(t)).count();
+    let size = new.div_ceil(jobs.max(1)).clamp(1, BATCH);
+    let mut out: Vec<Vec<usize>> = Vec::new();
+    let mut batch: Vec<usize> = Vec::new();
+    for (i, tenant) in work.iter().enumerate() {
+        if !batchable(tenant) {
+            out.push(vec![i]);
+            continue;
+        }
+        batch.push(i);
+        if batch.len() == size {
+            out.push(std::mem::take(&mut batch));
+        }
+    }
+    if !batch.is_empty() {
+        out.push(batch);
+    }
+    for unit in &mut out {
+        unit.sort_by(|a, b| work[*a].spec.code.cmp(&work[*b].spec.code));
+    }
+    out
+}
+
+/// Several new tenants in one transaction, one script with its own COMMIT: the transaction's
+/// opening once, then each tenant in a savepoint of its own (its lock, row, schema, search_path,
+/// migrations and records, as a new tenant's script has them), then one check for all of them.
+/// What each tenant would count if made (the batch commits all of them or none).
+pub(super) fn batch_script(
+    modules: &[Module],
+    tenants: &[&TenantWork],
+) -> Result<(String, Vec<TenantDone>), String> {
+    let mut parts = vec![
+        "BEGIN".to_string(),
+        render("async_commit", &[]),
+        render("stats_baseline", &[]),
+    ];
+    let mut dones = Vec::new();
+    let mut records = 0;
+    for tenant in tenants {
+        let spec = &tenant.spec;
+        let code = Some(spec.code.as_str());
+        let mut script = TenantScript::default();
+        for statement in [
+            "SAVEPOINT modkit_tenant".to_string(),
+            render("lock_tenant", &[code]),
+            render(
+                "insert_new_tenant",
+                &[
+                    code,
+                    Some(&spec.name),
+                    spec.domain.as_deref(),
+                    Some(&tenant.schema),
+                ],
+            ),
+        ] {
+            script.prelude(statement);
+        }
+        let quoted = names::quote_ident(&tenant.schema);
+        script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
+        let mut done = TenantDone {
+            tenant_created: true,
+            schema_created: true,
+            ..TenantDone::default()
+        };
+        add_migrations(
+            &mut script,
+            &mut done,
+            modules,
+            tenant,
+            &tenant.schema,
+            &Applied::new(),
+            Check::InBatch,
+        )?;
+        script.before_commit("RELEASE SAVEPOINT modkit_tenant".to_string());
+        parts.extend(script.statements().into_iter().map(str::to_string));
+        records += done.migrations_applied;
+        dones.push(done);
+    }
+    let schemas: Vec<&str> = tenants.iter().map(|t| t.schema.as_str()).collect();
+    parts.extend(new_tenants_check(&schemas, records));
+    parts.push("COMMIT".to_string());
+    Ok((parts.join(";\n") + ";", dones))
+}
+
+/// A batch of new tenants (`batch_script`), or each alone when the batch fails: a statement
+/// failed or the check refused, for one of them or because of another (a concurrent run made one
+/// meanwhile); each is then done in its own transaction, which commits the others and names the
+/// one that fails. A batch that fails where each of its tenants alone succeeds (a migration that
+/// makes a temporary table, say, which the next tenant in the same transaction makes again) turns
+/// batching off for the rest of the run (`batching`).
+async fn bootstrap_batch(
+    conn: &mut PgConnection,
+    modules: &[Module],
+    tenants: &[&TenantWork],
+    batching: &std::sync::atomic::AtomicBool,
+) -> Vec<Result<TenantDone>> {
+    if tenants.len() > 1 && batching.load(Ordering::Relaxed) {
+        if let Ok((script, dones)) = batch_script(modules, tenants) {
+            match sqlx::raw_sql(AssertSqlSafe(script)).execute(&mut *conn).await {
+                Ok(_) => return dones.into_iter().map(Ok).collect(),
+                Err(_) => roll_back(conn).await,
+            }
+        }
+        let mut out = Vec::new();
+        for tenant in tenants {
+            out.push(bootstrap_tenant(conn, modules, tenant).await);
+        }
+        if out.iter().all(|r| r.as_ref().is_ok_and(|d| d.tenant_created)) {
+            batching.store(false, Ordering::Relaxed);
+        }
+        return out;
+    }
+    let mut out = Vec::new();
+    for tenant in tenants {
+        out.push(bootstrap_tenant(conn, modules, tenant).await);
+    }
+    out
 }
 
 /// End a failed tenant transaction; a connection that cannot even roll back is closed by the pool.

@@ -96,6 +96,15 @@ impl TenantScript {
     }
 
     pub fn text(&self) -> String {
+        let mut parts = self.statements();
+        if !self.commit_later {
+            parts.push("COMMIT");
+        }
+        parts.join(";\n") + ";"
+    }
+
+    /// The statements of `text()`, COMMIT left out.
+    pub fn statements(&self) -> Vec<&str> {
         let mut parts: Vec<&str> = self
             .prelude
             .iter()
@@ -107,10 +116,7 @@ impl TenantScript {
             parts.push(&m.record);
         }
         parts.extend(self.finale.iter().map(String::as_str));
-        if !self.commit_later {
-            parts.push("COMMIT");
-        }
-        parts.join(";\n") + ";"
+        parts
     }
 
     /// Send the script: as one string (`text()`), or on Citus one statement per query, each

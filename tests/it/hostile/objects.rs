@@ -410,3 +410,236 @@ fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() 
         .unwrap_or_else(|e| panic!("a migration that keeps to its schema was refused: {e}"));
     assert_eq!(db.scalar("SELECT count(*) FROM tenant_clean.notes"), "1");
 }
+
+/// New tenants are made several to a transaction (a batch, each in a savepoint, one check for all
+/// of them). One bad tenant among them must not take the others down, nor hide in the batch: the
+/// batch is refused, each tenant is done alone, the good ones commit and the bad one is refused,
+/// named with what it made. Bad in two ways: an object outside every tenant (`public.leak`), and
+/// one in another new tenant's schema of the same batch (`tenant_a.spy`, made while tenant c ran:
+/// outside c's schema, though inside the batch's). A migration that each tenant alone runs fine
+/// but two in one transaction do not (a temporary table) still applies everywhere.
+#[test]
+fn a_batch_with_one_bad_tenant_commits_the_others_and_refuses_the_bad_one_naming_it() {
+    // First, batches are what a clean first run does: 40 new tenants (and dev) on one connection
+    // in 3 transactions, where one a tenant is 41 (the run's other work: about 11).
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    let file = crate::bootstrap::tenants_file(&test, "tenants.txt", 40);
+    let before = crate::bootstrap::transactions(&db);
+    let output = run(
+        &test,
+        &db,
+        &project,
+        &["--jobs", "1", "--tenants-file", file.to_str().unwrap()],
+    );
+    assert_code(&output, 0);
+    let spent = crate::bootstrap::transactions(&db) - before;
+    assert!(
+        spent < 30,
+        "41 new tenants took {spent} transactions: not batched"
+    );
+    assert_eq!(db.scalar("SELECT count(*) FROM sys_module_migration"), "41");
+
+    // One connection: every new tenant of a run is in the same batch (up to 16).
+    let codes = ["a", "b", "bad", "c", "d"];
+    let mut args = vec!["--jobs", "1"];
+    for code in codes {
+        args.extend(["--tenant", code]);
+    }
+    let migration = "items/plugin/migrations/0002_bad.sql";
+    for (sql, bad, found) in [
+        (
+            "DO $$ BEGIN IF current_schema() = 'tenant_bad' THEN CREATE TABLE public.leak (); END IF; END $$;\n",
+            "bad",
+            "table public.leak",
+        ),
+        (
+            "DO $$ BEGIN IF current_schema() = 'tenant_c' THEN CREATE TABLE tenant_a.spy (); END IF; END $$;\n",
+            "c",
+            "table tenant_a.spy",
+        ),
+    ] {
+        let db = TestDb::new();
+        let test = cli_for(&db);
+        let project = sandbox(&test, "items");
+        test.write_file(migration, sql);
+        let output = run(&test, &db, &project, &args);
+        assert_code(&output, 1);
+        let err = stderr(&output);
+        let failed: Vec<&str> = err.lines().filter(|l| l.contains("error:")).collect();
+        assert_eq!(failed.len(), 1, "one tenant failed:\n{err}");
+        let line = failure_line(&output, bad);
+        assert!(
+            line.contains(&format!("outside schema tenant_{bad}")) && line.contains(found),
+            "{sql}: {line}"
+        );
+        assert_eq!(
+            db.scalar(&format!("SELECT count(*) FROM sys_tenant WHERE code = '{bad}'")),
+            "0",
+            "the bad tenant was rolled back whole"
+        );
+        assert_eq!(
+            db.scalar("SELECT count(*) FROM pg_class WHERE relname IN ('leak', 'spy')"),
+            "0",
+            "{sql} left something behind"
+        );
+        // The others: each with its row, its schema's table and both records.
+        for code in codes.iter().filter(|c| **c != bad) {
+            assert_eq!(
+                db.scalar(&format!(
+                    "SELECT count(*) FROM sys_module_migration m JOIN sys_tenant t ON t.id = m.tenant_id \
+                     WHERE t.code = '{code}' AND to_regclass('tenant_{code}.items') IS NOT NULL"
+                )),
+                "2",
+                "tenant {code} was not committed beside the bad one:\n{err}"
+            );
+        }
+    }
+
+    // A temporary table made by every tenant's migration: fine alone, "already exists" for the
+    // second tenant of a batch. The batch falls back, every tenant applies it.
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    test.write_file(
+        migration,
+        "CREATE TEMP TABLE seed (name text) ON COMMIT DROP;\nINSERT INTO seed VALUES ('x');\n\
+         INSERT INTO items (name) SELECT name FROM seed;\n",
+    );
+    let output = run(&test, &db, &project, &args);
+    assert_code(&output, 0);
+    for code in codes {
+        assert_eq!(
+            db.scalar(&format!("SELECT count(*) FROM tenant_{code}.items")),
+            "1"
+        );
+    }
+}
+
+/// The batch's own check, not the fallback, must refuse: the script of a batch of two new tenants,
+/// as `--dry-run` prints it, run by itself, fails on every kind of object or row outside the
+/// tenants, and on every kind made by the second tenant in the first one's schema (new in the same
+/// transaction, so inside the batch's schemas); a batch that keeps to its schemas commits.
+#[test]
+fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenant_and_commits_a_clean_one() {
+    let db = TestDb::new();
+    let test = cli_for(&db);
+    let project = sandbox(&test, "items");
+    assert_code(&run(&test, &db, &project, &["--tenant", "acme"]), 0);
+    let migration = "items/plugin/migrations/0002_outside.sql";
+    // The connection's setup, then the batch's script (two new tenants, one connection).
+    let script = |first: &str, second: &str| -> String {
+        let dry = run(
+            &test,
+            &db,
+            &project,
+            &["--dry-run", "--jobs", "1", "--tenant", first, "--tenant", second],
+        );
+        assert_code(&dry, 0);
+        let out = crate::support::stdout(&dry);
+        let header = "-- Each connection, before its first tenant";
+        let remember = out
+            .find(header)
+            .expect("the dry run shows the connection's setup");
+        let remember = out[remember..].find('\n').expect("its first line") + remember + 1;
+        let remembered = out[remember..].find("AS modkit_remembered").expect("its end") + remember;
+        let start = out
+            .find(&format!("-- new tenants {first}, {second}: one transaction"))
+            .unwrap_or_else(|| panic!("no batch in the dry run:\n{out}"));
+        let start = out[start..].find('\n').expect("the batch's script") + start + 1;
+        let end = out[start..].find("\nCOMMIT;").expect("the batch commits itself") + start;
+        assert!(
+            out[start..end].contains("SAVEPOINT modkit_tenant"),
+            "{}",
+            &out[start..end]
+        );
+        format!(
+            "{};\n{}\nCOMMIT;",
+            &out[remember..remembered + 20],
+            &out[start..end]
+        )
+    };
+    let refused = |sql: &str, first: &str, second: &str, left: &str| {
+        test.write_file(migration, sql);
+        let err = crate::support::pg::try_rows(db.url(), &script(first, second))
+            .expect_err(&format!("the batch's script committed {sql}"));
+        let err = err.to_string();
+        assert!(
+            err.contains("division by zero") || err.contains("modkit: "),
+            "{sql}: refused by the check, not by something else: {err}"
+        );
+        assert_eq!(db.scalar(left), "0", "{sql} left something behind");
+        assert_eq!(
+            db.scalar(&format!(
+                "SELECT count(*) FROM sys_tenant WHERE code IN ('{first}', '{second}')"
+            )),
+            "0"
+        );
+    };
+    // Made by the second tenant only (each once: the same object twice fails before any check).
+    for (i, (sql, _, left)) in OUTSIDE.iter().enumerate() {
+        let (first, second) = (format!("o{i}a"), format!("o{i}b"));
+        let sql = format!(
+            "DO $do$ BEGIN IF current_schema() = 'tenant_{second}' THEN EXECUTE $s${sql}$s$; END IF; END $do$;\n"
+        );
+        refused(&sql, &first, &second, left);
+    }
+    // Made while the second tenant ran, in the first one's schema.
+    let cross: &[(&str, &str)] = &[
+        (
+            "CREATE TABLE tenant_x0a.spy ()",
+            "SELECT count(*) FROM pg_class WHERE relname = 'spy'",
+        ),
+        (
+            "CREATE TYPE tenant_x1a.mood AS ENUM ('a')",
+            "SELECT count(*) FROM pg_type WHERE typname = 'mood'",
+        ),
+        (
+            "CREATE FUNCTION tenant_x2a.f() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+            "SELECT count(*) FROM pg_proc WHERE proname = 'f'",
+        ),
+        (
+            "CREATE POLICY p ON tenant_x3a.items USING (true)",
+            "SELECT count(*) FROM pg_policy WHERE polname = 'p'",
+        ),
+        (
+            "CREATE TRIGGER tg BEFORE INSERT ON tenant_x4a.items FOR EACH ROW EXECUTE FUNCTION suppress_redundant_updates_trigger()",
+            "SELECT count(*) FROM pg_trigger WHERE tgname = 'tg'",
+        ),
+        (
+            "GRANT USAGE ON SCHEMA tenant_x5a TO PUBLIC",
+            "SELECT count(*) FROM pg_namespace WHERE nspname = 'tenant_x5a'",
+        ),
+    ];
+    for (i, (statement, left)) in cross.iter().enumerate() {
+        let (first, second) = (format!("x{i}a"), format!("x{i}b"));
+        let sql = format!(
+            "DO $$ BEGIN IF current_schema() = 'tenant_{second}' THEN EXECUTE $s${statement}$s$; END IF; END $$;\n"
+        );
+        refused(&sql, &first, &second, left);
+    }
+    test.write_file(
+        migration,
+        "CREATE TABLE notes (id int CHECK (id > 0), item uuid REFERENCES items);\nCREATE INDEX ON notes (id);\n\
+         CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM notes';\n\
+         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
+         CREATE TRIGGER touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();\n\
+         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\nCREATE POLICY mine ON notes USING (true);\n\
+         CREATE TYPE mood AS ENUM ('ok');\nCREATE SEQUENCE ticket;\nCREATE VIEW note_ids AS SELECT id FROM notes;\n\
+         DO $$ BEGIN CREATE TABLE caught (x int); EXCEPTION WHEN others THEN NULL; END $$;\n\
+         INSERT INTO notes (id) VALUES (1);\n",
+    );
+    crate::support::pg::try_rows(db.url(), &script("clean1", "clean2"))
+        .unwrap_or_else(|e| panic!("a batch that keeps to its schemas was refused: {e}"));
+    for code in ["clean1", "clean2"] {
+        assert_eq!(
+            db.scalar(&format!("SELECT count(*) FROM tenant_{code}.notes")),
+            "1"
+        );
+        assert_eq!(
+            db.scalar(&format!("SELECT count(*) FROM tenant_{code}.caught")),
+            "0"
+        );
+    }
+}
