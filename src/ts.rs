@@ -38,21 +38,26 @@ pub(crate) fn source_files_and_folders(
             let name = entry.file_name().to_string_lossy().to_string();
             let Ok(kind) = entry.file_type() else { continue };
             if kind.is_dir() {
-                let ignored = name.starts_with('.')
-                    || ["node_modules", "dist", "build", "coverage"].contains(&name.as_str());
-                if !ignored && !skip.contains(&path) {
+                if !ignored_folder(&name) && !skip.contains(&path) {
                     stack.push(path);
                 }
-            } else if kind.is_file()
-                && [".ts", ".mts", ".cts", ".tsx"].iter().any(|e| name.ends_with(e))
-                && !name.ends_with(".d.ts")
-            {
+            } else if kind.is_file() && is_source_file(&name) {
                 out.push(path);
             }
         }
     }
     out.sort();
     (out, folders)
+}
+
+/// A folder [`source_files`] does not enter: hidden, `node_modules`, build output.
+pub(crate) fn ignored_folder(name: &str) -> bool {
+    name.starts_with('.') || ["node_modules", "dist", "build", "coverage"].contains(&name)
+}
+
+/// A TypeScript source file's name (`.ts`, `.mts`, `.cts`, `.tsx`; not `.d.ts`).
+pub(crate) fn is_source_file(name: &str) -> bool {
+    [".ts", ".mts", ".cts", ".tsx"].iter().any(|e| name.ends_with(e)) && !name.ends_with(".d.ts")
 }
 
 /// Deeper bracket nesting than this is refused before parsing: the parser and our visitors
@@ -92,6 +97,16 @@ pub(crate) fn parse_program<'a>(
     allocator: &'a Allocator,
     source: &'a str,
 ) -> std::result::Result<Program<'a>, ParseFailure> {
+    parse_program_with(allocator, source, oxc_parser::ParseOptions::default())
+}
+
+/// [`parse_program`] with the parser's options: doctor reads names as text only, and does not
+/// need the parser to hash every identifier (`enable_ident_hashes`).
+pub(crate) fn parse_program_with<'a>(
+    allocator: &'a Allocator,
+    source: &'a str,
+    options: oxc_parser::ParseOptions,
+) -> std::result::Result<Program<'a>, ParseFailure> {
     if let Some(offset) = too_deep(source, MAX_NESTING) {
         return Err(ParseFailure {
             line: Some(line_at(source, offset)),
@@ -99,7 +114,9 @@ pub(crate) fn parse_program<'a>(
             hint: "flatten that expression (no hand-written module nests that deep; is it generated data? move it to a .json file)",
         });
     }
-    let parsed = Parser::new(allocator, source, SourceType::ts()).parse();
+    let parsed = Parser::new(allocator, source, SourceType::ts())
+        .with_options(options)
+        .parse();
     if let Some(err) = parsed.diagnostics.errors().next() {
         return Err(ParseFailure {
             line: err.labels.first().map(|l| line_at(source, l.offset() as usize)),
@@ -473,8 +490,22 @@ pub fn cors_reflecting_any_origin(source: &str, file: &str) -> Result<Vec<usize>
     Ok(cors_reflecting_any_origin_in(&program, source))
 }
 
-/// [`cors_reflecting_any_origin`] of a file already parsed.
+/// [`cors_reflecting_any_origin`] of a file already parsed. A file that never names `cors` calls
+/// no `cors(...)`, and its syntax tree is not walked ([`may_name_cors`]).
 pub(crate) fn cors_reflecting_any_origin_in(program: &Program, source: &str) -> Vec<usize> {
+    if !may_name_cors(source) {
+        return Vec::new();
+    }
+    cors_walked(program, source)
+}
+
+/// Whether a file may hold an identifier `cors`: the word itself, or a Unicode escape that spells
+/// it (`\u0063ors`).
+pub(crate) fn may_name_cors(source: &str) -> bool {
+    source.contains("cors") || source.contains("\\u")
+}
+
+fn cors_walked(program: &Program, source: &str) -> Vec<usize> {
     use oxc_ast::ast::CallExpression;
     use oxc_ast_visit::{Visit, walk};
 

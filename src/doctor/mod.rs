@@ -94,12 +94,14 @@ impl Target {
             .hint("run doctor in a sandbox made by `modkit init`, or in a foundation's root folder, or pass that folder")
             .into());
         }
-        let mut modules: Vec<String> = std::fs::read_dir(&dir)
+        let sources = sources::Sources::default();
+        let mut modules: Vec<String> = sources
+            .entries(&dir)
             .map(|entries| {
                 entries
-                    .flatten()
-                    .filter(|e| e.path().join("plugin/index.ts").is_file())
-                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .into_iter()
+                    .filter(|(path, _)| sources.is_file(&path.join("plugin/index.ts")))
+                    .filter_map(|(path, _)| Some(path.file_name()?.to_string_lossy().to_string()))
                     .collect()
             })
             .unwrap_or_default();
@@ -130,7 +132,7 @@ impl Target {
             kind: Kind::Foundation { modules_dir, modules },
             server,
             tsconfig,
-            sources: Default::default(),
+            sources,
             module_dirs: Default::default(),
         })
     }
@@ -209,37 +211,52 @@ pub fn run_static(target: &Target, skip: &dyn Fn(&str) -> bool) -> Result<Vec<Di
         .iter()
         .filter(|check| !(check.rules.iter().all(|r| skip(r.code)) && check.also.iter().all(|c| skip(c))))
         .collect();
-    // The checks are independent and bound by parsing: run them side by side, each on a stack as
-    // large as the main thread's (main.rs: deep nesting the pre-scan misses must not overflow it),
-    // and report in their fixed order. A check keeps what it found before it could not finish.
+    // The checks are independent and bound by parsing: run them side by side, on as many threads
+    // as there are cores for this process (one core: all on this thread, which has main.rs's
+    // large stack; the others get as large a one: deep nesting the pre-scan misses must not
+    // overflow them), each taking the next check not taken. They report in their fixed order. A
+    // check keeps what it found before it could not finish.
     let run = |check: &checks::Check| {
         let mut found = Vec::new();
         let result = (check.run)(target, &mut found);
         (found, result)
     };
-    let results: Vec<(Vec<Diagnostic>, Result<()>)> = std::thread::scope(|scope| {
-        let handles: Vec<_> = wanted
-            .iter()
-            .map(|&check| {
+    type Outcome = (Vec<Diagnostic>, Result<()>);
+    let outcomes: Vec<std::sync::Mutex<Option<Outcome>>> =
+        wanted.iter().map(|_| Default::default()).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let work = || {
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(&check) = wanted.get(i) else { break };
+            let outcome = run(check);
+            *outcomes[i]
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(outcome);
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..cores.min(wanted.len()))
+            .filter_map(|_| {
                 std::thread::Builder::new()
                     .stack_size(crate::STACK_SIZE)
-                    .spawn_scoped(scope, move || run(check))
-                    .map_err(|_| check)
+                    .spawn_scoped(scope, work)
+                    .ok()
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|handle| match handle {
-                Ok(handle) => handle
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                // No thread to be had: run it here.
-                Err(check) => run(check),
-            })
-            .collect()
+        work();
+        for helper in helpers {
+            helper
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        }
     });
+    let results = outcomes
+        .into_iter()
+        .map(|o| o.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()));
     let mut out = Vec::new();
-    for (check, (found, result)) in wanted.iter().zip(results) {
+    for (check, (found, result)) in wanted.iter().zip(results).filter_map(|(c, r)| Some((c, r?))) {
         out.extend(found);
         if let Err(e) = result {
             let Some(user) = e.downcast_ref::<crate::exit::UserError>() else {
@@ -346,19 +363,19 @@ fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Op
 }
 
 /// The symbolic links under `dir` (not followed), sorted.
-fn links_in(dir: &Path) -> Vec<PathBuf> {
+fn links_in(sources: &sources::Sources, dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Some(entries) = sources.entries(&dir) else {
             continue;
         };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else { continue };
+        for (path, kind) in entries {
+            let Some(kind) = kind else { continue };
             if kind.is_symlink() {
-                out.push(entry.path());
-            } else if kind.is_dir() && entry.file_name() != "node_modules" {
-                stack.push(entry.path());
+                out.push(path);
+            } else if kind.is_dir() && path.file_name().is_some_and(|n| n != "node_modules") {
+                stack.push(path);
             }
         }
     }
@@ -375,6 +392,12 @@ fn package_names(root: &Path) -> Vec<String> {
 /// The file a relative specifier names, as TypeScript resolves it (`.js` for `.ts`, no extension,
 /// a folder's index).
 fn resolve_relative(base: &Path, spec: &str) -> Option<PathBuf> {
+    resolve_relative_with(base, spec, Path::is_file)
+}
+
+/// [`resolve_relative`], asking `is_file` whether each candidate is there (doctor asks its
+/// folders' listings, [`sources::Sources::is_file`]).
+fn resolve_relative_with(base: &Path, spec: &str, is_file: impl Fn(&Path) -> bool) -> Option<PathBuf> {
     let path = normalize(&base.join(spec));
     let text = path.to_string_lossy().to_string();
     let mut candidates = vec![path.clone()];
@@ -390,7 +413,7 @@ fn resolve_relative(base: &Path, spec: &str) -> Option<PathBuf> {
     for ext in [".ts", ".tsx", ".d.ts", "/index.ts", "/index.tsx"] {
         candidates.push(PathBuf::from(format!("{text}{ext}")));
     }
-    candidates.into_iter().find(|c| c.is_file())
+    candidates.into_iter().find(|c| is_file(c))
 }
 
 /// `a/b/../c` -> `a/c`, without touching the disk.

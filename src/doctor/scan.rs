@@ -56,8 +56,23 @@ pub fn routes_and_permissions(source: &str, file: &str) -> Result<(Vec<Route>, O
     Ok((routes_in(&program, source), permissions))
 }
 
-/// The routes of a file already parsed.
+/// The routes of a file already parsed. A file that never names a `router` registers none, and
+/// its syntax tree is not walked ([`may_name_router`]).
 pub(crate) fn routes_in(program: &Program, source: &str) -> Vec<Route> {
+    if !may_name_router(source) {
+        return Vec::new();
+    }
+    routes_walked(program, source)
+}
+
+/// Whether a file may hold an identifier or a property called `router`, the receiver (or the alias
+/// of one) of every route [`routes_in`] finds: the word itself, or a Unicode escape that spells it
+/// (`\u0072outer`). When not, the file registers no route.
+pub fn may_name_router(source: &str) -> bool {
+    source.contains("router") || source.contains("\\u")
+}
+
+fn routes_walked(program: &Program, source: &str) -> Vec<Route> {
     struct Finder<'s> {
         source: &'s str,
         aliases: Vec<String>,
@@ -243,8 +258,39 @@ pub(crate) fn loads_in(program: &Program, source: &str) -> Vec<Load> {
         };
         finder.push(Some(literal.value.to_string()), literal.span.start, kind);
     }
-    finder.visit_program(program);
+    // The walk finds `require(...)` and `import(...)` only: a file without them is not walked.
+    if may_load_dynamically(source) {
+        finder.visit_program(program);
+    }
     finder.out
+}
+
+/// Whether a file may call `require(...)` or `import(...)`, which only a walk of its whole syntax
+/// tree finds (static imports are read from its top level). Unsure means yes. Only the words
+/// `require` and `import` themselves count (not `requirePermission`); then a `require` not right
+/// after a member's `.` (`rbac.require` is a method, `...require(` a spread is not), an `import`
+/// followed by `(` or a comment (or by anything but ASCII blanks and those), and any Unicode
+/// escape (`\u0072equire` is `require` to the parser).
+pub fn may_load_dynamically(source: &str) -> bool {
+    let bytes = source.as_bytes();
+    let blank = |b: u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c);
+    // ASCII letters, digits, `_` and `$` continue a name; so may any other byte of a non-ASCII
+    // letter, but those are read as a word boundary (unsure: a walk).
+    let name_byte = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$'));
+    let words = |word: &'static str| {
+        source.match_indices(word).map(|(i, _)| i).filter(move |&i| {
+            !name_byte(i.checked_sub(1).and_then(|j| bytes.get(j))) && !name_byte(bytes.get(i + word.len()))
+        })
+    };
+    let called_require = words("require").any(|i| {
+        let mut before = bytes[..i].iter().rev().copied().filter(|&b| !blank(b));
+        !(before.next() == Some(b'.') && before.next() != Some(b'.'))
+    });
+    let called_import = words("import").any(|i| {
+        let next = bytes[i + "import".len()..].iter().copied().find(|&b| !blank(b));
+        matches!(next, Some(b'(' | b'/') | Some(0x80..))
+    });
+    called_require || called_import || source.contains("\\u")
 }
 
 /// `!production`, `!isProd`, `process.env.NODE_ENV !== 'production'`, `isDev`, `dev`.

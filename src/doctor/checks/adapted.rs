@@ -44,7 +44,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for module in target.modules() {
         let Some(dir) = &module.adapted else { continue };
         let adapter = format!("{dir}/server/routes/index.ts");
-        if !target.root.join(&adapter).is_file() {
+        if !target.sources.is_file(&target.root.join(&adapter)) {
             out.push(
                 Diagnostic::error(
                     "adapter-missing",
@@ -75,7 +75,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
                     continue;
                 }
                 let base = file.parent().unwrap_or(&target.root);
-                if resolve_relative(base, &import.specifier).is_none() {
+                if resolve_relative_with(base, &import.specifier, |p| target.sources.is_file(p)).is_none() {
                     let points_at = target.relative(&normalize(&base.join(&import.specifier)));
                     out.push(
                         Diagnostic::error("import-unresolved", format!("imports `{}`, which resolves to no file ({points_at})", import.specifier))

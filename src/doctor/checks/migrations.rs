@@ -42,12 +42,12 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             }
             continue;
         }
-        let Ok(entries) = std::fs::read_dir(&dir) else {
+        let Some(entries) = target.sources.entries(&dir) else {
             continue;
         };
         let mut files: Vec<PathBuf> = entries
-            .flatten()
-            .map(|e| e.path())
+            .into_iter()
+            .map(|(path, _)| path)
             .filter(|p| p.extension().is_some_and(|e| e == "sql"))
             .collect();
         files.sort();

@@ -76,7 +76,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         let plugin_dir = target.root.join(&module.plugin);
         // Links among the migrations are reported by the migrations check.
         let migrations_dir = target.root.join(&module.migrations);
-        for link in links_in(&plugin_dir)
+        for link in links_in(&target.sources, &plugin_dir)
             .into_iter()
             .filter(|l| !l.starts_with(&migrations_dir))
         {
