@@ -44,7 +44,7 @@ build() {
 }
 
 measure() {
-  local runs=${1:-10} work v bin
+  local runs=${1:-10} v bin
   command -v perf >/dev/null || { echo "bench/profiles.sh: needs perf (apt-get install linux-perf)" >&2; exit 2; }
   work=$(mktemp -d /tmp/modkit-bench-profiles.XXXXXX)
   trap 'rm -rf "$work"' EXIT
@@ -54,7 +54,7 @@ measure() {
     [ -x "$bin" ] || { echo "bench/profiles.sh: $bin is missing (bench/profiles.sh build $v)" >&2; exit 2; }
     tar -C "$(dirname "$bin")" -czf "$work/$v.tgz" modkit
     printf '%s: binary %s bytes, tar.gz %s bytes; cold build: %s; %s\n' "$v" "$(stat -c %s "$bin")" \
-      "$(stat -c %s "$work/$v.tgz")" "$(timing "$dir/$v/time.txt")" "$(tr '\n' ' ' <"$dir/$v/load.txt" 2>/dev/null)"
+      "$(stat -c %s "$work/$v.tgz")" "$(timing "$dir/$v/time.txt")" "$(cat "$dir/$v/load.txt" 2>/dev/null | tr '\n' ' ')"
   done
   # The 200-module foundation of bench/doctor.sh, made once with the dist variant.
   bin=$dir/dist/target/dist/modkit
@@ -73,13 +73,16 @@ measure() {
         sh -c "rm -rf '$work/i' && '$bin' init items --dir '$work/i' -q" >/dev/null
     done
   done
+  # task-clock (CPU ms) of each round (perf's mean over its runs); the mean of the rounds against dist's.
   for what in doctor init; do
     for v in "${variants[@]}"; do
-      # task-clock ms of each round (perf's mean over its runs), and the wall time perf reports
-      printf '%s %s: task-clock ms per round: %s\n' "$what" "$v" \
-        "$(for r in 1 2; do awk -F, '/task-clock/ {printf "%.1f ", $1}' "$work/$what-$v-$r.csv"; done)"
-    done
+      for r in 1 2; do awk -F, -v v="$v" '/task-clock/ {print v, $1}' "$work/$what-$v-$r.csv"; done
+    done | awk -v what="$what" '{sum[$1] += $2; n[$1]++; rounds[$1] = rounds[$1] sprintf(" %.1f", $2); order[NR] = $1}
+      END {base = sum["dist"] / n["dist"]
+        for (i = 1; i <= NR; i++) { v = order[i]; if (seen[v]++) continue
+          printf "%s %-7s task-clock %7.1f ms (rounds:%s), %.2fx dist\n", what, v, sum[v] / n[v], rounds[v], (sum[v] / n[v]) / base } }'
   done
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 case ${1:-} in
