@@ -5,8 +5,11 @@
 # the dist profile with `--config` overrides, built from cold into its own target dir.
 #
 #   bench/profiles.sh build [VARIANT...]   # cold build of each (default: all), niced, /usr/bin/time -v
-#   bench/profiles.sh measure [RUNS=10]    # size, gzip tarball size, `modkit init` and `modkit doctor`
-#                                          # on a 200-module foundation (perf stat -r RUNS), interleaved
+#   bench/profiles.sh measure [RUNS=10] [NAME=BINARY...]
+#       size, gzip tarball size, then the CPU time (perf stat -e task-clock, RUNS runs in two
+#       interleaved rounds) of `modkit init` into a temp folder and `modkit doctor` on bench/doctor.sh's
+#       200-module foundation (on one core), for each variant built and each NAME=BINARY given
+#       (e.g. release=target/release/modkit, the profile `cargo install` uses)
 #
 # PROFILES_DIR (default target/profiles) holds one target dir per variant and the build logs.
 set -euo pipefail
@@ -44,42 +47,56 @@ build() {
 }
 
 measure() {
-  local runs=${1:-10} work v bin
+  local runs=${1:-10} v bin
+  shift || true
   command -v perf >/dev/null || { echo "bench/profiles.sh: needs perf (apt-get install linux-perf)" >&2; exit 2; }
   work=$(mktemp -d /tmp/modkit-bench-profiles.XXXXXX)
   trap 'rm -rf "$work"' EXIT
   echo "$(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  # The variants built (a missing one is said and left out), then any NAME=BINARY given.
+  local names=() bins=()
   for v in "${variants[@]}"; do
     bin=$dir/$v/target/dist/modkit
-    [ -x "$bin" ] || { echo "bench/profiles.sh: $bin is missing (bench/profiles.sh build $v)" >&2; exit 2; }
-    tar -C "$(dirname "$bin")" -czf "$work/$v.tgz" modkit
-    printf '%s: binary %s bytes, tar.gz %s bytes; cold build: %s; %s\n' "$v" "$(stat -c %s "$bin")" \
-      "$(stat -c %s "$work/$v.tgz")" "$(timing "$dir/$v/time.txt")" "$(tr '\n' ' ' <"$dir/$v/load.txt" 2>/dev/null)"
+    if [ -x "$bin" ]; then
+      names+=("$v") bins+=("$bin")
+      printf '%s: cold build: %s; %s\n' "$v" "$(timing "$dir/$v/time.txt")" "$(cat "$dir/$v/load.txt" 2>/dev/null | tr '\n' ' ')"
+    else
+      echo "$v: not built ($bin is missing: bench/profiles.sh build $v)"
+    fi
   done
-  # The 200-module foundation of bench/doctor.sh, made once with the dist variant.
-  bin=$dir/dist/target/dist/modkit
+  for spec in "$@"; do names+=("${spec%%=*}") bins+=("${spec#*=}"); done
+  [ ${#names[@]} -gt 0 ] || { echo "bench/profiles.sh: nothing to measure" >&2; exit 2; }
+  local i
+  for i in "${!names[@]}"; do
+    mkdir -p "$work/tar-$i" && cp "${bins[$i]}" "$work/tar-$i/modkit"
+    tar -C "$work/tar-$i" -czf "$work/$i.tgz" modkit
+    printf '%s: binary %s bytes, tar.gz %s bytes\n' "${names[$i]}" "$(stat -c %s "${bins[$i]}")" "$(stat -c %s "$work/$i.tgz")"
+  done
+  # The 200-module foundation of bench/doctor.sh, made once with the first binary.
   cp -r tests/fixtures/foundation "$work/foundation"
-  (cd "$work" && for i in $(seq -f "%03g" 1 200); do
-    "$bin" init "m$i" -q && "$bin" adapt "m$i" --foundation foundation -q
+  (cd "$work" && for m in $(seq -f "%03g" 1 200); do
+    "${bins[0]}" init "m$m" -q && "${bins[0]}" adapt "m$m" --foundation foundation -q
   done)
-  # perf stat -r RUNS per variant, the variants interleaved (round r of each, then the next round).
+  # perf stat -r RUNS/2 per binary and round, the binaries interleaved (round 1 of each, then round 2).
   local round per=$((runs / 2))
   for round in 1 2; do
-    for v in "${variants[@]}"; do
-      bin=$dir/$v/target/dist/modkit
-      perf stat -r "$per" -e task-clock -x, -o "$work/doctor-$v-$round.csv" \
-        taskset -c 0 "$bin" doctor "$work/foundation" -q --ignore toolchain >/dev/null
-      perf stat -r "$per" -e task-clock -x, -o "$work/init-$v-$round.csv" \
-        sh -c "rm -rf '$work/i' && '$bin' init items --dir '$work/i' -q" >/dev/null
+    for i in "${!names[@]}"; do
+      perf stat -r "$per" -e task-clock -x, -o "$work/doctor-$i-$round.csv" \
+        taskset -c 0 "${bins[$i]}" doctor "$work/foundation" -q --ignore toolchain >/dev/null
+      perf stat -r "$per" -e task-clock -x, -o "$work/init-$i-$round.csv" \
+        sh -c "rm -rf '$work/i' && '${bins[$i]}' init items --dir '$work/i' -q" >/dev/null
     done
   done
+  # task-clock (CPU ms) of each round (perf's mean over its runs); the mean of both against the first's.
   for what in doctor init; do
-    for v in "${variants[@]}"; do
-      # task-clock ms of each round (perf's mean over its runs), and the wall time perf reports
-      printf '%s %s: task-clock ms per round: %s\n' "$what" "$v" \
-        "$(for r in 1 2; do awk -F, '/task-clock/ {printf "%.1f ", $1}' "$work/$what-$v-$r.csv"; done)"
-    done
+    for i in "${!names[@]}"; do
+      for r in 1 2; do awk -F, -v v="${names[$i]}" '/task-clock/ {print v, $1}' "$work/$what-$i-$r.csv"; done
+    done | awk -v what="$what" '{sum[$1] += $2; n[$1]++; rounds[$1] = rounds[$1] sprintf(" %.1f", $2); order[NR] = $1}
+      END {base = sum[order[1]] / n[order[1]]
+        for (i = 1; i <= NR; i++) { v = order[i]; if (seen[v]++) continue
+          printf "%s %-8s task-clock %7.1f ms (rounds:%s), %.2fx %s\n", what, v, sum[v] / n[v], rounds[v], (sum[v] / n[v]) / base, order[1] } }'
   done
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 case ${1:-} in
