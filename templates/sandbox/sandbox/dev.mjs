@@ -174,16 +174,7 @@ let ports;
 // Otherwise it waits for the database, which then starts first. Started before the ports are claimed,
 // it loads its code meanwhile and listens when they are sent (a second npm run dev here exits below,
 // and its API with it: the IPC channel closes).
-const named = Boolean(process.env.DATABASE_URL?.trim());
-const ours = localUrlIsOurs();
-if (compiled && (named || ours)) spawnApi();
-// The local database made already starts now as well: a warm start's first answer that reads the
-// database (a foundation's /api/modules) waits for PostgreSQL's start, the longest step, which so
-// overlaps the ports' claim and Vite's start. (startDatabase does nothing when .env or modkit.toml
-// name a server; a second npm run dev here finds the database running, reuses it and exits at the
-// claim; a database it started itself is stopped again on the way out.)
-/** @type {Promise<void> | undefined} */
-let database = compiled && !named && ours ? startDatabase() : undefined;
+if (compiled && (Boolean(process.env.DATABASE_URL?.trim()) || localUrlIsOurs())) spawnApi();
 // Vite's import (a quarter of a second of loading) overlaps the ports' claim too.
 const viteModule = import('vite');
 viteModule.catch(() => undefined); // reported by startVite
@@ -191,16 +182,16 @@ try {
   ports = await claimPorts();
 } catch (err) {
   console.error(`error: ${/** @type {Error} */ (err).message}`);
-  await shutdown(2);
+  process.exit(2);
 }
 if (api) sendPorts(api);
 layout = await readLayout();
 // DATABASE_URL may come from .env, read with the ports (sandbox/env.ts).
 const explicit = Boolean(process.env.DATABASE_URL?.trim());
 if (compiled && explicit && !api) spawnApi();
-// The local database (unless started above) starts now too, beside Vite; without a made one the API
-// waits for it (startDatabase spawns it).
-if (!explicit) database ??= startDatabase();
+// The local database starts now too, beside Vite (a foundation's first answer reads permissions: it
+// waits for it); without a made one the API waits for it (startDatabase spawns it).
+const database = explicit ? undefined : startDatabase();
 try {
   vite = await startVite();
 } catch (err) {
@@ -211,7 +202,7 @@ try {
   console.error(`error: the Vite dev server did not start: ${/** @type {Error} */ (err).message}`);
   await shutdown(1);
 }
-if (!explicit) await database;
+if (!explicit) await (database ?? startDatabase());
 databaseReady = true;
 for (const dir of SOURCE_DIRS) watchTree(join(root, dir));
 watchMigrations();
