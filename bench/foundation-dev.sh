@@ -13,8 +13,10 @@
 # same run, interleaved, so that a loaded machine's noise hits both alike. BENCH_PRIORITY=1 (root
 # only) runs each measured `npm run dev` in a scheduler group of its own at nice -15: on a shared,
 # loaded machine that is what comes closest to a quiet one (the load is printed either way).
-# Makes and drops a database modkit_bench_foundation on that server; as root, npm and the local
-# database run as `nobody`.
+# Makes and drops a database modkit_bench_foundation (BENCH_DB_NAME) on that server; as root, npm and
+# the local database run as `nobody`. The untimed first runs let each project's start-up database
+# check finish once on either database (.modkit/dev/db-inputs), so that a warm run is one with
+# nothing to bring in step, as a user's second `npm run dev` is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-5}
@@ -32,14 +34,15 @@ if [ -n "${MODKIT_BASE_BIN:-}" ]; then
   bins+=(base)
   bin[base]=$(realpath "$MODKIT_BASE_BIN")
 fi
-db_url="${admin%/*}/modkit_bench_foundation"
+db_name=${BENCH_DB_NAME:-modkit_bench_foundation}
+db_url="${admin%/*}/$db_name"
 work=$(mktemp -d /tmp/modkit-bench-foundation.XXXXXX)
 chmod 755 "$work"
 dev=0
 # first_200 runs in a command substitution: the running npm run dev's group is in $work/dev.pid (0: none;
 # never `kill -- -0`, which is this script's own group).
-trap 'p=$(cat "$work/dev.pid" 2>/dev/null || echo 0); [ "$p" = 0 ] || kill -INT -- -"$p" 2>/dev/null || true; sleep 1; rm -rf "$work"; psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS modkit_bench_foundation" >/dev/null 2>&1 || true' EXIT
-psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS modkit_bench_foundation" -c "CREATE DATABASE modkit_bench_foundation" 2>/dev/null
+trap 'p=$(cat "$work/dev.pid" 2>/dev/null || echo 0); [ "$p" = 0 ] || kill -INT -- -"$p" 2>/dev/null || true; sleep 1; rm -rf "$work"; psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS $db_name" >/dev/null 2>&1 || true' EXIT
+psql -qAtX "$admin" -c "DROP DATABASE IF EXISTS $db_name" -c "CREATE DATABASE $db_name" 2>/dev/null
 as_user=()
 if [ "$(id -u)" = 0 ]; then
   mkdir -p "$work/home"
@@ -70,8 +73,8 @@ for b in "${bins[@]}"; do
   (cd "$work/$b/platform" && "${as_user[@]}" env DATABASE_URL="$db_url" npm run --silent bootstrap >/dev/null)
 done
 
-# One start: seconds to the first 200 of $3 through Vite, then Ctrl-C to the whole group.
-first_200() { # $1 = project folder, $2 = DATABASE_URL or '' (the local database), $3 = path
+# One start: seconds to the first 200 of $3 through Vite, then ($4 seconds later) Ctrl-C to the whole group.
+first_200() { # $1 = project folder, $2 = DATABASE_URL or '' (the local database), $3 = path, $4 = linger
   local t0 t1 code url=()
   [ -n "$2" ] && url=(DATABASE_URL="$2")
   t0=$(date +%s.%N)
@@ -85,6 +88,7 @@ first_200() { # $1 = project folder, $2 = DATABASE_URL or '' (the local database
   done
   t1=$(date +%s.%N)
   [ "$code" = 200 ] || { echo "bench/foundation-dev.sh: no 200 from $1$3; its log:" >&2; tail -20 "$work/dev.log" >&2; exit 1; }
+  sleep "${4:-0}"
   kill -INT -- -"$dev" 2>/dev/null || true
   wait "$dev" 2>/dev/null || true
   echo 0 >"$work/dev.pid"
@@ -101,16 +105,30 @@ for b in "${bins[@]}"; do
   first_200 "$work/$b/items" '' /api/plugins/items/health >/dev/null
   first_200 "$work/$b/platform" '' /api/modules >/dev/null
 done
+# Untimed, before each database's warm runs: the start-up database check is given 3 s to finish (it
+# brings the database in step and records it), as a user's first `npm run dev` on it has.
+settle() { # $1 = DATABASE_URL or '' (the local database)
+  for b in "${bins[@]}"; do
+    first_200 "$work/$b/items" "$1" /api/plugins/items/health 3 >/dev/null
+    first_200 "$work/$b/platform" "$1" /api/modules 3 >/dev/null
+  done
+}
 load_start=$(cut -d' ' -f1-3 /proc/loadavg)
-for b in "${bins[@]}"; do
+for b in "${bins[@]}"; do # (this drops .modkit/dev/db-inputs too: settle brings it back)
   rm -rf "$work/$b/items/.modkit/dev" "$work/$b/platform/.modkit/dev"
   add "$b sandbox cold-compile" "$(first_200 "$work/$b/items" "$db_url" /api/plugins/items/health)"
   add "$b foundation cold-compile" "$(first_200 "$work/$b/platform" "$db_url" /api/modules)"
 done
+settle "$db_url"
 for _ in $(seq "$runs"); do # interleaved: the machine's noise hits every column alike
   for b in "${bins[@]}"; do
     add "$b sandbox warm-url" "$(first_200 "$work/$b/items" "$db_url" /api/plugins/items/health)"
     add "$b foundation warm-url" "$(first_200 "$work/$b/platform" "$db_url" /api/modules)"
+  done
+done
+settle ''
+for _ in $(seq "$runs"); do
+  for b in "${bins[@]}"; do
     add "$b sandbox warm-local" "$(first_200 "$work/$b/items" '' /api/plugins/items/health)"
     add "$b foundation warm-local" "$(first_200 "$work/$b/platform" '' /api/modules)"
   done

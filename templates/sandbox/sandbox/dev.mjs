@@ -71,7 +71,7 @@ const MIGRATE = [
 ].join('\n');
 // What the compiled form depends on besides the sources: when it changes, .modkit/dev is rebuilt whole.
 const FORMAT = createHash('sha256').update(`${process.versions.node.split('.')[0]}\n${SOURCE_BANNER}\n${SERVE}\n${MIGRATE}`).digest('hex');
-/** What the database was last brought in step with (migrations, permissions, database): see dbInputs(). */
+/** What each database was last brought in step with (migrations, permissions): see dbInputs(), recordInputs(). */
 const DB_INPUTS = join(OUT, 'db-inputs');
 
 // As root in a project another user owns: refuse before anything is written (see the function).
@@ -140,6 +140,8 @@ let migrationsChanged = false;
  */
 /** @type {Layout} */
 let layout = { foundation: undefined };
+/** @type {typeof import('./config.ts') | undefined} sandbox/config.ts, once readLayout() loaded it. */
+let projectConfig;
 /** The database is up (named, or the local one started): migrations can be applied. */
 let databaseReady = false;
 /** Source files compile() found changed on its last run. */
@@ -205,8 +207,8 @@ databaseReady = true;
 for (const dir of SOURCE_DIRS) watchTree(join(root, dir));
 watchMigrations();
 // Migrations or permissions changed while npm run dev was not running: applied now (nothing to do on
-// a warm start, when .modkit/dev/db-inputs says the database is in step: no bootstrap is run).
-if (compiled && !exiting && readFileOr(DB_INPUTS) !== dbInputs()) void reload('the database is behind the module (migrations or permissions)', true);
+// a warm start, when .modkit/dev/db-inputs says this database is in step: no bootstrap is run).
+if (compiled && !exiting && recordedInputs() !== dbInputs()) void reload('the database is behind the module (migrations or permissions)', true);
 
 /**
  * This folder's `npm run dev`, on the project's own ports (sandbox/ports.ts): a second one here is
@@ -284,6 +286,7 @@ async function readLayout() {
   try {
     /** @type {typeof import('./config.ts')} */
     const config = await import(pathToFileURL(join(OUT, API_DIR, 'config.js')).href);
+    projectConfig = config;
     return { foundation: config.loadConfig().foundation };
   } catch {
     return { foundation: undefined }; // reported by the API and the bootstrap, which read it too
@@ -432,7 +435,10 @@ async function startDatabase() {
     const state = localdb.localDbState();
     if (state.state === 'running') serverPid = state.pid;
     // A cluster made just now was bootstrapped from these very migrations and permissions.
-    if (started.created) writeAtomic(DB_INPUTS, dbInputs());
+    if (started.created) {
+      projectConfig ??= await import(pathToFileURL(join(OUT, API_DIR, 'config.js')).href); // for dbKey()
+      recordInputs(dbInputs());
+    }
   })();
   try {
     await databaseStart;
@@ -462,10 +468,10 @@ function reload(why, database = false) {
       const ok = await compile();
       const code = lastCompiled > 0;
       const inputs = dbInputs();
-      if (databaseReady && ok && (saved || database || readFileOr(DB_INPUTS) !== inputs)) {
+      if (databaseReady && ok && (saved || database || recordedInputs() !== inputs)) {
         const result = await migrate();
         if (!result.ok) return; // reported; the API keeps serving the old schema
-        writeAtomic(DB_INPUTS, inputs);
+        recordInputs(inputs);
         if (!code && result.applied === 0 && api) return; // nothing new for the API
       } else if (saved && !code && api) {
         return;
@@ -499,7 +505,8 @@ async function migrate() {
   });
   prewarmRunner();
   if (message.error) {
-    console.error(`[db] not brought in step: ${message.error}`);
+    // Ctrl-C reaches the runner too: no failure to report on the way out.
+    if (!exiting) console.error(`[db] not brought in step: ${message.error}`);
     return { ok: false, applied: 0 };
   }
   /** @type {import('./bootstrap.ts').BootstrapReport} */
@@ -571,15 +578,52 @@ function takeRunner() {
 /**
  * What the database must be in step with: each migration's name and content, the modules' declared
  * permissions (plugin/index.ts's `permissions` array in a sandbox, each compiled module.config.ts's in
- * a foundation) and which database.
+ * a foundation).
  */
 function dbInputs() {
   const h = createHash('sha256');
   const { files, permissions } = dbSources();
   for (const f of files) h.update(`${f}\0${hash(join(root, f))}\0`);
   h.update(permissions.join('\0'));
-  h.update(`\0${process.env.DATABASE_URL ?? ''}\0${readLocalUrl() ?? ''}`);
   return h.digest('hex');
+}
+
+/**
+ * Which database the inputs are recorded for: the URL the API and the bootstrap use (config.ts's
+ * databaseUrl(): DATABASE_URL, modkit.toml, the libpq variables, the local database), hashed (it may
+ * hold a password). One record per database, so that going back and forth between the local database
+ * and a named server runs no bootstrap on either when nothing changed.
+ */
+function dbKey() {
+  let url;
+  try {
+    url = projectConfig?.databaseUrl();
+  } catch {
+    // no database at all: the migration runner reports it
+  }
+  return createHash('sha256').update(url ?? `${process.env.DATABASE_URL ?? ''}\0${readLocalUrl() ?? ''}`).digest('hex');
+}
+
+/** .modkit/dev/db-inputs: `{ [dbKey]: dbInputs }`, the last few databases. */
+function readRecords() {
+  try {
+    const records = JSON.parse(readFileSync(DB_INPUTS, 'utf8'));
+    return records && typeof records === 'object' && !Array.isArray(records) ? /** @type {Record<string, string>} */ (records) : {};
+  } catch {
+    return {}; // none yet, or unreadable: every database is brought in step once
+  }
+}
+
+/** The inputs this database was last brought in step with. */
+function recordedInputs() {
+  return readRecords()[dbKey()];
+}
+
+/** @param {string} inputs what this database was just brought in step with */
+function recordInputs(inputs) {
+  const key = dbKey();
+  const others = Object.entries(readRecords()).filter(([k]) => k !== key);
+  writeAtomic(DB_INPUTS, JSON.stringify(Object.fromEntries([...others.slice(-7), [key, inputs]])));
 }
 
 /** @param {string} path */

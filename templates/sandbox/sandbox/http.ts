@@ -61,6 +61,13 @@ export function apiErrorHandler(migrationHint: string): ErrorRequestHandler {
  * API. A port in use or refused is one line naming it and how to choose another, exit 2.
  */
 export async function serveUntilStopped(start: () => Promise<Server>): Promise<Server> {
+  // The pool's first connection (TCP, PostgreSQL's start-up, the password exchange) opens while the
+  // app is built and starts listening, not at the first request. Not there yet (the local database
+  // still starting): the first request connects, as it would have.
+  pool.connect().then(
+    (client) => client.release(),
+    () => undefined,
+  );
   let server: Server;
   try {
     server = await start();

@@ -40,7 +40,9 @@ impl DevRun {
             log,
             vite,
         };
-        dev.wait("the first 200", &mut || dev.status("/api/health", "dev") == Some(200));
+        dev.wait("the first 200", &mut || {
+            dev.status("/api/health", "dev") == Some(200)
+        });
         dev.assert_running();
         dev
     }
@@ -222,9 +224,7 @@ fn a_module_adapted_during_the_foundations_npm_run_dev_is_migrated_granted_and_s
     // A fresh foundation, no module yet (no migrations/ folder either), npm run dev running.
     let dir = foundation("starter-dev-adapt", &[], &db);
     let mut dev = DevRun::start(&dir, &db);
-    let served = |module: &str| {
-        dev.status(&format!("/api/plugins/{module}/{module}"), "dev") == Some(200)
-    };
+    let served = |module: &str| dev.status(&format!("/api/plugins/{module}/{module}"), "dev") == Some(200);
 
     // The first module, adapted from the shared sandbox: migrations/ appears with it. Its files come
     // 150 ms apart (more than the launcher's 80 ms wait for quiet): npm run dev compiles, migrates and
