@@ -324,7 +324,7 @@ struct PluginFile {
     /// Relative to the plugin folder.
     path: String,
     file: PathBuf,
-    contents: std::sync::Arc<str>,
+    contents: std::sync::Arc<String>,
 }
 
 fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PluginFile> {
@@ -343,10 +343,10 @@ fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<P
 
 /// A file's text, or a `file-unreadable` diagnostic naming it: a link, a folder, a FIFO (never
 /// opened), a file that is not UTF-8. The other files are still checked.
-fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<std::sync::Arc<str>> {
+fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<std::sync::Arc<String>> {
     match target.sources.text(path) {
         Ok(text) => Some(text),
-        Err(sources::ReadFailure { message, hint }) => {
+        Err(sources::ReadFailure { message, hint, .. }) => {
             let rel = target.relative(path);
             let message = target.relative_text(&message);
             let message = message
