@@ -505,7 +505,7 @@ pub(crate) fn may_name_cors(source: &str) -> bool {
     source.contains("cors") || source.contains("\\u")
 }
 
-fn cors_walked(program: &Program, source: &str) -> Vec<usize> {
+pub(crate) fn cors_walked(program: &Program, source: &str) -> Vec<usize> {
     use oxc_ast::ast::CallExpression;
     use oxc_ast_visit::{Visit, walk};
 

@@ -211,11 +211,12 @@ pub fn run_static(target: &Target, skip: &dyn Fn(&str) -> bool) -> Result<Vec<Di
         .iter()
         .filter(|check| !(check.rules.iter().all(|r| skip(r.code)) && check.also.iter().all(|c| skip(c))))
         .collect();
-    // The checks are independent and bound by parsing: run them side by side, on as many threads
-    // as there are cores for this process (one core: all on this thread, which has main.rs's
-    // large stack; the others get as large a one: deep nesting the pre-scan misses must not
-    // overflow them), each taking the next check not taken. They report in their fixed order. A
-    // check keeps what it found before it could not finish.
+    // The checks are independent and bound by parsing: with more than one core for this process,
+    // run them side by side, one thread each (the first parse of a file is shared, so the parses
+    // spread over the cores), each on a stack as large as this thread's (main.rs: deep nesting
+    // the pre-scan misses must not overflow it); with one core, all on this thread: more threads
+    // only cost their start and their heaps. Each takes the next check not taken; they report in
+    // their fixed order. A check keeps what it found before it could not finish.
     let run = |check: &checks::Check| {
         let mut found = Vec::new();
         let result = (check.run)(target, &mut found);
@@ -237,7 +238,7 @@ pub fn run_static(target: &Target, skip: &dyn Fn(&str) -> bool) -> Result<Vec<Di
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..cores.min(wanted.len()))
+        let helpers: Vec<_> = (1..if cores > 1 { wanted.len() } else { 1 })
             .filter_map(|_| {
                 std::thread::Builder::new()
                     .stack_size(crate::STACK_SIZE)
@@ -324,7 +325,7 @@ struct PluginFile {
     /// Relative to the plugin folder.
     path: String,
     file: PathBuf,
-    contents: std::sync::Arc<str>,
+    contents: std::sync::Arc<String>,
 }
 
 fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<PluginFile> {
@@ -343,10 +344,10 @@ fn plugin_files(target: &Target, dir: &Path, out: &mut Vec<Diagnostic>) -> Vec<P
 
 /// A file's text, or a `file-unreadable` diagnostic naming it: a link, a folder, a FIFO (never
 /// opened), a file that is not UTF-8. The other files are still checked.
-fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<std::sync::Arc<str>> {
+fn read_or_report(target: &Target, path: &Path, out: &mut Vec<Diagnostic>) -> Option<std::sync::Arc<String>> {
     match target.sources.text(path) {
         Ok(text) => Some(text),
-        Err(sources::ReadFailure { message, hint }) => {
+        Err(sources::ReadFailure { message, hint, .. }) => {
             let rel = target.relative(path);
             let message = target.relative_text(&message);
             let message = message

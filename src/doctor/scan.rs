@@ -191,6 +191,11 @@ pub fn loads(source: &str, file: &str) -> Result<Vec<Load>> {
 
 /// [`loads`] of a file already parsed.
 pub(crate) fn loads_in(program: &Program, source: &str) -> Vec<Load> {
+    loads_walking_if(program, source, may_load_dynamically)
+}
+
+/// [`loads_in`], walking the whole syntax tree when `walk` says so.
+fn loads_walking_if(program: &Program, source: &str, walk: fn(&str) -> bool) -> Vec<Load> {
     struct Finder<'s> {
         source: &'s str,
         dev_depth: usize,
@@ -259,7 +264,7 @@ pub(crate) fn loads_in(program: &Program, source: &str) -> Vec<Load> {
         finder.push(Some(literal.value.to_string()), literal.span.start, kind);
     }
     // The walk finds `require(...)` and `import(...)` only: a file without them is not walked.
-    if may_load_dynamically(source) {
+    if walk(source) {
         finder.visit_program(program);
     }
     finder.out
@@ -373,6 +378,112 @@ const NODE_BUILTINS: [&str; 40] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every TypeScript file of the tests' fixtures and of the templates that parses, and files
+    /// written to defeat the pre-filters (a Unicode escape, a spread, a comment before `(`, an
+    /// optional call).
+    fn corpus() -> Vec<(String, String)> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut files: Vec<(String, String)> = ["tests/fixtures", "templates"]
+            .iter()
+            .flat_map(|dir| crate::ts::source_files(&root.join(dir), &[]))
+            .filter_map(|f| Some((f.display().to_string(), std::fs::read_to_string(&f).ok()?)))
+            .collect();
+        assert!(
+            files.len() > 100,
+            "the fixtures are missing: {} files",
+            files.len()
+        );
+        for (i, tricky) in [
+            "const x = req\\u0075ire('pg');",
+            "const x = [...require('pg')];",
+            "const x = a ?? require('pg');",
+            "module.exports = require ('pg');",
+            "const x = await import /* pg */ ('pg');",
+            "const x = await import\n('pg');",
+            "if (!production) { await import('vite'); }",
+            "\\u0072outer.get('/x', h);",
+            "router?.get('/x', h);",
+            "const r = ctx.router; r.post('/x', h);",
+            "app.use(c\\u006frs({ origin: true, credentials: true }));",
+            "app.use(cors({ origin: true, credentials: true }));",
+            "ctx.rbac.require('a.read'); requirePermission('a.read'); import.meta.url;",
+        ]
+        .iter()
+        .enumerate()
+        {
+            files.push((format!("tricky {i}"), tricky.to_string()));
+        }
+        files
+    }
+
+    /// Each pre-filter against the walk it saves, on every file of [`corpus`]: a file the
+    /// filter skips really has nothing the walk would find.
+    #[test]
+    fn the_pre_filters_skip_only_files_whose_walk_finds_nothing() {
+        let (mut parsed, mut skipped) = (0, [0; 3]);
+        for (name, source) in corpus() {
+            let allocator = Allocator::default();
+            let Ok(program) = crate::ts::parse_program(&allocator, &source) else {
+                continue;
+            };
+            parsed += 1;
+            let walked = loads_walking_if(&program, &source, |_| true);
+            assert_eq!(loads_in(&program, &source), walked, "loads of {name}");
+            if !may_load_dynamically(&source) {
+                skipped[0] += 1;
+            }
+            let routes = routes_walked(&program, &source);
+            assert_eq!(routes_in(&program, &source), routes, "routes of {name}");
+            if !may_name_router(&source) {
+                assert!(routes.is_empty(), "{name}");
+                skipped[1] += 1;
+            }
+            let cors = crate::ts::cors_walked(&program, &source);
+            assert_eq!(
+                crate::ts::cors_reflecting_any_origin_in(&program, &source),
+                cors,
+                "cors of {name}"
+            );
+            if !crate::ts::may_name_cors(&source) {
+                assert!(cors.is_empty(), "{name}");
+                skipped[2] += 1;
+            }
+        }
+        // The corpus exercises both paths of each filter.
+        assert!(parsed > 100, "{parsed} files parsed");
+        for (filter, skipped) in ["loads", "routes", "cors"].iter().zip(skipped) {
+            assert!(
+                skipped > 10 && skipped < parsed,
+                "{filter}: {skipped} of {parsed} skipped"
+            );
+        }
+    }
+
+    #[test]
+    fn the_pre_filters_walk_files_that_may_load_register_or_call_cors() {
+        for source in [
+            "const x = req\\u0075ire('pg');",
+            "const x = [...require('pg')];",
+            "module.exports = require ('pg');",
+            "const x = await import /* pg */ ('pg');",
+            "const x = await import\n('pg');",
+        ] {
+            assert!(may_load_dynamically(source), "{source}");
+        }
+        for source in [
+            "ctx.rbac.require('a.read');",
+            "ctx.rbac\n  .require('a.read');",
+            "requirePermission('a.read'); import { x } from 'y'; import.meta.url;",
+            "// the module imports (nothing at run time)",
+        ] {
+            assert!(!may_load_dynamically(source), "{source}");
+        }
+        assert!(may_name_router("\\u0072outer.get('/x', h);"));
+        assert!(!may_name_router("app.get('/x', h);"));
+        assert!(crate::ts::may_name_cors("c\\u006frs({})"));
+        assert!(!crate::ts::may_name_cors("app.use(json());"));
+    }
 
     #[test]
     fn finds_routes_and_their_guards() {

@@ -4,7 +4,7 @@
 //! times. The checks run side by side, so a file is read and parsed by whichever asks first and
 //! the others wait for it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::ffi::OsString;
 use std::fs::FileType;
 use std::path::{Path, PathBuf};
@@ -38,11 +38,13 @@ pub struct Facts {
 pub struct ReadFailure {
     pub message: String,
     pub hint: Option<String>,
+    /// There is no such file.
+    pub missing: bool,
 }
 
 #[derive(Default)]
 struct Slot {
-    text: OnceLock<Result<Arc<str>, ReadFailure>>,
+    text: OnceLock<Result<Arc<String>, ReadFailure>>,
     facts: OnceLock<Option<Result<Arc<Facts>, ParseFailure>>>,
 }
 
@@ -67,7 +69,7 @@ type Listing = Vec<(OsString, Option<FileType>)>;
 
 /// A text as a key: hashed by its length and ends (cheap for long files), compared whole.
 #[derive(Clone, PartialEq, Eq)]
-struct Text(Arc<str>);
+struct Text(Arc<String>);
 
 impl std::hash::Hash for Text {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
@@ -81,7 +83,9 @@ impl std::hash::Hash for Text {
 
 struct Tree {
     files: Vec<PathBuf>,
-    folders: HashSet<PathBuf>,
+    /// Each folder the walk entered, with the run of `files` under it (sorted by component,
+    /// a folder's files are one run; None: it has none).
+    folders: HashMap<PathBuf, Option<(usize, usize)>>,
 }
 
 impl std::fmt::Debug for Sources {
@@ -97,7 +101,7 @@ impl Sources {
     }
 
     /// The file's text (read once).
-    pub fn text(&self, path: &Path) -> Result<Arc<str>, ReadFailure> {
+    pub fn text(&self, path: &Path) -> Result<Arc<String>, ReadFailure> {
         self.slot(path).text.get_or_init(|| read(path)).clone()
     }
 
@@ -115,7 +119,7 @@ impl Sources {
 
     /// The facts of a text, shared with every file of the same bytes. Only a `permissions` error
     /// names its file: a text with one is read again for each file.
-    fn facts_of_text(&self, text: Arc<str>, label: &str) -> Result<Arc<Facts>, ParseFailure> {
+    fn facts_of_text(&self, text: Arc<String>, label: &str) -> Result<Arc<Facts>, ParseFailure> {
         let key = Text(text);
         let known = lock(&self.parsed).get(&key).cloned();
         if let Some(known) = known
@@ -182,17 +186,16 @@ impl Sources {
             let mut tree = lock(&self.tree);
             tree.get_or_insert_with(|| Arc::new(self.walk(root))).clone()
         };
-        let (files, folders) = (&tree.files, &tree.folders);
         // A folder the walk did not enter (outside the root, under `node_modules` or a link):
         // walked on its own, as before.
-        if !folders.contains(dir) {
+        let Some(run) = tree.folders.get(dir) else {
             return ts::source_files(dir, skip);
-        }
-        // Sorted by component, so a folder's files are one run.
-        let start = files.partition_point(|f| f.as_path() < dir);
-        files[start..]
+        };
+        let Some((start, end)) = *run else {
+            return Vec::new();
+        };
+        tree.files[start..end]
             .iter()
-            .take_while(|f| f.starts_with(dir))
             .filter(|f| !skip.iter().any(|s| s != dir && f.starts_with(s)))
             .cloned()
             .collect()
@@ -202,7 +205,7 @@ impl Sources {
     /// that look in the same folders).
     fn walk(&self, root: &Path) -> Tree {
         let mut files = Vec::new();
-        let mut folders = HashSet::new();
+        let mut folders = HashMap::new();
         let mut stack = vec![root.to_path_buf()];
         while let Some(dir) = stack.pop() {
             let Some(listing) = self.listing(&dir) else {
@@ -218,9 +221,16 @@ impl Sources {
                     files.push(dir.join(name));
                 }
             }
-            folders.insert(dir);
+            folders.insert(dir, None);
         }
         files.sort();
+        for (i, file) in files.iter().enumerate() {
+            // Up the folders the walk entered, from the file's own to the root.
+            for folder in file.ancestors().skip(1) {
+                let Some(run) = folders.get_mut(folder) else { break };
+                *run = Some(run.map_or((i, i + 1), |(start, _)| (start, i + 1)));
+            }
+        }
         Tree { files, folders }
     }
 
@@ -237,30 +247,36 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-fn read(path: &Path) -> Result<Arc<str>, ReadFailure> {
+fn read(path: &Path) -> Result<Arc<String>, ReadFailure> {
     if let Some(text) = read_regular_text(path) {
         return Ok(text);
     }
     // Not a regular UTF-8 file (or it could not be read): read again as every command reads
     // module code, for its words.
-    crate::modules::read_text(path)
-        .map(Arc::from)
-        .map_err(|e| match e.downcast_ref::<UserError>() {
+    crate::modules::read_text(path).map(Arc::new).map_err(|e| {
+        let missing = e
+            .root_cause()
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::NotFound);
+        match e.downcast_ref::<UserError>() {
             Some(user) => ReadFailure {
                 message: user.message.clone(),
                 hint: user.hint.clone(),
+                missing,
             },
             None => ReadFailure {
                 message: format!("{e:#}"),
                 hint: None,
+                missing,
             },
-        })
+        }
+    })
 }
 
 /// What [`crate::modules::read_text`] reads from a regular UTF-8 file, in fewer calls to the
 /// system: the same `open` (no link followed, no FIFO waited on), one `fstat`, the reads. None for
 /// anything else, which `read_text` then names.
-fn read_regular_text(path: &Path) -> Option<Arc<str>> {
+fn read_regular_text(path: &Path) -> Option<Arc<String>> {
     use std::io::Read;
     use std::os::unix::fs::OpenOptionsExt;
 
@@ -273,22 +289,10 @@ fn read_regular_text(path: &Path) -> Option<Arc<str>> {
     if !meta.file_type().is_file() {
         return None;
     }
-    // One byte more than the size, so that a file read whole ends with a read of nothing.
-    let mut bytes = vec![0; usize::try_from(meta.len()).ok()?.saturating_add(1)];
-    let mut filled = 0;
-    loop {
-        if filled == bytes.len() {
-            bytes.resize(bytes.len() * 2, 0);
-        }
-        match file.read(&mut bytes[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
-    bytes.truncate(filled);
-    String::from_utf8(bytes).ok().map(Arc::from)
+    // Room for the whole file and one byte more, so that the read of the end reads nothing.
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?.saturating_add(1));
+    (&mut file).take(u64::MAX).read_to_end(&mut bytes).ok()?;
+    String::from_utf8(bytes).ok().map(Arc::new)
 }
 
 thread_local! {
@@ -372,6 +376,93 @@ mod tests {
     }
 
     #[test]
+    fn a_file_is_read_as_read_text_reads_it_and_anything_else_fails_in_its_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(d.join("a.ts"), "export const a = 1;\n").unwrap();
+        std::fs::write(d.join("empty.ts"), "").unwrap();
+        std::fs::write(d.join("latin1.ts"), b"// caf\xe9\n").unwrap();
+        std::fs::create_dir(d.join("folder.ts")).unwrap();
+        std::os::unix::fs::symlink(d.join("a.ts"), d.join("link.ts")).unwrap();
+        std::os::unix::fs::symlink(d.join("gone.ts"), d.join("dangling.ts")).unwrap();
+        let fifo = std::ffi::CString::new(d.join("fifo.ts").to_str().unwrap()).unwrap();
+        // SAFETY: a valid, NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        let sources = Sources::default();
+        for name in [
+            "a.ts",
+            "empty.ts",
+            "latin1.ts",
+            "folder.ts",
+            "link.ts",
+            "dangling.ts",
+            "fifo.ts",
+            "none.ts",
+            "none/x.ts",
+        ] {
+            let path = d.join(name);
+            let want = crate::modules::read_text(&path).map_err(|e| match e.downcast_ref::<UserError>() {
+                Some(user) => (user.message.clone(), user.hint.clone()),
+                None => (format!("{e:#}"), None),
+            });
+            let got = sources
+                .text(&path)
+                .map(|t| t.to_string())
+                .map_err(|f| (f.message, f.hint));
+            assert_eq!(got, want, "{name}");
+            assert_eq!(
+                sources.text(&path).is_err_and(|f| f.missing),
+                name.starts_with("none"),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn whether_a_file_is_there_is_answered_as_the_system_does() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/a.ts"), "").unwrap();
+        std::os::unix::fs::symlink(d.join("sub/a.ts"), d.join("sub/link.ts")).unwrap();
+        std::os::unix::fs::symlink(d.join("sub"), d.join("sub/folder-link")).unwrap();
+        std::os::unix::fs::symlink(d.join("gone"), d.join("sub/dangling.ts")).unwrap();
+        let sources = Sources::default();
+        for name in [
+            "sub/a.ts",
+            "sub/link.ts",
+            "sub/folder-link",
+            "sub/dangling.ts",
+            "sub",
+            "sub/none.ts",
+            "none/a.ts",
+            "sub/folder-link/a.ts",
+            "sub/a.ts/x",
+        ] {
+            let path = d.join(name);
+            assert_eq!(sources.is_file(&path), path.is_file(), "{name}");
+        }
+    }
+
+    #[test]
+    fn files_with_the_same_bytes_are_parsed_once_unless_an_error_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let sources = Sources::default();
+        std::fs::write(d.join("a.ts"), "import x from './x.js';\n").unwrap();
+        std::fs::write(d.join("b.ts"), "import x from './x.js';\n").unwrap();
+        let a = sources.facts(&d.join("a.ts"), "a.ts").unwrap().unwrap();
+        let b = sources.facts(&d.join("b.ts"), "b.ts").unwrap().unwrap();
+        assert!(Arc::ptr_eq(&a, &b));
+        std::fs::write(d.join("c.ts"), "export const permissions = [x];\n").unwrap();
+        std::fs::write(d.join("d.ts"), "export const permissions = [x];\n").unwrap();
+        let c = sources.facts(&d.join("c.ts"), "c.ts").unwrap().unwrap();
+        let e = sources.facts(&d.join("d.ts"), "d.ts").unwrap().unwrap();
+        assert!(c.permissions.as_ref().unwrap_err().0.contains(" in c.ts "));
+        assert!(e.permissions.as_ref().unwrap_err().0.contains(" in d.ts "));
+    }
+
+    #[test]
     fn the_files_of_a_folder_are_those_a_walk_of_it_finds() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
@@ -380,6 +471,7 @@ mod tests {
             "src/modules/m/plugin/index.ts",
             "src/modules/m/plugin/x.d.ts",
             "src/modules/mm/plugin/index.ts",
+            "src/empty/readme.md",
             "src/dist/built.ts",
             "node_modules/p/i.ts",
             "outside/o.ts",
@@ -396,6 +488,8 @@ mod tests {
             ("src", &skip[..]),
             ("src/modules/m", &[][..]),
             ("src/modules/m/plugin", &[][..]),
+            ("src/empty", &[][..]),
+            ("src/modules", &[][..]),
             ("src/linked", &[][..]),
             ("node_modules/p", &[][..]),
             ("", &[][..]),

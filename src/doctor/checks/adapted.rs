@@ -136,6 +136,7 @@ fn check_manifest(target: &Target, dir: &str, out: &mut Vec<Diagnostic>) {
         // Most were read for the other checks already; a file that is not UTF-8 is read here.
         let hash = match target.sources.text(&path) {
             Ok(text) => sha256_hex(text.as_bytes()),
+            Err(failure) if failure.missing => continue,
             Err(_) => match read_file_bytes(&path) {
                 Ok(bytes) => sha256_hex(&bytes),
                 Err(_) => continue,
