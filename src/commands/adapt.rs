@@ -136,6 +136,10 @@ fn print_human(a: &Adaptation, args: &AdaptArgs, printer: &Printer) {
         f.root.display(),
         crate::server_tsconfig::typecheck_command(&f.tsconfig)
     ));
+    if bootstrap == "npm run bootstrap" && npm_script(&f.root, "dev") {
+        // The starter's launcher watches module.config.ts and migrations/<id>/ (docs/starter-foundation.md).
+        printer.line("  (a running `npm run dev` migrates, grants and serves it by itself)");
+    }
 }
 
 /// Whether the foundation's package.json has the npm script `name`.
