@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The release-profile variants side by side: the dist profile (Cargo.toml: fat LTO, 1 codegen
-# unit, panic = "abort", stripped) against thin LTO, no LTO with 16 codegen units (the default
-# release profile's LTO and units) and the dist profile with panic = "unwind". Every variant is
-# the dist profile with `--config` overrides, built from cold into its own target dir.
+# The release-profile variants side by side, as measured on 2026-12-07 (docs/performance.md): the
+# dist profile of then (fat LTO, 1 codegen unit, panic = "abort", stripped) against thin LTO, no LTO
+# with 16 codegen units (the default release profile's LTO and units) and panic = "unwind" (the
+# dist profile since). Every variant is the dist profile with `--config` overrides, built from cold
+# into its own target dir.
 #
 #   bench/profiles.sh build [VARIANT...]   # cold build of each (default: all), niced, /usr/bin/time -v
 #   bench/profiles.sh measure [RUNS=10] [NAME=BINARY...]
@@ -20,9 +21,9 @@ variants=(dist thin nolto unwind)
 
 flags() { # the --config overrides of a variant
   case $1 in
-    dist) ;;
-    thin) echo "--config profile.dist.lto=\"thin\" --config profile.dist.codegen-units=16" ;;
-    nolto) echo "--config profile.dist.lto=false --config profile.dist.codegen-units=16" ;;
+    dist) echo "--config profile.dist.panic=\"abort\"" ;;
+    thin) echo "--config profile.dist.panic=\"abort\" --config profile.dist.lto=\"thin\" --config profile.dist.codegen-units=16" ;;
+    nolto) echo "--config profile.dist.panic=\"abort\" --config profile.dist.lto=false --config profile.dist.codegen-units=16" ;;
     unwind) echo "--config profile.dist.panic=\"unwind\"" ;;
     *) echo "bench/profiles.sh: unknown variant $1 (${variants[*]})" >&2; exit 2 ;;
   esac
