@@ -365,23 +365,9 @@ fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() 
     let script = |fresh: &str| -> String {
         let dry = run(&test, &db, &project, &["--dry-run", "--tenant", fresh]);
         assert_code(&dry, 0);
-        let out = crate::support::stdout(&dry);
-        let header = "-- Each connection, before its first tenant";
-        let remember = out
-            .find(header)
-            .expect("the dry run shows the connection's setup");
-        let remember = out[remember..].find('\n').expect("its first line") + remember + 1;
-        let remembered = out[remember..].find("AS modkit_remembered").expect("its end") + remember;
-        let start = out
-            .find(&format!("-- tenant {fresh}\n"))
-            .expect("the tenant's script");
-        let end = out[start..].find("\nCOMMIT;").expect("the script commits itself") + start;
-        assert!(out[start..end].contains("refuse") || out[start..end].contains("modkit_nothing_outside"));
-        format!(
-            "{};\n{}\nCOMMIT;",
-            &out[remember..remembered + 20],
-            &out[start..end]
-        )
+        let script = script_from_dry_run(&crate::support::stdout(&dry), &format!("-- tenant {fresh}\n"));
+        assert!(script.contains("refuse") || script.contains("modkit_nothing_outside"));
+        script
     };
     for (i, (sql, found, left)) in OUTSIDE.iter().enumerate() {
         test.write_file(migration, sql);
@@ -537,28 +523,12 @@ fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenan
             &["--dry-run", "--jobs", "1", "--tenant", first, "--tenant", second],
         );
         assert_code(&dry, 0);
-        let out = crate::support::stdout(&dry);
-        let header = "-- Each connection, before its first tenant";
-        let remember = out
-            .find(header)
-            .expect("the dry run shows the connection's setup");
-        let remember = out[remember..].find('\n').expect("its first line") + remember + 1;
-        let remembered = out[remember..].find("AS modkit_remembered").expect("its end") + remember;
-        let start = out
-            .find(&format!("-- new tenants {first}, {second}: one transaction"))
-            .unwrap_or_else(|| panic!("no batch in the dry run:\n{out}"));
-        let start = out[start..].find('\n').expect("the batch's script") + start + 1;
-        let end = out[start..].find("\nCOMMIT;").expect("the batch commits itself") + start;
-        assert!(
-            out[start..end].contains("SAVEPOINT modkit_tenant"),
-            "{}",
-            &out[start..end]
+        let script = script_from_dry_run(
+            &crate::support::stdout(&dry),
+            &format!("-- new tenants {first}, {second}: one transaction"),
         );
-        format!(
-            "{};\n{}\nCOMMIT;",
-            &out[remember..remembered + 20],
-            &out[start..end]
-        )
+        assert!(script.contains("SAVEPOINT modkit_tenant"), "{script}");
+        script
     };
     let refused = |sql: &str, first: &str, second: &str, left: &str| {
         test.write_file(migration, sql);
@@ -642,4 +612,25 @@ fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenan
             "0"
         );
     }
+}
+
+/// What a connection would send for one script of `bootstrap --dry-run`'s output: the connection's
+/// setup (what exists outside the tenants, remembered), then the script that opens with the comment
+/// line `opening`, up to its own COMMIT.
+fn script_from_dry_run(out: &str, opening: &str) -> String {
+    let header = "-- Each connection, before its first tenant";
+    let remember = out
+        .find(header)
+        .unwrap_or_else(|| panic!("the dry run shows no connection setup:\n{out}"));
+    let remember = out[remember..].find('\n').expect("its first line") + remember + 1;
+    let remembered = out[remember..].find("AS modkit_remembered").expect("its end") + remember;
+    let start = out
+        .find(opening)
+        .unwrap_or_else(|| panic!("no `{opening}` in the dry run:\n{out}"));
+    let end = out[start..].find("\nCOMMIT;").expect("the script commits itself") + start;
+    format!(
+        "{};\n{}\nCOMMIT;",
+        &out[remember..remembered + 20],
+        &out[start..end]
+    )
 }
