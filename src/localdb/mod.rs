@@ -170,6 +170,26 @@ impl LocalDb {
         text.lines().next()?.trim().parse().ok()
     }
 
+    /// Whether the server says it accepts connections: `postmaster.pid`'s eighth line is `ready`
+    /// once it has started (`starting` before, `stopping` after). A server another start has just
+    /// spawned runs and is ours, but refuses connections until then ("the database system is
+    /// starting up").
+    fn server_ready(&self) -> bool {
+        self.read("data/postmaster.pid")
+            .is_some_and(|text| text.lines().nth(7).is_some_and(|l| l.trim() == "ready"))
+    }
+
+    /// Wait, as `pg_ctl -w -t 60` would, for a running server to be ready.
+    fn wait_ready(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while matches!(self.state(), State::Running { .. })
+            && !self.server_ready()
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Make the cluster when there is none, then start it unless it runs already.
     pub fn start(&self, run_as: Option<&str>) -> Result<Started> {
         owner::as_owner(&self.project, run_as, || self.start_here(run_as))
@@ -177,7 +197,8 @@ impl LocalDb {
 
     fn start_here(&self, run_as: Option<&str>) -> Result<Started> {
         self.refuse_links()?;
-        if let State::Running { .. } = self.state() {
+        // Running but still starting: another start holds the lock; wait for it there.
+        if matches!(self.state(), State::Running { .. }) && self.server_ready() {
             return self.started(false, true, None);
         }
         let binaries = binaries::find(&self.project)?;
@@ -191,6 +212,7 @@ impl LocalDb {
         // One start at a time; whoever waited finds the cluster made, or running, by the other.
         let _lock = self.lock(user)?;
         if let State::Running { .. } = self.state() {
+            self.wait_ready(); // started by hand (pg_ctl) meanwhile, not through the lock
             return self.started(false, true, Some(binaries));
         }
         let created = !self.initialized();
@@ -214,6 +236,7 @@ impl LocalDb {
         if !out.status.success() {
             // Another start (npm run dev, a second modkit) may have won the race: fine.
             if let State::Running { .. } = self.state() {
+                self.wait_ready();
                 return self.started(created, true, Some(binaries));
             }
             return Err(self.failure("pg_ctl start", &out));

@@ -488,6 +488,47 @@ fn simultaneous_starts_make_one_cluster() {
     );
 }
 
+/// A server another start has just spawned runs and is ours, but refuses connections until it is
+/// ready ("the database system is starting up": CI saw `modkit db start` and `npm run db:start`
+/// race so). A start that finds it so waits for the start that holds the lock instead of taking it
+/// for running. Here the test holds the lock while the pid file says `starting`.
+#[test]
+fn a_start_never_takes_a_server_still_starting_up_for_running() {
+    let local = Local::new();
+    local.db_ok(&["start"]);
+    let pid_file = local.file("data/postmaster.pid");
+    let ready = std::fs::read_to_string(&pid_file).unwrap();
+    let mut lines: Vec<&str> = ready.lines().collect();
+    assert_eq!(lines.get(7).map(|l| l.trim()), Some("ready"), "{ready}");
+    lines[7] = "starting";
+    std::fs::write(&pid_file, format!("{}\n", lines.join("\n"))).unwrap();
+    let lock = local.dir.join(".modkit/pg.lock");
+    std::fs::create_dir(&lock).unwrap();
+    std::fs::write(lock.join("pid"), format!("{}\n", std::process::id())).unwrap();
+    give_to_a_normal_user(&local.test, &lock);
+
+    let mut start = local
+        .test
+        .command()
+        .args(["db", "start", "--project"])
+        .arg(&local.dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("cannot run modkit");
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let early = start.try_wait().unwrap();
+    std::fs::write(&pid_file, &ready).unwrap();
+    std::fs::remove_dir_all(&lock).unwrap();
+    let out = start.wait_with_output().unwrap();
+    assert!(
+        early.is_none(),
+        "the start took a server still starting up for running:\n{}",
+        transcript(&out)
+    );
+    assert!(out.status.success(), "{}", transcript(&out));
+}
+
 /// A start killed while it held the lock (a crash, SIGKILL) leaves `.modkit/pg.lock` naming a dead
 /// process: the next start takes it over instead of waiting for ever.
 #[test]

@@ -78,6 +78,27 @@ export function localDbState(): LocalDbState {
   return pid !== undefined && isPostgres(pid) && pidFileIsOurs() ? { state: 'running', pid } : { state: 'stopped' };
 }
 
+/**
+ * Whether the server says it accepts connections: postmaster.pid's eighth line is `ready` once it has
+ * started (`starting` before, `stopping` after). A server another start has just spawned runs and is
+ * ours, but refuses connections until then ("the database system is starting up").
+ */
+function serverReady(): boolean {
+  try {
+    return readFileSync(join(DATA, 'postmaster.pid'), 'utf8').split('\n')[7]?.trim() === 'ready';
+  } catch {
+    return false;
+  }
+}
+
+/** Wait, as `pg_ctl -w -t 60` would, for a running server to be ready. */
+async function waitReady(): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  while (localDbState().state === 'running' && !serverReady() && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 // --- a copy is another project --------------------------------------------------------------------------
 // `cp -a` of a project whose database runs copies data/postmaster.pid (naming the original's live server),
 // and the port, password and url files (pointing at the original's port). A copy must never report, stop
@@ -393,7 +414,8 @@ export type FirstBootstrap = (url: string, log: (line: string) => void) => Promi
 export async function startLocalDb(log: (line: string) => void = console.log, first?: FirstBootstrap): Promise<StartedLocalDb> {
   refuseRootInAnothersProject();
   refuseLinks();
-  if (localDbState().state === 'running') {
+  // Running but still starting: another start holds the lock; wait for it there.
+  if (localDbState().state === 'running' && serverReady()) {
     await bootstrapOnce(log, first);
     return { url: localDbUrl()!, reused: true, created: false };
   }
@@ -404,7 +426,10 @@ export async function startLocalDb(log: (line: string) => void = console.log, fi
   // One start at a time; whoever waited finds the cluster made, or running, by the other.
   const { created, reused, seconds } = await withLock(user, async () => {
     const before = localDbState();
-    if (before.state === 'running') return { created: false, reused: true, seconds: 0 };
+    if (before.state === 'running') {
+      await waitReady(); // started by hand (pg_ctl) meanwhile, not through the lock
+      return { created: false, reused: true, seconds: 0 };
+    }
     const created = before.state === 'absent';
     const t0 = Date.now();
     if (created) {
@@ -438,6 +463,7 @@ export async function startLocalDb(log: (line: string) => void = console.log, fi
     } catch (err) {
       // A server started by hand meanwhile (pg_ctl, not through the lock).
       if (localDbState().state !== 'running') throw err;
+      await waitReady();
       return { created, reused: true, seconds: 0 };
     }
     return { created, reused: false, seconds: (Date.now() - t0) / 1000 };
