@@ -77,6 +77,18 @@ impl Local {
         format!("{}{}", stdout(&out), stderr(&out))
     }
 
+    /// `modkit db start` running in the background, its output captured.
+    fn spawn_start(&self) -> std::process::Child {
+        self.test
+            .command()
+            .args(["db", "start", "--project"])
+            .arg(&self.dir)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("cannot run modkit")
+    }
+
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(".modkit/pg").join(name)
     }
@@ -442,19 +454,7 @@ fn db_reset_never_follows_a_symlinked_modkit_folder_out_of_the_project() {
 #[test]
 fn simultaneous_starts_make_one_cluster() {
     let local = Local::new();
-    let children: Vec<_> = (0..4)
-        .map(|_| {
-            local
-                .test
-                .command()
-                .args(["db", "start", "--project"])
-                .arg(&local.dir)
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .expect("cannot run modkit")
-        })
-        .collect();
+    let children: Vec<_> = (0..4).map(|_| local.spawn_start()).collect();
     let outs: Vec<Output> = children
         .into_iter()
         .map(|c| c.wait_with_output().unwrap())
@@ -507,15 +507,7 @@ fn a_start_never_takes_a_server_still_starting_up_for_running() {
     std::fs::write(lock.join("pid"), format!("{}\n", std::process::id())).unwrap();
     give_to_a_normal_user(&local.test, &lock);
 
-    let mut start = local
-        .test
-        .command()
-        .args(["db", "start", "--project"])
-        .arg(&local.dir)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("cannot run modkit");
+    let mut start = local.spawn_start();
     std::thread::sleep(std::time::Duration::from_millis(1500));
     let early = start.try_wait().unwrap();
     std::fs::write(&pid_file, &ready).unwrap();
