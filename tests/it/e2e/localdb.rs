@@ -367,6 +367,32 @@ fn the_quick_start_runs_on_the_embedded_postgresql_with_no_system_postgresql() {
         !sb.dir.join(".modkit/pg.lock").exists(),
         "the lock was left behind"
     );
+
+    // A server another start has just spawned is alive but refuses connections until its pid file
+    // says `ready`: npm's start waits for the start holding the lock instead of taking it for
+    // running (db::a_start_never_takes_a_server_still_starting_up_for_running on modkit's side).
+    let pid_file = sb.pg("data/postmaster.pid");
+    let ready = fs::read_to_string(&pid_file).unwrap();
+    let mut lines: Vec<&str> = ready.lines().collect();
+    assert_eq!(lines.get(7).map(|l| l.trim()), Some("ready"), "{ready}");
+    lines[7] = "starting";
+    fs::write(&pid_file, format!("{}\n", lines.join("\n"))).unwrap();
+    let lock = sb.dir.join(".modkit/pg.lock");
+    fs::create_dir(&lock).unwrap();
+    fs::write(lock.join("pid"), format!("{}\n", std::process::id())).unwrap();
+    let mut waiting = spawn(sb.hidden("npm", &["run", "-s", "db:start"], &[]));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let early = waiting.try_wait().unwrap();
+    fs::write(&pid_file, &ready).unwrap();
+    fs::remove_dir_all(&lock).unwrap();
+    let waited = waiting.wait_with_output().unwrap();
+    assert!(
+        early.is_none(),
+        "npm's start took a server still starting up for running:\n{}",
+        transcript(&waited)
+    );
+    assert!(waited.status.success(), "{}", transcript(&waited));
+
     let stop = npm("db:stop");
     assert!(stop.status.success(), "{}", transcript(&stop));
 }
