@@ -247,25 +247,10 @@ pub(super) fn planned_script(
     let mut script = TenantScript::default();
     let brand_new = !tenant.had_row && !tenant.had_schema && tenant.applied.is_empty();
     if brand_new {
-        let mut done = TenantDone {
-            tenant_created: true,
-            ..TenantDone::default()
-        };
         for statement in open_new_tenant(tenant) {
             script.prelude(statement);
         }
-        let quoted = names::quote_ident(&tenant.schema);
-        script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
-        done.schema_created = true;
-        add_migrations(
-            &mut script,
-            &mut done,
-            modules,
-            tenant,
-            &tenant.schema,
-            &Applied::new(),
-            Check::NewTenant,
-        )?;
+        let done = new_schema_and_migrations(&mut script, modules, tenant, Check::NewTenant)?;
         return Ok((script, done));
     }
     for statement in open_transaction(tenant) {
@@ -662,6 +647,33 @@ pub(super) fn units(work: &[TenantWork], jobs: usize) -> Vec<Vec<usize>> {
     out
 }
 
+/// A new tenant's schema, created by a statement that fails if it exists by now, and every
+/// migration in it, ended by `check`: what a new tenant's script holds, alone or in a batch.
+fn new_schema_and_migrations(
+    script: &mut TenantScript,
+    modules: &[Module],
+    tenant: &TenantWork,
+    check: Check,
+) -> Result<TenantDone, String> {
+    let quoted = names::quote_ident(&tenant.schema);
+    script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
+    let mut done = TenantDone {
+        tenant_created: true,
+        schema_created: true,
+        ..TenantDone::default()
+    };
+    add_migrations(
+        script,
+        &mut done,
+        modules,
+        tenant,
+        &tenant.schema,
+        &Applied::new(),
+        check,
+    )?;
+    Ok(done)
+}
+
 /// Several new tenants in one transaction, one script with its own COMMIT: the transaction's
 /// opening once, then each tenant in a savepoint of its own (its lock, row, schema, search_path,
 /// migrations and records, as a new tenant's script has them), then one check for all of them.
@@ -696,22 +708,7 @@ pub(super) fn batch_script(
         ] {
             script.prelude(statement);
         }
-        let quoted = names::quote_ident(&tenant.schema);
-        script.setup(render("create_new_schema", &[]).replace(":schema", &quoted));
-        let mut done = TenantDone {
-            tenant_created: true,
-            schema_created: true,
-            ..TenantDone::default()
-        };
-        add_migrations(
-            &mut script,
-            &mut done,
-            modules,
-            tenant,
-            &tenant.schema,
-            &Applied::new(),
-            Check::InBatch,
-        )?;
+        let done = new_schema_and_migrations(&mut script, modules, tenant, Check::InBatch)?;
         script.before_commit("RELEASE SAVEPOINT modkit_tenant".to_string());
         parts.extend(script.statements().into_iter().map(str::to_string));
         records += done.migrations_applied;
