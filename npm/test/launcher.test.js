@@ -66,6 +66,50 @@ test("on Linux both libc packages are candidates (npm installed the matching one
   }
 });
 
+/** A node_modules holding both libc packages of this machine's os-arch, at `pkgVersion`. */
+function bothLibcPackages(pkgVersion) {
+  const root = tmp();
+  for (const key of launcher.candidates()) {
+    const dir = path.join(root, "node_modules", "@modkit", `cli-${key}`);
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ name: `@modkit/cli-${key}`, version: pkgVersion }));
+  }
+  return { root, resolve: (id) => require.resolve(id, { paths: [root] }) };
+}
+
+const linux = process.platform === "linux";
+
+test("with both libc packages installed, a musl machine gets the musl one and a glibc machine the other", { skip: !linux }, () => {
+  const [glibcKey, muslKey] = launcher.candidates();
+  const { root, resolve } = bothLibcPackages("1.2.3");
+  const onMusl = launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: () => true });
+  assert.strictEqual(onMusl.pkg, `@modkit/cli-${muslKey}`);
+  assert.strictEqual(onMusl.binary, path.join(root, "node_modules", "@modkit", `cli-${muslKey}`, "modkit"));
+  const onGlibc = launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: () => false });
+  assert.strictEqual(onGlibc.pkg, `@modkit/cli-${glibcKey}`);
+});
+
+test("with one libc package installed (npm's libc filter chose it), the libc is not asked", { skip: !linux }, () => {
+  const notAsked = () => assert.fail("the libc was asked although npm installed only one package");
+  for (const key of launcher.candidates()) {
+    const { resolve } = platformPackage(key, "1.2.3", null);
+    assert.strictEqual(launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: notAsked }).pkg, `@modkit/cli-${key}`);
+  }
+});
+
+test("no platform package on a musl machine: the message names the musl package", { skip: !linux }, () => {
+  const { resolve } = platformPackage("darwin-arm64", "1.2.3", null);
+  const [glibcKey, muslKey] = launcher.candidates();
+  assert.throws(
+    () => launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: () => true }),
+    (e) => e.message.includes(`@modkit/cli-${muslKey} is not installed`),
+  );
+  assert.throws(
+    () => launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: () => false }),
+    (e) => e.message.includes(`@modkit/cli-${glibcKey} is not installed`),
+  );
+});
+
 test("this machine's platform is one a package exists for", () => {
   assert.ok(launcher.PLATFORMS.includes(launcher.platformKey()), launcher.platformKey());
 });

@@ -63,9 +63,9 @@ function candidates(platform = process.platform, arch = process.arch) {
 
 /**
  * Where the binary is, and its package (null for MODKIT_BINARY). `key`: one platform instead of
- * this machine's candidates; `resolve` is require.resolve, replaceable in tests.
+ * this machine's candidates; `resolve` is require.resolve and `musl` isMusl, replaceable in tests.
  */
-function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion() } = {}) {
+function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion(), musl = isMusl } = {}) {
   const override = env.MODKIT_BINARY;
   if (override !== undefined && override !== "") {
     let stat;
@@ -82,27 +82,30 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
   }
   const keys = (key ? [key] : candidates()).filter((k) => PLATFORMS.includes(k));
   if (keys.length === 0) {
-    const here = key || platformKey();
+    const here = key || platformKey(process.platform, process.arch, musl());
     throw new LaunchError(`no prebuilt modkit for ${here} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
   }
-  let manifest;
-  let pkg;
+  const installed = [];
   for (const k of keys) {
     try {
-      manifest = resolve(`${packageName(k)}/package.json`);
-      pkg = packageName(k);
-      key = k;
-      break;
+      installed.push({ key: k, manifest: resolve(`${packageName(k)}/package.json`) });
     } catch {
       // not this one
     }
   }
-  if (!manifest) {
-    const wanted = packageName(keys.length > 1 ? platformKey() : keys[0]);
+  if (installed.length === 0) {
+    const wanted = packageName(keys.length > 1 ? platformKey(process.platform, process.arch, musl()) : keys[0]);
     throw new LaunchError(
       `the platform package ${wanted} is not installed (npm skips optional dependencies with --omit=optional or --no-optional): run \`npm install --include=optional\`, ${CARGO_HINT}`,
     );
   }
+  // Both libc packages (pnpm's supportedArchitectures, `npm install --libc` of another machine):
+  // only here is the libc asked, as npm alone picked the one package otherwise.
+  const chosen =
+    installed.length === 1 ? installed[0] : installed.find((i) => i.key.endsWith("-musl") === musl()) || installed[0];
+  const { manifest } = chosen;
+  key = chosen.key;
+  const pkg = packageName(key);
   let found;
   try {
     found = JSON.parse(fs.readFileSync(manifest, "utf8")).version;
