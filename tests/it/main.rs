@@ -9,6 +9,7 @@ mod adapt;
 mod bootstrap;
 mod citus;
 mod cli;
+mod cross;
 mod db;
 mod db_query;
 mod doctor;

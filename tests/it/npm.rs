@@ -77,7 +77,7 @@ fn launcher_passes_its_unit_tests_on_nodes_test_runner() {
         "node --test npm/test/ failed:\n{}",
         transcript(&out)
     );
-    assert!(stdout(&out).contains("pass 26"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("pass 29"), "{}", stdout(&out));
 }
 
 /// `node scripts/actionlint.cjs files...`
@@ -412,21 +412,109 @@ fn publish(registry: &Registry, dir: &Path) {
             .arg(format!("linux-x64={}", binary.display())),
     );
     assert!(out.status.success(), "npm-pack.sh:\n{}", transcript(&out));
-    for name in [
-        format!("modkit-cli-linux-x64-{VERSION}.tgz"),
-        format!("modkit-{VERSION}.tgz"),
-        format!("create-modkit-{VERSION}.tgz"),
-    ] {
+    publish_tarballs(
+        registry,
+        &dist,
+        &[
+            format!("modkit-cli-linux-x64-{VERSION}.tgz"),
+            format!("modkit-{VERSION}.tgz"),
+            format!("create-modkit-{VERSION}.tgz"),
+        ],
+    );
+}
+
+/// `npm publish` of each tarball `names` in `dist` (scripts/npm-pack.sh's OUTDIR) to `registry`.
+fn publish_tarballs(registry: &Registry, dist: &Path, names: &[String]) {
+    for name in names {
         let out = output(
             Command::new("npm")
                 .arg("publish")
-                .arg(dist.join(&name))
+                .arg(dist.join(name))
                 .arg("--registry")
                 .arg(&registry.url)
                 .arg("--userconfig")
                 .arg(&registry.npmrc),
         );
         assert!(out.status.success(), "npm publish {name}:\n{}", transcript(&out));
+    }
+}
+
+/// npm, not the launcher, chooses the platform package: from the `os`, `cpu` and `libc` fields
+/// scripts/npm-pack.sh writes. Installed for another machine (`npm install --os --cpu --libc`, as
+/// a Docker build for Alpine on arm64 would), exactly that machine's package comes, from the
+/// whole set of Linux packages published together. The binaries are stand-ins (/bin/true): npm
+/// never looks inside them.
+#[test]
+fn npm_install_for_an_os_cpu_and_libc_gets_exactly_that_platform_package() {
+    let started = Instant::now();
+    let root = tempfile::Builder::new()
+        .prefix("modkit-npm-libc-")
+        .tempdir()
+        .unwrap();
+    fs::create_dir_all(root.path().join("registry")).unwrap();
+    let registry = start_registry(&root.path().join("registry"));
+    let linux = ["linux-x64", "linux-x64-musl", "linux-arm64", "linux-arm64-musl"];
+    let dist = root.path().join("dist");
+    let out = output(
+        Command::new(repo().join("scripts/npm-pack.sh"))
+            .arg(&dist)
+            .args(linux.iter().map(|key| format!("{key}=/bin/true"))),
+    );
+    assert!(out.status.success(), "npm-pack.sh:\n{}", transcript(&out));
+    let mut names: Vec<String> = linux
+        .iter()
+        .map(|key| format!("modkit-cli-{key}-{VERSION}.tgz"))
+        .collect();
+    names.push(format!("modkit-{VERSION}.tgz"));
+    publish_tarballs(&registry, &dist, &names);
+    eprintln!("registry, pack and publish: {:.2?}", started.elapsed());
+
+    for (os, cpu, libc, want) in [
+        ("linux", "arm64", "musl", Some("cli-linux-arm64-musl")),
+        ("linux", "arm64", "glibc", Some("cli-linux-arm64")),
+        ("linux", "x64", "musl", Some("cli-linux-x64-musl")),
+        ("linux", "x64", "glibc", Some("cli-linux-x64")),
+        // Not published here (the release workflow builds it): the launcher alone, no failure.
+        ("darwin", "arm64", "glibc", None),
+    ] {
+        let project = root.path().join(format!("{os}-{cpu}-{libc}"));
+        fs::create_dir_all(&project).unwrap();
+        fs::write(project.join("package.json"), "{\"private\": true}\n").unwrap();
+        let started = Instant::now();
+        let out = output(
+            Command::new("npm")
+                .args(["install", "--no-save"])
+                .arg(format!("--os={os}"))
+                .arg(format!("--cpu={cpu}"))
+                .arg(format!("--libc={libc}"))
+                .arg(format!("modkit@{VERSION}"))
+                .env("npm_config_registry", &registry.url)
+                .env("npm_config_cache", root.path().join("npm-cache"))
+                .current_dir(&project),
+        );
+        eprintln!(
+            "npm install --os={os} --cpu={cpu} --libc={libc}: {:.2?}",
+            started.elapsed()
+        );
+        assert!(
+            out.status.success(),
+            "npm install for {os} {cpu} {libc}:\n{}",
+            transcript(&out)
+        );
+        assert!(project.join("node_modules/modkit/package.json").is_file());
+        let mut installed: Vec<String> = fs::read_dir(project.join("node_modules/@modkit"))
+            .map(|dir| {
+                dir.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        installed.sort();
+        assert_eq!(
+            installed,
+            want.map(String::from).into_iter().collect::<Vec<_>>(),
+            "npm install --os={os} --cpu={cpu} --libc={libc} installed these platform packages"
+        );
     }
 }
 
