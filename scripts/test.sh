@@ -113,7 +113,8 @@ if [ -z "${MODKIT_TEST_CROSS_BINARIES:-}" ] && [ "$(uname -s)-$(uname -m)" = Lin
     say "adding the Rust standard library for $cross_target (tests/it/cross.rs)"
     rustup target add "$cross_target" >&2 || true
   fi
-  if cargo zigbuild --locked --quiet --target "$cross_target" --bin modkit >&2; then
+  # No debug info: half the CPU of a debug build with it (docs/performance.md), and no test needs it.
+  if CARGO_PROFILE_DEV_DEBUG=0 cargo zigbuild --locked --quiet --target "$cross_target" --bin modkit >&2; then
     export MODKIT_TEST_CROSS_BINARIES=linux-arm64-musl=$PWD/target/$cross_target/debug/modkit
   fi
 fi
