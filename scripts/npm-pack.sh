@@ -112,9 +112,10 @@ if [ ${#binaries[@]} -eq 0 ]; then
   for key in ${wanted//,/ }; do
     grep -q "^$key " <<<"$linux" || { say "MODKIT_NPM_TARGETS: $key is not a Linux key of npm/platforms.json ($(cut -d' ' -f1 <<<"$linux" | paste -sd,))"; exit 2; }
   done
-  built=() left=()
+  built=() left=() not_asked=()
   while read -r key target zig_target; do
     if [ -n "$wanted" ] && [[ ",$wanted," != *",$key,"* ]]; then
+      not_asked+=("$key")
       continue
     fi
     if ! has_std "$target"; then
@@ -130,7 +131,7 @@ if [ ${#binaries[@]} -eq 0 ]; then
   done <<<"$linux"
   [ ${#built[@]} -gt 0 ] || { say "nothing was built (MODKIT_NPM_TARGETS=$wanted)"; exit 2; }
   mapfile -t -O ${#left[@]} left < <(node -e 'for (const p of require("./npm/platforms.json").platforms) if (p.os !== "linux") console.log(p.key)')
-  say "built here: ${built[*]}; left to .github/workflows/release.yml: ${left[*]}"
+  say "built here: ${built[*]}; left to .github/workflows/release.yml: ${left[*]}${not_asked[*]:+; not asked for in MODKIT_NPM_TARGETS: ${not_asked[*]}}"
 fi
 
 stage=$(mktemp -d)
