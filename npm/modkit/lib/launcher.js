@@ -63,9 +63,9 @@ function candidates(platform = process.platform, arch = process.arch) {
 
 /**
  * Where the binary is, and its package (null for MODKIT_BINARY). `key`: one platform instead of
- * this machine's candidates; `resolve` is require.resolve, replaceable in tests.
+ * this machine's candidates; `resolve` (require.resolve) and `musl` (isMusl), replaceable in tests.
  */
-function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion() } = {}) {
+function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion(), musl = isMusl } = {}) {
   const override = env.MODKIT_BINARY;
   if (override !== undefined && override !== "") {
     let stat;
@@ -85,18 +85,21 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
     const here = key || platformKey();
     throw new LaunchError(`no prebuilt modkit for ${here} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
   }
-  let manifest;
-  let pkg;
+  const installed = [];
   for (const k of keys) {
     try {
-      manifest = resolve(`${packageName(k)}/package.json`);
-      pkg = packageName(k);
-      key = k;
-      break;
+      installed.push({ key: k, manifest: resolve(`${packageName(k)}/package.json`) });
     } catch {
       // not this one
     }
   }
+  // Both the glibc and the musl package: Yarn classic ignores `libc` and installs both. Only then
+  // is the libc asked (Node's diagnostic report, ~40 ms).
+  const chosen =
+    installed.length > 1 ? installed.find((i) => i.key.endsWith("-musl") === musl()) || installed[0] : installed[0];
+  const manifest = chosen && chosen.manifest;
+  const pkg = chosen && packageName(chosen.key);
+  if (chosen) key = chosen.key;
   if (!manifest) {
     const wanted = packageName(keys.length > 1 ? platformKey() : keys[0]);
     throw new LaunchError(
