@@ -85,18 +85,21 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
     const here = key || platformKey();
     throw new LaunchError(`no prebuilt modkit for ${here} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
   }
-  const installed = [];
+  let chosen;
   for (const k of keys) {
     try {
-      installed.push({ key: k, manifest: resolve(`${packageName(k)}/package.json`) });
+      chosen = { key: k, manifest: resolve(`${packageName(k)}/package.json`) };
+      break;
     } catch {
       // not this one
     }
   }
-  // Both the glibc and the musl package: Yarn classic ignores `libc` and installs both. Only then
-  // is the libc asked (Node's diagnostic report, ~40 ms).
-  const chosen =
-    installed.length > 1 ? installed.find((i) => i.key.endsWith("-musl") === musl()) || installed[0] : installed[0];
+  // The musl package beside the glibc one: Yarn classic ignores `libc` and installs both. Only
+  // then is the libc asked (Node's diagnostic report, ~40 ms); a stat otherwise.
+  if (chosen && keys.length > 1 && chosen.key === keys[0]) {
+    const sibling = path.join(path.dirname(path.dirname(chosen.manifest)), `cli-${keys[1]}`, "package.json");
+    if (fs.existsSync(sibling) && musl()) chosen = { key: keys[1], manifest: sibling };
+  }
   const manifest = chosen && chosen.manifest;
   const pkg = chosen && packageName(chosen.key);
   if (chosen) key = chosen.key;
