@@ -3,9 +3,12 @@
 # target/npm-tools as scripts/test.sh installs it) with an empty npm cache and a warm one, and the
 # launcher's overhead over running the binary directly, with node's and npm's own start-up
 # measured side by side, for both shapes of the installed package: the JS launcher as bin (what
-# --ignore-scripts gives) and the native binary the postinstall puts in its place. Prints the
-# medians of RUNS runs (wall and CPU), the registry requests of a warm npx, the binary's size and
-# the tarballs'.
+# --ignore-scripts, Yarn and pnpm give) and the native binary the postinstall puts in its place.
+# Prints the medians of RUNS runs (wall and CPU, and the registry's CPU), a warm npx's registry
+# requests and Verdaccio's own time for the one it makes, the binary's size and the tarballs';
+# variants of the package published beside it (one optional dependency instead of seven; 31
+# versions in the packument) and an empty global prefix in the same rounds; and one warm npx
+# broken into its steps by bench/npx-probe.cjs.
 #
 #   bench/npm.sh [BINARY] [RUNS=10]
 #
@@ -70,6 +73,30 @@ for t in "$work"/dist/modkit-cli-*.tgz "$work/dist/modkit-$version.tgz"; do
   npm publish "$t" --registry "$registry" --userconfig "$work/npmrc" --silent >/dev/null
 done
 
+# Variants of the launcher package, published beside it under other names, so that one run compares
+# them on the same registry and binary: modkit-one-platform lists only @modkit/cli-linux-x64 as an
+# optional dependency (does a warm npx touch the other six?), modkit-many-versions has 30 releases
+# before this one in its packument (the packument after years of releases).
+variant() { # NAME VERSION [OPTIONAL-DEPENDENCY]: the launcher's tarball renamed, into $work/variants
+  local dir=$work/variants/$1-$2
+  mkdir -p "$dir"
+  tar -xzf "$work/dist/modkit-$version.tgz" -C "$dir" --strip-components=1
+  node -e 'const f = process.argv[1] + "/package.json", p = require(f);
+    p.name = process.argv[2]; p.version = process.argv[3];
+    if (process.argv[4]) p.optionalDependencies = { [process.argv[4]]: p.optionalDependencies[process.argv[4]] };
+    require("fs").writeFileSync(f, JSON.stringify(p, null, 2));' "$dir" "$@"
+}
+variant modkit-one-platform "$version" @modkit/cli-linux-x64
+variant modkit-many-versions "$version"
+# One after the other: Verdaccio refuses concurrent publishes of one package.
+for i in $(seq 0 29); do
+  variant modkit-many-versions "0.1.$i"
+  npm publish "$work/variants/modkit-many-versions-0.1.$i" --registry "$registry" --userconfig "$work/npmrc" --silent >/dev/null
+done
+for dir in "$work/variants/modkit-one-platform-$version" "$work/variants/modkit-many-versions-$version"; do
+  npm publish "$dir" --registry "$registry" --userconfig "$work/npmrc" --silent >/dev/null
+done
+
 export npm_config_registry=$registry npm_config_update_notifier=false npm_config_audit=false npm_config_fund=false
 # The two shapes of the installed package, side by side: "launcher", bin/modkit.js the JS launcher
 # (what --ignore-scripts, pnpm, Yarn and Windows get: the package before the postinstall), and
@@ -105,6 +132,10 @@ for shape in launcher native; do
     # shellcheck disable=SC2046
     npm_config_cache=$work/warm-$shape npm install --silent $(ignore $shape) "modkit@$version" >/dev/null)
 done
+for name in modkit-one-platform modkit-many-versions; do
+  npm_config_cache=$work/warm-native npx --yes "$name@$version" --version >/dev/null
+done
+mkdir -p "$work/empty-prefix"
 head -c 4 "$work/project-native/node_modules/.bin/modkit" | grep -q ELF || { echo "bench/npm.sh: the postinstall did not put the binary in place" >&2; exit 1; }
 # npm's http log: "(cache revalidated)" is a request answered 304, "(cache stale)" or "(cache hit)" none.
 requests() {
@@ -119,6 +150,7 @@ echo "with --prefer-offline: $(requests --prefer-offline | wc -l)"
 accept='application/vnd.npm.install-v1+json; q=1.0, application/json; q=0.8, */*'
 etag=$(curl -fsS -D - -o "$work/packument.json" -H "accept: $accept" "${registry}modkit" | tr -d '\r' | sed -n 's/^etag: //Ip')
 echo "packument of modkit (abbreviated): $(stat -c %s "$work/packument.json") bytes, etag ${etag:-none}"
+echo "packument of modkit-many-versions (abbreviated): $(curl -fsS -H "accept: $accept" "${registry}modkit-many-versions" | wc -c) bytes"
 for _ in $(seq "$runs"); do
   curl -s -o /dev/null -w '%{http_code} %{time_total}\n' -H "accept: $accept" -H "if-none-match: $etag" "${registry}modkit"
 done | sort -k2 -n | awk '{a[NR]=$2; c=$1} END {printf "Verdaccio alone, that request (curl, median of %d): HTTP %s in %.1f ms\n", NR, c, a[int((NR+1)/2)]*1000}'
@@ -138,8 +170,8 @@ def server_cpu():
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) * 1000 / tick
 spec = f"modkit@{version}"
-def at(shape, cwd=None, cache=None):
-    env = dict(os.environ, npm_config_cache=f"{work}/warm-{cache or shape}")
+def at(shape, cwd=None, cache=None, **more):
+    env = dict(os.environ, npm_config_cache=f"{work}/warm-{cache or shape}", **more)
     return {"cwd": cwd or work, "env": env}
 proj = lambda shape: f"{work}/project-{shape}"
 cases = [
@@ -157,6 +189,11 @@ for shape in ("launcher", "native"):
         (f"[{shape}] npm run v (modkit --version), in a project", ["npm", "run", "--silent", "v"], at(shape, proj(shape))),
         (f"[{shape}] node_modules/.bin/modkit --version", ["node_modules/.bin/modkit", "--version"], at(shape, proj(shape))),
     ]
+cases += [
+    ("[native] npx modkit-one-platform@... (1 optional dependency, not 7)", ["npx", "--yes", f"modkit-one-platform@{version}", "--version"], at("native")),
+    ("[native] npx modkit-many-versions@... (31 versions in the packument)", ["npx", "--yes", f"modkit-many-versions@{version}", "--version"], at("native")),
+    ("[native] npx modkit@..., an empty global prefix (npm_config_prefix)", ["npx", "--yes", spec, "--version"], at("native", npm_config_prefix=f"{work}/empty-prefix")),
+]
 cases.append(("the binary itself", ["node_modules/@modkit/cli-linux-x64/modkit", "--version"], at("native", proj("native"))))
 wall = {c[0]: [] for c in cases}
 cpu = {c[0]: [] for c in cases}
