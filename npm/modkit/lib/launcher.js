@@ -26,9 +26,19 @@ const CARGO_HINT = "or install modkit with Rust: `cargo install modkit --locked`
 
 class LaunchError extends Error {}
 
-/** musl or glibc, as Node's own report says (no child process: esbuild and napi-rs do the same). */
+/**
+ * musl or glibc: /usr/bin/ldd names its C library (a file read, as detect-libc does); else Node's
+ * own report (no child process, but ~40 ms: esbuild and napi-rs use it).
+ */
 function isMusl() {
   if (process.platform !== "linux") return false;
+  try {
+    const ldd = fs.readFileSync("/usr/bin/ldd", "latin1");
+    if (ldd.includes("musl")) return true;
+    if (ldd.includes("GNU C Library") || ldd.includes("GLIBC")) return false;
+  } catch {
+    // no ldd: ask Node
+  }
   try {
     const header = process.report.getReport().header;
     return !header.glibcVersionRuntime;
@@ -95,7 +105,7 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
     }
   }
   // The musl package beside the glibc one: Yarn classic ignores `libc` and installs both. Only
-  // then is the libc asked (Node's diagnostic report, ~40 ms); a stat otherwise.
+  // then is the libc asked; a stat otherwise.
   if (chosen && keys.length > 1 && chosen.key === keys[0]) {
     const sibling = path.join(path.dirname(path.dirname(chosen.manifest)), `cli-${keys[1]}`, "package.json");
     if (fs.existsSync(sibling) && musl()) chosen = { key: keys[1], manifest: sibling };
