@@ -19,7 +19,9 @@ cd "$(dirname "$0")/.."
 root=$PWD
 runs=${2:-10}
 tools=${MODKIT_TEST_NPM_TOOLS:-$root/target/npm-tools}
-[ -f "$tools/node_modules/verdaccio/package.json" ] || { echo "bench/npm.sh: Verdaccio is not in $tools (scripts/test.sh installs it)" >&2; exit 2; }
+for tool in verdaccio yarn pnpm; do
+  [ -f "$tools/node_modules/$tool/package.json" ] || { echo "bench/npm.sh: $tool is not in $tools (scripts/test.sh installs it)" >&2; exit 2; }
+done
 version=$(sed -n '/^\[package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -1)
 work=$(mktemp -d /tmp/modkit-bench-npm.XXXXXX)
 server=0
@@ -58,16 +60,13 @@ token=$(curl -fs -X PUT -H 'content-type: application/json' \
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).token))')
 echo "//127.0.0.1:$port/:_authToken=$token" >"$work/npmrc"
 # Every platform package, as a release publishes them (the launcher lists all seven as optional
-# dependencies; a registry that lacks six answers 404 to a cold install): linux-x64 holds BINARY,
-# the others a placeholder. BENCH_NPM_ONLY_LINUX=1 publishes linux-x64 alone, as this bench did
-# before.
+# dependencies; a registry that lacks six answers 404 to a cold install, and Yarn classic fails):
+# linux-x64 holds BINARY, the others a placeholder.
 printf 'placeholder\n' >"$work/placeholder"
 platforms=("linux-x64=$binary")
-if [ "${BENCH_NPM_ONLY_LINUX:-}" != 1 ]; then
-  for key in $(node -p 'require("./npm/platforms.json").platforms.map((p) => p.key).filter((k) => k !== "linux-x64").join(" ")'); do
-    platforms+=("$key=$work/placeholder")
-  done
-fi
+for key in $(node -p 'require("./npm/platforms.json").platforms.map((p) => p.key).filter((k) => k !== "linux-x64").join(" ")'); do
+  platforms+=("$key=$work/placeholder")
+done
 scripts/npm-pack.sh "$work/dist" "${platforms[@]}" 2>/dev/null
 for t in "$work"/dist/modkit-cli-*.tgz "$work/dist/modkit-$version.tgz"; do
   npm publish "$t" --registry "$registry" --userconfig "$work/npmrc" --silent >/dev/null
@@ -107,8 +106,10 @@ echo "modkit $version, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), no
 echo "binary: $binary, $(stat -c %s "$binary") bytes; platform packages published: ${#platforms[@]}"
 ls -l "$work"/dist/*.tgz | awk '{print "tarball: " $NF ", " $5 " bytes"}'
 
-# Cold: an empty npm cache each run, the shapes interleaved.
+# Cold: an empty npm cache each run, the shapes interleaved, after one run not counted (the
+# registry's first answers after the publishes).
 cd "$work"
+npm_config_cache=$(mktemp -d "$work/cache.XXXXXX") npx --yes "modkit@$version" --version >/dev/null
 for _ in 1 2 3; do
   for shape in launcher native; do
     cache=$(mktemp -d "$work/cache.XXXXXX")
@@ -134,6 +135,15 @@ for shape in launcher native; do
 done
 for name in modkit-one-platform modkit-many-versions; do
   npm_config_cache=$work/warm-native npx --yes "$name@$version" --version >/dev/null
+done
+# And installed by Yarn classic and by pnpm (from target/npm-tools, as scripts/test.sh installs
+# them): both leave the JS launcher as the bin (docs/install.md), pnpm behind a shell shim.
+for manager in yarn pnpm; do
+  mkdir -p "$work/project-$manager"
+  (cd "$work/project-$manager" &&
+    echo '{"name": "p", "version": "1.0.0", "private": true, "license": "MIT"}' >package.json &&
+    YARN_CACHE_FOLDER=$work/yarn-cache npm_config_store_dir=$work/pnpm-store \
+      "$tools/node_modules/.bin/$manager" add "modkit@$version" >/dev/null 2>&1)
 done
 mkdir -p "$work/empty-prefix"
 head -c 4 "$work/project-native/node_modules/.bin/modkit" | grep -q ELF || { echo "bench/npm.sh: the postinstall did not put the binary in place" >&2; exit 1; }
@@ -161,7 +171,7 @@ echo "side by side, interleaved, median of $runs (wall, CPU):"
 # One round first, not counted: the first runs after the installs find colder file caches and a
 # Verdaccio that has not yet answered this request. The registry's own CPU time (Verdaccio shares
 # these cores with npx) is read from /proc around each npx run.
-python3 - "$runs" "$work" "$version" "$(npm root -g)/npm/node_modules/libnpmexec" "$server" <<'PY'
+BENCH_NPM_TOOLS=$tools python3 - "$runs" "$work" "$version" "$(npm root -g)/npm/node_modules/libnpmexec" "$server" <<'PY'
 import os, resource, statistics, subprocess, sys, time
 runs, work, version, libnpmexec, server = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 tick = os.sysconf("SC_CLK_TCK")
@@ -189,7 +199,12 @@ for shape in ("launcher", "native"):
         (f"[{shape}] npm run v (modkit --version), in a project", ["npm", "run", "--silent", "v"], at(shape, proj(shape))),
         (f"[{shape}] node_modules/.bin/modkit --version", ["node_modules/.bin/modkit", "--version"], at(shape, proj(shape))),
     ]
+tools = os.environ["BENCH_NPM_TOOLS"]
 cases += [
+    ("[yarn] node_modules/.bin/modkit --version (link to the launcher)", ["node_modules/.bin/modkit", "--version"], at("native", proj("yarn"))),
+    ("[yarn] yarn --silent modkit --version", [f"{tools}/node_modules/.bin/yarn", "--silent", "modkit", "--version"], at("native", proj("yarn"))),
+    ("[pnpm] node_modules/.bin/modkit --version (shim, node, launcher)", ["node_modules/.bin/modkit", "--version"], at("native", proj("pnpm"))),
+    ("[pnpm] pnpm exec modkit --version", [f"{tools}/node_modules/.bin/pnpm", "exec", "modkit", "--version"], at("native", proj("pnpm"))),
     ("[native] npx modkit-one-platform@... (1 optional dependency, not 7)", ["npx", "--yes", f"modkit-one-platform@{version}", "--version"], at("native")),
     ("[native] npx modkit-many-versions@... (31 versions in the packument)", ["npx", "--yes", f"modkit-many-versions@{version}", "--version"], at("native")),
     ("[native] npx modkit@..., an empty global prefix (npm_config_prefix)", ["npx", "--yes", spec, "--version"], at("native", npm_config_prefix=f"{work}/empty-prefix")),
