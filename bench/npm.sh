@@ -128,10 +128,9 @@ for shape in launcher native; do
   # shellcheck disable=SC2046
   npm_config_cache=$work/warm-$shape npx --yes $(ignore $shape) "modkit@$version" --version >/dev/null
   mkdir -p "$work/project-$shape"
-  (cd "$work/project-$shape" &&
-    echo '{"private": true, "scripts": {"v": "modkit --version"}}' >package.json &&
-    # shellcheck disable=SC2046
-    npm_config_cache=$work/warm-$shape npm install --silent $(ignore $shape) "modkit@$version" >/dev/null)
+  echo '{"private": true, "scripts": {"v": "modkit --version"}}' >"$work/project-$shape/package.json"
+  # shellcheck disable=SC2046
+  (cd "$work/project-$shape" && npm_config_cache=$work/warm-$shape npm install --silent $(ignore $shape) "modkit@$version" >/dev/null)
 done
 for name in modkit-one-platform modkit-many-versions; do
   npm_config_cache=$work/warm-native npx --yes "$name@$version" --version >/dev/null
