@@ -66,6 +66,23 @@ test("on Linux both libc packages are candidates (npm installed the matching one
   }
 });
 
+test("both libc packages installed (Yarn classic ignores libc): the one of this machine's libc", { skip: process.platform !== "linux" }, () => {
+  const [glibc, musl] = launcher.candidates();
+  const { root } = platformPackage(glibc, "1.2.3", null);
+  const other = path.join(root, "node_modules", "@modkit", `cli-${musl}`);
+  fs.mkdirSync(other, { recursive: true });
+  fs.writeFileSync(path.join(other, "package.json"), JSON.stringify({ name: `@modkit/cli-${musl}`, version: "1.2.3" }));
+  const resolve = (id) => require.resolve(id, { paths: [root] });
+  const onMusl = launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: () => true });
+  assert.strictEqual(onMusl.pkg, `@modkit/cli-${musl}`);
+  const onGlibc = launcher.findBinary({ env: {}, resolve, version: "1.2.3", musl: () => false });
+  assert.strictEqual(onGlibc.pkg, `@modkit/cli-${glibc}`);
+});
+
+test("the libc read from /usr/bin/ldd is the one Node's report names", { skip: process.platform !== "linux" }, () => {
+  assert.strictEqual(launcher.isMusl(), !process.report.getReport().header.glibcVersionRuntime);
+});
+
 test("this machine's platform is one a package exists for", () => {
   assert.ok(launcher.PLATFORMS.includes(launcher.platformKey()), launcher.platformKey());
 });

@@ -26,9 +26,19 @@ const CARGO_HINT = "or install modkit with Rust: `cargo install modkit --locked`
 
 class LaunchError extends Error {}
 
-/** musl or glibc, as Node's own report says (no child process: esbuild and napi-rs do the same). */
+/**
+ * musl or glibc: /usr/bin/ldd names its C library (a file read, as detect-libc does); else Node's
+ * own report (no child process, but ~40 ms: esbuild and napi-rs use it).
+ */
 function isMusl() {
   if (process.platform !== "linux") return false;
+  try {
+    const ldd = fs.readFileSync("/usr/bin/ldd", "latin1");
+    if (ldd.includes("musl")) return true;
+    if (ldd.includes("GNU C Library") || ldd.includes("GLIBC")) return false;
+  } catch {
+    // no ldd: ask Node
+  }
   try {
     const header = process.report.getReport().header;
     return !header.glibcVersionRuntime;
@@ -63,9 +73,9 @@ function candidates(platform = process.platform, arch = process.arch) {
 
 /**
  * Where the binary is, and its package (null for MODKIT_BINARY). `key`: one platform instead of
- * this machine's candidates; `resolve` is require.resolve, replaceable in tests.
+ * this machine's candidates; `resolve` (require.resolve) and `musl` (isMusl), replaceable in tests.
  */
-function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion() } = {}) {
+function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion(), musl = isMusl } = {}) {
   const override = env.MODKIT_BINARY;
   if (override !== undefined && override !== "") {
     let stat;
@@ -85,18 +95,24 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
     const here = key || platformKey();
     throw new LaunchError(`no prebuilt modkit for ${here} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
   }
-  let manifest;
-  let pkg;
+  let chosen;
   for (const k of keys) {
     try {
-      manifest = resolve(`${packageName(k)}/package.json`);
-      pkg = packageName(k);
-      key = k;
+      chosen = { key: k, manifest: resolve(`${packageName(k)}/package.json`) };
       break;
     } catch {
       // not this one
     }
   }
+  // The musl package beside the glibc one: Yarn classic ignores `libc` and installs both. Only
+  // then is the libc asked; a stat otherwise.
+  if (chosen && keys.length > 1 && chosen.key === keys[0]) {
+    const sibling = path.join(path.dirname(path.dirname(chosen.manifest)), `cli-${keys[1]}`, "package.json");
+    if (fs.existsSync(sibling) && musl()) chosen = { key: keys[1], manifest: sibling };
+  }
+  const manifest = chosen && chosen.manifest;
+  const pkg = chosen && packageName(chosen.key);
+  if (chosen) key = chosen.key;
   if (!manifest) {
     const wanted = packageName(keys.length > 1 ? platformKey() : keys[0]);
     throw new LaunchError(
