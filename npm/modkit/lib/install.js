@@ -4,12 +4,15 @@
 // first (node's start is ~0.1 s of every run; docs/performance.md, "modkit from npm"). The binary
 // then does what the launcher did (MODKIT_BINARY, "installed from npm": src/distribution.rs).
 //
-// Only when every check passes: the platform package of this version is there, its binary is a
-// program for this machine and answers `--version` with this version. Otherwise, on Windows (npm's
-// .cmd shim runs bin/modkit.js with node), under Yarn (Plug'n'Play runs bins through node) or with
-// MODKIT_NPM_KEEP_LAUNCHER=1, the JS launcher stays: it works everywhere and says what is wrong.
-// Never fails the install: a package manager that skips this script (--ignore-scripts, pnpm) gets
-// the launcher too.
+// Only under npm on Unix, where node_modules/.bin/modkit is a symbolic link to bin/modkit.js, and
+// only when every check passes: the platform package of this version is there, its binary is a
+// program for this machine and answers `--version` with this version. Otherwise the JS launcher
+// stays: it works everywhere and says what is wrong. Other package managers write a shim that runs
+// `node bin/modkit.js` (pnpm, read from the file's `#!/usr/bin/env node` line when it links the
+// bins, before this script runs: node would then parse the binary as JavaScript), or may (Yarn's
+// Plug'n'Play); so does npm's .cmd shim on Windows. Never fails the install: a package manager
+// that skips this script (--ignore-scripts, pnpm 10 until `pnpm approve-builds`) leaves the
+// launcher too.
 
 const { execFileSync } = require("node:child_process");
 const fs = require("node:fs");
@@ -20,8 +23,12 @@ const launcher = require("./launcher");
 /** Why the launcher stays, or null when the binary may replace it. */
 function keepLauncher({ env = process.env, platform = process.platform } = {}) {
   if (platform === "win32") return "on Windows, npm's shim runs bin/modkit.js with node";
-  if ((env.npm_config_user_agent || "").startsWith("yarn")) return "Yarn may run bins through node";
   if (env.MODKIT_NPM_KEEP_LAUNCHER === "1") return "MODKIT_NPM_KEEP_LAUNCHER=1";
+  const agent = env.npm_config_user_agent || "";
+  if (!agent.startsWith("npm/")) {
+    const manager = agent.split("/")[0] || "an unknown package manager";
+    return `${manager} runs bins through a shim that may start node on bin/modkit.js`;
+  }
   return null;
 }
 

@@ -26,9 +26,19 @@ const CARGO_HINT = "or install modkit with Rust: `cargo install modkit --locked`
 
 class LaunchError extends Error {}
 
-/** musl or glibc, as Node's own report says (no child process: esbuild and napi-rs do the same). */
+/**
+ * musl or glibc: /usr/bin/ldd names its C library (a file read, as detect-libc does); else Node's
+ * own report (no child process, but ~40 ms: esbuild and napi-rs use it).
+ */
 function isMusl() {
   if (process.platform !== "linux") return false;
+  try {
+    const ldd = fs.readFileSync("/usr/bin/ldd", "latin1");
+    if (ldd.includes("musl")) return true;
+    if (ldd.includes("GNU C Library") || ldd.includes("GLIBC")) return false;
+  } catch {
+    // no ldd: ask Node
+  }
   try {
     const header = process.report.getReport().header;
     return !header.glibcVersionRuntime;
@@ -63,7 +73,7 @@ function candidates(platform = process.platform, arch = process.arch) {
 
 /**
  * Where the binary is, and its package (null for MODKIT_BINARY). `key`: one platform instead of
- * this machine's candidates; `resolve` is require.resolve and `musl` isMusl, replaceable in tests.
+ * this machine's candidates; `resolve` (require.resolve) and `musl` (isMusl), replaceable in tests.
  */
 function findBinary({ env = process.env, key, resolve = require.resolve, version = ownVersion(), musl = isMusl } = {}) {
   const override = env.MODKIT_BINARY;
@@ -85,27 +95,30 @@ function findBinary({ env = process.env, key, resolve = require.resolve, version
     const here = key || platformKey(process.platform, process.arch, musl());
     throw new LaunchError(`no prebuilt modkit for ${here} (there are: ${PLATFORMS.join(", ")}); ${CARGO_HINT}`);
   }
-  const installed = [];
+  let chosen;
   for (const k of keys) {
     try {
-      installed.push({ key: k, manifest: resolve(`${packageName(k)}/package.json`) });
+      chosen = { key: k, manifest: resolve(`${packageName(k)}/package.json`) };
+      break;
     } catch {
       // not this one
     }
   }
-  if (installed.length === 0) {
+  // The musl package beside the glibc one: Yarn classic ignores `libc` and installs both. Only
+  // then is the libc asked; a stat otherwise.
+  if (chosen && keys.length > 1 && chosen.key === keys[0]) {
+    const sibling = path.join(path.dirname(path.dirname(chosen.manifest)), `cli-${keys[1]}`, "package.json");
+    if (fs.existsSync(sibling) && musl()) chosen = { key: keys[1], manifest: sibling };
+  }
+  const manifest = chosen && chosen.manifest;
+  const pkg = chosen && packageName(chosen.key);
+  if (chosen) key = chosen.key;
+  if (!manifest) {
     const wanted = packageName(keys.length > 1 ? platformKey(process.platform, process.arch, musl()) : keys[0]);
     throw new LaunchError(
       `the platform package ${wanted} is not installed (npm skips optional dependencies with --omit=optional or --no-optional): run \`npm install --include=optional\`, ${CARGO_HINT}`,
     );
   }
-  // Both libc packages (pnpm's supportedArchitectures, `npm install --libc` of another machine):
-  // only here is the libc asked, as npm alone picked the one package otherwise.
-  const chosen =
-    installed.length === 1 ? installed[0] : installed.find((i) => i.key.endsWith("-musl") === musl()) || installed[0];
-  const { manifest } = chosen;
-  key = chosen.key;
-  const pkg = packageName(key);
   let found;
   try {
     found = JSON.parse(fs.readFileSync(manifest, "utf8")).version;

@@ -381,8 +381,9 @@ fn adapt_serves_the_module_in_rafaelfl_express_5_typescript_6() {
 /// import-sorting plugin (which adapt's record now survives); Express 4 with its own error handler;
 /// `~*` paths. The overlay also points nx.json's runner at Nx's own (the app's is Nx Cloud, which
 /// needs the network and a token) and adds tsx, which the app lacks, to run its sources. Its
-/// ESLint is not run: its .eslintrc.json extends `prettier/@typescript-eslint`, which the
-/// eslint-config-prettier its package.json asks for (8) removed, so ESLint fails on any file.
+/// .eslintrc.json loses one line: it extends `prettier/@typescript-eslint`, which the
+/// eslint-config-prettier its package.json asks for (8) folded into `prettier`, so ESLint stopped
+/// on any file; its rules (Nx's typescript preset over modkit's files) are otherwise the app's.
 #[test]
 fn adapt_serves_the_module_in_alanpcurrie_nx_solution_tsconfig_esbuild_prettier() {
     adopt(&App {
@@ -391,7 +392,8 @@ fn adapt_serves_the_module_in_alanpcurrie_nx_solution_tsconfig_esbuild_prettier(
         modules_dir: "src/modules",
         entry: "src/main.ts",
         env: &[("HOST", "127.0.0.1")],
-        lint: None,
+        // As its project.json's lint target runs it (`@nx/linter:eslint`, which fails on errors).
+        lint: Some(&["eslint"]),
         format: Some(&["prettier", "--write"]),
         extra: &["tsx@4"],
         build_env: &[("NX_DAEMON", "false"), ("CI", "true")],
