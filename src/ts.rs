@@ -528,7 +528,28 @@ pub(crate) fn cors_reflecting_any_origin_in(program: &Program, source: &str) -> 
 /// Whether a file may hold an identifier `cors`: the word itself, or a Unicode escape that spells
 /// it (`\u0063ors`).
 pub(crate) fn may_name_cors(source: &str) -> bool {
-    source.contains("cors") || source.contains("\\u")
+    source.contains("cors") || escape_may_spell(source, "cors")
+}
+
+/// Whether a Unicode escape in the text may stand for one of `letters` (`\u0072` and `\u{72}` are
+/// `r`), so that a word of them may be spelt in a way a search for the word misses. An escape of
+/// another character or code (`'\u0000'` in a string, a surrogate in a regular expression) cannot
+/// make such a word; `\u` followed by no hexadecimal code counts as may.
+pub(crate) fn escape_may_spell(source: &str, letters: &str) -> bool {
+    memchr::memmem::find_iter(source.as_bytes(), b"\\u").any(|i| {
+        let rest = &source[i + 2..];
+        let hex = match rest.strip_prefix('{') {
+            Some(braced) => braced.split_once('}').map(|(hex, _)| hex),
+            None => rest.get(..4),
+        };
+        match hex
+            .filter(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .map(|h| u32::from_str_radix(h, 16))
+        {
+            Some(Ok(code)) => char::from_u32(code).is_some_and(|c| letters.contains(c)),
+            _ => true,
+        }
+    })
 }
 
 pub(crate) fn cors_walked(program: &Program, source: &str) -> Vec<usize> {
