@@ -255,6 +255,14 @@ impl Sources {
     /// system, so a path under folders never listed is not known missing (false).
     pub fn known_missing(&self, path: &Path) -> bool {
         let listings = lock(&self.listings);
+        // Most often the file's own folder was listed.
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+            && let Some(Some(listing)) = listings.get(dir.as_os_str())
+        {
+            return listing
+                .binary_search_by(|(n, _)| n.as_os_str().cmp(name))
+                .is_err();
+        }
         for dir in path.ancestors().skip(1) {
             let Some(Some(listing)) = listings.get(dir.as_os_str()) else {
                 continue;
