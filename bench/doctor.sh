@@ -8,7 +8,8 @@
 #
 # BENCH_BASELINE=<another modkit binary> (e.g. main's release build) adds its one-core doctor row to
 # the same hyperfine run, and `perf stat` task-clock (CPU time, less noisy on a loaded machine) of
-# both on one core, interleaved, when perf is installed.
+# both on one core, interleaved, when perf is installed. Several binaries, separated by spaces
+# (`BENCH_BASELINE="/tmp/da45e73/modkit /tmp/main/modkit"`), each get their row and column.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-200}
@@ -30,9 +31,11 @@ for i in $(seq -f "%03g" 1 "$n"); do
 done
 files=$(find foundation -type f | wc -l)
 echo "foundation: $n modules, $files files"
+read -r -a baselines <<<"${BENCH_BASELINE:-}"
 baseline=()
-[ -z "${BENCH_BASELINE:-}" ] ||
-  baseline=(-n "baseline doctor ($n modules), one core" "taskset -c 0 $BENCH_BASELINE doctor foundation -q --ignore toolchain")
+for b in "${baselines[@]}"; do
+  baseline+=(-n "baseline $b doctor ($n modules), one core" "taskset -c 0 $b doctor foundation -q --ignore toolchain")
+done
 hyperfine --warmup 2 --runs 10 --export-markdown "$work/result.md" \
   -n "cat every file (floor)" "find foundation -type f -exec cat {} + > /dev/null" \
   "${baseline[@]}" \
@@ -41,14 +44,18 @@ hyperfine --warmup 2 --runs 10 --export-markdown "$work/result.md" \
   -n "modkit doctor ($n modules, with the toolchain; exit 1: no node_modules)" "$modkit doctor foundation -q; true" \
   -n "modkit adapt m001 (nothing to do)" "$modkit adapt m001 --foundation foundation -q" >/dev/null
 cat "$work/result.md"
-if [ -n "${BENCH_BASELINE:-}" ] && command -v perf >/dev/null; then
+if [ ${#baselines[@]} -gt 0 ] && command -v perf >/dev/null; then
   cpu() { # CPU time of one run (ms, mean of 10), one core
     perf stat -x, -e task-clock -r 10 taskset -c 0 "$@" 2>&1 >/dev/null | awk -F, '/task-clock/ {print $1}'
   }
   echo
-  echo "CPU time (perf stat task-clock, 10 runs, one core), interleaved: floor / baseline / this build"
+  echo "CPU time (perf stat task-clock, 10 runs, one core), interleaved: floor / ${baselines[*]} / this build"
   for _ in 1 2 3; do
-    echo "$(cpu sh -c 'find foundation -type f -exec cat {} + > /dev/null') / $(cpu "$BENCH_BASELINE" doctor foundation -q --ignore toolchain) / $(cpu "$modkit" doctor foundation -q --ignore toolchain) ms"
+    row="$(cpu sh -c 'find foundation -type f -exec cat {} + > /dev/null')"
+    for b in "${baselines[@]}"; do
+      row+=" / $(cpu "$b" doctor foundation -q --ignore toolchain)"
+    done
+    echo "$row / $(cpu "$modkit" doctor foundation -q --ignore toolchain) ms"
   done
 fi
 

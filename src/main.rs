@@ -78,6 +78,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => return output::usage_error(&err, json),
     };
+    one_heap_on_one_core();
     match std::thread::Builder::new()
         .name("modkit".into())
         .stack_size(STACK_SIZE)
@@ -89,6 +90,27 @@ fn main() -> ExitCode {
             Ok(cli) => run(cli),
             Err(err) => output::usage_error(&err, json),
         },
+    }
+}
+
+/// With one core for the process, every thread allocates from glibc's main heap. The command
+/// runs on a thread of its own (for its stack), and glibc gives such a thread a heap of its own
+/// that grows one page at a time, each an `mprotect` (860 of them in a doctor run of a
+/// 200-module foundation, about 8 % of its time); the main heap grows by 128 KB at a time. With
+/// more cores, threads that run side by side keep their own heaps.
+fn one_heap_on_one_core() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: a zeroed cpu_set_t is a valid empty set for sched_getaffinity to fill, and
+        // mallopt only sets a limit of the allocator (before any other thread is started).
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) == 0
+                && libc::CPU_COUNT(&set) == 1
+            {
+                libc::mallopt(libc::M_ARENA_MAX, 1);
+            }
+        }
     }
 }
 

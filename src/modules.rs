@@ -136,9 +136,21 @@ pub fn foundation_migrations(
     migrations_dir: &str,
     id: &str,
 ) -> Result<String> {
+    foundation_migrations_with(root, modules_dir, migrations_dir, id, Path::is_dir)
+}
+
+/// [`foundation_migrations`], asking `is_dir` whether each folder is there (doctor asks its
+/// folders' listings).
+pub fn foundation_migrations_with(
+    root: &Path,
+    modules_dir: &str,
+    migrations_dir: &str,
+    id: &str,
+    is_dir: impl Fn(&Path) -> bool,
+) -> Result<String> {
     let new = format!("{migrations_dir}/{id}");
     let old = format!("{modules_dir}/{id}/migrations");
-    let (new_there, old_there) = (root.join(&new).is_dir(), root.join(&old).is_dir());
+    let (new_there, old_there) = (is_dir(&root.join(&new)), is_dir(&root.join(&old)));
     if new_there && old_there && !load_migrations(&root.join(&old))?.is_empty() {
         return Err(UserError::new(format!(
             "module `{id}` has migrations in two folders: {new}/ and {old}/"

@@ -124,6 +124,9 @@ pub fn run(args: &DoctorArgs, printer: Printer) -> Result<ExitStatus> {
             crate::output::write_stdout(&serde_json::to_string_pretty(&doc)?)?;
         }
     }
+    // Every file read and parsed is kept to the end: freeing them one by one (2 % of a run on a
+    // 200-module foundation) is left to the process's exit, which follows.
+    std::mem::forget(target);
     Ok(if found.iter().any(|d| d.severity == Severity::Error) {
         ExitStatus::Failure
     } else {

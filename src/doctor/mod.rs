@@ -54,6 +54,8 @@ pub struct Target {
     /// The files the checks read, each read and parsed once for all of them.
     pub sources: sources::Sources,
     module_dirs: std::sync::OnceLock<Vec<ModuleDirs>>,
+    /// Each module's plugin folder (absolute), for [`Target::facts`].
+    plugin_dirs: std::sync::OnceLock<rustc_hash::FxHashSet<std::ffi::OsString>>,
 }
 
 impl Target {
@@ -78,6 +80,7 @@ impl Target {
                 tsconfig: root.join("tsconfig.json"),
                 sources: Default::default(),
                 module_dirs: Default::default(),
+                plugin_dirs: Default::default(),
             });
         }
         let modules_dir = project
@@ -134,6 +137,7 @@ impl Target {
             tsconfig,
             sources,
             module_dirs: Default::default(),
+            plugin_dirs: Default::default(),
         })
     }
 
@@ -170,8 +174,14 @@ impl Target {
                     plugin: format!("{modules_dir}/{id}/plugin"),
                     migrations: {
                         let (_, migrations_dir) = crate::modules::foundation_dirs(&self.project);
-                        crate::modules::foundation_migrations(&self.root, modules_dir, &migrations_dir, id)
-                            .unwrap_or_else(|_| format!("{migrations_dir}/{id}"))
+                        crate::modules::foundation_migrations_with(
+                            &self.root,
+                            modules_dir,
+                            &migrations_dir,
+                            id,
+                            |p| self.sources.is_dir(p),
+                        )
+                        .unwrap_or_else(|_| format!("{migrations_dir}/{id}"))
                     },
                     adapted: Some(format!("{modules_dir}/{id}")),
                 })
@@ -305,8 +315,20 @@ impl Target {
     }
 
     /// What a TypeScript file holds, from its one parse (None: unreadable, `read_or_report` says why).
+    /// Its routes are looked for only in a module's plugin folder, the files the routes check reads
+    /// (a walk of the whole syntax tree, for an adapter's routes no check reads).
     fn facts(&self, path: &Path) -> Option<Result<std::sync::Arc<sources::Facts>, ts::ParseFailure>> {
-        self.sources.facts(path, &self.relative(path))
+        self.sources.facts(path, &self.relative(path), || {
+            let plugins = self.plugin_dirs.get_or_init(|| {
+                self.modules()
+                    .iter()
+                    .map(|m| self.root.join(&m.plugin).into_os_string())
+                    .collect()
+            });
+            path.ancestors()
+                .skip(1)
+                .any(|dir| plugins.contains(dir.as_os_str()))
+        })
     }
 
     /// A message with the project folder taken out of the paths it names.

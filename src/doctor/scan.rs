@@ -69,7 +69,7 @@ pub(crate) fn routes_in(program: &Program, source: &str) -> Vec<Route> {
 /// of one) of every route [`routes_in`] finds: the word itself, or a Unicode escape that spells it
 /// (`\u0072outer`). When not, the file registers no route.
 pub fn may_name_router(source: &str) -> bool {
-    source.contains("router") || source.contains("\\u")
+    source.contains("router") || crate::ts::escape_may_spell(source, "router")
 }
 
 fn routes_walked(program: &Program, source: &str) -> Vec<Route> {
@@ -128,11 +128,9 @@ fn routes_walked(program: &Program, source: &str) -> Vec<Route> {
 /// cannot are not parsed.
 pub fn may_register_routes(source: &str) -> bool {
     source.contains("router")
-        && ROUTE_METHODS.iter().any(|m| {
-            source
-                .match_indices(m)
-                .any(|(i, _)| source[..i].ends_with('.') && source[i + m.len()..].starts_with('('))
-        })
+        && ROUTE_METHODS
+            .iter()
+            .any(|m| memchr::memmem::find(source.as_bytes(), format!(".{m}(").as_bytes()).is_some())
 }
 
 /// A string literal, or a template literal without expressions.
@@ -283,7 +281,7 @@ pub fn may_load_dynamically(source: &str) -> bool {
     // letter, but those are read as a word boundary (unsure: a walk).
     let name_byte = |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'$'));
     let words = |word: &'static str| {
-        source.match_indices(word).map(|(i, _)| i).filter(move |&i| {
+        memchr::memmem::find_iter(bytes, word.as_bytes()).filter(move |&i| {
             !name_byte(i.checked_sub(1).and_then(|j| bytes.get(j))) && !name_byte(bytes.get(i + word.len()))
         })
     };
@@ -295,7 +293,7 @@ pub fn may_load_dynamically(source: &str) -> bool {
         let next = bytes[i + "import".len()..].iter().copied().find(|&b| !blank(b));
         matches!(next, Some(b'(' | b'/') | Some(0x80..))
     });
-    called_require || called_import || source.contains("\\u")
+    called_require || called_import || crate::ts::escape_may_spell(source, "requimpot")
 }
 
 /// `!production`, `!isProd`, `process.env.NODE_ENV !== 'production'`, `isDev`, `dev`.
@@ -406,6 +404,9 @@ mod tests {
             "router?.get('/x', h);",
             "const r = ctx.router; r.post('/x', h);",
             "app.use(c\\u006frs({ origin: true, credentials: true }));",
+            "app.use(c\\u{6f}rs({ origin: true, credentials: true })); const s = '\\u0000';",
+            "const x = re\\u{71}uire('pg'); \\u{72}outer.get('/x', h);",
+            "if (name.includes('\\u0000')) { router.get('/x', h); await import('pg'); }",
             "app.use(cors({ origin: true, credentials: true }));",
             "ctx.rbac.require('a.read'); requirePermission('a.read'); import.meta.url;",
         ]
@@ -480,6 +481,18 @@ mod tests {
             assert!(!may_load_dynamically(source), "{source}");
         }
         assert!(may_name_router("\\u0072outer.get('/x', h);"));
+        assert!(may_name_router("\\u{72}outer.get('/x', h);"));
+        assert!(may_load_dynamically("const x = re\\u{0071}uire('pg');"));
+        assert!(may_load_dynamically("const x = \\u{69}mport('pg');"));
+        assert!(may_load_dynamically("const x = \\u{zz}mport('pg');"));
+        // Escapes of other characters spell none of the words (every adapted plugin/index.ts has
+        // some, in strings and a regular expression).
+        for other in ["'\\u0000'", "/[\\uD800-\\uDBFF]/", "'\\u{1F600}'"] {
+            let source = format!("ctx.rbac.require('a.read'); app.get('/x', h); const s = {other};");
+            assert!(!may_load_dynamically(&source), "{source}");
+            assert!(!may_name_router(&source), "{source}");
+            assert!(!crate::ts::may_name_cors(&source), "{source}");
+        }
         assert!(!may_name_router("app.get('/x', h);"));
         assert!(crate::ts::may_name_cors("c\\u006frs({})"));
         assert!(!crate::ts::may_name_cors("app.use(json());"));

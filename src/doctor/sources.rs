@@ -4,13 +4,14 @@
 //! times. The checks run side by side, so a file is read and parsed by whichever asks first and
 //! the others wait for it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fs::FileType;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
 use oxc_allocator::Allocator;
+use rustc_hash::FxHashMap;
 
 use super::scan;
 use crate::exit::UserError;
@@ -21,7 +22,9 @@ use crate::ts::{self, ParseFailure};
 pub struct Facts {
     pub imports: Vec<ts::StaticImport>,
     pub loads: Vec<scan::Load>,
-    pub routes: Vec<scan::Route>,
+    /// The routes it registers; None when they were not looked for: only a module's plugin
+    /// files are (the routes check reads no other file), see [`Sources::facts`].
+    pub routes: Option<Vec<scan::Route>>,
     /// `export const permissions = [...]`: an error (its message and hint) when it is there but
     /// not an array of string literals.
     pub permissions: Result<Option<Vec<String>>, (String, Option<String>)>,
@@ -48,19 +51,22 @@ struct Slot {
     facts: OnceLock<Option<Result<Arc<Facts>, ParseFailure>>>,
 }
 
-/// The files read so far, by path.
+/// The files read so far, by path. The maps are keyed by a path's bytes with a fast hash: hashing
+/// a `Path` (component by component) with SipHash was 3 % of a run. Paths are made the same way
+/// by every check (the root joined with names), so the same file has the same bytes; one spelt
+/// otherwise (`a//b`) is only a cache miss, read or listed again.
 #[derive(Default)]
 pub struct Sources {
-    slots: Mutex<HashMap<PathBuf, Arc<Slot>>>,
+    slots: Mutex<FxHashMap<OsString, Arc<Slot>>>,
     /// The project's TypeScript files (sorted) and the folders looked in, from one walk: the
     /// checks list the same folders many times (a module's plugin folder four times).
     tree: Mutex<Option<Arc<Tree>>>,
     /// Each folder's entries, listed once (by the walk, or by the first check that asks): whether
     /// a file is there is then answered without asking the system again.
-    listings: Mutex<HashMap<PathBuf, Option<Arc<Listing>>>>,
+    listings: Mutex<FxHashMap<OsString, Option<Arc<Listing>>>>,
     /// What a text holds, by text: files with the same bytes (every adapted module's
     /// `plugin/context.ts`) are parsed once.
-    parsed: Mutex<HashMap<Text, Result<Arc<Facts>, ParseFailure>>>,
+    parsed: Mutex<FxHashMap<Text, Result<Arc<Facts>, ParseFailure>>>,
 }
 
 /// A folder's entries, sorted by name, with their kind (a link not followed; None when the
@@ -85,7 +91,17 @@ struct Tree {
     files: Vec<PathBuf>,
     /// Each folder the walk entered, with the run of `files` under it (sorted by component,
     /// a folder's files are one run; None: it has none).
-    folders: HashMap<PathBuf, Option<(usize, usize)>>,
+    folders: FxHashMap<OsString, Option<(usize, usize)>>,
+}
+
+/// What its folder's listing says of a path.
+enum Listed {
+    /// The folder holds no such name.
+    Absent,
+    /// It holds it, of this kind (a link not followed; None when the system could not say).
+    Present(Option<FileType>),
+    /// The folder cannot be listed (or the path has no folder): ask the system.
+    Unknown,
 }
 
 impl std::fmt::Debug for Sources {
@@ -97,7 +113,11 @@ impl std::fmt::Debug for Sources {
 
 impl Sources {
     fn slot(&self, path: &Path) -> Arc<Slot> {
-        lock(&self.slots).entry(path.to_path_buf()).or_default().clone()
+        let mut slots = lock(&self.slots);
+        if let Some(slot) = slots.get(path.as_os_str()) {
+            return slot.clone();
+        }
+        slots.entry(path.as_os_str().to_owned()).or_default().clone()
     }
 
     /// The file's text (read once).
@@ -106,35 +126,50 @@ impl Sources {
     }
 
     /// What the file holds, from its one parse; None when it cannot be read. `label` names the
-    /// file in `permissions` errors (the project-relative path).
-    pub fn facts(&self, path: &Path, label: &str) -> Option<Result<Arc<Facts>, ParseFailure>> {
+    /// file in `permissions` errors (the project-relative path). `routes` says, when the file is
+    /// first parsed, whether its routes are looked for (a walk of its whole syntax tree): it must
+    /// depend on the path only, so that every check gets the same answer whichever asks first.
+    pub fn facts(
+        &self,
+        path: &Path,
+        label: &str,
+        routes: impl FnOnce() -> bool,
+    ) -> Option<Result<Arc<Facts>, ParseFailure>> {
         let slot = self.slot(path);
         slot.facts
             .get_or_init(|| {
                 let text = slot.text.get_or_init(|| read(path)).clone().ok()?;
-                Some(self.facts_of_text(text, label))
+                Some(self.facts_of_text(text, label, routes()))
             })
             .clone()
     }
 
     /// The facts of a text, shared with every file of the same bytes. Only a `permissions` error
-    /// names its file: a text with one is read again for each file.
-    fn facts_of_text(&self, text: Arc<String>, label: &str) -> Result<Arc<Facts>, ParseFailure> {
+    /// names its file: a text with one is read again for each file, as is one whose routes are
+    /// wanted but were not looked for.
+    fn facts_of_text(
+        &self,
+        text: Arc<String>,
+        label: &str,
+        routes: bool,
+    ) -> Result<Arc<Facts>, ParseFailure> {
         let key = Text(text);
         let known = lock(&self.parsed).get(&key).cloned();
         if let Some(known) = known
-            && known.as_ref().map_or(true, |f| f.permissions.is_ok())
+            && known
+                .as_ref()
+                .map_or(true, |f| f.permissions.is_ok() && (f.routes.is_some() || !routes))
         {
             return known;
         }
-        let facts = facts_of(&key.0, label).map(Arc::new);
+        let facts = facts_of(&key.0, label, routes).map(Arc::new);
         lock(&self.parsed).insert(key, facts.clone());
         facts
     }
 
     /// The entries of a folder, listed once; None when it cannot be listed.
     fn listing(&self, dir: &Path) -> Option<Arc<Listing>> {
-        if let Some(known) = lock(&self.listings).get(dir) {
+        if let Some(known) = lock(&self.listings).get(dir.as_os_str()) {
             return known.clone();
         }
         let listing = std::fs::read_dir(dir).ok().map(|entries| {
@@ -145,8 +180,22 @@ impl Sources {
             listing.sort_by(|a, b| a.0.cmp(&b.0));
             Arc::new(listing)
         });
-        lock(&self.listings).insert(dir.to_path_buf(), listing.clone());
+        lock(&self.listings).insert(dir.as_os_str().to_owned(), listing.clone());
         listing
+    }
+
+    /// What the listing of `path`'s folder says of it (the folder is listed if it was not yet).
+    fn listed(&self, path: &Path) -> Listed {
+        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
+            return Listed::Unknown;
+        };
+        let Some(listing) = self.listing(dir) else {
+            return Listed::Unknown;
+        };
+        match listing.binary_search_by(|(n, _)| n.as_os_str().cmp(name)) {
+            Err(_) => Listed::Absent,
+            Ok(i) => Listed::Present(listing[i].1),
+        }
     }
 
     /// The names in a folder (as `std::fs::read_dir` lists them) and their kinds, from its one
@@ -164,20 +213,72 @@ impl Sources {
     /// [`Path::is_file`], from the folder's listing: a regular file is there. A link (followed
     /// by the system), an entry of unknown kind or a folder that cannot be listed is asked again.
     pub fn is_file(&self, path: &Path) -> bool {
-        let (Some(dir), Some(name)) = (path.parent(), path.file_name()) else {
-            return path.is_file();
-        };
-        let Some(listing) = self.listing(dir) else {
-            return path.is_file();
-        };
-        match listing.binary_search_by(|(n, _)| n.as_os_str().cmp(name)) {
-            Err(_) => false,
-            Ok(i) => match listing[i].1 {
-                Some(kind) if kind.is_file() => true,
-                Some(kind) if !kind.is_symlink() => false,
-                _ => path.is_file(),
-            },
+        match self.listed(path) {
+            Listed::Absent => false,
+            Listed::Present(Some(kind)) if kind.is_file() => true,
+            Listed::Present(Some(kind)) if !kind.is_symlink() => false,
+            _ => path.is_file(),
         }
+    }
+
+    /// [`Path::is_dir`] (a link followed), from the folder's listing as [`Sources::is_file`].
+    pub fn is_dir(&self, path: &Path) -> bool {
+        match self.listed(path) {
+            Listed::Absent => false,
+            Listed::Present(Some(kind)) if kind.is_dir() => true,
+            Listed::Present(Some(kind)) if !kind.is_symlink() => false,
+            _ => path.is_dir(),
+        }
+    }
+
+    /// Whether something is there, a link not followed (`std::fs::symlink_metadata` succeeds),
+    /// from the folder's listing.
+    pub fn exists_unfollowed(&self, path: &Path) -> bool {
+        match self.listed(path) {
+            Listed::Absent => false,
+            Listed::Present(_) => true,
+            Listed::Unknown => std::fs::symlink_metadata(path).is_ok(),
+        }
+    }
+
+    /// Whether the path is a symbolic link (not followed), from the folder's listing.
+    pub fn is_link(&self, path: &Path) -> bool {
+        match self.listed(path) {
+            Listed::Absent => false,
+            Listed::Present(Some(kind)) => kind.is_symlink(),
+            _ => std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()),
+        }
+    }
+
+    /// Whether a folder listed already (by the walk, or a check) shows that `path` is not there:
+    /// the nearest one listed above it lacks the next name on the way. Nothing is asked of the
+    /// system, so a path under folders never listed is not known missing (false).
+    pub fn known_missing(&self, path: &Path) -> bool {
+        let listings = lock(&self.listings);
+        // Most often the file's own folder was listed.
+        if let (Some(dir), Some(name)) = (path.parent(), path.file_name())
+            && let Some(Some(listing)) = listings.get(dir.as_os_str())
+        {
+            return listing
+                .binary_search_by(|(n, _)| n.as_os_str().cmp(name))
+                .is_err();
+        }
+        for dir in path.ancestors().skip(1) {
+            let Some(Some(listing)) = listings.get(dir.as_os_str()) else {
+                continue;
+            };
+            let Some(std::path::Component::Normal(next)) = path
+                .strip_prefix(dir)
+                .ok()
+                .and_then(|rest| rest.components().next())
+            else {
+                return false;
+            };
+            return listing
+                .binary_search_by(|(n, _)| n.as_os_str().cmp(next))
+                .is_err();
+        }
+        false
     }
 
     /// [`ts::source_files`] of `dir` (skipping the folders in `skip`), from one walk of `root`.
@@ -188,7 +289,7 @@ impl Sources {
         };
         // A folder the walk did not enter (outside the root, under `node_modules` or a link):
         // walked on its own, as before.
-        let Some(run) = tree.folders.get(dir) else {
+        let Some(run) = tree.folders.get(dir.as_os_str()) else {
             return ts::source_files(dir, skip);
         };
         let Some((start, end)) = *run else {
@@ -205,7 +306,7 @@ impl Sources {
     /// that look in the same folders).
     fn walk(&self, root: &Path) -> Tree {
         let mut files = Vec::new();
-        let mut folders = HashMap::new();
+        let mut folders = FxHashMap::default();
         let mut stack = vec![root.to_path_buf()];
         while let Some(dir) = stack.pop() {
             let Some(listing) = self.listing(&dir) else {
@@ -221,13 +322,15 @@ impl Sources {
                     files.push(dir.join(name));
                 }
             }
-            folders.insert(dir, None);
+            folders.insert(dir.into_os_string(), None);
         }
         files.sort();
         for (i, file) in files.iter().enumerate() {
             // Up the folders the walk entered, from the file's own to the root.
             for folder in file.ancestors().skip(1) {
-                let Some(run) = folders.get_mut(folder) else { break };
+                let Some(run) = folders.get_mut(folder.as_os_str()) else {
+                    break;
+                };
                 *run = Some(run.map_or((i, i + 1), |(start, _)| (start, i + 1)));
             }
         }
@@ -289,10 +392,28 @@ fn read_regular_text(path: &Path) -> Option<Arc<String>> {
     if !meta.file_type().is_file() {
         return None;
     }
-    // Room for the whole file and one byte more, so that the read of the end reads nothing.
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).ok()?.saturating_add(1));
-    (&mut file).take(u64::MAX).read_to_end(&mut bytes).ok()?;
+    // One read asking one byte more than the size: it returns the whole file and stops short,
+    // which for a regular file is its end (no second read to be told so). A file that grew or
+    // came short since the fstat is read on to its end.
+    let size = usize::try_from(meta.len()).ok()?;
+    let mut bytes = vec![0; size.saturating_add(1)];
+    let n = read_retrying(&mut file, &mut bytes).ok()?;
+    bytes.truncate(n);
+    if n != size {
+        (&mut file).take(u64::MAX).read_to_end(&mut bytes).ok()?;
+    }
     String::from_utf8(bytes).ok().map(Arc::new)
+}
+
+/// One `read`, again when a signal interrupted it.
+fn read_retrying(file: &mut std::fs::File, buf: &mut [u8]) -> std::io::Result<usize> {
+    use std::io::Read;
+    loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            other => return other,
+        }
+    }
 }
 
 thread_local! {
@@ -300,14 +421,14 @@ thread_local! {
     static ARENA: std::cell::RefCell<Allocator> = std::cell::RefCell::new(Allocator::default());
 }
 
-fn facts_of(source: &str, label: &str) -> Result<Facts, ParseFailure> {
+fn facts_of(source: &str, label: &str, routes: bool) -> Result<Facts, ParseFailure> {
     ARENA.with_borrow_mut(|allocator| {
         allocator.reset();
-        facts_in(allocator, source, label)
+        facts_in(allocator, source, label, routes)
     })
 }
 
-fn facts_in(allocator: &Allocator, source: &str, label: &str) -> Result<Facts, ParseFailure> {
+fn facts_in(allocator: &Allocator, source: &str, label: &str, routes: bool) -> Result<Facts, ParseFailure> {
     let options = oxc_parser::ParseOptions {
         enable_ident_hashes: false,
         ..Default::default()
@@ -316,7 +437,7 @@ fn facts_in(allocator: &Allocator, source: &str, label: &str) -> Result<Facts, P
     Ok(Facts {
         imports: ts::static_imports_in(&program, source),
         loads: scan::loads_in(&program, source),
-        routes: scan::routes_in(&program, source),
+        routes: routes.then(|| scan::routes_in(&program, source)),
         permissions: ts::exported_string_array_in(&program, label, "permissions").map_err(|e| match e
             .downcast_ref::<UserError>()
         {
@@ -343,8 +464,8 @@ mod tests {
         )
         .unwrap();
         let sources = Sources::default();
-        let first = sources.facts(&file, "index.ts").unwrap().unwrap();
-        let again = sources.facts(&file, "index.ts").unwrap().unwrap();
+        let first = sources.facts(&file, "index.ts", || true).unwrap().unwrap();
+        let again = sources.facts(&file, "index.ts", || true).unwrap().unwrap();
         assert!(Arc::ptr_eq(&first, &again), "parsed twice");
         assert_eq!(
             first.permissions.as_ref().unwrap().as_deref(),
@@ -355,10 +476,10 @@ mod tests {
         std::fs::write(&file, "export const permissions = ['a.write'];\n").unwrap();
         assert!(Arc::ptr_eq(
             &first,
-            &sources.facts(&file, "index.ts").unwrap().unwrap()
+            &sources.facts(&file, "index.ts", || true).unwrap().unwrap()
         ));
         sources.forget();
-        let fixed = sources.facts(&file, "index.ts").unwrap().unwrap();
+        let fixed = sources.facts(&file, "index.ts", || true).unwrap().unwrap();
         assert_eq!(
             fixed.permissions.as_ref().unwrap().as_deref(),
             Some(&["a.write".to_string()][..])
@@ -366,7 +487,7 @@ mod tests {
         // A file that does not parse, named by each reader.
         std::fs::write(&file, "export const = [;").unwrap();
         sources.forget();
-        let failure = sources.facts(&file, "index.ts").unwrap().unwrap_err();
+        let failure = sources.facts(&file, "index.ts", || true).unwrap().unwrap_err();
         assert!(
             failure
                 .error("src/x/index.ts")
@@ -381,6 +502,11 @@ mod tests {
         let d = dir.path();
         std::fs::write(d.join("a.ts"), "export const a = 1;\n").unwrap();
         std::fs::write(d.join("empty.ts"), "").unwrap();
+        std::fs::write(
+            d.join("large.ts"),
+            "// a line of sixty-four bytes, to make a file of some pages.\n".repeat(5000),
+        )
+        .unwrap();
         std::fs::write(d.join("latin1.ts"), b"// caf\xe9\n").unwrap();
         std::fs::create_dir(d.join("folder.ts")).unwrap();
         std::os::unix::fs::symlink(d.join("a.ts"), d.join("link.ts")).unwrap();
@@ -392,6 +518,7 @@ mod tests {
         for name in [
             "a.ts",
             "empty.ts",
+            "large.ts",
             "latin1.ts",
             "folder.ts",
             "link.ts",
@@ -441,7 +568,39 @@ mod tests {
         ] {
             let path = d.join(name);
             assert_eq!(sources.is_file(&path), path.is_file(), "{name}");
+            assert_eq!(sources.is_dir(&path), path.is_dir(), "{name}");
+            let unfollowed = std::fs::symlink_metadata(&path);
+            assert_eq!(sources.exists_unfollowed(&path), unfollowed.is_ok(), "{name}");
+            assert_eq!(
+                sources.is_link(&path),
+                unfollowed.is_ok_and(|m| m.file_type().is_symlink()),
+                "{name}"
+            );
         }
+    }
+
+    /// Missing only when a folder listed above says so: never a file that is there, whatever
+    /// was listed; nothing listed, nothing known.
+    #[test]
+    fn a_path_is_known_missing_only_from_a_listing_without_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::create_dir_all(d.join("m/plugin")).unwrap();
+        std::fs::write(d.join("m/plugin/index.ts"), "").unwrap();
+        std::fs::write(d.join("m/module.config.ts"), "").unwrap();
+        let sources = Sources::default();
+        let gone = d.join("m/migrations/m/0001_x.sql");
+        assert!(!sources.known_missing(&gone), "nothing listed yet");
+        sources.ts_files(d, d, &[]);
+        assert!(sources.known_missing(&gone));
+        assert!(sources.known_missing(&d.join("m/plugin/none.ts")));
+        assert!(sources.known_missing(&d.join("none")));
+        for there in ["m/plugin/index.ts", "m/module.config.ts", "m/plugin", "m"] {
+            assert!(!sources.known_missing(&d.join(there)), "{there}");
+        }
+        // Under a file, or past `..`: not known from the listings.
+        assert!(!sources.known_missing(&d.join("m/module.config.ts/x")));
+        assert!(!sources.known_missing(&d.join("m/../none")));
     }
 
     #[test]
@@ -451,13 +610,27 @@ mod tests {
         let sources = Sources::default();
         std::fs::write(d.join("a.ts"), "import x from './x.js';\n").unwrap();
         std::fs::write(d.join("b.ts"), "import x from './x.js';\n").unwrap();
-        let a = sources.facts(&d.join("a.ts"), "a.ts").unwrap().unwrap();
-        let b = sources.facts(&d.join("b.ts"), "b.ts").unwrap().unwrap();
+        let a = sources.facts(&d.join("a.ts"), "a.ts", || true).unwrap().unwrap();
+        let b = sources.facts(&d.join("b.ts"), "b.ts", || true).unwrap().unwrap();
         assert!(Arc::ptr_eq(&a, &b));
+        // A file whose routes are wanted, with the bytes of one parsed without them, gets them.
+        let router = "router.get('/x', h);\n";
+        std::fs::write(d.join("adapter.ts"), router).unwrap();
+        std::fs::write(d.join("plugin.ts"), router).unwrap();
+        let adapter = sources
+            .facts(&d.join("adapter.ts"), "adapter.ts", || false)
+            .unwrap()
+            .unwrap();
+        assert_eq!(adapter.routes, None);
+        let plugin = sources
+            .facts(&d.join("plugin.ts"), "plugin.ts", || true)
+            .unwrap()
+            .unwrap();
+        assert_eq!(plugin.routes.as_ref().map(Vec::len), Some(1));
         std::fs::write(d.join("c.ts"), "export const permissions = [x];\n").unwrap();
         std::fs::write(d.join("d.ts"), "export const permissions = [x];\n").unwrap();
-        let c = sources.facts(&d.join("c.ts"), "c.ts").unwrap().unwrap();
-        let e = sources.facts(&d.join("d.ts"), "d.ts").unwrap().unwrap();
+        let c = sources.facts(&d.join("c.ts"), "c.ts", || true).unwrap().unwrap();
+        let e = sources.facts(&d.join("d.ts"), "d.ts", || true).unwrap().unwrap();
         assert!(c.permissions.as_ref().unwrap_err().0.contains(" in c.ts "));
         assert!(e.permissions.as_ref().unwrap_err().0.contains(" in d.ts "));
     }

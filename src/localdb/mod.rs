@@ -455,6 +455,12 @@ impl LocalDb {
         binaries::find(&self.project)
     }
 
+    /// Whether [`LocalDb::binaries`] finds them (the same error when not), asked in the cheapest
+    /// order: doctor only needs to know.
+    pub fn binaries_available(&self) -> Result<()> {
+        binaries::available(&self.project)
+    }
+
     /// A failed PostgreSQL program, with its output and the log's end (neither holds the password:
     /// it only ever travels in a file).
     fn failure(&self, what: &str, out: &Output) -> anyhow::Error {

@@ -292,6 +292,93 @@ fn drift_in_a_foundation_is_found() {
     assert_eq!((code, codes), (0, vec!["permission-prefix"]));
 }
 
+/// What doctor no longer reads or walks in a foundation (the routes of an adapter, a Unicode
+/// escape of another character, a manifest's file its folder's listing lacks, a folder answered
+/// from its parent's listing) is skipped only where no check needs it: each problem there is
+/// still found. A plugin file with the bytes of an adapter file (parsed once for both) has its
+/// routes checked whichever is read first.
+#[test]
+fn what_doctor_skips_in_a_foundation_is_skipped_only_where_no_check_needs_it() {
+    let test = CliTest::new();
+    for id in ["items", "orders", "notes"] {
+        assert!(test.run(&["init", id, "-q"]).status.success());
+    }
+    test.copy_fixture("foundation", "foundation");
+    for id in ["items", "orders", "notes"] {
+        assert!(
+            test.run(&["adapt", id, "--foundation", "foundation", "-q"])
+                .status
+                .success()
+        );
+    }
+    let items = "foundation/src/modules/items";
+    // One unguarded route, in a plugin file and, byte for byte, beside the adapter (whose routes
+    // no check reads); a string with an escape that spells no `router`.
+    let open = "export function more(router: any) {\n  const nul = '\\u0000';\n  router.get('/open', (_q: any, s: any) => s.json({ nul }));\n}\n";
+    test.write_file(format!("{items}/server/routes/extra.ts"), open);
+    test.write_file(format!("{items}/plugin/extra.ts"), open);
+    // An adapted file deleted (the manifest still names it), another edited.
+    std::fs::remove_file(test.path(format!("{items}/plugin/context.ts"))).unwrap();
+    test.replace_in_file(
+        format!("{items}/module.config.ts"),
+        "items.read",
+        "items.read\", \"items.list",
+    );
+    // orders keeps its migrations where an older adapt put them, with a tenant_id column.
+    std::fs::rename(
+        test.path("foundation/migrations/orders"),
+        test.path("foundation/src/modules/orders/migrations"),
+    )
+    .unwrap();
+    test.write_file(
+        "foundation/src/modules/orders/migrations/0002_tenant.sql",
+        "ALTER TABLE orders ADD COLUMN tenant_id uuid;\n",
+    );
+    // notes' migrations folder is a link.
+    std::fs::rename(
+        test.path("foundation/migrations/notes"),
+        test.path("notes-migrations"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        test.path("notes-migrations"),
+        test.path("foundation/migrations/notes"),
+    )
+    .unwrap();
+    let (code, list) = found(&test, &["doctor", "foundation"]);
+    assert_eq!(code, 1);
+    let got: Vec<(&str, &str)> = list.iter().map(|(c, f, _)| (c.as_str(), f.as_str())).collect();
+    assert_eq!(
+        got,
+        [
+            ("route-unguarded", "src/modules/items/plugin/extra.ts"),
+            ("module-file-link", "migrations/notes"),
+            (
+                "module-table-tenant-id",
+                "src/modules/orders/migrations/0002_tenant.sql"
+            ),
+            ("module-config-drift", "src/modules/items/module.config.ts"),
+            ("adapted-file-edited", "src/modules/items/module.config.ts"),
+        ],
+        "{list:?}"
+    );
+    // In a sandbox: no plugin/index.ts is said so; a link in its place is a link, not missing.
+    let index = test.path("items/plugin/index.ts");
+    std::fs::rename(&index, test.path("index.ts")).unwrap();
+    let (_, list) = found(&test, &["doctor", "items"]);
+    assert!(
+        list.iter().any(|(c, _, _)| c == "module-index-missing"),
+        "{list:?}"
+    );
+    std::os::unix::fs::symlink(test.path("index.ts"), &index).unwrap();
+    let (_, list) = found(&test, &["doctor", "items"]);
+    let codes: Vec<&str> = list.iter().map(|(c, _, _)| c.as_str()).collect();
+    assert!(
+        codes.contains(&"module-file-link") && !codes.contains(&"module-index-missing"),
+        "{codes:?}"
+    );
+}
+
 #[test]
 fn with_db_it_reads_the_database_and_changes_nothing() {
     let db = TestDb::new();

@@ -122,7 +122,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
 
 /// Files modkit adapt wrote and someone edited since: the next adapt will refuse them.
 fn check_manifest(target: &Target, dir: &str, out: &mut Vec<Diagnostic>) {
-    let Ok(text) = read_text(&target.root.join(dir).join(MANIFEST)) else {
+    let Ok(text) = target.sources.text(&target.root.join(dir).join(MANIFEST)) else {
         return;
     };
     let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&text) else {
@@ -133,6 +133,11 @@ fn check_manifest(target: &Target, dir: &str, out: &mut Vec<Diagnostic>) {
     };
     for (file, sum) in files {
         let path = target.root.join(dir).join(file);
+        // A file the listings show missing (a migration the manifest names beside the module's
+        // folder) is not looked for again.
+        if target.sources.known_missing(&path) {
+            continue;
+        }
         // Most were read for the other checks already; a file that is not UTF-8 is read here.
         let hash = match target.sources.text(&path) {
             Ok(text) => sha256_hex(text.as_bytes()),

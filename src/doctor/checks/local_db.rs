@@ -23,7 +23,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     if env || target.project.file.database.url.is_some() {
         return Ok(());
     }
-    if let Err(e) = LocalDb::new(&target.root, "").binaries() {
+    if let Err(e) = LocalDb::new(&target.root, "").binaries_available() {
         let hint = e
             .chain()
             .find_map(|c| c.downcast_ref::<crate::exit::UserError>())

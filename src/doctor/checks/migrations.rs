@@ -29,7 +29,7 @@ pub const RULES: &[Rule] = &[
 pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
     for module in target.modules() {
         let dir = target.root.join(&module.migrations);
-        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.file_type().is_symlink()) {
+        if target.sources.is_link(&dir) {
             if module.adapted.is_some() {
                 out.push(
                     Diagnostic::error(

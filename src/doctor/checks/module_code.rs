@@ -126,7 +126,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
         }
         let index_rel = format!("{}/index.ts", module.plugin);
         let index_path = target.root.join(&index_rel);
-        if std::fs::symlink_metadata(&index_path).is_err() {
+        if !target.sources.exists_unfollowed(&index_path) {
             out.push(Diagnostic::error(
                 "module-index-missing",
                 format!("module `{}` has no {index_rel}", module.id),

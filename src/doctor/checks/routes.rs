@@ -47,7 +47,7 @@ pub fn check(target: &Target, out: &mut Vec<Diagnostic>) -> Result<()> {
             if is_index {
                 declared = facts.permissions.clone().ok().flatten();
             }
-            for route in facts.routes.iter().filter(|r| !r.is_health_check()) {
+            for route in facts.routes.iter().flatten().filter(|r| !r.is_health_check()) {
                 let what = match &route.path {
                     Some(path) => format!("{} {path}", route.method.to_uppercase()),
                     None => format!("router.{}(...)", route.method),
