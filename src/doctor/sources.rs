@@ -213,21 +213,22 @@ impl Sources {
     /// [`Path::is_file`], from the folder's listing: a regular file is there. A link (followed
     /// by the system), an entry of unknown kind or a folder that cannot be listed is asked again.
     pub fn is_file(&self, path: &Path) -> bool {
-        match self.listed(path) {
-            Listed::Absent => false,
-            Listed::Present(Some(kind)) if kind.is_file() => true,
-            Listed::Present(Some(kind)) if !kind.is_symlink() => false,
-            _ => path.is_file(),
-        }
+        self.is_kind(path, FileType::is_file, Path::is_file)
     }
 
     /// [`Path::is_dir`] (a link followed), from the folder's listing as [`Sources::is_file`].
     pub fn is_dir(&self, path: &Path) -> bool {
+        self.is_kind(path, FileType::is_dir, Path::is_dir)
+    }
+
+    /// Whether `path` is of the kind `listed_as` tells from the listing; `ask` (which follows a
+    /// link) answers for a link, an entry of unknown kind or a folder that cannot be listed.
+    fn is_kind(&self, path: &Path, listed_as: fn(&FileType) -> bool, ask: fn(&Path) -> bool) -> bool {
         match self.listed(path) {
             Listed::Absent => false,
-            Listed::Present(Some(kind)) if kind.is_dir() => true,
+            Listed::Present(Some(kind)) if listed_as(&kind) => true,
             Listed::Present(Some(kind)) if !kind.is_symlink() => false,
-            _ => path.is_dir(),
+            _ => ask(path),
         }
     }
 

@@ -371,26 +371,19 @@ fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() 
     };
     for (i, (sql, found, left)) in OUTSIDE.iter().enumerate() {
         test.write_file(migration, sql);
-        let fresh = format!("new{i}");
-        let err = crate::support::pg::try_rows(db.url(), &script(&fresh))
-            .expect_err(&format!("the new tenant's script committed {sql}"));
-        let err = err.to_string();
-        assert!(
-            err.contains("division by zero") || err.contains("modkit: "),
-            "{sql}: refused by the check, not by something else ({found}): {err}"
+        assert_refused_leaving_nothing(
+            &db,
+            &script(&format!("new{i}")),
+            &format!("{sql} ({found})"),
+            left,
         );
-        assert_eq!(db.scalar(left), "0", "{sql} left something behind");
     }
     test.write_file(
         migration,
-        "CREATE TABLE notes (id int CHECK (id > 0), item uuid REFERENCES items);\nCREATE INDEX ON notes (id);\n\
-         CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM notes';\n\
-         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
-         CREATE TRIGGER touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();\n\
-         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\nCREATE POLICY mine ON notes USING (true);\n\
-         CREATE TYPE mood AS ENUM ('ok');\nCREATE SEQUENCE ticket;\nCREATE VIEW note_ids AS SELECT id FROM notes;\n\
-         CREATE TEMP TABLE scratch (x int) ON COMMIT DROP;\nINSERT INTO scratch VALUES (1);\n\
-         INSERT INTO notes (id) SELECT x FROM scratch;\n",
+        &format!(
+            "{KEEPS_TO_ITS_SCHEMA}CREATE TEMP TABLE scratch (x int) ON COMMIT DROP;\n\
+             INSERT INTO scratch VALUES (1);\nINSERT INTO notes (id) SELECT x FROM scratch;\n"
+        ),
     );
     crate::support::pg::try_rows(db.url(), &script("clean"))
         .unwrap_or_else(|e| panic!("a migration that keeps to its schema was refused: {e}"));
@@ -532,14 +525,7 @@ fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenan
     };
     let refused = |sql: &str, first: &str, second: &str, left: &str| {
         test.write_file(migration, sql);
-        let err = crate::support::pg::try_rows(db.url(), &script(first, second))
-            .expect_err(&format!("the batch's script committed {sql}"));
-        let err = err.to_string();
-        assert!(
-            err.contains("division by zero") || err.contains("modkit: "),
-            "{sql}: refused by the check, not by something else: {err}"
-        );
-        assert_eq!(db.scalar(left), "0", "{sql} left something behind");
+        assert_refused_leaving_nothing(&db, &script(first, second), sql, left);
         assert_eq!(
             db.scalar(&format!(
                 "SELECT count(*) FROM sys_tenant WHERE code IN ('{first}', '{second}')"
@@ -591,14 +577,10 @@ fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenan
     }
     test.write_file(
         migration,
-        "CREATE TABLE notes (id int CHECK (id > 0), item uuid REFERENCES items);\nCREATE INDEX ON notes (id);\n\
-         CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM notes';\n\
-         CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
-         CREATE TRIGGER touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();\n\
-         ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\nCREATE POLICY mine ON notes USING (true);\n\
-         CREATE TYPE mood AS ENUM ('ok');\nCREATE SEQUENCE ticket;\nCREATE VIEW note_ids AS SELECT id FROM notes;\n\
-         DO $$ BEGIN CREATE TABLE caught (x int); EXCEPTION WHEN others THEN NULL; END $$;\n\
-         INSERT INTO notes (id) VALUES (1);\n",
+        &format!(
+            "{KEEPS_TO_ITS_SCHEMA}DO $$ BEGIN CREATE TABLE caught (x int); EXCEPTION WHEN others THEN NULL; END $$;\n\
+             INSERT INTO notes (id) VALUES (1);\n"
+        ),
     );
     crate::support::pg::try_rows(db.url(), &script("clean1", "clean2"))
         .unwrap_or_else(|e| panic!("a batch that keeps to its schemas was refused: {e}"));
@@ -612,6 +594,28 @@ fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenan
             "0"
         );
     }
+}
+
+/// A migration that keeps to its tenant's schema with one object of every kind the checks look at
+/// (the start of the clean case of the new-tenant script tests).
+const KEEPS_TO_ITS_SCHEMA: &str = "CREATE TABLE notes (id int CHECK (id > 0), item uuid REFERENCES items);\nCREATE INDEX ON notes (id);\n\
+     CREATE FUNCTION note_count() RETURNS bigint LANGUAGE sql AS 'SELECT count(*) FROM notes';\n\
+     CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$BEGIN RETURN NEW; END$$;\n\
+     CREATE TRIGGER touch BEFORE UPDATE ON notes FOR EACH ROW EXECUTE FUNCTION touch();\n\
+     ALTER TABLE notes ENABLE ROW LEVEL SECURITY;\nCREATE POLICY mine ON notes USING (true);\n\
+     CREATE TYPE mood AS ENUM ('ok');\nCREATE SEQUENCE ticket;\nCREATE VIEW note_ids AS SELECT id FROM notes;\n";
+
+/// `script` (a new tenant's or a batch's, as `--dry-run` prints it), run by itself, is refused by
+/// modkit's check (not by some other error) and leaves nothing: `left` counts what `what` made.
+fn assert_refused_leaving_nothing(db: &TestDb, script: &str, what: &str, left: &str) {
+    let err = crate::support::pg::try_rows(db.url(), script)
+        .expect_err(&format!("the script committed {what}"))
+        .to_string();
+    assert!(
+        err.contains("division by zero") || err.contains("modkit: "),
+        "{what}: refused by the check, not by something else: {err}"
+    );
+    assert_eq!(db.scalar(left), "0", "{what} left something behind");
 }
 
 /// What a connection would send for one script of `bootstrap --dry-run`'s output: the connection's
