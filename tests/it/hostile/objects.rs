@@ -380,7 +380,7 @@ fn new_tenant_script_alone_refuses_every_kind_outside_and_commits_a_clean_one() 
     }
     test.write_file(
         migration,
-        &format!(
+        format!(
             "{KEEPS_TO_ITS_SCHEMA}CREATE TEMP TABLE scratch (x int) ON COMMIT DROP;\n\
              INSERT INTO scratch VALUES (1);\nINSERT INTO notes (id) SELECT x FROM scratch;\n"
         ),
@@ -577,7 +577,7 @@ fn new_tenants_batch_script_alone_refuses_every_kind_outside_or_in_another_tenan
     }
     test.write_file(
         migration,
-        &format!(
+        format!(
             "{KEEPS_TO_ITS_SCHEMA}DO $$ BEGIN CREATE TABLE caught (x int); EXCEPTION WHEN others THEN NULL; END $$;\n\
              INSERT INTO notes (id) VALUES (1);\n"
         ),
