@@ -308,7 +308,8 @@ function runAs(): { uid: number; gid: number } | undefined {
   }
   throw new LocalDbError(
     `PostgreSQL does not run as root, and ${projectRoot} belongs to root`,
-    'run npm as a normal user, give the project to one (chown -R USER), run `modkit db start --run-as USER` (an existing user) or `modkit db start --create-user` (makes the system user modkit-pg) once, or use your own server with DATABASE_URL',
+    // Not `modkit db start --run-as/--create-user`: the `.modkit` it gives that user is one npm as root then refuses.
+    'give the project to a normal user (chown -R USER) and run npm as them (su USER -s /bin/sh -c \'npm run dev\'), or use your own server with DATABASE_URL',
   );
 }
 

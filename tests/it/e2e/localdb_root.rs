@@ -113,6 +113,42 @@ fn root_npm_run_dev_refuses_a_project_another_user_owns_and_the_owner_runs_it_af
     assert!(owned_by_root(&sb.dir).is_empty(), "{:?}", owned_by_root(&sb.dir));
 }
 
+/// Root's `npm run db:start` in a project root owns, with no DATABASE_URL: PostgreSQL does not run as
+/// root, and the hint names only what makes npm work there. It said to run `modkit db start
+/// --run-as USER` or `--create-user` once, but the `.modkit` that gives USER is one every npm script
+/// as root then refuses (`as root, npm does not run in …`): a dead end for the user who followed it.
+#[test]
+fn root_npm_in_roots_own_project_without_a_server_is_told_only_what_works() {
+    let dir = &super::sandbox::sandbox().dir;
+    assert_eq!(
+        fs::metadata(dir).unwrap().uid(),
+        0,
+        "the shared sandbox is root's"
+    );
+    let home = dir.parent().unwrap().join("root-home");
+    fs::create_dir_all(&home).unwrap();
+    let out = Command::new("npm")
+        .args(["run", "db:start"])
+        .current_dir(dir)
+        .env_clear()
+        .env("HOME", &home)
+        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
+        .env("NO_COLOR", "1")
+        .env("npm_config_update_notifier", "false")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = transcript(&out);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("PostgreSQL does not run as root"), "{text}");
+    assert!(text.contains("su USER -s /bin/sh -c 'npm run dev'"), "{text}");
+    assert!(text.contains("DATABASE_URL"), "{text}");
+    assert!(
+        !text.contains("--run-as") && !text.contains("--create-user"),
+        "{text}"
+    );
+}
+
 /// The sandbox's twin of modkit's path check: initdb passes the binaries' path through a shell, so
 /// a project folder named `$(touch PW)` ran `touch PW` (as the owner). `npm run bootstrap` there
 /// now refuses before initdb, naming the character and the folder; nothing ran, no cluster made.
